@@ -1,0 +1,131 @@
+"""Command-line front end: a thin layer over the public API (typer + rich)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from talkinghead.errors import TalkingHeadError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Turn one photo of a face and a speech recording into a talking-head video.")
+train_app = typer.Typer(no_args_is_help=True, help="Train the small models on prepared data.")
+app.add_typer(train_app, name="train")
+err = Console(stderr=True)
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[callable]:
+    if quiet:
+        yield lambda done, total: None
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fail(exc: BaseException) -> None:
+    err.print(f"[red]Error:[/red] {exc}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def generate(
+    face: Path = typer.Option(..., "--face", help="Photo with a face: JPEG, PNG or WebP."),
+    audio: Path = typer.Option(..., "--audio", help="Speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track."),
+    out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="Output .mp4 file."),
+    size: Optional[int] = typer.Option(None, "--size", min=64, max=4096, help="Longer side of the output in pixels."),
+    fps: float = typer.Option(25.0, "--fps", help="Output frame rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed for head motion and blinks."),
+    still: bool = typer.Option(False, "--still", help="No head motion (blinks are kept)."),
+    face_index: int = typer.Option(0, "--face-index", min=0, help="Which face to animate: 0 = largest."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Animate a photo with a speech recording."""
+    from talkinghead.config import GenerateOptions
+    from talkinghead.pipeline import generate as run
+
+    opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index)
+    try:
+        with _progress("Rendering", quiet) as update:
+            path = run(face, audio, out, opts, progress=update)
+    except TalkingHeadError as exc:
+        _fail(exc)
+    if not quiet:
+        err.print(f"Wrote {path}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output .mp4 file."),
+    seed: int = typer.Option(0, "--seed"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """The built-in face speaking the built-in speech -> demo.mp4."""
+    from talkinghead.pipeline import demo as run
+
+    try:
+        with _progress("Rendering demo", quiet) as update:
+            path = run(out, progress=update, seed=seed)
+    except TalkingHeadError as exc:
+        _fail(exc)
+    if not quiet:
+        err.print(f"Wrote {path}")
+
+
+@app.command()
+def prepare(
+    video_dir: Path = typer.Argument(..., help="Folder of talking videos (any layout)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Cache folder."),
+    workers: int = typer.Option(2, "--workers", min=1),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Track faces and store landmarks + audio for training (resumable)."""
+    from talkinghead.training.prepare import prepare as run
+
+    if not video_dir.is_dir():
+        _fail(TalkingHeadError(f"{video_dir} is not a folder."))
+    with _progress("Preparing", quiet) as update:
+        summary = run(video_dir, out, workers=workers, on_progress=update)
+    err.print(f"{summary.done} prepared, {summary.skipped_existing} already done, {len(summary.failed)} failed"
+              + (f" (reasons in {out / 'failed.json'})" if summary.failed else ""))
+
+
+@train_app.command("lips")
+def train_lips(
+    data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
+    out: Path = typer.Option(Path("weights/lips.safetensors"), "-o", "--out"),
+    epochs: int = typer.Option(12, "--epochs", min=1),
+    steps: int = typer.Option(150, "--steps-per-epoch", min=1),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the audio -> mouth-motion model."""
+    from talkinghead.training.train_lips import TrainLipsOptions, train_lips as run
+
+    if not data.is_dir() or not any(data.glob("*.npz")):
+        _fail(TalkingHeadError(f"{data} holds no prepared clips; run `talkinghead prepare` first."))
+    command = "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    best = run(data, out, TrainLipsOptions(epochs=epochs, steps_per_epoch=steps, seed=seed), command=command,
+               log=lambda s: err.print(s, highlight=False))
+    err.print(f"Best validation: {best}; wrote {out}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

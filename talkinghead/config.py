@@ -1,0 +1,17 @@
+"""Options for each stage, as frozen dataclasses; the CLI maps 1:1 onto them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    size: int | None = None  # longer side of the output; None = the photo's own size
+    fps: float = 25.0
+    seed: int = 0
+    still: bool = False  # no head motion (blinks kept)
+    face_index: int = 0  # 0 = largest face
+    pose_scale: float = 1.0
+    blinks_per_min: float = 17.0
+    crf: int = 20

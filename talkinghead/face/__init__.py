@@ -1,0 +1,1 @@
+"""Faces: detection, landmarks, tracking, canonical frame."""

@@ -1,0 +1,1 @@
+"""Motion: AudioFeatures (+ driving FaceTrack) -> MotionSeq."""

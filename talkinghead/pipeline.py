@@ -1,0 +1,114 @@
+"""The only module that combines stages: Animator (stateful, caches the face) and generate()."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from talkinghead.audio.features import loudness
+from talkinghead.config import GenerateOptions
+from talkinghead.errors import InputError, OutputError
+from talkinghead.face.source import SourceFace, analyse_source
+from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, resample
+from talkinghead.motion.compose import neutral_canonical, target_points
+from talkinghead.motion.head import HeadMotionOptions, blinks, head_pose
+from talkinghead.motion.mouth import MouthModel
+from talkinghead.render.mouth_interior import face_tone, paint_mouth
+from talkinghead.render.warp import MeshWarper
+from talkinghead.types import Waveform
+
+ASSETS = Path(__file__).parent / "assets"
+DEMO_FACE = ASSETS / "astronaut.jpg"
+DEMO_AUDIO = ASSETS / "demo_speech.wav"
+
+Progress = Callable[[int, int], None]
+
+
+class Animator:
+    """Loads the built-in models once; `set_source` analyses a face once; `frames` animates it."""
+
+    def __init__(self, lips_weights: str = "lips") -> None:
+        self.mouth = MouthModel(lips_weights)
+        self.source: SourceFace | None = None
+
+    def set_source(self, image: np.ndarray | str | os.PathLike[str], size: int | None = None,
+                   face_index: int = 0) -> SourceFace:
+        img = load_image(image) if not isinstance(image, np.ndarray) else image
+        img = fit_size(img, size)
+        self.source = analyse_source(img, self.mouth.reference, face_index)
+        self._warper = MeshWarper(img, self.source.points)
+        self._neutral = neutral_canonical(self.source, self.mouth.indices, self.mouth.open_direction)
+        self._tone = face_tone(img, self.source.points)
+        return self.source
+
+    def motion(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-frame mouth offsets, eyelid closure and head pose; one seeded generator for all."""
+        rng = np.random.default_rng(opts.seed)
+        mouth = self.mouth.predict(speech16k, n_frames, opts.fps)
+        db = loudness(speech16k, n_frames, opts.fps)
+        head = HeadMotionOptions(pose_scale=0.0 if opts.still else opts.pose_scale, blinks_per_min=opts.blinks_per_min)
+        pose = head_pose(db, opts.fps, rng, head)
+        lids = blinks(n_frames, opts.fps, rng, head.blinks_per_min)
+        return mouth, lids, pose
+
+    def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
+        """RGB uint8 frames of the source speaking; one buffer is reused, copy a frame to keep it."""
+        if self.source is None:
+            raise RuntimeError("call set_source() first")
+        mouth, lids, pose = self.motion(speech16k, n_frames, opts)
+        buf = self.source.image.copy()
+        for k in range(n_frames):
+            tgt = target_points(self.source, self._neutral, self.mouth.indices, mouth[k], float(lids[k]), pose[k])
+            frame = self._warper.warp(tgt, out=buf)
+            paint_mouth(frame, tgt, self.source.inter_ocular, self._tone)
+            yield frame
+
+
+def _speech(path: str | os.PathLike[str]) -> tuple[Waveform, np.ndarray]:
+    """The audio as given (for the output track) and as 16 kHz mono (for the models)."""
+    full = load_audio(path, sample_rate=None, mono=False)
+    mono = full.mono()
+    speech = resample(mono, full.sample_rate, 16000) if full.sample_rate != 16000 else mono
+    if float(np.max(np.abs(speech), initial=0.0)) < 1e-3:
+        raise InputError(f"The audio {os.fspath(path)} is silent: there is no speech to animate.")
+    return full, speech.astype(np.float32)
+
+
+def _check_output(out: str | os.PathLike[str]) -> Path:
+    p = Path(out)
+    if p.suffix.lower() != ".mp4":
+        raise OutputError(f"The output must be an .mp4 file, not '{p.name}'.")
+    if p.is_dir():
+        raise OutputError(f"The output {p} is a folder; give a file name ending in .mp4.")
+    return p
+
+
+def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
+             options: GenerateOptions | None = None, progress: Progress | None = None,
+             animator: Animator | None = None, **overrides: object) -> Path:
+    """Photo + speech -> MP4 at `out`. Keyword overrides (seed=7, still=True, ...) patch `options`."""
+    from dataclasses import replace
+
+    opts = replace(options or GenerateOptions(), **overrides)  # type: ignore[arg-type]
+    if opts.fps <= 0 or opts.fps > 120:
+        raise InputError(f"--fps must be between 1 and 120, not {opts.fps}.")
+    out_path = _check_output(out)
+    wave, speech = _speech(audio)
+    anim = animator or Animator()
+    src = anim.set_source(face, size=opts.size, face_index=opts.face_index)
+    h, w = src.image.shape[:2]
+    n_frames = max(1, int(round(wave.duration * opts.fps)))
+    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf) as writer:
+        for k, frame in enumerate(anim.frames(speech, n_frames, opts)):
+            writer.write(frame)
+            if progress:
+                progress(k + 1, n_frames)
+    return out_path
+
+
+def demo(out: str | os.PathLike[str] = "demo.mp4", progress: Progress | None = None, **overrides: object) -> Path:
+    """The built-in face speaking the built-in speech."""
+    return generate(DEMO_FACE, DEMO_AUDIO, out, progress=progress, **overrides)

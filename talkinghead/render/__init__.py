@@ -1,0 +1,1 @@
+"""Render: SourceFace + MotionSeq -> frames."""

@@ -1,0 +1,93 @@
+"""Paints the inside of an open mouth: dark cavity, upper and lower teeth, tongue.
+
+When lips part, the warp alone would fill the gap with stretched lip pixels (the source's lip line),
+the most visible artefact of warping methods. This first version draws a shaded procedural interior
+clipped to the target inner-lip polygon and lit like the face; a learned refinement replaces it later.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
+
+_SS = 2  # supersampling for smooth polygon edges
+
+
+def face_tone(image: np.ndarray, points: np.ndarray) -> float:
+    """Brightness of the face skin (0..1), to light the teeth and cavity like the face."""
+    cheek = points[[50, 280, 101, 330, 205, 425], :2].astype(int)
+    h, w = image.shape[:2]
+    vals = [image[min(max(y, 0), h - 1), min(max(x, 0), w - 1)].mean() for x, y in cheek]
+    return float(np.clip(np.median(vals) / 200.0, 0.25, 1.1))
+
+
+def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float) -> None:
+    """Draw the interior in place where the target inner lips are apart."""
+    upper = target[UPPER_INNER_LIP, :2].astype(np.float64)
+    lower = target[LOWER_INNER_LIP, :2].astype(np.float64)
+    gap = float(np.linalg.norm(upper[5] - lower[5]))
+    if gap < 0.02 * inter_ocular:
+        return
+    poly = np.concatenate([upper, lower[-2:0:-1]])
+    x0, y0 = np.floor(poly.min(0)).astype(int) - 3
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return
+    cw, ch = (x1 - x0) * _SS, (y1 - y0) * _SS
+
+    def local(pts: np.ndarray) -> np.ndarray:
+        return np.round((pts - [x0, y0]) * _SS * 16).astype(np.int32)  # 4 fractional bits
+
+    mask = np.zeros((ch, cw), np.uint8)
+    cv2.fillPoly(mask, [local(poly)], 255, cv2.LINE_AA, shift=4)
+    if not mask.any():
+        return
+    # cavity: dark, warmer at the bottom, darkest at the corners
+    yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
+    centre = (poly.mean(0) - [x0, y0]) * _SS
+    half_w = max((upper[-1, 0] - upper[0, 0]) * _SS / 2, 1.0)
+    radial = np.clip(np.abs(xx - centre[0]) / half_w, 0, 1)
+    base = np.array([70, 28, 30], np.float32) * tone
+    img = base[None, None, :] * (1.0 - 0.65 * radial[..., None] ** 1.5)
+    # tongue: a soft reddish ellipse rising from the lower lip when the mouth is well open
+    if gap > 0.12 * inter_ocular:
+        tongue = np.zeros((ch, cw), np.uint8)
+        tc = (lower[5] - [x0, y0]) * _SS
+        cv2.ellipse(tongue, (int(tc[0]), int(tc[1])), (int(half_w * 0.6), int(gap * _SS * 0.35)), 0, 180, 360, 255, -1)
+        tw = cv2.GaussianBlur(tongue, (0, 0), 2.0 * _SS).astype(np.float32)[..., None] / 255.0
+        img = img * (1 - 0.8 * tw) + np.array([150, 62, 70], np.float32) * tone * 0.8 * tw
+    # teeth: follow the upper inner lip, shifted down; lower teeth only when wide open
+    teeth_col = np.array([236, 230, 218], np.float32) * min(tone, 1.0)
+    tooth_h = min(0.45 * gap, 0.11 * inter_ocular)
+    img = _teeth_band(img, upper, +tooth_h, 0.78, teeth_col, local, (ch, cw))
+    if gap > 0.15 * inter_ocular:
+        img = _teeth_band(img, lower, -min(0.25 * gap, 0.06 * inter_ocular), 0.6, teeth_col * 0.85, local, (ch, cw))
+    # shade the top of the interior under the upper lip
+    shade = np.clip((yy - centre[1] + gap * _SS * 0.5) / (gap * _SS * 0.6 + 1e-6), 0.55, 1.0)
+    img = img * shade[..., None]
+    alpha = cv2.GaussianBlur(mask, (0, 0), 0.7 * _SS).astype(np.float32)[..., None] / 255.0
+    small_img = cv2.resize(img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    small_a = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)[..., None]
+    roi = frame[y0:y1, x0:x1].astype(np.float32)
+    frame[y0:y1, x0:x1] = np.clip(roi * (1 - small_a) + small_img * small_a, 0, 255).astype(np.uint8)
+
+
+def _teeth_band(img: np.ndarray, lip: np.ndarray, offset: float, span: float, colour: np.ndarray,
+                local, shape: tuple[int, int]) -> np.ndarray:
+    """A band of teeth along `lip`, `offset` px towards the mouth centre, covering `span` of its width."""
+    n = len(lip)
+    keep = slice(int(round(n * (1 - span) / 2)), n - int(round(n * (1 - span) / 2)))
+    edge = lip[keep]
+    band = np.concatenate([edge, (edge + [0, offset])[::-1]])
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [local(band)], 255, cv2.LINE_AA, shift=4)
+    a = cv2.GaussianBlur(m, (0, 0), 1.0 * _SS).astype(np.float32)[..., None] / 255.0
+    # faint gaps between teeth so it does not read as a white bar
+    xs = np.arange(shape[1], dtype=np.float32)
+    width = max((edge[-1, 0] - edge[0, 0]) * _SS / 8.0, 2.0)
+    stripes = 0.9 + 0.1 * np.cos(2 * np.pi * (xs - (edge[0, 0] + edge[-1, 0]) * _SS / 2) / width) ** 8
+    return img * (1 - a) + (colour * stripes[None, :, None]) * a

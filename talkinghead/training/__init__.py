@@ -1,0 +1,1 @@
+"""Training: datasets, losses, loops. Inference code never imports this package."""

@@ -1,0 +1,111 @@
+"""Turns prepared clips into (audio windows, mouth-motion targets) for the lips model.
+
+Targets are mouth/jaw landmark offsets in the canonical frame (x, y), relative to the clip's own
+closed-mouth shape (mean of its 10 % least-open frames), so every speaker's "closed" is zero and
+offsets are comparable across faces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from talkinghead.audio.features import log_mel
+from talkinghead.face.canonical import fit_canonical, generalized_procrustes
+from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
+
+
+@dataclass
+class Clip:
+    name: str
+    fps: float
+    mel: np.ndarray  # (M, 80) raw log-mel (normalise after augmenting)
+    offsets: np.ndarray  # (T, len(MOUTH_JAW), 2) canonical offsets from closed mouth
+    valid: np.ndarray  # (T,) bool: face found
+    opening: np.ndarray  # (T,) inner-lip gap / inter-ocular (canonical units)
+    samples: np.ndarray  # (n,) float32 16 kHz
+    varied: bool  # not GRID: a rarer speaker, up-weighted
+
+
+def load_raw(path: Path) -> dict[str, np.ndarray] | None:
+    with np.load(path) as z:
+        if "audio" not in z.files:
+            return None
+        return {k: z[k] for k in z.files}
+
+
+def reference_shape(paths: list[Path], max_clips: int = 300) -> np.ndarray:
+    """Canonical reference: generalised Procrustes mean of the first valid frame of many clips."""
+    shapes = []
+    step = max(1, len(paths) // max_clips)
+    for p in paths[::step]:
+        raw = load_raw(p)
+        if raw is None:
+            continue
+        pts = raw["points"]
+        ok = ~np.isnan(pts[:, 0, 0])
+        if ok.any():
+            shapes.append(pts[np.argmax(ok)])
+    return generalized_procrustes(np.stack(shapes))
+
+
+def to_canonical(points: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 478, 3) pixels -> canonical (T, 478, 3) and validity (T,)."""
+    valid = ~np.isnan(points[:, 0, 0])
+    out = np.zeros_like(points)
+    for t in np.flatnonzero(valid):
+        out[t] = fit_canonical(points[t], reference).apply(points[t])
+    return out, valid
+
+
+def load_clip(path: Path, reference: np.ndarray) -> Clip | None:
+    raw = load_raw(path)
+    if raw is None:
+        return None
+    canon, valid = to_canonical(raw["points"], reference)
+    if valid.sum() < 10:
+        return None
+    mouth = canon[:, MOUTH_JAW, :2]
+    opening = np.linalg.norm(canon[:, LIP_TOP, :2] - canon[:, LIP_BOTTOM, :2], axis=1)
+    thr = np.percentile(opening[valid], 10)
+    closed = mouth[valid & (opening <= thr)].mean(axis=0)
+    offsets = np.where(valid[:, None, None], mouth - closed, 0.0).astype(np.float32)
+    samples = raw["audio"].astype(np.float32) / 32768.0
+    return Clip(
+        name=path.stem,
+        fps=float(raw["fps"]),
+        mel=log_mel(samples),
+        offsets=offsets,
+        valid=valid,
+        opening=np.where(valid, opening, 0.0).astype(np.float32),
+        samples=samples,
+        varied=not path.stem.split("__")[-1].startswith("grid"),
+    )
+
+
+def fit_pca(clips: list[Clip], n_coeffs: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mouth-motion basis (n_coeffs, M*2) and the per-coefficient std, from valid frames."""
+    rows, w = [], []
+    for i, c in enumerate(clips):
+        x = c.offsets[c.valid].reshape(int(c.valid.sum()), -1)
+        rows.append(x)
+        w.append(np.full(len(x), 1.0 if weights is None else weights[i] / max(len(x), 1)))
+    x = np.concatenate(rows)
+    wt = np.concatenate(w)
+    wt = wt / wt.sum()
+    cov = (x * wt[:, None]).T @ x  # offsets are already centred on "closed", keep zero = closed
+    vals, vecs = np.linalg.eigh(cov)
+    order = np.argsort(vals)[::-1][:n_coeffs]
+    comps = vecs[:, order].T.astype(np.float32)
+    # sign convention: the first component opens the mouth
+    std = np.sqrt(vals[order]).astype(np.float32)
+    return comps, std
+
+
+def opening_direction(clips: list[Clip]) -> np.ndarray:
+    """Least-squares offset per unit of mouth opening: used to close a photo whose mouth is open."""
+    x = np.concatenate([c.offsets[c.valid].reshape(int(c.valid.sum()), -1) for c in clips])
+    g = np.concatenate([c.opening[c.valid] - np.percentile(c.opening[c.valid], 10) for c in clips])
+    return (g @ x / max(float(g @ g), 1e-9)).astype(np.float32)

@@ -1,0 +1,184 @@
+"""`talkinghead train lips`: fit the audio -> mouth-motion model on a prepared cache.
+
+Validation reports what the product promises: per-clip Pearson r between the predicted and the real
+inner-lip gap, separately for the studio speaker (GRID) and the varied speakers, next to the
+loudness baseline every learned model must clearly beat.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from talkinghead.audio.features import frame_windows, loudness, normalize
+from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
+from talkinghead.models.lips import LipsConfig, LipsNet
+from talkinghead.training.augment import augment
+from talkinghead.training.mouth_data import Clip, fit_pca, load_clip, opening_direction, reference_shape
+
+_I13, _I14 = MOUTH_JAW.index(LIP_TOP), MOUTH_JAW.index(LIP_BOTTOM)
+
+
+@dataclass(frozen=True)
+class TrainLipsOptions:
+    epochs: int = 12
+    steps_per_epoch: int = 150
+    batch: int = 16
+    crop: int = 24
+    lr: float = 2e-3
+    varied_share: float = 0.5  # fraction of samples drawn from non-GRID clips
+    seed: int = 0
+    config: LipsConfig = LipsConfig()
+
+
+def split_paths(cache: Path) -> tuple[list[Path], list[Path]]:
+    """train/val by the prepared file's top folder name; else a fixed 10 % hold-out."""
+    paths = sorted(cache.glob("*.npz"))
+    train = [p for p in paths if p.name.startswith("train__")]
+    val = [p for p in paths if p.name.startswith("val__")]
+    if not train or not val:
+        val = paths[::10]
+        train = [p for p in paths if p not in set(val)]
+    return train, val
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    d = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / d) if d > 1e-12 else 0.0
+
+
+class Trainer:
+    def __init__(self, train: list[Clip], val: list[Clip], reference: np.ndarray, opts: TrainLipsOptions) -> None:
+        self.opts = opts
+        self.train, self.val, self.reference = train, val, reference
+        cfg = opts.config
+        varied = np.array([c.varied for c in train])
+        share = np.where(varied, opts.varied_share / max(varied.sum(), 1), (1 - opts.varied_share) / max((~varied).sum(), 1))
+        self.sample_p = share / share.sum()
+        self.comps, self.std = fit_pca(train, cfg.n_coeffs, weights=self.sample_p * len(train))
+        self.open_dir = opening_direction(train)
+        torch.manual_seed(opts.seed)
+        self.rng = np.random.default_rng(opts.seed)
+        self.model = LipsNet(cfg)
+        self.basis = torch.from_numpy(self.comps)  # (K, M*2)
+        self.std_t = torch.from_numpy(self.std)
+
+    def _sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cfg, o = self.opts.config, self.opts
+        xs, ys, ms = [], [], []
+        for _ in range(o.batch):
+            c = self.train[self.rng.choice(len(self.train), p=self.sample_p)]
+            mel = normalize(augment(c.mel, self.rng))
+            n = len(c.valid)
+            start = int(self.rng.integers(0, max(n - o.crop, 0) + 1))
+            idx = np.arange(start, start + o.crop).clip(0, n - 1)
+            win = frame_windows(mel, n, c.fps, cfg.before, cfg.after)[idx]
+            xs.append(win)
+            ys.append(c.offsets[idx].reshape(o.crop, -1))
+            ms.append(c.valid[idx] & (np.arange(start, start + o.crop) < n))
+        return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
+                torch.from_numpy(np.stack(ms).astype(np.float32)))
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        coef = self.model(x)  # normalised coefficients
+        pred = (coef * self.std_t) @ self.basis  # (B, T, M*2) offsets
+        target_coef = (y @ self.basis.T) / self.std_t
+        w = m[..., None]
+        l_pos = (w * (pred - y).abs()).sum() / (w.sum() * y.shape[-1] + 1e-6)
+        l_coef = (w * (coef - target_coef).abs()).sum() / (w.sum() * coef.shape[-1] + 1e-6)
+        vm = (m[:, 1:] * m[:, :-1])[..., None]
+        dv = (pred[:, 1:] - pred[:, :-1]) - (y[:, 1:] - y[:, :-1])
+        l_vel = (vm * dv.abs()).sum() / (vm.sum() * y.shape[-1] + 1e-6)
+        return 20 * l_pos + 0.5 * l_coef + 20 * l_vel
+
+    @torch.no_grad()
+    def predict(self, mel: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+        cfg = self.opts.config
+        self.model.eval()
+        win = torch.from_numpy(frame_windows(normalize(mel), n_frames, fps, cfg.before, cfg.after))[None]
+        coef = self.model(win)[0]
+        return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
+
+    def evaluate(self) -> dict[str, float]:
+        rs: dict[str, list[float]] = {"grid": [], "varied": [], "grid_loud": [], "varied_loud": []}
+        for c in self.val:
+            n = len(c.valid)
+            pred = self.predict(c.mel, n, c.fps)
+            gap = pred[:, _I14, 1] - pred[:, _I13, 1]
+            v = c.valid
+            key = "varied" if c.varied else "grid"
+            rs[key].append(pearson(gap[v], c.opening[v]))
+            rs[key + "_loud"].append(pearson(loudness(c.samples, n, c.fps)[v], c.opening[v]))
+        return {k: float(np.mean(v)) if v else float("nan") for k, v in rs.items()}
+
+    def fit(self, log: Callable[[str], None] = print, csv: Path | None = None) -> dict[str, float]:
+        o = self.opts
+        opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, weight_decay=1e-3)
+        total = o.epochs * o.steps_per_epoch
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=total, pct_start=0.15)
+        rows = []
+        best: dict[str, float] = {}
+        best_state = None
+        for epoch in range(o.epochs):
+            self.model.train()
+            t0, run = time.time(), 0.0
+            for _ in range(o.steps_per_epoch):
+                x, y, m = self._sample()
+                loss = self.loss(x, y, m)
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                run += float(loss)
+            ev = self.evaluate()
+            score = 0.5 * (ev["grid"] + ev["varied"]) if not np.isnan(ev["varied"]) else ev["grid"]
+            rows.append({"epoch": epoch + 1, "loss": run / o.steps_per_epoch, **ev, "seconds": time.time() - t0})
+            log(json.dumps(rows[-1]))
+            if not best or score > best["score"]:
+                best = {"score": score, "epoch": epoch + 1, **ev}
+                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if csv is not None:
+                keys = list(rows[0])
+                csv.write_text(",".join(keys) + "\n" + "\n".join(",".join(f"{r[k]:.5g}" for k in keys) for r in rows) + "\n")
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        return best
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Everything inference needs, to be saved in one safetensors file."""
+        out = {f"model.{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        out["reference"] = torch.from_numpy(self.reference.astype(np.float32))
+        out["pca_components"] = self.basis.contiguous()
+        out["pca_std"] = self.std_t.contiguous()
+        out["open_direction"] = torch.from_numpy(self.open_dir)
+        out["mouth_indices"] = torch.tensor(MOUTH_JAW, dtype=torch.int64)
+        return out
+
+
+def load_clips(paths: list[Path], reference: np.ndarray) -> list[Clip]:
+    return [c for c in (load_clip(p, reference) for p in paths) if c is not None]
+
+
+def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log: Callable[[str], None] = print) -> dict[str, float]:
+    """Train from a prepared cache and write `out` (safetensors) with its metadata."""
+    from safetensors.torch import save_file
+
+    train_paths, val_paths = split_paths(cache)
+    reference = reference_shape(train_paths)
+    train, val = load_clips(train_paths, reference), load_clips(val_paths, reference)
+    log(f"{len(train)} training clips ({sum(c.varied for c in train)} varied), {len(val)} validation clips")
+    trainer = Trainer(train, val, reference, opts)
+    best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
+    meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
+            "format": "talkinghead-lips-1"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(trainer.tensors(), str(out), metadata=meta)
+    return best
