@@ -108,8 +108,8 @@ def prepare(
 def train_lips(
     data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
     out: Path = typer.Option(Path("weights/lips.safetensors"), "-o", "--out"),
-    epochs: int = typer.Option(12, "--epochs", min=1),
-    steps: int = typer.Option(150, "--steps-per-epoch", min=1),
+    epochs: int = typer.Option(15, "--epochs", min=1),
+    steps: int = typer.Option(200, "--steps-per-epoch", min=1),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train the audio -> mouth-motion model."""

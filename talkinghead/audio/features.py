@@ -63,21 +63,19 @@ def normalize(mel: np.ndarray) -> np.ndarray:
     return (mel - mean).astype(np.float32)
 
 
-def frame_windows(mel: np.ndarray, n_frames: int, fps: float, before: int, after: int,
-                  fill: float | None = None, first: int = 0) -> np.ndarray:
-    """Mel windows for video frames first..first+n_frames-1: (n_frames, before + after, 80).
+def frame_positions(n_frames: int, fps: float, first: int = 0) -> np.ndarray:
+    """Mel-frame index of each video frame's time (frames first..first+n_frames-1), any frame rate."""
+    return np.round(np.arange(first, first + n_frames) * (MEL_FPS / fps)).astype(np.int64)
 
-    Window for frame k covers mel frames [c - before, c + after) with c the mel frame at k / fps,
-    so any video frame rate maps to the same audio context (no drift at 29.97 or 30 fps).
-    Frames outside the audio are filled with `fill` (default: the clip's minimum, i.e. silence).
-    """
+
+def mel_slice(mel: np.ndarray, start: int, stop: int, fill: float | None = None) -> np.ndarray:
+    """mel[start:stop], padded with `fill` (default: the clip's minimum, i.e. silence) outside the clip."""
     fill_value = float(mel.min()) if fill is None else fill
-    centres = np.round(np.arange(first, first + n_frames) * (MEL_FPS / fps)).astype(int)
-    offs = np.arange(-before, after)
-    idx = centres[:, None] + offs[None, :]
-    padded = np.concatenate([np.full((1, mel.shape[1]), fill_value, np.float32), mel], axis=0)
-    valid = (idx >= 0) & (idx < len(mel))
-    return padded[np.where(valid, idx + 1, 0)]
+    out = np.full((stop - start, mel.shape[1]), fill_value, np.float32)
+    a, b = max(start, 0), min(stop, len(mel))
+    if b > a:
+        out[a - start:b - start] = mel[a:b]
+    return out
 
 
 def loudness(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:

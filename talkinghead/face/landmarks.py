@@ -68,30 +68,47 @@ def detect_faces(image: np.ndarray, max_faces: int = 8) -> list[DetectedFace]:
 
 
 def _detect_boxes(image: np.ndarray) -> list[tuple[float, float, float, float, float]]:
-    """Detector boxes (x0, y0, x1, y1, score): whole image first, then overlapping tiles.
+    """Detector boxes (x0, y0, x1, y1, score) from the whole image and overlapping tiles.
 
     The detector sees a 192 px image, so a face smaller than ~1/15 of a big photo is invisible to it
-    until the photo is tiled.
+    until the photo is tiled. Overlapping finds of the same face are merged later, on the meshes.
     """
     h, w = image.shape[:2]
+    boxes: list[tuple[float, float, float, float, float]] = []
     with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as det:
         for tiles in (1, 2, 4):
-            th, tw = int(np.ceil(h / tiles * (1.5 if tiles > 1 else 1))), int(np.ceil(w / tiles * (1.5 if tiles > 1 else 1)))
-            boxes = []
-            ys = np.linspace(0, h - th, tiles * 2 - 1 if tiles > 1 else 1).astype(int)
-            xs = np.linspace(0, w - tw, tiles * 2 - 1 if tiles > 1 else 1).astype(int)
-            for y in ys:
-                for x in xs:
+            if tiles > 1 and min(h, w) / tiles < 160:
+                break
+            if tiles == 4 and boxes:
+                break
+            grow = 1.5 if tiles > 1 else 1.0
+            th, tw = min(h, int(np.ceil(h / tiles * grow))), min(w, int(np.ceil(w / tiles * grow)))
+            steps = tiles * 2 - 1 if tiles > 1 else 1
+            for y in np.linspace(0, h - th, steps).astype(int):
+                for x in np.linspace(0, w - tw, steps).astype(int):
                     tile = np.ascontiguousarray(image[y:y + th, x:x + tw])
                     for d in det.process(tile).detections or []:
                         bb = d.location_data.relative_bounding_box
                         boxes.append((x + bb.xmin * tw, y + bb.ymin * th, x + (bb.xmin + bb.width) * tw,
                                       y + (bb.ymin + bb.height) * th, float(d.score[0])))
-            if boxes:
-                return boxes
-            if min(h, w) / (tiles * 2) < 160:
-                break
-    return []
+    return _merge_boxes(boxes)
+
+
+def _merge_boxes(boxes: list[tuple[float, float, float, float, float]]) -> list[tuple[float, float, float, float, float]]:
+    """Keep the best-scoring box of each group overlapping by IoU > 0.3."""
+    kept: list[tuple[float, float, float, float, float]] = []
+    for b in sorted(boxes, key=lambda b: -b[4]):
+        if all(_iou(b, k) <= 0.3 for k in kept):
+            kept.append(b)
+    return kept
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _box_of(pts: np.ndarray) -> tuple[float, float, float, float]:

@@ -1,10 +1,13 @@
 """Audio -> mouth motion network.
 
-Each output frame sees a log-mel window of `before` + `after` mel frames around its time (so any
-video frame rate uses the same acoustic context), encoded by a small 2-D CNN; a temporal convolution
-over neighbouring frames then smooths and co-articulates. Look-ahead = `after` * 10 ms + 2 * `context` video
-frames, bounded (<= 200 ms) so the model can stream. Output: mouth-motion coefficients in the PCA basis stored
-beside the weights. Small on purpose: the corpus is an hour of video, and bigger nets overfit.
+A dilated 1-D convolution stack runs once over the log-mel sequence (100 frames a second); its
+features are then read at each video frame's time, so any frame rate (25, 29.97, 30...) uses the same
+acoustic context and no work is repeated for overlapping windows. A short temporal convolution at the
+video rate co-articulates neighbouring frames. Features are read `delay` mel frames before the frame's
+time, which makes the context asymmetric: mostly past, bounded future, so the model can stream.
+Look-ahead = (receptive radius - delay) * 10 ms + 2 * `context` video frames, <= 200 ms by default.
+Output: mouth-motion coefficients in the PCA basis stored beside the weights. Small on purpose: the
+corpus is an hour of video, and bigger nets overfit.
 """
 
 from __future__ import annotations
@@ -18,48 +21,60 @@ from torch import nn
 @dataclass(frozen=True)
 class LipsConfig:
     n_mels: int = 80
-    before: int = 24  # mel frames of past context (240 ms)
-    after: int = 12  # mel frames of future context (120 ms)
-    width: int = 64
+    width: int = 128
+    dilations: tuple[int, ...] = (1, 2, 4, 8)  # kernel 3: receptive radius 15 mel frames
+    delay: int = 6  # read features 60 ms before the frame time: 210 ms past, 90 ms future
     context: int = 1  # video frames each side, per temporal layer (two layers)
     n_coeffs: int = 8
     dropout: float = 0.2
 
-    def to_dict(self) -> dict[str, int | float]:
+    @property
+    def radius(self) -> int:
+        return 2 + sum(self.dilations)  # the stem has kernel 5
+
+    @property
+    def lookahead_ms(self) -> float:
+        return (self.radius - self.delay) * 10.0
+
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 class LipsNet(nn.Module):
-    """(B, T, before+after, n_mels) normalised log-mel windows -> (B, T, n_coeffs)."""
+    """mel (B, L, n_mels) + frame positions (B, T) in mel frames -> (B, T, n_coeffs)."""
 
     def __init__(self, cfg: LipsConfig) -> None:
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-
-        def block(cin: int, cout: int, stride: tuple[int, int]) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.BatchNorm2d(cout), nn.GELU())
-
-        self.encoder = nn.Sequential(
-            block(1, w // 2, (1, 2)),
-            block(w // 2, w, (2, 2)),
-            block(w, w, (2, 2)),
-            block(w, 2 * w, (2, 2)),
-            nn.AdaptiveAvgPool2d((1, 1)),
-            nn.Flatten(),
+        self.stem = nn.Sequential(nn.Conv1d(cfg.n_mels, w, 5, padding=2), nn.BatchNorm1d(w), nn.GELU())
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(w, w, 3, padding=d, dilation=d), nn.BatchNorm1d(w), nn.GELU())
+            for d in cfg.dilations
         )
         k = 2 * cfg.context + 1
         self.temporal = nn.Sequential(
             nn.Dropout(cfg.dropout),
-            nn.Conv1d(2 * w, 2 * w, k, padding=cfg.context),
+            nn.Conv1d(w, w, k, padding=cfg.context),
             nn.GELU(),
-            nn.Conv1d(2 * w, 2 * w, k, padding=cfg.context),
+            nn.Conv1d(w, w, k, padding=cfg.context),
             nn.GELU(),
         )
-        self.head = nn.Linear(2 * w, cfg.n_coeffs)
+        self.head = nn.Linear(w, cfg.n_coeffs)
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        b, t, n, m = windows.shape
-        z = self.encoder(windows.reshape(b * t, 1, n, m)).reshape(b, t, -1)
-        z = z + self.temporal(z.transpose(1, 2)).transpose(1, 2)
-        return self.head(z)
+    def encode(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, L, n_mels) -> (B, width, L) acoustic features at the mel rate."""
+        z = self.stem(mel.transpose(1, 2))
+        for block in self.blocks:
+            z = z + block(z)
+        return z
+
+    def decode(self, feats: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Read features at video-frame positions (B, T) and map to coefficients (B, T, n_coeffs)."""
+        idx = (positions - self.cfg.delay).clamp(0, feats.shape[2] - 1)
+        z = torch.gather(feats, 2, idx[:, None, :].expand(-1, feats.shape[1], -1))
+        z = z + self.temporal(z)
+        return self.head(z.transpose(1, 2))
+
+    def forward(self, mel: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(mel), positions)

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import torch
 
-from talkinghead.audio.features import frame_windows, log_mel, loudness, normalize
+from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
 from talkinghead.models.lips import LipsConfig, LipsNet
 from talkinghead.weights import load_weights
 
@@ -22,7 +22,9 @@ class MouthModel:
 
     def __init__(self, weights: str = "lips") -> None:
         w = load_weights(weights)
-        self.config = LipsConfig(**json.loads(w.metadata["config"]))
+        cfg = json.loads(w.metadata["config"])
+        cfg["dilations"] = tuple(cfg["dilations"])
+        self.config = LipsConfig(**cfg)
         self.net = LipsNet(self.config)
         self.net.load_state_dict({k[6:]: v for k, v in w.tensors.items() if k.startswith("model.")})
         self.net.eval()
@@ -33,19 +35,12 @@ class MouthModel:
         self.indices = w.tensors["mouth_indices"].numpy().astype(int)
 
     @torch.no_grad()
-    def predict(self, samples: np.ndarray, n_frames: int, fps: float, chunk: int = 500) -> np.ndarray:
-        """(n_frames, len(indices), 2) offsets; computed in chunks so memory stays flat for long audio."""
-        cfg = self.config
-        mel = normalize(log_mel(samples))
-        out = np.zeros((n_frames, len(self.indices), 2), np.float32)
-        pad = 8  # frames of overlap so chunk borders see full temporal context
-        for a in range(0, n_frames, chunk):
-            lo, hi = max(0, a - pad), min(n_frames, a + chunk + pad)
-            win = frame_windows(mel, hi - lo, fps, cfg.before, cfg.after, first=lo)
-            coef = self.net(torch.from_numpy(win)[None])[0]
-            off = ((coef * self.std) @ self.basis).numpy().reshape(hi - lo, -1, 2)
-            b = min(n_frames, a + chunk)
-            out[a:b] = off[a - lo:b - lo]
+    def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+        """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
+        mel = torch.from_numpy(normalize(log_mel(samples)))[None]
+        pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
+        coef = self.net(mel, pos)[0]
+        out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)
         return out * speech_gate(samples, n_frames, fps)[:, None, None]
 
 

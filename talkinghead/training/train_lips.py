@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from talkinghead.audio.features import frame_windows, loudness, normalize
+from talkinghead.audio.features import frame_positions, loudness, mel_slice, normalize
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
 from talkinghead.models.lips import LipsConfig, LipsNet
 from talkinghead.training.augment import augment
@@ -27,10 +27,10 @@ _I13, _I14 = MOUTH_JAW.index(LIP_TOP), MOUTH_JAW.index(LIP_BOTTOM)
 
 @dataclass(frozen=True)
 class TrainLipsOptions:
-    epochs: int = 12
-    steps_per_epoch: int = 150
-    batch: int = 16
-    crop: int = 24
+    epochs: int = 15
+    steps_per_epoch: int = 200
+    batch: int = 32
+    crop: int = 32
     lr: float = 2e-3
     varied_share: float = 0.5  # fraction of samples drawn from non-GRID clips
     seed: int = 0
@@ -70,24 +70,30 @@ class Trainer:
         self.basis = torch.from_numpy(self.comps)  # (K, M*2)
         self.std_t = torch.from_numpy(self.std)
 
-    def _sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         cfg, o = self.opts.config, self.opts
-        xs, ys, ms = [], [], []
+        margin = cfg.radius + cfg.delay + 1
+        mels, pos, ys, ms = [], [], [], []
         for _ in range(o.batch):
             c = self.train[self.rng.choice(len(self.train), p=self.sample_p)]
             mel = normalize(augment(c.mel, self.rng))
             n = len(c.valid)
             start = int(self.rng.integers(0, max(n - o.crop, 0) + 1))
+            p = frame_positions(o.crop, c.fps, first=start)
+            lo = int(p[0]) - margin
+            mels.append(mel_slice(mel, lo, int(p[-1]) + margin + 1))
+            pos.append(p - lo)
             idx = np.arange(start, start + o.crop).clip(0, n - 1)
-            win = frame_windows(mel, n, c.fps, cfg.before, cfg.after)[idx]
-            xs.append(win)
             ys.append(c.offsets[idx].reshape(o.crop, -1))
             ms.append(c.valid[idx] & (np.arange(start, start + o.crop) < n))
-        return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
+        length = max(len(m) for m in mels)
+        fill = min(float(m.min()) for m in mels)
+        mel_b = np.stack([np.pad(m, ((0, length - len(m)), (0, 0)), constant_values=fill) for m in mels])
+        return (torch.from_numpy(mel_b), torch.from_numpy(np.stack(pos)), torch.from_numpy(np.stack(ys)),
                 torch.from_numpy(np.stack(ms).astype(np.float32)))
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        coef = self.model(x)  # normalised coefficients
+    def loss(self, mel: torch.Tensor, pos: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        coef = self.model(mel, pos)  # normalised coefficients
         pred = (coef * self.std_t) @ self.basis  # (B, T, M*2) offsets
         target_coef = (y @ self.basis.T) / self.std_t
         w = m[..., None]
@@ -100,10 +106,9 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, mel: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-        cfg = self.opts.config
         self.model.eval()
-        win = torch.from_numpy(frame_windows(normalize(mel), n_frames, fps, cfg.before, cfg.after))[None]
-        coef = self.model(win)[0]
+        pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
+        coef = self.model(torch.from_numpy(normalize(mel))[None], pos)[0]
         return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
 
     def evaluate(self) -> dict[str, float]:
@@ -130,14 +135,13 @@ class Trainer:
             self.model.train()
             t0, run = time.time(), 0.0
             for _ in range(o.steps_per_epoch):
-                x, y, m = self._sample()
-                loss = self.loss(x, y, m)
+                loss = self.loss(*self._sample())
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
                 opt.step()
                 sched.step()
-                run += float(loss)
+                run += loss.item()
             ev = self.evaluate()
             score = 0.5 * (ev["grid"] + ev["varied"]) if not np.isnan(ev["varied"]) else ev["grid"]
             rows.append({"epoch": epoch + 1, "loss": run / o.steps_per_epoch, **ev, "seconds": time.time() - t0})

@@ -1,0 +1,70 @@
+"""Small pieces with hand-checkable answers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from talkinghead.audio.features import MEL_FPS, frame_positions, log_mel, mel_slice
+from talkinghead.face.canonical import euler_to_rotation, rotation_to_euler, umeyama
+
+
+def test_umeyama_recovers_similarity():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 3))
+    rot = euler_to_rotation(10, -5, 3)
+    y = 2.5 * x @ rot.T + [1, 2, 3]
+    sim = umeyama(x, y)
+    np.testing.assert_allclose(sim.apply(x), y, atol=1e-5)
+    np.testing.assert_allclose(sim.invert(y), x, atol=1e-5)
+    np.testing.assert_allclose(rotation_to_euler(sim.rotation), [10, -5, 3], atol=1e-3)
+
+
+def test_log_mel_rate_and_silence():
+    x = np.zeros(16000 * 2, np.float32)
+    x[16000:] = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    mel = log_mel(x)
+    assert mel.shape == (2 * MEL_FPS, 80)
+    assert mel[150:].max(axis=1).min() > mel[:90].max() + 10  # the tone band lights up only after 1 s
+
+
+def test_frame_positions_follow_video_time_at_any_fps():
+    for fps in (25.0, 29.97, 30.0, 23.976):
+        pos = frame_positions(3000, fps)
+        # frame k sits at k / fps seconds: no drift after 3000 frames, whatever the rate
+        assert abs(pos[-1] / MEL_FPS - 2999 / fps) <= 0.5 / MEL_FPS
+    np.testing.assert_array_equal(frame_positions(3, 25.0, first=10), [40, 44, 48])
+
+
+def test_mel_slice_pads_outside_the_clip():
+    mel = np.arange(10, dtype=np.float32)[:, None].repeat(2, 1)
+    s = mel_slice(mel, -2, 3)
+    np.testing.assert_array_equal(s[:, 0], [0, 0, 0, 1, 2])
+    s = mel_slice(mel, 8, 12, fill=-1)
+    np.testing.assert_array_equal(s[:, 0], [8, 9, -1, -1])
+
+
+def test_warp_with_unchanged_landmarks_is_identity(demo_face):
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import load_image
+    from talkinghead.render.warp import MeshWarper
+
+    img = load_image(demo_face)
+    pts = detect_faces(img)[0].points
+    out = MeshWarper(img, pts).warp(pts)
+    assert np.abs(out.astype(int) - img).max() <= 1
+
+
+def test_warp_moves_a_point_where_asked(demo_face):
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import load_image
+    from talkinghead.render.warp import MeshWarper
+
+    img = load_image(demo_face)
+    pts = detect_faces(img)[0].points
+    moved = pts.copy()
+    moved[:, 0] += 6.0  # whole face 6 px right
+    out = MeshWarper(img, pts).warp(moved)
+    x, y = int(pts[1, 0]), int(pts[1, 1])  # nose tip
+    patch = img[y - 8:y + 8, x - 8:x + 8].astype(float)
+    shifted = out[y - 8:y + 8, x - 2:x + 14].astype(float)
+    assert np.abs(shifted - patch).mean() < np.abs(out[y - 8:y + 8, x - 8:x + 8].astype(float) - patch).mean()
