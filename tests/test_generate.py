@@ -26,21 +26,23 @@ def _envelope(samples: np.ndarray, n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("lang", ["en", "hi", "ta", "zh", "de", "fr"])
 def test_mouth_follows_speech_and_closes_in_pause(lang, animator, demo_face, wav_file, tmp_path):
-    samples, pauses = speech_with_pause(SENTENCES[lang], lang, pause_s=1.0)
+    samples, pauses = speech_with_pause(SENTENCES[lang], lang, pause_s=1.0, lead_s=0.6)
     audio = wav_file(samples)
-    out = generate(demo_face, audio, tmp_path / "out.mp4", animator=animator, size=256, seed=1)
+    out = generate(demo_face, audio, tmp_path / "out.mp4", animator=animator, seed=1)
     m = measure_video(out)
     assert np.isfinite(m.mouth).mean() > 0.95, "the face must stay detectable in every frame"
     mouth = np.nan_to_num(m.mouth, nan=np.nanmedian(m.mouth))
     env = _envelope(samples, len(mouth))
     r = np.corrcoef(mouth, env)[0, 1]
-    assert r > 0.3, f"mouth opening should rise with speech ({lang}: r={r:.2f})"
+    assert r > 0.35, f"mouth opening should rise with speech ({lang}: r={r:.2f})"
     t = m.times
+    closed = np.median(mouth[t < 0.4])  # this face's closed mouth, as the mesh sees it, before speech
+    speaking = env > 0.5 * env.max()
+    assert np.percentile(mouth[speaking], 90) > closed + 0.04, "mouth must open in speech"
     for a, b in pauses:
         inside = (t > a + 0.2) & (t < b - 0.2)
-        speaking = env > 0.5 * env.max()
-        assert mouth[inside].max() < 0.06, f"mouth must close in the pause ({lang}: {mouth[inside].max():.3f})"
-        assert np.percentile(mouth[speaking], 90) > 2 * mouth[inside].mean() + 0.02, "mouth must open in speech"
+        assert mouth[inside].max() < closed + 0.03, \
+            f"mouth must close in the pause ({lang}: {mouth[inside].max():.3f} vs closed {closed:.3f})"
 
 
 def test_duration_and_av_alignment(animator, demo_face, wav_file, tmp_path):

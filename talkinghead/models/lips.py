@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,6 +28,7 @@ class LipsConfig:
     context: int = 1  # video frames each side, per temporal layer (two layers)
     n_coeffs: int = 8
     dropout: float = 0.2
+    n_embed: int = 0  # extra per-mel-frame input channels (96 with the speech embedding, 0 without)
 
     @property
     def radius(self) -> int:
@@ -41,13 +43,13 @@ class LipsConfig:
 
 
 class LipsNet(nn.Module):
-    """mel (B, L, n_mels) + frame positions (B, T) in mel frames -> (B, T, n_coeffs)."""
+    """features (B, L, n_mels + n_embed) + frame positions (B, T) in mel frames -> (B, T, n_coeffs)."""
 
     def __init__(self, cfg: LipsConfig) -> None:
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        self.stem = nn.Sequential(nn.Conv1d(cfg.n_mels, w, 5, padding=2), nn.BatchNorm1d(w), nn.GELU())
+        self.stem = nn.Sequential(nn.Conv1d(cfg.n_mels + cfg.n_embed, w, 5, padding=2), nn.BatchNorm1d(w), nn.GELU())
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(w, w, 3, padding=d, dilation=d), nn.BatchNorm1d(w), nn.GELU())
             for d in cfg.dilations
@@ -63,7 +65,7 @@ class LipsNet(nn.Module):
         self.head = nn.Linear(w, cfg.n_coeffs)
 
     def encode(self, mel: torch.Tensor) -> torch.Tensor:
-        """(B, L, n_mels) -> (B, width, L) acoustic features at the mel rate."""
+        """(B, L, n_mels + n_embed) -> (B, width, L) acoustic features at the mel rate."""
         z = self.stem(mel.transpose(1, 2))
         for block in self.blocks:
             z = z + block(z)
@@ -78,3 +80,14 @@ class LipsNet(nn.Module):
 
     def forward(self, mel: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(mel), positions)
+
+
+EMBED_SCALE = 0.1  # speech-embedding values have std ~10; bring them near the mel's scale
+
+
+def model_input(mel_normalized: np.ndarray, embedding: np.ndarray | None) -> np.ndarray:
+    """Per-mel-frame network input: normalised log-mel, then the scaled speech embedding if used."""
+    if embedding is None:
+        return mel_normalized.astype(np.float32)
+    n = min(len(mel_normalized), len(embedding))
+    return np.concatenate([mel_normalized[:n], EMBED_SCALE * embedding[:n]], axis=1).astype(np.float32)

@@ -19,7 +19,7 @@ _PIVOT = np.array([0.0, 0.9, 1.6], np.float32)
 
 
 def neutral_canonical(source: SourceFace, mouth_indices: np.ndarray, open_direction: np.ndarray,
-                      closed_gap: float = 0.02) -> np.ndarray:
+                      closed_gap: float = 0.0) -> np.ndarray:
     """Source shape with its mouth closed, so speech motion starts from 'closed' on any photo."""
     neutral = source.canonical.copy()
     excess = max(0.0, source.opening - closed_gap)

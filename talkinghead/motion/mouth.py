@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
-from talkinghead.models.lips import LipsConfig, LipsNet
+from talkinghead.audio.embedding import speech_embedding
+from talkinghead.models.lips import LipsConfig, LipsNet, model_input
 from talkinghead.weights import load_weights
 
 
@@ -37,7 +38,8 @@ class MouthModel:
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
-        mel = torch.from_numpy(normalize(log_mel(samples)))[None]
+        emb = speech_embedding(samples) if self.config.n_embed else None
+        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb))[None]
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
         coef = self.net(mel, pos)[0]
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)

@@ -60,15 +60,18 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone
         cv2.ellipse(tongue, (int(tc[0]), int(tc[1])), (int(half_w * 0.6), int(gap * _SS * 0.35)), 0, 180, 360, 255, -1)
         tw = cv2.GaussianBlur(tongue, (0, 0), 2.0 * _SS).astype(np.float32)[..., None] / 255.0
         img = img * (1 - 0.8 * tw) + np.array([150, 62, 70], np.float32) * tone * 0.8 * tw
-    # teeth: follow the upper inner lip, shifted down; lower teeth only when wide open
-    teeth_col = np.array([236, 230, 218], np.float32) * min(tone, 1.0)
-    tooth_h = min(0.45 * gap, 0.11 * inter_ocular)
-    img = _teeth_band(img, upper, +tooth_h, 0.78, teeth_col, local, (ch, cw))
-    if gap > 0.15 * inter_ocular:
-        img = _teeth_band(img, lower, -min(0.25 * gap, 0.06 * inter_ocular), 0.6, teeth_col * 0.85, local, (ch, cw))
-    # shade the top of the interior under the upper lip
+    # the cavity is darker under the upper lip (it shadows the interior)
     shade = np.clip((yy - centre[1] + gap * _SS * 0.5) / (gap * _SS * 0.6 + 1e-6), 0.55, 1.0)
     img = img * shade[..., None]
+    # teeth: follow the upper inner lip, shifted down; lower teeth only when wide open. Lit like the
+    # face, dimmer towards the mouth corners.
+    corner_dim = (1.0 - 0.35 * radial ** 2)[..., None]
+    teeth_col = np.array([240, 236, 226], np.float32) * min(tone, 1.05)
+    tooth_h = min(0.45 * gap, 0.11 * inter_ocular)
+    img = _teeth_band(img, upper, +tooth_h, 0.8, teeth_col * corner_dim, local, (ch, cw))
+    if gap > 0.15 * inter_ocular:
+        img = _teeth_band(img, lower, -min(0.25 * gap, 0.06 * inter_ocular), 0.6, teeth_col * 0.8 * corner_dim,
+                          local, (ch, cw))
     alpha = cv2.GaussianBlur(mask, (0, 0), 0.7 * _SS).astype(np.float32)[..., None] / 255.0
     small_img = cv2.resize(img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
     small_a = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)[..., None]
@@ -76,7 +79,7 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone
     frame[y0:y1, x0:x1] = np.clip(roi * (1 - small_a) + small_img * small_a, 0, 255).astype(np.uint8)
 
 
-def _teeth_band(img: np.ndarray, lip: np.ndarray, offset: float, span: float, colour: np.ndarray,
+def _teeth_band(img: np.ndarray, lip: np.ndarray, offset: float, span: float, colour: np.ndarray | float,
                 local, shape: tuple[int, int]) -> np.ndarray:
     """A band of teeth along `lip`, `offset` px towards the mouth centre, covering `span` of its width."""
     n = len(lip)
@@ -89,5 +92,5 @@ def _teeth_band(img: np.ndarray, lip: np.ndarray, offset: float, span: float, co
     # faint gaps between teeth so it does not read as a white bar
     xs = np.arange(shape[1], dtype=np.float32)
     width = max((edge[-1, 0] - edge[0, 0]) * _SS / 8.0, 2.0)
-    stripes = 0.9 + 0.1 * np.cos(2 * np.pi * (xs - (edge[0, 0] + edge[-1, 0]) * _SS / 2) / width) ** 8
+    stripes = 1.0 - 0.12 * np.abs(np.sin(np.pi * (xs - (edge[0, 0] + edge[-1, 0]) * _SS / 2) / width)) ** 16
     return img * (1 - a) + (colour * stripes[None, :, None]) * a

@@ -18,7 +18,7 @@ import torch
 
 from talkinghead.audio.features import frame_positions, loudness, mel_slice, normalize
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
-from talkinghead.models.lips import LipsConfig, LipsNet
+from talkinghead.models.lips import EMBED_SCALE, LipsConfig, LipsNet, model_input
 from talkinghead.training.augment import augment
 from talkinghead.training.mouth_data import Clip, fit_pca, load_clip, opening_direction, reference_shape
 
@@ -81,14 +81,18 @@ class Trainer:
             start = int(self.rng.integers(0, max(n - o.crop, 0) + 1))
             p = frame_positions(o.crop, c.fps, first=start)
             lo = int(p[0]) - margin
-            mels.append(mel_slice(mel, lo, int(p[-1]) + margin + 1))
+            seg = mel_slice(mel, lo, int(p[-1]) + margin + 1)
+            if cfg.n_embed:
+                keep = self.rng.random() > 0.15  # sometimes hide it, so the mel path keeps learning
+                emb = mel_slice(c.emb * EMBED_SCALE, lo, int(p[-1]) + margin + 1, fill=0.0) * keep
+                seg = np.concatenate([seg, emb], axis=1)
+            mels.append(seg)
             pos.append(p - lo)
             idx = np.arange(start, start + o.crop).clip(0, n - 1)
             ys.append(c.offsets[idx].reshape(o.crop, -1))
             ms.append(c.valid[idx] & (np.arange(start, start + o.crop) < n))
         length = max(len(m) for m in mels)
-        fill = min(float(m.min()) for m in mels)
-        mel_b = np.stack([np.pad(m, ((0, length - len(m)), (0, 0)), constant_values=fill) for m in mels])
+        mel_b = np.stack([np.concatenate([m, np.repeat(m[-1:], length - len(m), 0)]) for m in mels])
         return (torch.from_numpy(mel_b), torch.from_numpy(np.stack(pos)), torch.from_numpy(np.stack(ys)),
                 torch.from_numpy(np.stack(ms).astype(np.float32)))
 
@@ -105,17 +109,18 @@ class Trainer:
         return 20 * l_pos + 0.5 * l_coef + 20 * l_vel
 
     @torch.no_grad()
-    def predict(self, mel: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    def predict(self, clip: Clip, n_frames: int, fps: float) -> np.ndarray:
         self.model.eval()
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
-        coef = self.model(torch.from_numpy(normalize(mel))[None], pos)[0]
+        feats = model_input(normalize(clip.mel), clip.emb if self.opts.config.n_embed else None)
+        coef = self.model(torch.from_numpy(feats)[None], pos)[0]
         return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
 
     def evaluate(self) -> dict[str, float]:
         rs: dict[str, list[float]] = {"grid": [], "varied": [], "grid_loud": [], "varied_loud": []}
         for c in self.val:
             n = len(c.valid)
-            pred = self.predict(c.mel, n, c.fps)
+            pred = self.predict(c, n, c.fps)
             gap = pred[:, _I14, 1] - pred[:, _I13, 1]
             v = c.valid
             key = "varied" if c.varied else "grid"
@@ -167,8 +172,8 @@ class Trainer:
         return out
 
 
-def load_clips(paths: list[Path], reference: np.ndarray) -> list[Clip]:
-    return [c for c in (load_clip(p, reference) for p in paths) if c is not None]
+def load_clips(paths: list[Path], reference: np.ndarray, embedding: bool = False) -> list[Clip]:
+    return [c for c in (load_clip(p, reference, embedding) for p in paths) if c is not None]
 
 
 def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log: Callable[[str], None] = print) -> dict[str, float]:
@@ -177,7 +182,8 @@ def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log
 
     train_paths, val_paths = split_paths(cache)
     reference = reference_shape(train_paths)
-    train, val = load_clips(train_paths, reference), load_clips(val_paths, reference)
+    emb = opts.config.n_embed > 0
+    train, val = load_clips(train_paths, reference, emb), load_clips(val_paths, reference, emb)
     log(f"{len(train)} training clips ({sum(c.varied for c in train)} varied), {len(val)} validation clips")
     trainer = Trainer(train, val, reference, opts)
     best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
