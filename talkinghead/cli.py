@@ -111,19 +111,23 @@ def train_lips(
     epochs: int = typer.Option(15, "--epochs", min=1),
     steps: int = typer.Option(200, "--steps-per-epoch", min=1),
     seed: int = typer.Option(0, "--seed"),
-    embedding: bool = typer.Option(True, "--embedding/--no-embedding",
-                                   help="Also feed the speech embedding shipped in openwakeword (speaker-invariant)."),
+    features: str = typer.Option("mel", "--features",
+                                 help="Model input: mel | mel+embedding | embedding (the speech embedding shipped "
+                                      "in openwakeword, speaker-invariant)."),
 ) -> None:
     """Train the audio -> mouth-motion model."""
     from talkinghead.training.train_lips import TrainLipsOptions, train_lips as run
 
+    if features not in ("mel", "mel+embedding", "embedding"):
+        _fail(TalkingHeadError(f"--features must be mel, mel+embedding or embedding, not {features}."))
     if not data.is_dir() or not any(data.glob("*.npz")):
         _fail(TalkingHeadError(f"{data} holds no prepared clips; run `talkinghead prepare` first."))
     command = "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from talkinghead.models.lips import LipsConfig
 
     opts = TrainLipsOptions(epochs=epochs, steps_per_epoch=steps, seed=seed,
-                            config=LipsConfig(n_embed=96 if embedding else 0))
+                            config=LipsConfig(n_embed=96 if "embedding" in features else 0,
+                                              use_mel="mel" in features))
     best = run(data, out, opts, command=command,
                log=lambda s: err.print(s, highlight=False))
     err.print(f"Best validation: {best}; wrote {out}")

@@ -16,6 +16,7 @@ from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, res
 from talkinghead.motion.compose import neutral_canonical, target_points
 from talkinghead.motion.head import HeadMotionOptions, blinks, head_pose
 from talkinghead.motion.mouth import MouthModel
+from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
 from talkinghead.types import Waveform
@@ -42,6 +43,7 @@ class Animator:
         self._warper = MeshWarper(img, self.source.points)
         self._neutral = neutral_canonical(self.source, self.mouth.indices, self.mouth.open_direction)
         self._tone = face_tone(img, self.source.points)
+        self._eyes = EyeCloser(img, self.source.points, self.source.inter_ocular)
         return self.source
 
     def motion(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,7 +64,7 @@ class Animator:
         buf = self.source.image.copy()
         for k in range(n_frames):
             tgt = target_points(self.source, self._neutral, self.mouth.indices, mouth[k], float(lids[k]), pose[k])
-            frame = self._warper.warp(tgt, out=buf)
+            frame = self._warper.warp(tgt, out=buf, source=self._eyes.source_for(float(lids[k])))
             paint_mouth(frame, tgt, self.source.inter_ocular, self._tone)
             yield frame
 

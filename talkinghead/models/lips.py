@@ -29,6 +29,7 @@ class LipsConfig:
     n_coeffs: int = 8
     dropout: float = 0.2
     n_embed: int = 0  # extra per-mel-frame input channels (96 with the speech embedding, 0 without)
+    use_mel: bool = True  # False: the speech embedding alone (most speaker-invariant)
 
     @property
     def radius(self) -> int:
@@ -49,7 +50,7 @@ class LipsNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        self.stem = nn.Sequential(nn.Conv1d(cfg.n_mels + cfg.n_embed, w, 5, padding=2), nn.BatchNorm1d(w), nn.GELU())
+        self.stem = nn.Sequential(nn.Conv1d(cfg.n_mels * cfg.use_mel + cfg.n_embed, w, 5, padding=2), nn.BatchNorm1d(w), nn.GELU())
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(w, w, 3, padding=d, dilation=d), nn.BatchNorm1d(w), nn.GELU())
             for d in cfg.dilations
@@ -85,9 +86,10 @@ class LipsNet(nn.Module):
 EMBED_SCALE = 0.1  # speech-embedding values have std ~10; bring them near the mel's scale
 
 
-def model_input(mel_normalized: np.ndarray, embedding: np.ndarray | None) -> np.ndarray:
-    """Per-mel-frame network input: normalised log-mel, then the scaled speech embedding if used."""
+def model_input(mel_normalized: np.ndarray, embedding: np.ndarray | None, use_mel: bool = True) -> np.ndarray:
+    """Per-mel-frame network input: normalised log-mel (if used), then the scaled speech embedding (if used)."""
     if embedding is None:
         return mel_normalized.astype(np.float32)
     n = min(len(mel_normalized), len(embedding))
-    return np.concatenate([mel_normalized[:n], EMBED_SCALE * embedding[:n]], axis=1).astype(np.float32)
+    parts = ([mel_normalized[:n]] if use_mel else []) + [EMBED_SCALE * embedding[:n]]
+    return np.concatenate(parts, axis=1).astype(np.float32)

@@ -33,7 +33,7 @@ def target_points(source: SourceFace, neutral: np.ndarray, mouth_indices: np.nda
     p = neutral.copy()
     p[mouth_indices, :2] += mouth_offset
     if eyelid_closure > 0:
-        p[_UPPER] += eyelid_closure * 0.92 * (p[_LOWER] - p[_UPPER])
+        p[_UPPER] += eyelid_closure * 0.97 * (p[_LOWER] - p[_UPPER])
     if np.any(pose):
         rot = euler_to_rotation(float(pose[0]), float(pose[1]), float(pose[2])).astype(np.float32)
         p = (p - _PIVOT) @ rot.T + _PIVOT

@@ -39,7 +39,7 @@ class MouthModel:
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
         emb = speech_embedding(samples) if self.config.n_embed else None
-        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb))[None]
+        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel))[None]
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
         coef = self.net(mel, pos)[0]
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)

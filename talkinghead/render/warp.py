@@ -94,8 +94,12 @@ class MeshWarper:
         d[self.n_face: self.n_moving] = ring - self.head_ring
         return d
 
-    def warp(self, target: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The source warped so its landmarks land on `target` (478, 2+) pixels; full frame, RGB uint8."""
+    def warp(self, target: np.ndarray, out: np.ndarray | None = None, source: np.ndarray | None = None) -> np.ndarray:
+        """The source warped so its landmarks land on `target` (478, 2+) pixels; full frame, RGB uint8.
+
+        `source` replaces the photo for this frame (same size; e.g. with blinking eyes blended in).
+        """
+        src = self.image if source is None else source
         d = self.control_displacement(target)
         disp = (self.weights @ d).astype(np.float32).reshape(*self.grid_shape, 2)
         rw, rh = self.roi_size
@@ -107,9 +111,9 @@ class MeshWarper:
         mx, my = self.base_x - dense[..., 0], self.base_y - dense[..., 1]
         d2 = cv2.remap(dense, mx - self.x0, my - self.y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mx, my = self.base_x - d2[..., 0], self.base_y - d2[..., 1]
-        frame = self.image.copy() if out is None else out
+        frame = src.copy() if out is None else out
         if out is not None:
-            frame[:] = self.image
-        frame[self.y0:self.y1, self.x0:self.x1] = cv2.remap(self.image, mx, my, cv2.INTER_LINEAR,
+            frame[:] = src
+        frame[self.y0:self.y1, self.x0:self.x1] = cv2.remap(src, mx, my, cv2.INTER_LINEAR,
                                                             borderMode=cv2.BORDER_REFLECT)
         return frame

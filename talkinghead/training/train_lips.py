@@ -83,9 +83,9 @@ class Trainer:
             lo = int(p[0]) - margin
             seg = mel_slice(mel, lo, int(p[-1]) + margin + 1)
             if cfg.n_embed:
-                keep = self.rng.random() > 0.15  # sometimes hide it, so the mel path keeps learning
+                keep = self.rng.random() > 0.15 or not cfg.use_mel  # sometimes hide it, so the mel path keeps learning
                 emb = mel_slice(c.emb * EMBED_SCALE, lo, int(p[-1]) + margin + 1, fill=0.0) * keep
-                seg = np.concatenate([seg, emb], axis=1)
+                seg = np.concatenate([seg, emb], axis=1) if cfg.use_mel else emb
             mels.append(seg)
             pos.append(p - lo)
             idx = np.arange(start, start + o.crop).clip(0, n - 1)
@@ -112,7 +112,7 @@ class Trainer:
     def predict(self, clip: Clip, n_frames: int, fps: float) -> np.ndarray:
         self.model.eval()
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
-        feats = model_input(normalize(clip.mel), clip.emb if self.opts.config.n_embed else None)
+        feats = model_input(normalize(clip.mel), clip.emb if self.opts.config.n_embed else None, self.opts.config.use_mel)
         coef = self.model(torch.from_numpy(feats)[None], pos)[0]
         return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
 
