@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--grid", type=int, default=20, help="how many GRID clips (all non-GRID clips are used)")
     ap.add_argument("--weights", default="lips")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--lip-strength", type=float, default=1.0)
     args = ap.parse_args()
     clips = sorted(CORPUS.glob("*.mp4"))
     if not clips:
@@ -52,7 +53,7 @@ def main() -> None:
             first = next(iter_frames(clip))[1]
             photo = Path(d) / "first.png"
             cv2.imwrite(str(photo), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
-            out = generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=0)
+            out = generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=0, lip_strength=args.lip_strength)
             gen = measure_video(out)
             real = measure_video(clip)
             # compare at the generated frame times (25 fps) by interpolating the real track

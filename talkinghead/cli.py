@@ -52,13 +52,15 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="Seed for head motion and blinks."),
     still: bool = typer.Option(False, "--still", help="No head motion (blinks are kept)."),
     face_index: int = typer.Option(0, "--face-index", min=0, help="Which face to animate: 0 = largest."),
+    lip_strength: float = typer.Option(1.0, "--lip-strength", min=0.0, max=3.0,
+                                       help="Scale of mouth motion: <1 subtler, >1 more articulated."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo with a speech recording."""
     from talkinghead.config import GenerateOptions
     from talkinghead.pipeline import generate as run
 
-    opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index)
+    opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength)
     try:
         with _progress("Rendering", quiet) as update:
             path = run(face, audio, out, opts, progress=update)

@@ -13,5 +13,6 @@ class GenerateOptions:
     still: bool = False  # no head motion (blinks kept)
     face_index: int = 0  # 0 = largest face
     pose_scale: float = 1.0
+    lip_strength: float = 1.0  # scales mouth motion (articulation); 0 keeps the mouth closed
     blinks_per_min: float = 17.0
     crf: int = 20

@@ -49,7 +49,7 @@ class Animator:
     def motion(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-frame mouth offsets, eyelid closure and head pose; one seeded generator for all."""
         rng = np.random.default_rng(opts.seed)
-        mouth = self.mouth.predict(speech16k, n_frames, opts.fps)
+        mouth = self.mouth.predict(speech16k, n_frames, opts.fps) * opts.lip_strength
         db = loudness(speech16k, n_frames, opts.fps)
         head = HeadMotionOptions(pose_scale=0.0 if opts.still else opts.pose_scale, blinks_per_min=opts.blinks_per_min)
         pose = head_pose(db, opts.fps, rng, head)

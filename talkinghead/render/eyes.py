@@ -36,7 +36,17 @@ class EyeCloser:
         x0, y0, x1, y1 = self.box
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         m = mask[y0:y1, x0:x1]
-        closed = cv2.inpaint(roi, m, max(3, 2 * grow), cv2.INPAINT_TELEA)
+        closed = cv2.inpaint(roi, m, max(3, 2 * grow), cv2.INPAINT_TELEA).astype(np.float32)
+        # inpainting pulls in lashes and liner, which reads as a dark smudge (and as an open eye to a
+        # landmark model): pull the fill towards the lid skin around the eye, keeping some texture
+        ring = cv2.dilate(m, np.ones((6 * grow + 1, 6 * grow + 1), np.uint8)) & ~cv2.dilate(
+            m, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        around = roi[ring > 0].astype(np.float32)
+        if len(around):
+            lum = around.mean(axis=1)
+            skin = np.median(around[lum >= np.percentile(lum, 50)], axis=0)
+            inside = (m > 0)[..., None]
+            closed = np.where(inside, 0.35 * closed + 0.65 * (skin * 0.94), closed)
         # lashes: a soft darker line along the lower lid, where the closed lids meet
         lash = np.zeros(m.shape, np.uint8)
         for lower, corners in ((LEFT_EYE_LOWER, (33, 133)), (RIGHT_EYE_LOWER, (263, 362))):
@@ -45,7 +55,7 @@ class EyeCloser:
             cv2.polylines(lash, [np.round(line * 4).astype(np.int32)], False, 255,
                           max(1, int(round(0.035 * inter_ocular))), cv2.LINE_AA, shift=2)
         la = cv2.GaussianBlur(lash, (0, 0), 0.6 + 0.01 * inter_ocular).astype(np.float32)[..., None] / 255.0
-        self.closed = (closed.astype(np.float32) * (1 - 0.45 * la)).astype(np.float32)
+        self.closed = (closed * (1 - 0.45 * la)).astype(np.float32)
         self.open = roi.astype(np.float32)
         self.alpha = cv2.GaussianBlur(m, (0, 0), max(1.0, grow)).astype(np.float32)[..., None] / 255.0
         self._last = 0.0
