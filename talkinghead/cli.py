@@ -113,6 +113,8 @@ def train_lips(
     epochs: int = typer.Option(15, "--epochs", min=1),
     steps: int = typer.Option(200, "--steps-per-epoch", min=1),
     seed: int = typer.Option(0, "--seed"),
+    amplitude: float = typer.Option(1.3, "--amplitude", min=0.1, max=3.0,
+                                    help="Gain on predicted motion at inference, stored in the weights file."),
     features: str = typer.Option("mel", "--features",
                                  help="Model input: mel | mel+embedding | embedding (the speech embedding shipped "
                                       "in openwakeword, speaker-invariant)."),
@@ -127,7 +129,7 @@ def train_lips(
     command = "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from talkinghead.models.lips import LipsConfig
 
-    opts = TrainLipsOptions(epochs=epochs, steps_per_epoch=steps, seed=seed,
+    opts = TrainLipsOptions(epochs=epochs, steps_per_epoch=steps, seed=seed, amplitude=amplitude,
                             config=LipsConfig(n_embed=96 if "embedding" in features else 0,
                                               use_mel="mel" in features))
     best = run(data, out, opts, command=command,

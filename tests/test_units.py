@@ -68,3 +68,20 @@ def test_warp_moves_a_point_where_asked(demo_face):
     patch = img[y - 8:y + 8, x - 8:x + 8].astype(float)
     shifted = out[y - 8:y + 8, x - 2:x + 14].astype(float)
     assert np.abs(shifted - patch).mean() < np.abs(out[y - 8:y + 8, x - 8:x + 8].astype(float) - patch).mean()
+
+
+def test_builtin_weights_are_checked(tmp_path, monkeypatch):
+    import pytest
+
+    from talkinghead import weights
+    from talkinghead.errors import TalkingHeadError
+
+    w = weights.load_weights("lips")
+    assert "config" in w.metadata and "command" in w.metadata
+    bad = tmp_path / "lips.safetensors"
+    data = bytearray((weights.WEIGHTS_DIR / "lips.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(TalkingHeadError, match="corrupted"):
+        weights.load_weights("lips")

@@ -34,6 +34,8 @@ class MouthModel:
         self.std = w.tensors["pca_std"]
         self.open_direction = w.tensors["open_direction"].numpy().reshape(-1, 2)
         self.indices = w.tensors["mouth_indices"].numpy().astype(int)
+        # calibrated gain on the predicted motion (see the file's amplitude_note metadata)
+        self.amplitude = float(w.metadata.get("amplitude", "1.0"))
 
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
@@ -43,7 +45,7 @@ class MouthModel:
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
         coef = self.net(mel, pos)[0]
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)
-        return out * speech_gate(samples, n_frames, fps)[:, None, None]
+        return out * (self.amplitude * speech_gate(samples, n_frames, fps))[:, None, None]
 
 
 def speech_gate(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:

@@ -34,6 +34,7 @@ class TrainLipsOptions:
     lr: float = 2e-3
     varied_share: float = 0.5  # fraction of samples drawn from non-GRID clips
     seed: int = 0
+    amplitude: float = 1.0  # gain applied at inference, stored in the file (regression under-predicts motion)
     config: LipsConfig = LipsConfig()
 
 
@@ -188,7 +189,7 @@ def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log
     trainer = Trainer(train, val, reference, opts)
     best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
     meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
-            "format": "talkinghead-lips-1"}
+            "format": "talkinghead-lips-1", "amplitude": str(opts.amplitude)}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(trainer.tensors(), str(out), metadata=meta)
     return best
