@@ -32,6 +32,18 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / d) if d > 0 else 0.0
 
 
+def first_face_frame(clip: Path, max_frames: int = 25) -> np.ndarray | None:
+    """The clip's first frame with a face (some clips open on a blank frame)."""
+    from talkinghead.face.landmarks import detect_faces
+
+    for k, (_, frame) in enumerate(iter_frames(clip)):
+        if k >= max_frames:
+            return None
+        if detect_faces(frame):
+            return frame
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--grid", type=int, default=20, help="how many GRID clips (all non-GRID clips are used)")
@@ -50,7 +62,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for clip in chosen:
             info = probe_video(clip)
-            first = next(iter_frames(clip))[1]
+            first = first_face_frame(clip)
+            if first is None:
+                print(json.dumps({"clip": clip.stem, "skipped": "no face in its first second"}), flush=True)
+                continue
             photo = Path(d) / "first.png"
             cv2.imwrite(str(photo), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
             out = generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=0, lip_strength=args.lip_strength)

@@ -8,6 +8,9 @@ its preferred scale. Videos: `FaceTracker` uses the mesh's own tracking, which i
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -48,8 +51,31 @@ def _mesh_points(result, width: int, height: int) -> list[np.ndarray]:
     return out
 
 
+@contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Mute the C++ log lines mediapipe prints on stderr when its graphs start (set TALKINGHEAD_DEBUG=1
+    to see them). Python exceptions are unaffected: they are raised, not printed, inside the block."""
+    if os.environ.get("TALKINGHEAD_DEBUG"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def detect_faces(image: np.ndarray, max_faces: int = 8) -> list[DetectedFace]:
     """All faces in an RGB uint8 image, largest first. Empty list when there is none."""
+    with quiet_native_logs():
+        return _detect_faces(image, max_faces)
+
+
+def _detect_faces(image: np.ndarray, max_faces: int) -> list[DetectedFace]:
     h, w = image.shape[:2]
     boxes = _detect_boxes(image)
     faces: list[DetectedFace] = []
@@ -148,14 +174,23 @@ class FaceTracker:
     """Landmarks frame by frame through a video, using the mesh's tracking between frames."""
 
     def __init__(self, min_confidence: float = 0.5) -> None:
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-                                                     min_detection_confidence=min_confidence,
-                                                     min_tracking_confidence=min_confidence)
+        self._calls = 0
+        with quiet_native_logs():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                         refine_landmarks=True,
+                                                         min_detection_confidence=min_confidence,
+                                                         min_tracking_confidence=min_confidence)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         """Landmarks (478, 3) in pixels for an RGB frame, or None when no face is found."""
         h, w = frame.shape[:2]
-        found = _mesh_points(self._mesh.process(np.ascontiguousarray(frame)), w, h)
+        self._calls += 1
+        if self._calls <= 3:  # the graph's subgraphs log on their first inferences
+            with quiet_native_logs():
+                result = self._mesh.process(np.ascontiguousarray(frame))
+        else:
+            result = self._mesh.process(np.ascontiguousarray(frame))
+        found = _mesh_points(result, w, h)
         return found[0] if found else None
 
     def close(self) -> None:
