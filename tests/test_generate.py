@@ -108,3 +108,49 @@ def test_seeded_motion_is_reproducible(animator, demo_face):
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a[2], c[2]), "another seed must give other head motion"
+
+
+def test_webp_photo_and_stereo_44k_audio(animator, demo_face, tmp_path):
+    """Other common formats: a WebP photo and 44.1 kHz stereo speech; the output keeps the stereo track."""
+    import cv2
+
+    from talkinghead.media import load_image
+    from talkinghead.types import Waveform
+
+    photo = tmp_path / "face.webp"
+    cv2.imwrite(str(photo), cv2.cvtColor(load_image(demo_face), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, 90])
+    samples, _ = speech_with_pause(SENTENCES["es"][:1], "es", sample_rate=44100)
+    stereo = np.stack([samples, 0.5 * samples], 1)
+    import wave
+
+    audio = tmp_path / "stereo.wav"
+    with wave.open(str(audio), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes((np.clip(stereo, -1, 1) * 32767).astype("<i2").tobytes())
+    out = generate(photo, audio, tmp_path / "webp.mp4", animator=animator, size=200)
+    info = probe_video(out)
+    assert (info.width, info.height) == (200, 200)
+    back = load_audio(out, sample_rate=None, mono=False)
+    assert isinstance(back, Waveform) and back.channels == 2 and back.sample_rate == 44100
+    assert abs(back.duration - len(samples) / 44100) < 0.03
+
+
+def test_ten_minutes_without_av_drift(tmp_path):
+    """The writer stamps frames exactly: after 10 minutes video and audio still end together."""
+    from talkinghead.media import VideoWriter
+    from talkinghead.types import Waveform
+
+    seconds, fps = 600.0, 29.97
+    n = int(round(seconds * fps))
+    audio = Waveform(np.zeros(int(seconds * 16000), np.float32), 16000)
+    frame = np.zeros((16, 16, 3), np.uint8)
+    out = tmp_path / "long.mp4"
+    with VideoWriter(out, 16, 16, fps=fps, audio=audio) as w:
+        for _ in range(n):
+            w.write(frame)
+    info = probe_video(out)
+    assert info.n_frames == n
+    assert abs(info.duration - seconds) < 1 / fps
+    assert abs(load_audio(out).duration - seconds) < 0.03
