@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -23,7 +23,7 @@ err = Console(stderr=True)
 
 
 @contextmanager
-def _progress(label: str, quiet: bool) -> Iterator[callable]:
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     if quiet:
         yield lambda done, total: None
         return
@@ -40,6 +40,17 @@ def _progress(label: str, quiet: bool) -> Iterator[callable]:
 def _fail(exc: BaseException) -> None:
     err.print(f"[red]Error:[/red] {exc}", highlight=False)
     raise typer.Exit(1)
+
+
+def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]], Path]) -> None:
+    """Run a rendering job with a progress bar; user errors become one line and exit code 1."""
+    try:
+        with _progress(label, quiet) as update:
+            path = job(update)
+    except TalkingHeadError as exc:
+        _fail(exc)
+    if not quiet:
+        err.print(f"Wrote {path}")
 
 
 @app.command()
@@ -61,13 +72,7 @@ def generate(
     from talkinghead.pipeline import generate as run
 
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength)
-    try:
-        with _progress("Rendering", quiet) as update:
-            path = run(face, audio, out, opts, progress=update)
-    except TalkingHeadError as exc:
-        _fail(exc)
-    if not quiet:
-        err.print(f"Wrote {path}")
+    _render("Rendering", quiet, lambda update: run(face, audio, out, opts, progress=update))
 
 
 @app.command()
@@ -79,13 +84,7 @@ def demo(
     """The built-in face speaking the built-in speech -> demo.mp4."""
     from talkinghead.pipeline import demo as run
 
-    try:
-        with _progress("Rendering demo", quiet) as update:
-            path = run(out, progress=update, seed=seed)
-    except TalkingHeadError as exc:
-        _fail(exc)
-    if not quiet:
-        err.print(f"Wrote {path}")
+    _render("Rendering demo", quiet, lambda update: run(out, progress=update, seed=seed))
 
 
 @app.command()
