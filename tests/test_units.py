@@ -85,3 +85,22 @@ def test_builtin_weights_are_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(TalkingHeadError, match="corrupted"):
         weights.load_weights("lips")
+
+
+def test_speech_embedding_is_causal_and_per_mel_frame():
+    import pytest
+
+    pytest.importorskip("openwakeword", reason="optional extra [embedding] not installed")
+    from talkinghead.audio.embedding import speech_embedding
+
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
+    e = speech_embedding(x)
+    assert e.shape == (300, 96) and np.isfinite(e).all()
+    y = x.copy()
+    y[24000:] = 0.0  # change only the future after 1.5 s
+    f = speech_embedding(y)
+    scale = e.std()
+    # rows before 1.4 s cannot see the change (up to float noise of the mel model), later rows do
+    assert np.abs(e[:140] - f[:140]).max() < 0.02 * scale
+    assert np.abs(e[200:] - f[200:]).mean() > 0.2 * scale

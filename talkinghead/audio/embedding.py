@@ -24,8 +24,9 @@ EMB_HOP = 4  # mel frames between embeddings (40 ms: one per video frame at 25 f
 @functools.lru_cache(maxsize=1)
 def _sessions():
     spec = importlib.util.find_spec("openwakeword")
-    if spec is None or not spec.submodule_search_locations:
-        raise TalkingHeadError("The speech-embedding model needs the package openwakeword==0.5.1; reinstall talkinghead.")
+    if spec is None or not spec.submodule_search_locations or importlib.util.find_spec("onnxruntime") is None:
+        raise TalkingHeadError("The speech-embedding features need the optional packages: "
+                               "pip install 'talkinghead[embedding]'.")
     import onnxruntime as ort
 
     d = os.path.join(spec.submodule_search_locations[0], "resources", "models")
