@@ -60,7 +60,7 @@ def main() -> None:
     anim = Animator(args.weights)
     rows = []
     with tempfile.TemporaryDirectory() as d:
-        for clip in chosen:
+        for k, clip in enumerate(chosen):
             info = probe_video(clip)
             first = first_face_frame(clip)
             if first is None:
@@ -68,7 +68,7 @@ def main() -> None:
                 continue
             photo = Path(d) / "first.png"
             cv2.imwrite(str(photo), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
-            out = generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=0, lip_strength=args.lip_strength)
+            out = generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=k, lip_strength=args.lip_strength)
             gen = measure_video(out)
             real = measure_video(clip)
             # compare at the generated frame times (25 fps) by interpolating the real track
@@ -78,17 +78,19 @@ def main() -> None:
             blinks, durs = count_blinks(gen.eyes, 25.0)
             row = {"clip": clip.stem, "grid": clip.name.startswith("grid"), "fps": info.fps,
                    "r": pearson(gen.mouth, real_m), "r_loudness": pearson(loud, real_m),
+                   "blinks": blinks, "seconds": len(gen.times) / 25.0,
                    "blinks_per_min": blinks / (len(gen.times) / 25.0) * 60,
                    "gen_mouth_p90": float(np.nanpercentile(gen.mouth, 90)),
                    "real_mouth_p90": float(np.nanpercentile(real_m, 90))}
             rows.append(row)
             print(json.dumps(row), flush=True)
+    rows = [r for r in rows if "r" in r]
     for name, sel in (("GRID", [r for r in rows if r["grid"]]), ("other speakers", [r for r in rows if not r["grid"]]),
                       ("all", rows)):
         if sel:
             print(f"{name:15s} n={len(sel):3d}  r={np.mean([r['r'] for r in sel]):.3f}  "
                   f"loudness baseline r={np.mean([r['r_loudness'] for r in sel]):.3f}  "
-                  f"blinks/min={np.mean([r['blinks_per_min'] for r in sel]):.1f}")
+                  f"blinks/min={60 * sum(r['blinks'] for r in sel) / sum(r['seconds'] for r in sel):.1f} (pooled)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
