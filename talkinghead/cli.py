@@ -65,13 +65,17 @@ def generate(
     face_index: int = typer.Option(0, "--face-index", min=0, help="Which face to animate: 0 = largest."),
     lip_strength: float = typer.Option(1.0, "--lip-strength", min=0.0, max=3.0,
                                        help="Scale of mouth motion: <1 subtler, >1 more articulated."),
+    pose_scale: float = typer.Option(1.0, "--pose-scale", min=0.0, max=3.0,
+                                     help="Scale of head motion (0 = still, like --still)."),
+    blink_rate: float = typer.Option(17.0, "--blink-rate", min=0.0, max=60.0, help="Blinks per minute (0 = none)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo with a speech recording."""
     from talkinghead.config import GenerateOptions
     from talkinghead.pipeline import generate as run
 
-    opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength)
+    opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
+                           pose_scale=pose_scale, blinks_per_min=blink_rate)
     _render("Rendering", quiet, lambda update: run(face, audio, out, opts, progress=update))
 
 

@@ -154,3 +154,18 @@ def test_ten_minutes_without_av_drift(tmp_path):
     assert info.n_frames == n
     assert abs(info.duration - seconds) < 1 / fps
     assert abs(load_audio(out).duration - seconds) < 0.03
+
+
+def test_pose_scale_and_blink_rate_options(animator, demo_face):
+    from talkinghead.config import GenerateOptions
+
+    animator.set_source(demo_face)
+    rng = np.random.default_rng(1)
+    samples = (0.1 * rng.standard_normal(16000 * 60)).astype(np.float32)
+    _, lids1, pose1 = animator.motion(samples, 1500, GenerateOptions(seed=4))
+    _, lids2, pose2 = animator.motion(samples, 1500, GenerateOptions(seed=4, pose_scale=2.0, blinks_per_min=0))
+    np.testing.assert_allclose(pose2, 2 * pose1, atol=1e-5)
+    assert lids1.max() > 0.9 and lids2.max() == 0
+    _, lids3, _ = animator.motion(samples, 1500, GenerateOptions(seed=4, blinks_per_min=35))
+    count = lambda lids: int((np.diff((lids > 0.5).astype(int)) == 1).sum())  # noqa: E731
+    assert count(lids3) > 1.5 * count(lids1)
