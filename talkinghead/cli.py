@@ -68,6 +68,8 @@ def generate(
     pose_scale: float = typer.Option(1.0, "--pose-scale", min=0.0, max=3.0,
                                      help="Scale of head motion (0 = still, like --still)."),
     blink_rate: float = typer.Option(17.0, "--blink-rate", min=0.0, max=60.0, help="Blinks per minute (0 = none)."),
+    pose_from: Optional[Path] = typer.Option(None, "--pose-from",
+                                             help="Driving video: head pose and blinks follow its face."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo with a speech recording."""
@@ -75,7 +77,8 @@ def generate(
     from talkinghead.pipeline import generate as run
 
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
-                           pose_scale=pose_scale, blinks_per_min=blink_rate)
+                           pose_scale=pose_scale, blinks_per_min=blink_rate,
+                           pose_from=str(pose_from) if pose_from else None)
     _render("Rendering", quiet, lambda update: run(face, audio, out, opts, progress=update))
 
 

@@ -16,3 +16,4 @@ class GenerateOptions:
     lip_strength: float = 1.0  # scales mouth motion (articulation); 0 keeps the mouth closed
     blinks_per_min: float = 17.0
     crf: int = 20
+    pose_from: str | None = None  # driving video: head pose and blinks follow it

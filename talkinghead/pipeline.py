@@ -14,6 +14,8 @@ from talkinghead.errors import InputError, OutputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, resample
 from talkinghead.motion.compose import neutral_canonical, target_points
+from talkinghead.face.track import track_video
+from talkinghead.motion.driving import driver_motion, resample_pingpong
 from talkinghead.motion.head import HeadMotionOptions, blinks, head_pose
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.render.eyes import EyeCloser
@@ -54,6 +56,12 @@ class Animator:
         head = HeadMotionOptions(pose_scale=0.0 if opts.still else opts.pose_scale, blinks_per_min=opts.blinks_per_min)
         pose = head_pose(db, opts.fps, rng, head)
         lids = blinks(n_frames, opts.fps, rng, head.blinks_per_min)
+        if opts.pose_from:  # the driver replaces both tracks; the draws above keep seeds comparable
+            track = track_video(opts.pose_from)
+            drv_pose, drv_lids = driver_motion(track, self.mouth.reference)
+            scale = 0.0 if opts.still else opts.pose_scale
+            pose = resample_pingpong(track.times, drv_pose, n_frames, opts.fps) * scale
+            lids = resample_pingpong(track.times, drv_lids, n_frames, opts.fps)
         return mouth, lids, pose
 
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:

@@ -61,3 +61,13 @@ def inter_ocular(points: np.ndarray) -> float:
 def mouth_opening(points: np.ndarray) -> float:
     """Inner-lip gap (points 13/14) divided by the inter-ocular distance."""
     return float(np.linalg.norm(points[LIP_TOP, :2] - points[LIP_BOTTOM, :2]) / max(inter_ocular(points), 1e-6))
+
+
+def eye_aspect_ratio(points: np.ndarray) -> float:
+    """Lid gap over eye width, both eyes averaged: ~0.25-0.35 open, < 0.12 closed."""
+    vals = []
+    for up, lo, (a, b) in ((LEFT_EYE_UPPER, LEFT_EYE_LOWER, LEFT_EYE_CORNERS),
+                           (RIGHT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_CORNERS)):
+        gap = np.linalg.norm(points[up[1:-1], :2] - points[lo[1:-1], :2], axis=1).mean()
+        vals.append(gap / max(np.linalg.norm(points[a, :2] - points[b, :2]), 1e-6))
+    return float(np.mean(vals))

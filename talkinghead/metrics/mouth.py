@@ -11,10 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talkinghead.face.indices import (LEFT_EYE_CORNERS, LEFT_EYE_LOWER, LEFT_EYE_UPPER, RIGHT_EYE_CORNERS,
-                                      RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, mouth_opening)
-from talkinghead.face.landmarks import FaceTracker
-from talkinghead.media import iter_frames
+from talkinghead.face.indices import eye_aspect_ratio, mouth_opening
+from talkinghead.face.track import track_video
 
 
 @dataclass(frozen=True)
@@ -25,31 +23,14 @@ class FaceMeasures:
     points: np.ndarray  # (T, 478, 3), NaN where no face
 
 
-def eye_aspect_ratio(points: np.ndarray) -> float:
-    """Lid gap over eye width, both eyes averaged: ~0.25-0.35 open, < 0.12 closed."""
-    vals = []
-    for up, lo, (a, b) in ((LEFT_EYE_UPPER, LEFT_EYE_LOWER, LEFT_EYE_CORNERS),
-                           (RIGHT_EYE_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_CORNERS)):
-        gap = np.linalg.norm(points[up[1:-1], :2] - points[lo[1:-1], :2], axis=1).mean()
-        vals.append(gap / max(np.linalg.norm(points[a, :2] - points[b, :2]), 1e-6))
-    return float(np.mean(vals))
-
-
 def measure_video(path: str | os.PathLike[str]) -> FaceMeasures:
-    times, mouth, eyes, pts = [], [], [], []
-    with FaceTracker() as tracker:
-        for t, frame in iter_frames(path):
-            p = tracker(frame)
-            times.append(t)
-            if p is None:
-                mouth.append(np.nan)
-                eyes.append(np.nan)
-                pts.append(np.full((478, 3), np.nan, np.float32))
-            else:
-                mouth.append(mouth_opening(p))
-                eyes.append(eye_aspect_ratio(p))
-                pts.append(p)
-    return FaceMeasures(np.array(times), np.array(mouth), np.array(eyes), np.stack(pts) if pts else np.zeros((0, 478, 3)))
+    track = track_video(path)
+    mouth = np.full(len(track.times), np.nan)
+    eyes = np.full(len(track.times), np.nan)
+    for k in np.flatnonzero(track.found):
+        mouth[k] = mouth_opening(track.points[k])
+        eyes[k] = eye_aspect_ratio(track.points[k])
+    return FaceMeasures(track.times, mouth, eyes, track.points)
 
 
 def count_blinks(ear: np.ndarray, fps: float) -> tuple[int, list[float]]:
