@@ -143,6 +143,25 @@ def train_lips(
     err.print(f"Best validation: {best}; wrote {out}")
 
 
+@train_app.command("sync")
+def train_sync(
+    data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
+    out: Path = typer.Option(Path("weights/sync.safetensors"), "-o", "--out"),
+    epochs: int = typer.Option(8, "--epochs", min=1),
+    steps: int = typer.Option(150, "--steps-per-epoch", min=1),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the lip-sync expert (contrastive, audio vs. mouth motion)."""
+    from talkinghead.training.train_sync import TrainSyncOptions, train_sync as run
+
+    if not data.is_dir() or not any(data.glob("*.npz")):
+        _fail(TalkingHeadError(f"{data} holds no prepared clips; run `talkinghead prepare` first."))
+    command = "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    best = run(data, out, TrainSyncOptions(epochs=epochs, steps_per_epoch=steps, seed=seed), command=command,
+               log=lambda s: err.print(s, highlight=False))
+    err.print(f"Best validation: {best}; wrote {out}")
+
+
 def main() -> None:
     app()
 

@@ -1,8 +1,7 @@
 """Turns prepared clips into (audio windows, mouth-motion targets) for the lips model.
 
-Targets are mouth/jaw landmark offsets in the canonical frame (x, y), relative to the clip's own
-closed-mouth shape (mean of its 10 % least-open frames), so every speaker's "closed" is zero and
-offsets are comparable across faces.
+Targets are mouth/jaw landmark offsets in the canonical frame (see face/mouth_motion.py), comparable
+across faces.
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.audio.features import log_mel
-from talkinghead.face.canonical import fit_canonical, generalized_procrustes
-from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
+from talkinghead.face.canonical import generalized_procrustes
+from talkinghead.face.mouth_motion import mouth_offsets
 
 
 @dataclass
@@ -52,15 +51,6 @@ def reference_shape(paths: list[Path], max_clips: int = 300) -> np.ndarray:
     return generalized_procrustes(np.stack(shapes))
 
 
-def to_canonical(points: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 478, 3) pixels -> canonical (T, 478, 3) and validity (T,)."""
-    valid = ~np.isnan(points[:, 0, 0])
-    out = np.zeros_like(points)
-    for t in np.flatnonzero(valid):
-        out[t] = fit_canonical(points[t], reference).apply(points[t])
-    return out, valid
-
-
 def clip_embedding(path: Path, samples: np.ndarray) -> np.ndarray:
     """Speech embedding of a prepared clip, cached beside it (it costs ~5 ms per 40 ms of audio)."""
     from talkinghead.audio.embedding import speech_embedding
@@ -77,14 +67,9 @@ def load_clip(path: Path, reference: np.ndarray, embedding: bool = False) -> Cli
     raw = load_raw(path)
     if raw is None:
         return None
-    canon, valid = to_canonical(raw["points"], reference)
+    offsets, valid, opening = mouth_offsets(raw["points"], reference)
     if valid.sum() < 10:
         return None
-    mouth = canon[:, MOUTH_JAW, :2]
-    opening = np.linalg.norm(canon[:, LIP_TOP, :2] - canon[:, LIP_BOTTOM, :2], axis=1)
-    thr = np.percentile(opening[valid], 10)
-    closed = mouth[valid & (opening <= thr)].mean(axis=0)
-    offsets = np.where(valid[:, None, None], mouth - closed, 0.0).astype(np.float32)
     samples = raw["audio"].astype(np.float32) / 32768.0
     return Clip(
         name=path.stem,
@@ -92,7 +77,7 @@ def load_clip(path: Path, reference: np.ndarray, embedding: bool = False) -> Cli
         mel=log_mel(samples),
         offsets=offsets,
         valid=valid,
-        opening=np.where(valid, opening, 0.0).astype(np.float32),
+        opening=opening,
         samples=samples,
         varied=not path.stem.split("__")[-1].startswith("grid"),
         emb=clip_embedding(path, samples) if embedding else None,
