@@ -94,6 +94,38 @@ def demo(
     _render("Rendering demo", quiet, lambda update: run(out, progress=update, seed=seed))
 
 
+@app.command("eval")
+def evaluate_cmd(
+    video: Path = typer.Argument(..., help="Video to measure (generated or real)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Real video to compare with, frame by frame."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="Speech to check sync against (default: the video's own)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The field's metrics on any video: sync (our expert's LSE-D/LSE-C analogue), pose, blinks, PSNR/SSIM..."""
+    import json
+    import math
+
+    from talkinghead.metrics.evaluate import evaluate
+
+    try:
+        with err.status("Measuring...") as status:
+            result = evaluate(video, reference, audio, progress=lambda s: status.update(f"Measuring: {s}"))
+    except TalkingHeadError as exc:
+        _fail(exc)
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
+    if as_json:
+        print(json.dumps(clean))
+        return
+    from rich.table import Table
+
+    table = Table("metric", "value")
+    for k, v in clean.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    Console().print(table)
+    err.print("sync_* come from our own lip-sync expert: an analogue of LSE-D/LSE-C, not comparable with "
+              "figures computed with the original SyncNet weights.")
+
+
 @app.command()
 def prepare(
     video_dir: Path = typer.Argument(..., help="Folder of talking videos (any layout)."),

@@ -104,3 +104,15 @@ def test_speech_embedding_is_causal_and_per_mel_frame():
     # rows before 1.4 s cannot see the change (up to float noise of the mel model), later rows do
     assert np.abs(e[:140] - f[:140]).max() < 0.02 * scale
     assert np.abs(e[200:] - f[200:]).mean() > 0.2 * scale
+
+
+def test_image_metrics_on_known_cases(demo_face):
+    from talkinghead.media import load_image
+    from talkinghead.metrics.image import PSNR_CAP, ms_ssim, psnr, ssim
+
+    a = load_image(demo_face)
+    noisy = np.clip(a.astype(int) + np.random.default_rng(0).normal(0, 10, a.shape), 0, 255).astype(np.uint8)
+    assert psnr(a, a) == PSNR_CAP and ssim(a, a) == 1.0 and abs(ms_ssim(a, a) - 1.0) < 1e-9
+    assert 27.5 < psnr(a, noisy) < 29.5  # sigma 10 noise: 20*log10(255/10) = 28.1 dB before clipping
+    assert ssim(a, noisy) < 0.9 and ms_ssim(a, noisy) < ms_ssim(a, a)
+    assert abs(ssim(a, noisy) - ssim(noisy, a)) < 1e-9

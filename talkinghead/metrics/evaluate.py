@@ -1,0 +1,87 @@
+"""`talkinghead eval`: the field's metrics on any video, with or without a reference video.
+
+Every metric is computed from what a viewer sees: the video's frames (face mesh re-measured) and its
+audio (or another audio file). Keys, directions and the values measured on real video are documented
+in `benchmarks/RESULTS.md`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from talkinghead.audio.features import log_mel, normalize
+from talkinghead.errors import InputError
+from talkinghead.face.indices import (LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, UPPER_OUTER_LIP,
+                                      eye_aspect_ratio, inter_ocular)
+from talkinghead.face.mouth_motion import mouth_offsets
+from talkinghead.face.track import FaceTrack, track_video
+from talkinghead.media import iter_frames, load_audio, probe_video
+from talkinghead.metrics.image import ms_ssim, psnr, ssim
+from talkinghead.metrics.mouth import count_blinks
+from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
+from talkinghead.motion.driving import driver_motion
+
+_MOUTH = sorted(set(UPPER_OUTER_LIP + LOWER_OUTER_LIP + UPPER_INNER_LIP + LOWER_INNER_LIP))
+
+
+def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | None = None,
+             audio: str | os.PathLike[str] | None = None, expert: SyncExpert | None = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, float | int | None]:
+    """All metrics as one flat dict (JSON-ready)."""
+    say = progress or (lambda _s: None)
+    info = probe_video(video)
+    if audio is None and not info.has_audio:
+        raise InputError(f"{os.fspath(video)} has no audio track; pass the speech with --audio.")
+    say("tracking the face")
+    track = track_video(video)
+    if track.found.sum() < 2:
+        raise InputError(f"No face was found in {os.fspath(video)}.")
+    expert = expert or SyncExpert()
+    out: dict[str, float | int | None] = {"frames": len(track.times), "fps": info.fps,
+                                         "face_found_ratio": float(track.found.mean())}
+    say("lip sync")
+    speech = load_audio(audio if audio is not None else video).samples
+    offsets, valid, _ = mouth_offsets(track.points, expert.reference)
+    sims = similarity_map(expert.net, normalize(log_mel(speech)), offsets, info.fps)
+    sync = sync_from_map(sims, valid)
+    out.update(sync_offset_frames=sync.offset_frames, sync_confidence=sync.confidence, sync_distance=sync.distance)
+    say("head pose and blinks")
+    pose, _ = driver_motion(track, expert.reference)
+    out["pose_std_deg"] = float(pose[:, :3].std(axis=0).mean())
+    out["pose_jitter_deg"] = float(np.abs(np.diff(pose[:, :3], axis=0)).mean()) if len(pose) > 1 else 0.0
+    ear = np.array([eye_aspect_ratio(p) if ok else np.nan for p, ok in zip(track.points, track.found)])
+    blinks, _ = count_blinks(ear, info.fps)
+    out["blink_rate_per_min"] = 60.0 * blinks / max(len(track.times) / info.fps, 1e-6)
+    if reference is not None:
+        say("comparing with the reference")
+        out.update(_reference_metrics(video, reference, track))
+    return out
+
+
+def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLike[str],
+                       track: FaceTrack) -> dict[str, float]:
+    ref_track = track_video(reference)
+    n = min(len(track.times), len(ref_track.times))
+    p, s, m = [], [], []
+    for (_, a), (_, b), _k in zip(iter_frames(video), iter_frames(reference), range(n)):
+        if b.shape != a.shape:
+            b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+        p.append(psnr(a, b))
+        s.append(ssim(a, b))
+        m.append(ms_ssim(a, b))
+    both = track.found[:n] & ref_track.found[:n]
+    lmd, fld = [], []
+    for k in np.flatnonzero(both):
+        a, b = track.points[k, :, :2], ref_track.points[k, :, :2]
+        scale = 1.0 / max(inter_ocular(ref_track.points[k]), 1e-6)
+        # align centres so a global shift does not count as a wrong mouth
+        lmd.append(np.linalg.norm((a[_MOUTH] - a[_MOUTH].mean(0)) - (b[_MOUTH] - b[_MOUTH].mean(0)), axis=1).mean() * scale)
+        fld.append(np.linalg.norm(a - b, axis=1).mean() * scale)
+    return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)),
+            "ms_ssim": float(np.mean(m)),
+            "lmd": float(np.mean(lmd)) if lmd else float("nan"), "fld": float(np.mean(fld)) if fld else float("nan"),
+            "identity_distance": None}
