@@ -116,3 +116,14 @@ def test_image_metrics_on_known_cases(demo_face):
     assert 27.5 < psnr(a, noisy) < 29.5  # sigma 10 noise: 20*log10(255/10) = 28.1 dB before clipping
     assert ssim(a, noisy) < 0.9 and ms_ssim(a, noisy) < ms_ssim(a, a)
     assert abs(ssim(a, noisy) - ssim(noisy, a)) < 1e-9
+
+
+def test_cpbd_falls_with_blur(demo_face):
+    import cv2
+
+    from talkinghead.media import load_image
+    from talkinghead.metrics.sharpness import cpbd
+
+    a = load_image(demo_face)
+    vals = [cpbd(cv2.GaussianBlur(a, (0, 0), s) if s else a) for s in (0, 1, 2)]
+    assert vals[0] > vals[1] > vals[2] and vals[0] > 0.1

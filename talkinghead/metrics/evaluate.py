@@ -22,6 +22,7 @@ from talkinghead.face.track import FaceTrack, track_video
 from talkinghead.media import iter_frames, load_audio, probe_video
 from talkinghead.metrics.image import ms_ssim, psnr, ssim
 from talkinghead.metrics.mouth import count_blinks
+from talkinghead.metrics.sharpness import cpbd
 from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.motion.driving import driver_motion
 
@@ -56,10 +57,19 @@ def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | 
     ear = np.array([eye_aspect_ratio(p) if ok else np.nan for p, ok in zip(track.points, track.found)])
     blinks, _ = count_blinks(ear, info.fps)
     out["blink_rate_per_min"] = 60.0 * blinks / max(len(track.times) / info.fps, 1e-6)
+    say("sharpness")
+    out["cpbd"] = _mean_cpbd(video)
     if reference is not None:
         say("comparing with the reference")
         out.update(_reference_metrics(video, reference, track))
     return out
+
+
+def _mean_cpbd(video: str | os.PathLike[str], every: int = 5) -> float:
+    """CPBD averaged over every 5th frame (sharpness changes slowly; this keeps eval fast)."""
+    vals = [cpbd(f) for k, (_, f) in enumerate(iter_frames(video)) if k % every == 0]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLike[str],
