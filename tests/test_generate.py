@@ -77,6 +77,13 @@ def test_identity_kept_and_background_untouched(animator, demo_face, wav_file, t
     info = probe_video(out)
     assert (info.width, info.height) == (1280, 720)
     frames = [f for _, f in iter_frames(out)]
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.metrics import identity
+
+    source_id = identity.face_descriptor(canvas, detect_faces(canvas)[0].points)
+    for f in frames[::25]:
+        d = np.linalg.norm(identity.face_descriptor(f, detect_faces(f)[0].points) - source_id)
+        assert d < 0.5, f"identity drifted: dlib distance {d:.2f} (same person < 0.6)"
     for f in frames[::10]:
         far = np.abs(f[:, :300].astype(int) - canvas[:, :300]).mean()
         assert far < 3.0, "background far from the face must not change"

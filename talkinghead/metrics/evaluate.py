@@ -20,6 +20,7 @@ from talkinghead.face.indices import (LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_IN
 from talkinghead.face.mouth_motion import mouth_offsets
 from talkinghead.face.track import FaceTrack, track_video
 from talkinghead.media import iter_frames, load_audio, probe_video
+from talkinghead.metrics import identity
 from talkinghead.metrics.image import ms_ssim, psnr, ssim
 from talkinghead.metrics.mouth import count_blinks
 from talkinghead.metrics.sharpness import cpbd
@@ -76,8 +77,12 @@ def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLi
                        track: FaceTrack) -> dict[str, float]:
     ref_track = track_video(reference)
     n = min(len(track.times), len(ref_track.times))
-    p, s, m = [], [], []
-    for (_, a), (_, b), _k in zip(iter_frames(video), iter_frames(reference), range(n)):
+    p, s, m, ident = [], [], [], []
+    use_id = identity.available()
+    for (_, a), (_, b), k in zip(iter_frames(video), iter_frames(reference), range(n)):
+        if use_id and k % 10 == 0 and track.found[k] and ref_track.found[k]:
+            ident.append(float(np.linalg.norm(identity.face_descriptor(a, track.points[k])
+                                              - identity.face_descriptor(b, ref_track.points[k]))))
         if b.shape != a.shape:
             b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         p.append(psnr(a, b))
@@ -94,4 +99,4 @@ def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLi
     return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)),
             "ms_ssim": float(np.mean(m)),
             "lmd": float(np.mean(lmd)) if lmd else float("nan"), "fld": float(np.mean(fld)) if fld else float("nan"),
-            "identity_distance": None}
+            "identity_distance": float(np.mean(ident)) if ident else None}
