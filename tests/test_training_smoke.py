@@ -33,6 +33,15 @@ def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
     res = runner.invoke(app, ["train", "lips", "--data", str(cache), "-o", str(out), "--epochs", "1",
                               "--steps-per-epoch", "2"])
     assert res.exit_code == 0, res.output
+    assert out.with_suffix(".csv").exists() and out.with_suffix(".png").stat().st_size > 1000
     model = MouthModel(str(out))
     pred = model.predict(samples, 50, 25.0)
     assert pred.shape == (50, len(model.indices), 2) and np.isfinite(pred).all()
+
+    sync_out = tmp_path / "sync.safetensors"
+    res = runner.invoke(app, ["train", "sync", "--data", str(cache), "-o", str(sync_out), "--epochs", "1",
+                              "--steps-per-epoch", "2"])
+    assert res.exit_code == 0, res.output
+    from talkinghead.metrics.sync import SyncExpert
+
+    assert SyncExpert(str(sync_out)).reference.shape == (478, 3)

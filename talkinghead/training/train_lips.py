@@ -20,6 +20,7 @@ from talkinghead.audio.features import frame_positions, loudness, mel_slice, nor
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
 from talkinghead.models.lips import EMBED_SCALE, LipsConfig, LipsNet, model_input
 from talkinghead.training.augment import augment
+from talkinghead.training.curves import write_curves
 from talkinghead.training.mouth_data import Clip, fit_pca, load_clip, opening_direction, reference_shape
 
 _I13, _I14 = MOUTH_JAW.index(LIP_TOP), MOUTH_JAW.index(LIP_BOTTOM)
@@ -156,8 +157,7 @@ class Trainer:
                 best = {"score": score, "epoch": epoch + 1, **ev}
                 best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             if csv is not None:
-                keys = list(rows[0])
-                csv.write_text(",".join(keys) + "\n" + "\n".join(",".join(f"{r[k]:.5g}" for k in keys) for r in rows) + "\n")
+                write_curves(rows, csv)
         if best_state is not None:
             self.model.load_state_dict(best_state)
         return best

@@ -22,6 +22,7 @@ from talkinghead.audio.features import normalize
 from talkinghead.metrics.sync import MAX_SHIFT, audio_windows, mouth_windows, similarity_map, sync_from_map
 from talkinghead.models.sync import SyncConfig, SyncNet
 from talkinghead.training.augment import augment
+from talkinghead.training.curves import write_curves
 from talkinghead.training.mouth_data import Clip, reference_shape
 from talkinghead.training.train_lips import load_clips, split_paths
 
@@ -119,8 +120,7 @@ class SyncTrainer:
                 best = {"score": float(score), "epoch": epoch + 1, **ev}
                 best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
             if csv is not None:
-                keys = list(rows[0])
-                csv.write_text(",".join(keys) + "\n" + "\n".join(",".join(f"{r[k]:.5g}" for k in keys) for r in rows) + "\n")
+                write_curves(rows, csv)
         if best_state is not None:
             self.net.load_state_dict(best_state)
         return best
