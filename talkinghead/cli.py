@@ -144,6 +144,13 @@ def prepare(
               + (f" (reasons in {out / 'failed.json'})" if summary.failed else ""))
 
 
+def _training_command(data: Path) -> str:
+    """Checks the cache exists; returns this command line, stored in the weights so runs can be redone."""
+    if not data.is_dir() or not any(data.glob("*.npz")):
+        _fail(TalkingHeadError(f"{data} holds no prepared clips; run `talkinghead prepare` first."))
+    return "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 @train_app.command("lips")
 def train_lips(
     data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
@@ -162,9 +169,7 @@ def train_lips(
 
     if features not in ("mel", "mel+embedding", "embedding"):
         _fail(TalkingHeadError(f"--features must be mel, mel+embedding or embedding, not {features}."))
-    if not data.is_dir() or not any(data.glob("*.npz")):
-        _fail(TalkingHeadError(f"{data} holds no prepared clips; run `talkinghead prepare` first."))
-    command = "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _training_command(data)
     from talkinghead.models.lips import LipsConfig
 
     opts = TrainLipsOptions(epochs=epochs, steps_per_epoch=steps, seed=seed, amplitude=amplitude,
@@ -186,9 +191,7 @@ def train_sync(
     """Train the lip-sync expert (contrastive, audio vs. mouth motion)."""
     from talkinghead.training.train_sync import TrainSyncOptions, train_sync as run
 
-    if not data.is_dir() or not any(data.glob("*.npz")):
-        _fail(TalkingHeadError(f"{data} holds no prepared clips; run `talkinghead prepare` first."))
-    command = "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _training_command(data)
     best = run(data, out, TrainSyncOptions(epochs=epochs, steps_per_epoch=steps, seed=seed), command=command,
                log=lambda s: err.print(s, highlight=False))
     err.print(f"Best validation: {best}; wrote {out}")

@@ -71,33 +71,28 @@ def test_several_faces_animates_largest(tmp_path, speech, demo_face):
     assert out.exists()
 
 
-def test_unreadable_audio(tmp_path, demo_face):
-    bad = tmp_path / "speech.wav"
-    bad.write_text("this is not audio")
+def _bad_audio(kind: str, tmp_path, wav_file) -> Path:
+    if kind == "unreadable":
+        p = tmp_path / "speech.wav"
+        p.write_text("this is not audio")
+    elif kind == "empty":
+        p = tmp_path / "empty.wav"
+        with wave.open(str(p), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+    else:
+        p = wav_file(np.zeros(16000 * 2, np.float32), "silent.wav")
+    return p
+
+
+@pytest.mark.parametrize("kind, needle", [("unreadable", "speech.wav"), ("empty", "empty.wav"), ("silent", "silent")])
+def test_bad_audio(kind, needle, tmp_path, demo_face, wav_file):
+    audio = _bad_audio(kind, tmp_path, wav_file)
     out = tmp_path / "o" / "out.mp4"
     out.parent.mkdir()
-    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(bad), "-o", str(out), "-q"]),
-                          out, "speech.wav")
-
-
-def test_empty_audio(tmp_path, demo_face):
-    empty = tmp_path / "empty.wav"
-    with wave.open(str(empty), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-    out = tmp_path / "o" / "out.mp4"
-    out.parent.mkdir()
-    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(empty), "-o", str(out), "-q"]),
-                          out, "empty.wav")
-
-
-def test_silent_audio(tmp_path, demo_face, wav_file):
-    silent = wav_file(np.zeros(16000 * 2, np.float32), "silent.wav")
-    out = tmp_path / "o" / "out.mp4"
-    out.parent.mkdir()
-    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(silent), "-o", str(out), "-q"]),
-                          out, "silent")
+    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(audio), "-o", str(out), "-q"]),
+                          out, needle)
 
 
 def test_unsupported_face_file(tmp_path, speech):

@@ -5,8 +5,6 @@ The mouth is re-measured on the output frames with the face mesh, exactly as a v
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from talkinghead.audio.features import frame_positions, mel_slice
+from talkinghead.audio.features import mel_slice
 from talkinghead.models.sync import SyncConfig, SyncNet
 
 MAX_SHIFT = 15

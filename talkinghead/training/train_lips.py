@@ -8,7 +8,6 @@ loudness baseline every learned model must clearly beat.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from talkinghead.audio.features import frame_positions, loudness, mel_slice, nor
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
 from talkinghead.models.lips import EMBED_SCALE, LipsConfig, LipsNet, model_input
 from talkinghead.training.augment import augment
-from talkinghead.training.curves import write_curves
+from talkinghead.training.loop import fit
 from talkinghead.training.mouth_data import Clip, fit_pca, load_clip, opening_direction, reference_shape
 
 _I13, _I14 = MOUTH_JAW.index(LIP_TOP), MOUTH_JAW.index(LIP_BOTTOM)
@@ -132,35 +131,9 @@ class Trainer:
 
     def fit(self, log: Callable[[str], None] = print, csv: Path | None = None) -> dict[str, float]:
         o = self.opts
-        opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, weight_decay=1e-3)
-        total = o.epochs * o.steps_per_epoch
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=total, pct_start=0.15)
-        rows = []
-        best: dict[str, float] = {}
-        best_state = None
-        for epoch in range(o.epochs):
-            self.model.train()
-            t0, run = time.time(), 0.0
-            for _ in range(o.steps_per_epoch):
-                loss = self.loss(*self._sample())
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                run += loss.item()
-            ev = self.evaluate()
-            score = 0.5 * (ev["grid"] + ev["varied"]) if not np.isnan(ev["varied"]) else ev["grid"]
-            rows.append({"epoch": epoch + 1, "loss": run / o.steps_per_epoch, **ev, "seconds": time.time() - t0})
-            log(json.dumps(rows[-1]))
-            if not best or score > best["score"]:
-                best = {"score": score, "epoch": epoch + 1, **ev}
-                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            if csv is not None:
-                write_curves(rows, csv)
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        return best
+        return fit(self.model, lambda: self.loss(*self._sample()), self.evaluate,
+                   lambda ev: 0.5 * (ev["grid"] + ev["varied"]) if not np.isnan(ev["varied"]) else ev["grid"],
+                   o.epochs, o.steps_per_epoch, o.lr, log, csv, clip_grad=1.0)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Everything inference needs, to be saved in one safetensors file."""

@@ -9,7 +9,6 @@ the offset found by searching -15..+15 is within +-1 frame of the truth (0).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from talkinghead.audio.features import normalize
 from talkinghead.metrics.sync import MAX_SHIFT, audio_windows, mouth_windows, similarity_map, sync_from_map
 from talkinghead.models.sync import SyncConfig, SyncNet
 from talkinghead.training.augment import augment
-from talkinghead.training.curves import write_curves
+from talkinghead.training.loop import fit
 from talkinghead.training.mouth_data import Clip, reference_shape
 from talkinghead.training.train_lips import load_clips, split_paths
 
@@ -98,32 +97,9 @@ class SyncTrainer:
 
     def fit(self, log: Callable[[str], None] = print, csv: Path | None = None) -> dict[str, float]:
         o = self.opts
-        opt = torch.optim.AdamW(self.net.parameters(), lr=o.lr, weight_decay=1e-3)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=o.epochs * o.steps_per_epoch,
-                                                    pct_start=0.15)
-        rows, best, best_state = [], {}, None
-        for epoch in range(o.epochs):
-            self.net.train()
-            t0, run = time.time(), 0.0
-            for _ in range(o.steps_per_epoch):
-                loss = self.loss(*self._sample())
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                run += loss.item()
-            ev = offset_accuracy(self.net, self.val)
-            rows.append({"epoch": epoch + 1, "loss": run / o.steps_per_epoch, **ev, "seconds": time.time() - t0})
-            log(json.dumps(rows[-1]))
-            score = np.nanmean([ev["acc_grid"], ev["acc_varied"]])
-            if not best or score > best["score"]:
-                best = {"score": float(score), "epoch": epoch + 1, **ev}
-                best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            if csv is not None:
-                write_curves(rows, csv)
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-        return best
+        return fit(self.net, lambda: self.loss(*self._sample()), lambda: offset_accuracy(self.net, self.val),
+                   lambda ev: float(np.nanmean([ev["acc_grid"], ev["acc_varied"]])),
+                   o.epochs, o.steps_per_epoch, o.lr, log, csv)
 
 
 def train_sync(cache: Path, out: Path, opts: TrainSyncOptions, command: str,
