@@ -70,6 +70,9 @@ def generate(
     blink_rate: float = typer.Option(17.0, "--blink-rate", min=0.0, max=60.0, help="Blinks per minute (0 = none)."),
     pose_from: Optional[Path] = typer.Option(None, "--pose-from",
                                              help="Driving video: head pose and blinks follow its face."),
+    emotion: str = typer.Option("neutral", "--emotion",
+                                help="neutral, happy, sad, angry, surprised, fear, disgusted or contempt."),
+    emotion_strength: float = typer.Option(1.0, "--emotion-strength", min=0.0, max=2.0),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo with a speech recording."""
@@ -78,7 +81,8 @@ def generate(
 
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
                            pose_scale=pose_scale, blinks_per_min=blink_rate,
-                           pose_from=str(pose_from) if pose_from else None)
+                           pose_from=str(pose_from) if pose_from else None, emotion=emotion,
+                           emotion_strength=emotion_strength)
     _render("Rendering", quiet, lambda update: run(face, audio, out, opts, progress=update))
 
 
@@ -195,6 +199,22 @@ def train_sync(
     best = run(data, out, TrainSyncOptions(epochs=epochs, steps_per_epoch=steps, seed=seed), command=command,
                log=lambda s: err.print(s, highlight=False))
     err.print(f"Best validation: {best}; wrote {out}")
+
+
+@train_app.command("emotion")
+def train_emotion(
+    data: Path = typer.Option(..., "--data", help="Cache of prepared MEAD-style clips (mead_<actor>_<emotion>_...)."),
+    out: Path = typer.Option(Path("weights/emotions.safetensors"), "-o", "--out"),
+) -> None:
+    """Expression offsets per emotion, from labelled clips."""
+    from talkinghead.training.emotions import train_emotions
+
+    command = _training_command(data)
+    try:
+        names = train_emotions(data, out, command)
+    except ValueError as exc:
+        _fail(TalkingHeadError(str(exc)))
+    err.print(f"Emotions: {', '.join(names)}; wrote {out}")
 
 
 def main() -> None:

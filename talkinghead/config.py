@@ -17,3 +17,5 @@ class GenerateOptions:
     blinks_per_min: float = 17.0
     crf: int = 20
     pose_from: str | None = None  # driving video: head pose and blinks follow it
+    emotion: str = "neutral"
+    emotion_strength: float = 1.0

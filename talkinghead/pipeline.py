@@ -16,6 +16,7 @@ from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, res
 from talkinghead.motion.compose import neutral_canonical, target_points
 from talkinghead.face.track import track_video
 from talkinghead.motion.driving import driver_motion, resample_pingpong
+from talkinghead.motion.emotion import Emotions
 from talkinghead.motion.head import HeadMotionOptions, blinks, head_pose
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.render.eyes import EyeCloser
@@ -36,6 +37,7 @@ class Animator:
     def __init__(self, lips_weights: str = "lips") -> None:
         self.mouth = MouthModel(lips_weights)
         self.source: SourceFace | None = None
+        self._emotions: Emotions | None = None
 
     def set_source(self, image: np.ndarray | str | os.PathLike[str], size: int | None = None,
                    face_index: int = 0) -> SourceFace:
@@ -64,14 +66,23 @@ class Animator:
             lids = resample_pingpong(track.times, drv_lids, n_frames, opts.fps)
         return mouth, lids, pose
 
+    def expression(self, opts: GenerateOptions) -> np.ndarray:
+        """Canonical expression offset for the requested emotion (zero for neutral)."""
+        if opts.emotion == "neutral" or opts.emotion_strength == 0:
+            return np.zeros_like(self._neutral)
+        if self._emotions is None:
+            self._emotions = Emotions()
+        return self._emotions.offset(opts.emotion, opts.emotion_strength, self.mouth.indices, self.mouth.open_direction)
+
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source speaking; one buffer is reused, copy a frame to keep it."""
         if self.source is None:
             raise RuntimeError("call set_source() first")
         mouth, lids, pose = self.motion(speech16k, n_frames, opts)
+        neutral = self._neutral + self.expression(opts)
         buf = self.source.image.copy()
         for k in range(n_frames):
-            tgt = target_points(self.source, self._neutral, self.mouth.indices, mouth[k], float(lids[k]), pose[k])
+            tgt = target_points(self.source, neutral, self.mouth.indices, mouth[k], float(lids[k]), pose[k])
             frame = self._warper.warp(tgt, out=buf, source=self._eyes.source_for(float(lids[k])))
             paint_mouth(frame, tgt, self.source.inter_ocular, self._tone)
             yield frame
@@ -109,6 +120,7 @@ def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: s
     wave, speech = _speech(audio)
     anim = animator or Animator()
     src = anim.set_source(face, size=opts.size, face_index=opts.face_index)
+    anim.expression(opts)  # an unknown emotion fails here, before any output exists
     h, w = src.image.shape[:2]
     n_frames = max(1, int(round(wave.duration * opts.fps)))
     with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf) as writer:
