@@ -12,9 +12,9 @@ from talkinghead.audio.features import loudness
 from talkinghead.config import GenerateOptions
 from talkinghead.errors import InputError, OutputError
 from talkinghead.face.source import SourceFace, analyse_source
+from talkinghead.face.track import track_video
 from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, resample
 from talkinghead.motion.compose import neutral_canonical, target_points
-from talkinghead.face.track import track_video
 from talkinghead.motion.driving import driver_motion, resample_pingpong
 from talkinghead.motion.emotion import Emotions
 from talkinghead.motion.head import HeadMotionOptions, blinks, head_pose
@@ -61,8 +61,7 @@ class Animator:
         if opts.pose_from:  # the driver replaces both tracks; the draws above keep seeds comparable
             track = track_video(opts.pose_from)
             drv_pose, drv_lids = driver_motion(track, self.mouth.reference)
-            scale = 0.0 if opts.still else opts.pose_scale
-            pose = resample_pingpong(track.times, drv_pose, n_frames, opts.fps) * scale
+            pose = resample_pingpong(track.times, drv_pose, n_frames, opts.fps) * head.pose_scale
             lids = resample_pingpong(track.times, drv_lids, n_frames, opts.fps)
         return mouth, lids, pose
 

@@ -80,11 +80,9 @@ def mel_slice(mel: np.ndarray, start: int, stop: int, fill: float | None = None)
 
 def loudness(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     """RMS level in dB per video frame (window of one frame), for pauses and the loudness baseline."""
-    x = np.asarray(samples, np.float32)
-    hop = SAMPLE_RATE / fps
-    out = np.empty(n_frames, np.float32)
-    for k in range(n_frames):
-        a, b = int(k * hop), int((k + 1) * hop)
-        seg = x[a:b]
-        out[k] = 10 * np.log10(np.mean(seg ** 2) + 1e-10) if len(seg) else -100.0
-    return out
+    x = np.asarray(samples, np.float64)
+    edges = (np.arange(n_frames + 1) * (SAMPLE_RATE / fps)).astype(np.int64).clip(0, len(x))
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    counts = np.diff(edges)
+    mean = (energy[edges[1:]] - energy[edges[:-1]]) / np.maximum(counts, 1)
+    return np.where(counts > 0, 10 * np.log10(mean + 1e-10), -100.0).astype(np.float32)

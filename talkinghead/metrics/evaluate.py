@@ -16,13 +16,13 @@ import numpy as np
 from talkinghead.audio.features import log_mel, normalize
 from talkinghead.errors import InputError
 from talkinghead.face.indices import (LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, UPPER_OUTER_LIP,
-                                      eye_aspect_ratio, inter_ocular)
+                                      inter_ocular)
 from talkinghead.face.mouth_motion import mouth_offsets
 from talkinghead.face.track import FaceTrack, track_video
 from talkinghead.media import iter_frames, load_audio, probe_video
 from talkinghead.metrics import identity
 from talkinghead.metrics.image import ms_ssim, psnr, ssim
-from talkinghead.metrics.mouth import count_blinks
+from talkinghead.metrics.mouth import count_blinks, measure_track
 from talkinghead.metrics.sharpness import cpbd
 from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.motion.driving import driver_motion
@@ -55,8 +55,7 @@ def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | 
     pose, _ = driver_motion(track, expert.reference)
     out["pose_std_deg"] = float(pose[:, :3].std(axis=0).mean())
     out["pose_jitter_deg"] = float(np.abs(np.diff(pose[:, :3], axis=0)).mean()) if len(pose) > 1 else 0.0
-    ear = np.array([eye_aspect_ratio(p) if ok else np.nan for p, ok in zip(track.points, track.found)])
-    blinks, _ = count_blinks(ear, info.fps)
+    blinks, _ = count_blinks(measure_track(track).eyes, info.fps)
     out["blink_rate_per_min"] = 60.0 * blinks / max(len(track.times) / info.fps, 1e-6)
     say("sharpness")
     out["cpbd"] = _mean_cpbd(video)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from talkinghead.face.indices import eye_aspect_ratio, mouth_opening
-from talkinghead.face.track import track_video
+from talkinghead.face.track import FaceTrack, track_video
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,11 @@ class FaceMeasures:
 
 
 def measure_video(path: str | os.PathLike[str]) -> FaceMeasures:
-    track = track_video(path)
+    return measure_track(track_video(path))
+
+
+def measure_track(track: FaceTrack) -> FaceMeasures:
+    """Mouth opening and eye aspect ratio per frame of an existing track (NaN where no face)."""
     mouth = np.full(len(track.times), np.nan)
     eyes = np.full(len(track.times), np.nan)
     for k in np.flatnonzero(track.found):
