@@ -98,6 +98,56 @@ def demo(
     _render("Rendering demo", quiet, lambda update: run(out, progress=update, seed=seed))
 
 
+@contextmanager
+def _stage_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """One bar per stage of a multi-pass job (tracking, rendering, writing)."""
+    if quiet:
+        yield lambda stage, done, total: None
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+@app.command()
+def dub(
+    video: Path = typer.Option(..., "--video", help="Video with the speaker to dub (any frame rate, VFR too)."),
+    audio: Path = typer.Option(..., "--audio", help="New speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track."),
+    out: Path = typer.Option(Path("dubbed.mp4"), "-o", "--out", help="Output .mp4 file."),
+    face: str = typer.Option("auto", "--face",
+                             help="auto (the speaking/largest face), N (0 = largest) or x,y (the face at that pixel)."),
+    loop: str = typer.Option("pingpong", "--loop", help="Audio longer than the video: pingpong, loop or freeze."),
+    rest: str = typer.Option("keep", "--rest",
+                             help="Audio shorter than the video: keep (rest of the video with its own sound) or trim."),
+    lip_strength: float = typer.Option(1.0, "--lip-strength", min=0.0, max=3.0, help="Scale of mouth motion."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an interrupted dub."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Make the speaker in a video say new speech: only mouth and jaw change, at full resolution."""
+    from talkinghead.config import DubOptions
+    from talkinghead.dubbing import dub as run
+
+    opts = DubOptions(face=face, loop=loop, rest=rest, lip_strength=lip_strength, crf=crf, resume=not fresh)
+    try:
+        with _stage_progress(quiet) as update:
+            report = run(video, audio, out, opts, progress=update)
+    except TalkingHeadError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("[yellow]Interrupted.[/yellow] Run the same command again to resume where it stopped.")
+        raise typer.Exit(130)
+    if not quiet:
+        err.print(f"Wrote {report.path}: {report.summary()}")
+
+
 @app.command("eval")
 def evaluate_cmd(
     video: Path = typer.Argument(..., help="Video to measure (generated or real)."),

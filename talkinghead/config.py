@@ -19,3 +19,14 @@ class GenerateOptions:
     pose_from: str | None = None  # driving video: head pose and blinks follow it
     emotion: str = "neutral"
     emotion_strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    face: str = "auto"  # "auto" (speaking/largest), "N" (0 = largest) or "x,y" (the face at that pixel)
+    loop: str = "pingpong"  # audio longer than the video: pingpong | loop | freeze
+    rest: str = "keep"  # audio shorter: keep (rest of the video with its own sound) | trim
+    lip_strength: float = 1.0
+    crf: int = 18
+    preset: str = "veryfast"
+    resume: bool = True  # continue an interrupted dub of the same inputs and options

@@ -87,7 +87,7 @@ class Animator:
             yield frame
 
 
-def _speech(path: str | os.PathLike[str]) -> tuple[Waveform, np.ndarray]:
+def load_speech(path: str | os.PathLike[str]) -> tuple[Waveform, np.ndarray]:
     """The audio as given (for the output track) and as 16 kHz mono (for the models)."""
     full = load_audio(path, sample_rate=None, mono=False)
     mono = full.mono()
@@ -97,7 +97,7 @@ def _speech(path: str | os.PathLike[str]) -> tuple[Waveform, np.ndarray]:
     return full, speech.astype(np.float32)
 
 
-def _check_output(out: str | os.PathLike[str]) -> Path:
+def check_output(out: str | os.PathLike[str]) -> Path:
     p = Path(out)
     if p.suffix.lower() != ".mp4":
         raise OutputError(f"The output must be an .mp4 file, not '{p.name}'.")
@@ -115,8 +115,8 @@ def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: s
     opts = replace(options or GenerateOptions(), **overrides)  # type: ignore[arg-type]
     if opts.fps <= 0 or opts.fps > 120:
         raise InputError(f"--fps must be between 1 and 120, not {opts.fps}.")
-    out_path = _check_output(out)
-    wave, speech = _speech(audio)
+    out_path = check_output(out)
+    wave, speech = load_speech(audio)
     anim = animator or Animator()
     src = anim.set_source(face, size=opts.size, face_index=opts.face_index)
     anim.expression(opts)  # an unknown emotion fails here, before any output exists

@@ -46,6 +46,8 @@ class VideoWriter:
         audio: Waveform | None = None,
         crf: int = 20,
         preset: str = "veryfast",
+        time_base: Fraction | None = None,
+        copy_from: av.video.stream.VideoStream | None = None,
     ) -> None:
         if int(width) != width or int(height) != height or width <= 0 or height <= 0:
             raise ValueError(f"width and height must be positive integers, got {width}x{height}")
@@ -61,6 +63,10 @@ class VideoWriter:
         self.width = int(width)
         self.height = int(height)
         self.fps = _exact_rate(fps)
+        # With an explicit time base the caller stamps every frame (variable frame rate, frames
+        # kept at their source timestamps); otherwise frame k is shown at k / fps.
+        self._explicit_tb = Fraction(time_base) if time_base is not None else None
+        self._last_pts: int | None = None
         self._frames = 0
         self._closed = False
         self._container: av.container.OutputContainer | None = None
@@ -68,7 +74,7 @@ class VideoWriter:
 
         self._tmp_path = _make_temp_file(self.path)
         try:
-            self._open(audio, int(crf), str(preset))
+            self._open(audio, int(crf), str(preset), copy_from)
         except BaseException:
             self._cleanup()
             raise
@@ -79,10 +85,12 @@ class VideoWriter:
     def frames_written(self) -> int:
         return self._frames
 
-    def write(self, frame: np.ndarray) -> None:
-        """Encode one HxWx3 uint8 RGB frame; its timestamp is its index / fps."""
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
+        """Encode one HxWx3 uint8 RGB frame at `pts` (in `time_base` units; default index / fps)."""
         if self._closed:
             raise RuntimeError("VideoWriter is already closed")
+        if (pts is None) != (self._explicit_tb is None):
+            raise ValueError("pts must be given exactly when the writer has an explicit time_base")
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be a uint8 numpy array, got {_describe(frame)}")
         if frame.shape != (self.height, self.width, 3):
@@ -98,12 +106,34 @@ class VideoWriter:
                 dst_colorspace=Colorspace.ITU601,
                 dst_color_range=ColorRange.MPEG,
             )
-            vf.pts = self._frames
+            vf.pts = self._next_pts(pts)
             vf.time_base = self._video_tb
             self._mux(self._video.encode(vf))
             self._frames += 1
-            # Audio up to the end of this frame, so both streams advance together.
-            self._write_audio(until=self._audio_samples_until(self._frames), final=False)
+            # Audio up to this frame, so both streams advance together.
+            if self._explicit_tb is None:
+                self._write_audio(until=self._audio_samples_until(self._frames), final=False)
+            else:
+                self._write_audio(until=self._audio_samples_at(vf.pts), final=False)
+        except (av.FFmpegError, OSError) as exc:
+            self.abort()
+            raise OutputError(f"Writing the video '{self.path}' failed: {exc}.") from None
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """Copy one already-encoded video packet (writers made with `copy_from`): joins segments
+        without re-encoding them."""
+        if self._closed or self._copy_tb is None:
+            raise RuntimeError("write_packet needs an open writer made with copy_from")
+        try:
+            if packet.pts is None:
+                return
+            tb = packet.time_base
+            packet.stream = self._video
+            packet.time_base = tb
+            self._container.mux(packet)  # type: ignore[union-attr]
+            self._frames += 1
+            if self._audio is not None:
+                self._write_audio(until=int(packet.pts * tb * self._audio_rate), final=False)
         except (av.FFmpegError, OSError) as exc:
             self.abort()
             raise OutputError(f"Writing the video '{self.path}' failed: {exc}.") from None
@@ -116,7 +146,8 @@ class VideoWriter:
             self.abort()
             raise ValueError(f"no frames were written to '{self.path}'")
         try:
-            self._mux(self._video.encode(None))
+            if self._copy_tb is None:
+                self._mux(self._video.encode(None))
             self._write_audio(until=None, final=True)
             assert self._container is not None
             self._container.close()
@@ -162,7 +193,8 @@ class VideoWriter:
 
     # ----------------------------------------------------------------------------- internals
 
-    def _open(self, audio: Waveform | None, crf: int, preset: str) -> None:
+    def _open(self, audio: Waveform | None, crf: int, preset: str,
+              copy_from: av.video.stream.VideoStream | None) -> None:
         assert self._tmp_path is not None
         try:
             container = av.open(
@@ -171,6 +203,16 @@ class VideoWriter:
         except (av.FFmpegError, OSError) as exc:
             raise OutputError(f"Cannot create the video file '{self.path}': {exc}.") from None
         self._container = container
+        self._copy_tb: Fraction | None = None
+        self._audio = None
+        self._audio_planar: np.ndarray | None = None
+        self._audio_pos = 0
+        if copy_from is not None:
+            self._video = container.add_stream_from_template(copy_from)
+            self._copy_tb = Fraction(copy_from.time_base)
+            if audio is not None:
+                self._setup_audio(container, audio)
+            return
 
         video = container.add_stream("libx264", rate=self.fps)
         video.width = self.width
@@ -179,8 +221,9 @@ class VideoWriter:
         # Keep our own copies of the time bases: writing the header lets the muxer replace the
         # *stream* time base (mp4 picks e.g. 1/12800), and stamping frames with that silently
         # collapses their pts.
-        self._video_tb = 1 / self.fps
+        self._video_tb = self._explicit_tb or 1 / self.fps
         video.time_base = self._video_tb
+        video.codec_context.time_base = self._video_tb  # the encoder's clock: exact pts, any rate
         video.options = {"crf": str(crf), "preset": preset}
         cc = video.codec_context
         cc.color_range = int(ColorRange.MPEG)
@@ -190,10 +233,6 @@ class VideoWriter:
         self._video = video
         # One reformatter for the whole clip reuses its swscale context (~30% faster per frame).
         self._reformatter = VideoReformatter()
-
-        self._audio = None
-        self._audio_planar: np.ndarray | None = None
-        self._audio_pos = 0
         if audio is not None:
             self._setup_audio(container, audio)
 
@@ -225,6 +264,22 @@ class VideoWriter:
         stream.codec_context.open()
         self._audio_frame_size = int(stream.codec_context.frame_size) or 1024
         self._audio = stream
+
+    def _next_pts(self, pts: int | None) -> int:
+        if pts is None:
+            return self._frames
+        pts = int(pts)
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise ValueError(f"frame timestamps must increase (got {pts} after {self._last_pts})")
+        self._last_pts = pts
+        return pts
+
+    def _audio_samples_at(self, pts: int) -> int:
+        if self._audio is None:
+            return 0
+        assert self._explicit_tb is not None
+        t = pts * self._explicit_tb
+        return int(t * self._audio_rate)
 
     def _audio_samples_until(self, n_frames: int) -> int:
         """Audio sample index at video time n_frames / fps, in exact integer arithmetic."""

@@ -1,0 +1,382 @@
+"""Video dubbing: an existing video + new speech -> the same video with the mouth following the speech.
+
+Like pipeline.py this module combines stages. Two streaming passes over the video, both resumable:
+
+1. track: follow the chosen face frame by frame (chunks of landmarks saved as they finish);
+2. render: re-render mouth and jaw only, frame by frame at the input's resolution and timestamps,
+   into short video segments; a finished segment is never redone.
+
+The segments are then joined without re-encoding and the new audio is muxed in. All intermediate
+files live in a hidden work folder next to the output, keyed by the inputs and options, and are
+removed once the output is complete; running the same command again after an interruption
+continues where it stopped. Memory stays flat: a few frames and one chunk of landmarks at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import av
+import numpy as np
+
+from talkinghead.config import DubOptions
+from talkinghead.errors import InputError, NoFaceError
+from talkinghead.face.follow import FaceChoice, FaceFollower, usable
+from talkinghead.face.indices import inter_ocular, mouth_opening
+from talkinghead.face.landmarks import detect_faces
+from talkinghead.face.smooth import RADIUS, smooth_points
+from talkinghead.media import VideoWriter, load_audio, probe_video, resample
+from talkinghead.media.frame_fetch import FrameFetcher
+from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
+from talkinghead.motion.dub_mouth import DubMouth, canonical_gap
+from talkinghead.motion.mouth import MouthModel
+from talkinghead.pipeline import check_output, load_speech
+from talkinghead.render.mouth_interior import face_tone, paint_mouth
+from talkinghead.render.mouth_warp import warp_mouth
+from talkinghead.types import Waveform
+
+StageProgress = Callable[[str, int, int], None]
+
+CHUNK = 256  # frames per saved chunk of landmarks and per rendered segment
+_STATUS = ("dubbed", "no face", "too small", "profile", "mouth out of frame")
+_RAMP_S = 0.2  # after the new speech ends (--rest keep), the original mouth returns over this long
+_FORMAT = 1  # bump when the work folder's contents change meaning
+
+
+@dataclass(frozen=True)
+class DubReport:
+    """What a dub did: frames written, how many had their mouth re-rendered, and why others did not."""
+
+    path: Path
+    frames: int
+    dubbed: int
+    passed_through: dict[str, int]
+    resumed: bool
+
+    def summary(self) -> str:
+        parts = [f"{self.dubbed} of {self.frames} frames dubbed"]
+        parts += [f"{n} passed through ({why})" for why, n in self.passed_through.items() if n]
+        return "; ".join(parts) + (" (resumed)" if self.resumed else "")
+
+
+def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
+        options: DubOptions | None = None, progress: StageProgress | None = None, **overrides: object) -> DubReport:
+    """Make the speaker in `video` say `audio`; everything but mouth and jaw stays as filmed."""
+    opts = replace(options or DubOptions(), **overrides)  # type: ignore[arg-type]
+    if opts.loop not in LOOP_MODES:
+        raise InputError(f"--loop must be one of {', '.join(LOOP_MODES)}, not '{opts.loop}'.")
+    if opts.rest not in REST_MODES:
+        raise InputError(f"--rest must be one of {', '.join(REST_MODES)}, not '{opts.rest}'.")
+    choice = FaceChoice.parse(opts.face)
+    out_path = check_output(out)
+    info = probe_video(video)
+    wave, speech = load_speech(audio)
+    if not out_path.parent.is_dir():
+        raise InputError(f"Cannot write '{out_path}' because the folder '{out_path.parent}' does not exist.")
+    if out_path.exists() and _same_file(out_path, video):
+        raise InputError("The output would overwrite the input video; choose another output name.")
+    report = (lambda *a: None) if progress is None else progress
+
+    work, resumed = _work_folder(out_path, video, audio, opts)
+    mouth = MouthModel()
+    with FrameFetcher(video) as fetch:
+        track = _track(fetch, work, choice, info.n_frames, mouth.reference, report)
+        if not (track.status == 0).any():
+            shutil.rmtree(work, ignore_errors=True)
+            raise NoFaceError(f"No usable face was found in '{os.fspath(video)}' (faces must be at least "
+                              f"{10} px between the eyes and not in profile); nothing to dub.")
+        plan = plan_timeline(track.pts, float(fetch.time_base), wave.duration, opts.loop, opts.rest)
+        offsets, weights = _mouth_track(mouth, speech, plan, float(fetch.time_base), wave.duration, opts)
+        dm = DubMouth(mouth.reference, mouth.indices, mouth.open_direction, track.closed_gap)
+        fetch.index(track.pts)
+        segments = _render(fetch, work, track, plan, offsets, weights, dm, info.fps, opts, report)
+    used = track.status[plan.source][weights > 0]
+    counts = Counter(_STATUS[s] for s in used)
+    sound = _soundtrack(wave, video, plan, float(fetch.time_base), opts.rest)
+    _join(segments, out_path, sound, report)
+    shutil.rmtree(work, ignore_errors=True)
+    passed = {why: counts.get(why, 0) for why in _STATUS[1:]}
+    if (weights <= 0).any():
+        passed["after the new speech"] = int((weights <= 0).sum())
+    return DubReport(out_path, len(plan), counts.get("dubbed", 0), passed, resumed)
+
+
+# ------------------------------------------------------------------------------------------ work folder
+
+def _same_file(a: Path, b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _fingerprint(path: str | os.PathLike[str]) -> dict[str, object]:
+    st = os.stat(path)
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _work_folder(out: Path, video: str | os.PathLike[str], audio: str | os.PathLike[str],
+                 opts: DubOptions) -> tuple[Path, bool]:
+    """The hidden folder of this job; reused when the same inputs and options were interrupted before."""
+    job = {"format": _FORMAT, "video": _fingerprint(video), "audio": _fingerprint(audio),
+           "options": {k: v for k, v in asdict(opts).items() if k != "resume"}}
+    key = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
+    work = out.parent / f".{out.name}.dub"
+    stamp = work / "job.json"
+    if work.is_dir() and opts.resume and stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()).get("key") == key:
+                return work, any(work.glob("track_*.npz"))
+        except (OSError, ValueError):
+            pass
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
+    stamp.write_text(json.dumps({"key": key, **job}, indent=1))
+    return work, False
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------ pass 1: track
+
+@dataclass(frozen=True)
+class _Track:
+    work: Path
+    pts: np.ndarray  # (N,) int64
+    status: np.ndarray  # (N,) uint8 index into _STATUS
+    closed_gap: float
+    tone: float
+
+    def points(self, lo: int, hi: int) -> np.ndarray:
+        """Raw landmarks of frames [lo, hi) (NaN where not usable), read chunk by chunk."""
+        parts = []
+        for c in range(lo // CHUNK, (hi - 1) // CHUNK + 1):
+            with np.load(self.work / f"track_{c:05d}.npz") as z:
+                pts = z["points"]
+            a, b = max(lo - c * CHUNK, 0), min(hi - c * CHUNK, len(pts))
+            parts.append(pts[a:b])
+        return np.concatenate(parts)
+
+
+def _track(fetch: FrameFetcher, work: Path, choice: FaceChoice, n_hint: int, reference: np.ndarray,
+           report: StageProgress) -> _Track:
+    done = sorted(work.glob("track_*.npz"))
+    pts, status, gaps, tones = [], [], [], []
+    box = None
+    for f in done:
+        with np.load(f) as z:
+            pts.append(z["pts"])
+            status.append(z["status"])
+            gaps.append(z["gaps"])
+            tones.append(z["tones"])
+            box = tuple(z["box"]) if z["box"].size else None
+            complete = bool(z["last"])
+    if not (done and complete):
+        choice = _resolve_choice(fetch, work, choice)
+        after = int(pts[-1][-1]) if pts else None
+        total = max(n_hint, sum(len(p) for p in pts))
+        with FaceFollower(choice) as follower:
+            follower.box = box
+            chunk: dict[str, list] = {"pts": [], "points": [], "status": [], "gaps": [], "tones": []}
+            n_done = sum(len(p) for p in pts)
+
+            def flush(last: bool) -> None:
+                k = len(pts)
+                arrays = {"pts": np.asarray(chunk["pts"], np.int64),
+                          "points": np.asarray(chunk["points"], np.float32).reshape(-1, 478, 3),
+                          "status": np.asarray(chunk["status"], np.uint8),
+                          "gaps": np.asarray(chunk["gaps"], np.float32),
+                          "tones": np.asarray(chunk["tones"], np.float32)}
+                _save_npz(work / f"track_{k:05d}.npz", **arrays,
+                          box=np.asarray(follower.box if follower.box else [], np.float64), last=np.asarray(last))
+                for key in ("pts", "status", "gaps", "tones"):
+                    {"pts": pts, "status": status, "gaps": gaps, "tones": tones}[key].append(arrays[key])
+                for v in chunk.values():
+                    v.clear()
+
+            for p, frame in fetch.scan(after):
+                h, w = frame.shape[:2]
+                found = follower(frame)
+                why = "no face" if found is None else usable(found, reference, w, h)
+                code = 0 if why is None else _STATUS.index(why)
+                chunk["pts"].append(p)
+                chunk["points"].append(found if code == 0 else np.full((478, 3), np.nan, np.float32))
+                chunk["status"].append(code)
+                chunk["gaps"].append(canonical_gap(found, reference) if code == 0 else np.nan)
+                chunk["tones"].append(face_tone(frame, found) if code == 0 else np.nan)
+                n_done += 1
+                report("Tracking the face", n_done, max(total, n_done))
+                if len(chunk["pts"]) == CHUNK:
+                    flush(False)
+            flush(True)
+    pts_all = np.concatenate(pts)
+    if len(pts_all) == 0:
+        raise InputError(f"The video '{fetch.path}' has no frames.")
+    status_all = np.concatenate(status)
+    ok_gaps = np.concatenate(gaps)[status_all == 0]
+    ok_tones = np.concatenate(tones)[status_all == 0]
+    closed = float(np.percentile(ok_gaps, 10)) if len(ok_gaps) else 0.0
+    tone = float(np.median(ok_tones)) if len(ok_tones) else 1.0
+    return _Track(work, pts_all, status_all, closed, tone)
+
+
+def _resolve_choice(fetch: FrameFetcher, work: Path, choice: FaceChoice, probe_frames: int = 75) -> FaceChoice:
+    """`auto` with several people in shot: the one whose mouth moves most in the first seconds
+    (the largest when none clearly does). The answer is saved so a resumed job keeps the same face."""
+    saved = work / "face.json"
+    if saved.is_file():
+        x, y = json.loads(saved.read_text())["point"]
+        return FaceChoice("point", point=(x, y))
+    if choice.mode != "auto":
+        return choice
+    followers: list[FaceFollower] = []
+    candidates = []
+    openings: list[list[float]] = []
+    try:
+        for k, (_, frame) in enumerate(fetch.scan()):
+            if not followers:
+                if k >= 10 * probe_frames:
+                    break
+                if k % 10:
+                    continue
+                faces = detect_faces(frame)
+                if not faces:
+                    continue
+                if len(faces) == 1:
+                    return choice
+                candidates = faces[:4]
+                followers = [FaceFollower(FaceChoice("point", point=f.center)) for f in candidates]
+                openings = [[] for _ in candidates]
+                start = k
+            if k - start >= probe_frames:
+                break
+            for f, o in zip(followers, openings):
+                p = f(frame)
+                if p is not None:
+                    o.append(mouth_opening(p))
+    finally:
+        for f in followers:
+            f.close()
+    if not candidates:
+        return choice
+    scores = [float(np.std(o)) if len(o) > 10 else 0.0 for o in openings]
+    ranked = sorted(scores)
+    best = candidates[int(np.argmax(scores))] if ranked[-1] > 1.2 * ranked[-2] else candidates[0]
+    saved.write_text(json.dumps({"point": list(best.center), "scores": scores}))
+    return FaceChoice("point", point=best.center)
+
+
+# ------------------------------------------------------------------------------------------ mouth motion
+
+def _mouth_track(mouth: MouthModel, speech: np.ndarray, plan: Timeline, time_base: float, duration: float,
+                 opts: DubOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Mouth offsets at every output frame's time (the model runs at its own 25 fps, interpolated) and
+    the weight of the new mouth (1 during the new speech, easing back to the original after it)."""
+    rate = 25.0
+    n = int(np.ceil(duration * rate)) + 2
+    pred = mouth.predict(speech, n, rate) * opts.lip_strength
+    t = plan.pts * time_base
+    x = np.clip(t * rate, 0, n - 1)
+    i0 = np.floor(x).astype(int)
+    i1 = np.minimum(i0 + 1, n - 1)
+    f = (x - i0)[:, None, None]
+    offsets = (pred[i0] * (1 - f) + pred[i1] * f).astype(np.float32)
+    weights = np.clip(1.0 - (t - duration) / _RAMP_S, 0.0, 1.0).astype(np.float32)
+    return offsets, weights
+
+
+# ------------------------------------------------------------------------------------------ pass 2: render
+
+def _render(fetch: FrameFetcher, work: Path, track: _Track, plan: Timeline, offsets: np.ndarray,
+            weights: np.ndarray, dm: DubMouth, fps: float, opts: DubOptions, report: StageProgress) -> list[Path]:
+    segments = []
+    n = len(plan)
+    n_seg = (n + CHUNK - 1) // CHUNK
+    for s in range(n_seg):
+        path = work / f"video_{s:05d}.mp4"
+        segments.append(path)
+        a, b = s * CHUNK, min(n, (s + 1) * CHUNK)
+        if path.is_file():
+            report("Rendering", b, n)
+            continue
+        src = plan.source[a:b]
+        lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
+        smooth = smooth_points(track.points(lo, hi))
+        writer = None
+        for j, frame in enumerate(fetch.frames(src)):
+            k = a + j
+            i = int(src[j])
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = VideoWriter(path, w - w % 2, h - h % 2, fps=fps or 25.0, crf=opts.crf,
+                                     preset=opts.preset, time_base=fetch.time_base)
+            p = smooth[i - lo]
+            if track.status[i] == 0 and weights[k] > 0 and not np.isnan(p[0, 0]):
+                iod = inter_ocular(p)
+                target = dm.target(p, offsets[k], float(weights[k]))
+                warp_mouth(frame, p, target, iod)
+                paint_mouth(frame, target, iod, track.tone)
+            writer.write(frame[: writer.height, : writer.width], pts=int(plan.pts[k]))
+            report("Rendering", k + 1, n)
+        assert writer is not None
+        writer.close()
+    return segments
+
+
+# ------------------------------------------------------------------------------------------ sound and join
+
+def _soundtrack(wave: Waveform, video: str | os.PathLike[str], plan: Timeline, time_base: float,
+                rest: str) -> Waveform:
+    """The new speech; with --rest keep and a longer video, followed by the video's own sound."""
+    end = plan.end_pts * time_base
+    if rest != "keep" or wave.duration >= end - 1e-3:
+        return wave
+    rate, channels = wave.sample_rate, wave.channels
+    n_end = int(round(end * rate))
+    tail = np.zeros((n_end - wave.samples.shape[0], channels), np.float32)
+    try:
+        orig = load_audio(video, sample_rate=rate, mono=channels == 1)
+        o = orig.samples if orig.samples.ndim == 2 else orig.samples[:, None]
+        if o.shape[1] != channels:
+            o = np.repeat(o.mean(1, keepdims=True), channels, axis=1)
+        piece = o[wave.samples.shape[0]: n_end]
+        tail[: len(piece)] = piece
+    except InputError:
+        pass  # a video without sound: the rest is silent
+    new = wave.samples if wave.samples.ndim == 2 else wave.samples[:, None]
+    both = np.concatenate([new, tail])
+    return Waveform(both if channels > 1 else both[:, 0], rate)
+
+
+def _join(segments: list[Path], out: Path, sound: Waveform, report: StageProgress) -> None:
+    """Concatenate the rendered segments without re-encoding and mux the soundtrack."""
+    template = av.open(os.fspath(segments[0]))
+    try:
+        stream = template.streams.video[0]
+        with VideoWriter(out, stream.codec_context.width, stream.codec_context.height,
+                         fps=float(stream.average_rate or 25), audio=sound, copy_from=stream) as writer:
+            last_dts = None
+            for k, seg in enumerate(segments):
+                with av.open(os.fspath(seg)) as c:
+                    for packet in c.demux(c.streams.video[0]):
+                        if packet.pts is None:
+                            continue
+                        if packet.dts is not None and last_dts is not None and packet.dts <= last_dts:
+                            packet.dts = last_dts + 1
+                        last_dts = packet.dts
+                        writer.write_packet(packet)
+                report("Writing", k + 1, len(segments))
+    finally:
+        template.close()

@@ -1,0 +1,180 @@
+"""Follow one chosen face through a video, frame by frame, for dubbing.
+
+mediapipe's own video tracker follows whichever face it happens to find, so with several people in
+shot it can jump between them. Here the mesh runs on a crop around the chosen face's last position
+(its tracking state stays valid because the face stays centred in the crop), and when the face is
+lost (cutaway, occlusion) the whole frame is searched again every few frames and the face nearest
+to where ours was is taken back. A frame whose face is too small or in profile is reported as
+unusable rather than dubbed badly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import mediapipe as mp
+import numpy as np
+
+from talkinghead.errors import InputError
+from talkinghead.face.canonical import fit_canonical, rotation_to_euler
+from talkinghead.face.indices import MOUTH_JAW, inter_ocular
+from talkinghead.face.landmarks import DetectedFace, _mesh_points, detect_faces, quiet_native_logs
+
+_CROP = 256  # side of the square crop the mesh sees while following
+MIN_INTER_OCULAR = 10.0  # pixels: smaller faces are passed through
+MAX_YAW = 55.0  # degrees: beyond this the far half of the mouth is hidden
+
+
+@dataclass(frozen=True)
+class FaceChoice:
+    """Which face to dub: 'auto' (the speaking/largest one), an index (0 = largest) or a point."""
+
+    mode: str = "auto"
+    index: int = 0
+    point: tuple[float, float] = (0.0, 0.0)
+
+    @staticmethod
+    def parse(text: str) -> FaceChoice:
+        t = text.strip().lower()
+        if t == "auto":
+            return FaceChoice("auto")
+        if t.isdigit():
+            return FaceChoice("index", index=int(t))
+        parts = t.split(",")
+        if len(parts) == 2:
+            try:
+                x, y = float(parts[0]), float(parts[1])
+            except ValueError:
+                pass
+            else:
+                if x >= 0 and y >= 0:
+                    return FaceChoice("point", point=(x, y))
+        raise InputError(f"--face must be 'auto', a face number (0 = largest) or a pixel position 'x,y', not '{text}'.")
+
+    def pick(self, faces: list[DetectedFace]) -> DetectedFace | None:
+        """The chosen face among those found in one frame (largest first), or None."""
+        if not faces:
+            return None
+        if self.mode == "index":
+            return faces[self.index] if self.index < len(faces) else None
+        if self.mode == "point":
+            return min(faces, key=lambda f: _distance_to_box(self.point, f.box))
+        return faces[0]
+
+
+def _distance_to_box(p: tuple[float, float], box: tuple[float, float, float, float]) -> float:
+    x0, y0, x1, y1 = box
+    dx = max(x0 - p[0], 0.0, p[0] - x1)
+    dy = max(y0 - p[1], 0.0, p[1] - y1)
+    return float(np.hypot(dx, dy))
+
+
+def usable(points: np.ndarray, reference: np.ndarray, width: int, height: int) -> str | None:
+    """Why a tracked face cannot be dubbed ('too small', 'profile', 'mouth out of frame'), or None."""
+    if inter_ocular(points) < MIN_INTER_OCULAR:
+        return "too small"
+    yaw = rotation_to_euler(fit_canonical(points, reference).rotation)[0]
+    if abs(float(yaw)) > MAX_YAW:
+        return "profile"
+    mouth = points[MOUTH_JAW, :2]
+    if mouth.min() < 0 or mouth[:, 0].max() >= width or mouth[:, 1].max() >= height:
+        return "mouth out of frame"
+    return None
+
+
+class FaceFollower:
+    """Call once per frame in order; returns the followed face's (478, 3) landmarks or None."""
+
+    def __init__(self, choice: FaceChoice, redetect_every: int = 5) -> None:
+        self.choice = choice
+        self.redetect_every = max(1, redetect_every)
+        self.box: tuple[float, float, float, float] | None = None  # last known, kept while lost
+        self._tracking = False  # the previous frame had the face
+        self._since_search = 0
+        self._calls = 0
+        with quiet_native_logs():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                         refine_landmarks=True, min_detection_confidence=0.5,
+                                                         min_tracking_confidence=0.5)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        pts = self._follow(frame) if self._tracking else None
+        if pts is None:
+            self._tracking = False
+            if self._since_search % self.redetect_every == 0:
+                pts = self._search(frame)
+            self._since_search += 1
+        if pts is not None:
+            self._tracking = True
+            self._since_search = 0
+            self.box = _box(pts)
+        return pts
+
+    def _follow(self, frame: np.ndarray) -> np.ndarray | None:
+        assert self.box is not None
+        m = _crop_matrix(self.box)
+        crop = cv2.warpAffine(frame, m, (_CROP, _CROP), flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        self._calls += 1
+        if self._calls <= 3:  # the graph's subgraphs log on their first inferences
+            with quiet_native_logs():
+                result = self._mesh.process(crop)
+        else:
+            result = self._mesh.process(crop)
+        found = _mesh_points(result, _CROP, _CROP)
+        if not found:
+            return None
+        pts = found[0]
+        s = m[0, 0]
+        pts[:, 0] = (pts[:, 0] - m[0, 2]) / s
+        pts[:, 1] = (pts[:, 1] - m[1, 2]) / s
+        pts[:, 2] /= s
+        old, new = self.box, _box(pts)
+        size = max(old[2] - old[0], old[3] - old[1])
+        if np.hypot((new[0] + new[2] - old[0] - old[2]) / 2, (new[1] + new[3] - old[1] - old[3]) / 2) > 0.6 * size:
+            return None  # a jump: the mesh latched onto something else (a cut); search again
+        return pts
+
+    def _search(self, frame: np.ndarray) -> np.ndarray | None:
+        faces = detect_faces(frame)
+        if self.box is None:
+            face = self.choice.pick(faces)
+        else:
+            face = _nearest(faces, self.box) or (self.choice.pick(faces) if self.choice.mode != "point" else None)
+        return None if face is None else face.points
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> FaceFollower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _nearest(faces: list[DetectedFace], box: tuple[float, float, float, float]) -> DetectedFace | None:
+    """The face that is plausibly the one last seen at `box`: similar size, not far away."""
+    size = max(box[2] - box[0], box[3] - box[1])
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    best, best_d = None, 1.5 * size
+    for f in faces:
+        fs = max(f.box[2] - f.box[0], f.box[3] - f.box[1])
+        d = float(np.hypot(f.center[0] - centre[0], f.center[1] - centre[1]))
+        if 0.5 < fs / size < 2.0 and d < best_d:
+            best, best_d = f, d
+    return best
+
+
+def _box(pts: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+
+
+def _crop_matrix(box: tuple[float, float, float, float]) -> np.ndarray:
+    """Affine frame -> crop: a square of twice the face box's side, centred on it."""
+    x0, y0, x1, y1 = box
+    side = 2.0 * max(x1 - x0, y1 - y0, 1.0)
+    s = _CROP / side
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return np.array([[s, 0, _CROP / 2 - s * cx], [0, s, _CROP / 2 - s * cy]], np.float32)

@@ -1,0 +1,122 @@
+"""Frames of a video by index, in any order the dub timeline asks for, with bounded memory.
+
+Forward runs decode sequentially; a backward run (ping-pong) or a jump (resuming a job) seeks to the
+keyframe before the wanted frame and decodes a short block forward, keeping at most `block` frames.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from talkinghead.errors import InputError
+from talkinghead.media.video_reader import _check_path, _open, _quarter_turns, _reason, _video_stream
+
+
+class FrameFetcher:
+    """Open once; `scan` lists every frame's pts, `frames(indices)` returns frames by index."""
+
+    def __init__(self, path: str | os.PathLike[str], block: int = 24) -> None:
+        self.path = _check_path(path)
+        self.block = block
+        self._container = _open(self.path)
+        try:
+            self._stream = _video_stream(self._container, self.path)
+        except BaseException:
+            self._container.close()
+            raise
+        self._stream.thread_type = "AUTO"
+        self.time_base = Fraction(self._stream.time_base)
+        self._decoder: Iterator[av.VideoFrame] | None = None
+        self._index_of: dict[int, int] = {}
+        self._next = 0  # index of the frame the decoder yields next
+        self._used = False  # a fresh container can be decoded from the start without seeking
+
+    def scan(self, after_pts: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """(pts, RGB frame) in presentation order, from the start or from just after `after_pts`."""
+        if after_pts is not None or self._used:
+            self._seek(after_pts)
+        self._used = True
+        for frame in self._decoder or self._decoded():
+            if after_pts is not None and frame.pts <= after_pts:
+                continue
+            yield int(frame.pts), _rgb(frame)
+
+    def index(self, pts: Sequence[int]) -> None:
+        """Tell the fetcher every frame's pts (from `scan`), so frames can be asked for by index."""
+        self._pts = np.asarray(pts, np.int64)
+        self._index_of = {int(p): i for i, p in enumerate(self._pts)}
+        self._decoder, self._next = None, -(10 ** 9)  # force a seek on first use
+
+    def frames(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
+        """Frames at these indices, in this order (a fresh array each)."""
+        idx = [int(i) for i in indices]
+        cache: dict[int, np.ndarray] = {}
+        for pos, i in enumerate(idx):
+            if i in cache:
+                yield cache.pop(i)
+                continue
+            if self._next <= i < self._next + 2 * self.block:
+                for k, img in self._forward_until(i):
+                    if k == i:
+                        yield img
+                continue
+            # a jump or a backward run: decode the block of frames this run will ask for next
+            q = pos
+            while q + 1 < len(idx) and idx[q + 1] == idx[q] - 1 and i - idx[q + 1] < self.block:
+                q += 1
+            lo = idx[q]
+            self._seek(int(self._pts[lo]))
+            cache = {k: img for k, img in self._forward_until(i) if k >= lo}
+            yield cache.pop(i)
+
+    def _forward_until(self, i: int) -> Iterator[tuple[int, np.ndarray]]:
+        assert self._decoder is not None
+        while self._next <= i:
+            frame = next(self._decoder, None)
+            if frame is None:
+                raise InputError(f"The video '{self.path}' ended before frame {i}; was it changed during the dub?")
+            k = self._index_of.get(int(frame.pts))
+            if k is None or k < self._next:
+                continue
+            self._next = k + 1
+            if k >= i - self.block:  # only frames that can still be asked for are converted
+                yield k, _rgb(frame)
+
+    def _seek(self, pts: int | None) -> None:
+        """Position the decoder at the keyframe at or before `pts` (None: the start)."""
+        try:
+            self._container.seek(0 if pts is None else max(int(pts), 0), stream=self._stream,
+                                 backward=True, any_frame=False)
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"Cannot seek in the video '{self.path}' ({_reason(exc)}).") from None
+        self._decoder = self._decoded()
+        self._next = 0
+        self._used = True
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
+        try:
+            for frame in self._container.decode(self._stream):
+                if frame.pts is not None:
+                    yield frame
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"The video in '{self.path}' could not be decoded ({_reason(exc)}).") from None
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> FrameFetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    img = frame.to_ndarray(format="rgb24")
+    k = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(img, k=k)) if k else img

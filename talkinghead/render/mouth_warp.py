@@ -1,0 +1,96 @@
+"""Moves the mouth and jaw of a video frame to new landmark positions, in place, at full resolution.
+
+Dubbing changes only the lower face, so unlike `MeshWarper` (built once per photo) this warp is built
+per frame from that frame's own landmarks: a Delaunay mesh over the face points plus a ring of fixed
+points around the face, displacement interpolated on a coarse grid and applied with one remap of the
+region the moving triangles cover. Everything outside those triangles keeps its exact original
+pixels, so there is no pasted patch and no seam to feather or colour-match.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from talkinghead.face.indices import FACE_OVAL
+
+
+def _ring(points: np.ndarray, scale: float) -> np.ndarray:
+    oval = points[FACE_OVAL, :2].astype(np.float64)
+    centre = oval.mean(0)
+    return centre + (oval - centre) * scale
+
+
+def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray, inter_ocular: float) -> None:
+    """Warp `frame` so the landmarks at `source` (478, 2+) land on `target`; only moved points matter."""
+    src = source[:, :2].astype(np.float64)
+    disp = target[:, :2].astype(np.float64) - src
+    moving = np.abs(disp).max(1) > 0.05
+    if not moving.any():
+        return
+    ring = _ring(src, 1.35)
+    ctrl = np.concatenate([src, ring])
+    d = np.concatenate([disp, np.zeros_like(ring)])
+    tri = Delaunay(ctrl)
+    moves = np.concatenate([moving, np.zeros(len(ring), bool)])
+    hot = np.flatnonzero(moves[tri.simplices].any(1))  # only these triangles have a non-zero displacement
+    verts = ctrl[np.unique(tri.simplices[hot])]
+    h, w = frame.shape[:2]
+    step = int(np.clip(round(inter_ocular / 24), 2, 8))
+    x0, y0 = np.floor(verts.min(0)).astype(int) - 2 * step
+    x1, y1 = np.ceil(verts.max(0)).astype(int) + 2 * step
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return
+    gw, gh = (x1 - x0) // step + 2, (y1 - y0) // step + 2
+    field = _grid_field(tri, d, hot, (x0, y0), step, (gh, gw))
+    rw, rh = x1 - x0, y1 - y0
+    dense = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1),
+                       interpolation=cv2.INTER_LINEAR)[:rh, :rw]
+    bx, by = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    # backward map: the displacement is known at source positions; one fixed-point step
+    d2 = cv2.remap(dense, bx - dense[..., 0] - x0, by - dense[..., 1] - y0, cv2.INTER_LINEAR,
+                   borderMode=cv2.BORDER_REPLICATE)
+    mx, my = bx - d2[..., 0], by - d2[..., 1]
+    frame[y0:y1, x0:x1] = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _grid_field(tri: Delaunay, d: np.ndarray, hot: np.ndarray, origin: tuple[int, int], step: int,
+                shape: tuple[int, int]) -> np.ndarray:
+    """Piecewise-linear displacement on a grid (node (i, j) at origin + step * (j, i)).
+
+    Nodes are assigned to triangles by testing the nodes of each moving triangle's bounding box
+    (exact, and far cheaper per frame than a point-location search over the whole grid).
+    """
+    g = (tri.points - origin) / step
+    corners = tri.simplices[hot]
+    pts = g[corners]  # (K, 3, 2)
+    lo = np.clip(np.ceil(pts.min(1) - 1e-9), 0, None).astype(int)
+    hi = np.minimum(np.floor(pts.max(1) + 1e-9).astype(int), [shape[1] - 1, shape[0] - 1])
+    ext = np.maximum(hi - lo + 1, 0)
+    n = ext[:, 0] * ext[:, 1]
+    tri_of = np.repeat(np.arange(len(hot)), n)
+    if len(tri_of) == 0:
+        return np.zeros((*shape, 2), np.float32)
+    first = np.repeat(np.cumsum(n) - n, n)
+    r = np.arange(len(tri_of)) - first  # index within its triangle's box
+    w_box = ext[tri_of, 0]
+    node = np.stack([lo[tri_of, 0] + r % w_box, lo[tri_of, 1] + r // w_box], 1)
+    w = _barycentric(g, corners[tri_of], node.astype(np.float64))
+    inside = w.min(1) >= -1e-6
+    node, w, tri_of = node[inside], w[inside], tri_of[inside]
+    field = np.zeros((*shape, 2), np.float32)
+    field[node[:, 1], node[:, 0]] = np.einsum("nk,nkc->nc", w, d[corners[tri_of]])
+    return field
+
+
+def _barycentric(g: np.ndarray, corners: np.ndarray, node: np.ndarray) -> np.ndarray:
+    """(n, 3) barycentric coordinates of `node` (n, 2) in triangles `corners` (n, 3) of points `g`."""
+    a, b, c = g[corners[:, 0]], g[corners[:, 1]], g[corners[:, 2]]
+    e1, e2, r = b - a, c - a, node - a
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+    u = (r[:, 0] * e2[:, 1] - r[:, 1] * e2[:, 0]) / det
+    v = (e1[:, 0] * r[:, 1] - e1[:, 1] * r[:, 0]) / det
+    return np.stack([1 - u - v, u, v], 1)
