@@ -32,7 +32,7 @@ from talkinghead.face.follow import FaceChoice, FaceFollower, usable
 from talkinghead.face.indices import inter_ocular, mouth_opening
 from talkinghead.face.landmarks import detect_faces
 from talkinghead.face.smooth import RADIUS, smooth_points
-from talkinghead.media import VideoWriter, load_audio, probe_video, resample
+from talkinghead.media import VideoInfo, VideoWriter, load_audio, probe_video
 from talkinghead.media.frame_fetch import FrameFetcher
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.motion.dub_mouth import DubMouth, canonical_gap
@@ -96,15 +96,14 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
         offsets, weights = _mouth_track(mouth, speech, plan, float(fetch.time_base), wave.duration, opts)
         dm = DubMouth(mouth.reference, mouth.indices, mouth.open_direction, track.closed_gap)
         fetch.index(track.pts)
-        segments = _render(fetch, work, track, plan, offsets, weights, dm, info.fps, opts, report)
+        segments = _render(fetch, work, track, plan, offsets, weights, dm, info, opts, report)
     used = track.status[plan.source][weights > 0]
     counts = Counter(_STATUS[s] for s in used)
     sound = _soundtrack(wave, video, plan, float(fetch.time_base), opts.rest)
     _join(segments, out_path, sound, report)
     shutil.rmtree(work, ignore_errors=True)
     passed = {why: counts.get(why, 0) for why in _STATUS[1:]}
-    if (weights <= 0).any():
-        passed["after the new speech"] = int((weights <= 0).sum())
+    passed["after the new speech"] = int((weights <= 0).sum())
     return DubReport(out_path, len(plan), counts.get("dubbed", 0), passed, resumed)
 
 
@@ -300,11 +299,12 @@ def _mouth_track(mouth: MouthModel, speech: np.ndarray, plan: Timeline, time_bas
 # ------------------------------------------------------------------------------------------ pass 2: render
 
 def _render(fetch: FrameFetcher, work: Path, track: _Track, plan: Timeline, offsets: np.ndarray,
-            weights: np.ndarray, dm: DubMouth, fps: float, opts: DubOptions, report: StageProgress) -> list[Path]:
+            weights: np.ndarray, dm: DubMouth, info: VideoInfo, opts: DubOptions, report: StageProgress) -> list[Path]:
+    # yuv420p needs even sizes: an odd last row/column is dropped
+    w, h = info.width - info.width % 2, info.height - info.height % 2
     segments = []
     n = len(plan)
-    n_seg = (n + CHUNK - 1) // CHUNK
-    for s in range(n_seg):
+    for s in range((n + CHUNK - 1) // CHUNK):
         path = work / f"video_{s:05d}.mp4"
         segments.append(path)
         a, b = s * CHUNK, min(n, (s + 1) * CHUNK)
@@ -314,24 +314,18 @@ def _render(fetch: FrameFetcher, work: Path, track: _Track, plan: Timeline, offs
         src = plan.source[a:b]
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
         smooth = smooth_points(track.points(lo, hi))
-        writer = None
-        for j, frame in enumerate(fetch.frames(src)):
-            k = a + j
-            i = int(src[j])
-            if writer is None:
-                h, w = frame.shape[:2]
-                writer = VideoWriter(path, w - w % 2, h - h % 2, fps=fps or 25.0, crf=opts.crf,
-                                     preset=opts.preset, time_base=fetch.time_base)
-            p = smooth[i - lo]
-            if track.status[i] == 0 and weights[k] > 0 and not np.isnan(p[0, 0]):
-                iod = inter_ocular(p)
-                target = dm.target(p, offsets[k], float(weights[k]))
-                warp_mouth(frame, p, target, iod)
-                paint_mouth(frame, target, iod, track.tone)
-            writer.write(frame[: writer.height, : writer.width], pts=int(plan.pts[k]))
-            report("Rendering", k + 1, n)
-        assert writer is not None
-        writer.close()
+        with VideoWriter(path, w, h, fps=info.fps or 25.0, crf=opts.crf, preset=opts.preset,
+                         time_base=fetch.time_base) as writer:
+            for j, frame in enumerate(fetch.frames(src)):
+                k, i = a + j, int(src[j])
+                p = smooth[i - lo]
+                if track.status[i] == 0 and weights[k] > 0 and not np.isnan(p[0, 0]):
+                    iod = inter_ocular(p)
+                    target = dm.target(p, offsets[k], float(weights[k]))
+                    warp_mouth(frame, p, target, iod)
+                    paint_mouth(frame, target, iod, track.tone)
+                writer.write(frame[:h, :w], pts=int(plan.pts[k]))
+                report("Rendering", k + 1, n)
     return segments
 
 

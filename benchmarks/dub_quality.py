@@ -1,0 +1,93 @@
+"""Dubbing quality on the validation clips (needs ../shared/data).
+
+Each clip is dubbed twice: with its own audio (the output should look like the original: whole-frame
+SSIM, and the mouth should move like the real speaker's: Pearson r of the inner-lip gap, re-measured
+with the face mesh), and with another clip's speech (the mouth should now follow the new speech and
+no longer the original: our expert's sync confidence against each audio, and r with the real mouth).
+Run: .venv/bin/python benchmarks/dub_quality.py [--grid 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from talkinghead.audio.features import log_mel, normalize
+from talkinghead.dubbing import dub
+from talkinghead.face.mouth_motion import mouth_offsets
+from talkinghead.face.track import track_video
+from talkinghead.media import iter_frames, load_audio, probe_video
+from talkinghead.metrics.image import ssim
+from talkinghead.metrics.mouth import measure_track
+from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
+
+sys.path.insert(0, str(Path(__file__).parent))
+from eval_lips import CORPUS, pearson  # noqa: E402
+
+
+def frame_ssim(a: Path, b: Path) -> float:
+    """Mean whole-frame SSIM over the frames both videos have."""
+    return float(np.mean([ssim(x, y) for (_, x), (_, y) in zip(iter_frames(a), iter_frames(b))]))
+
+
+def sync(expert: SyncExpert, track, audio: Path, fps: float) -> tuple[int, float]:
+    offsets, valid, _ = mouth_offsets(track.points, expert.reference)
+    s = sync_from_map(similarity_map(expert.net, normalize(log_mel(load_audio(audio).samples)), offsets, fps), valid)
+    return s.offset_frames, s.confidence
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grid", type=int, default=10, help="how many GRID clips (all non-GRID clips are used)")
+    args = ap.parse_args()
+    clips = sorted(CORPUS.glob("*.mp4"))
+    grid = [c for c in clips if c.name.startswith("grid")]
+    chosen = grid[:: max(1, len(grid) // args.grid)][: args.grid] + [c for c in clips if not c.name.startswith("grid")]
+    expert = SyncExpert()
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for k, clip in enumerate(chosen):
+            other = chosen[(k + 1) % len(chosen)]
+            fps = probe_video(clip).fps
+            real = track_video(clip)
+            real_mouth = measure_track(real).mouth
+            own = dub(clip, clip, Path(d) / "own.mp4")
+            own_track = track_video(own.path)
+            new = dub(clip, other, Path(d) / "new.mp4", rest="trim", loop="pingpong")
+            new_track = track_video(new.path)
+            n = min(len(real_mouth), len(new_track.times))  # the dub may add a frame where the audio is longer
+            m = min(len(real_mouth), len(own_track.times))
+            row = {
+                "clip": clip.stem,
+                "ssim_own": frame_ssim(clip, own.path),
+                "r_own": pearson(measure_track(own_track).mouth[:m], real_mouth[:m]),
+                "r_new_vs_real_mouth": pearson(measure_track(new_track).mouth[:n], real_mouth[:n]),
+                "real_sync": sync(expert, real, clip, fps),
+                "own_sync": sync(expert, own_track, clip, fps),
+                "new_sync_new_audio": sync(expert, new_track, other, fps),
+                "new_sync_old_audio": sync(expert, new_track, clip, fps),
+                "dubbed_share": own.dubbed / max(own.frames, 1),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print(f"{len(rows)} clips")
+    for key in ("ssim_own", "r_own", "r_new_vs_real_mouth", "dubbed_share"):
+        v = np.array([r[key] for r in rows])
+        print(f"{key}: mean {v.mean():.3f}, min {v.min():.3f}")
+    conf_new = np.array([r["new_sync_new_audio"][1] for r in rows])
+    conf_old = np.array([r["new_sync_old_audio"][1] for r in rows])
+    print(f"dubbed with other speech: expert confidence vs new audio {conf_new.mean():.3f}, vs original audio "
+          f"{conf_old.mean():.3f}; new > original on {100 * np.mean(conf_new > conf_old):.0f} % of clips")
+    for key in ("real_sync", "own_sync", "new_sync_new_audio"):
+        off = np.array([r[key][0] for r in rows])
+        print(f"{key}: |offset| <= 1 on {100 * np.mean(np.abs(off) <= 1):.0f} %, mean confidence "
+              f"{np.mean([r[key][1] for r in rows]):.3f}")
+
+
+if __name__ == "__main__":
+    main()

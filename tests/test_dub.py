@@ -1,0 +1,220 @@
+"""Dubbing: a video made by the product itself gets a new voice; timing, odd inputs and resume.
+
+Every check re-reads the output file: timestamps from the container, mouths with the face mesh,
+pixels against the input frames.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from speech import SENTENCES, speech_with_pause, write_wav
+from talkinghead import dubbing
+from talkinghead.audio.features import loudness
+from talkinghead.dubbing import dub
+from talkinghead.errors import InputError, NoFaceError
+from talkinghead.face.indices import MOUTH_JAW
+from talkinghead.face.landmarks import detect_faces
+from talkinghead.media import VideoWriter, iter_frames, load_audio, probe_video
+from talkinghead.media.timeline import plan_timeline
+from talkinghead.metrics.image import psnr
+from talkinghead.metrics.mouth import measure_video
+from talkinghead.pipeline import generate
+
+
+@pytest.fixture(scope="module")
+def talking(tmp_path_factory, animator, demo_face) -> Path:
+    """About 3.5 s of the demo face speaking English, 256 px, 25 fps, made by `generate`."""
+    d = tmp_path_factory.mktemp("dub_src")
+    samples, _ = speech_with_pause(SENTENCES["en"], "en", pause_s=0.6, lead_s=0.3)
+    wav = d / "en.wav"
+    write_wav(wav, samples)
+    return generate(demo_face, wav, d / "talking.mp4", animator=animator, size=256, seed=3)
+
+
+@pytest.fixture(scope="module")
+def frames(talking) -> list[np.ndarray]:
+    return [f for _, f in iter_frames(talking)]
+
+
+def _speech(tmp_path: Path, lang: str, seconds: float | None = None, name: str = "new.wav") -> Path:
+    samples, _ = speech_with_pause(SENTENCES[lang], lang, pause_s=0.5, lead_s=0.2)
+    if seconds is not None:
+        n = int(seconds * 16000)
+        samples = np.resize(samples, n) if n > len(samples) else samples[:n]
+    p = tmp_path / name
+    write_wav(p, samples)
+    return p
+
+
+def _write(path: Path, images: list[np.ndarray], times: list[float] | None = None, fps: float = 25.0,
+           audio=None) -> Path:
+    """Re-encode frames at given timestamps (variable frame rate when `times` is irregular)."""
+    tb = Fraction(1, 90000)
+    h, w = images[0].shape[:2]
+    with VideoWriter(path, w, h, fps=fps, time_base=tb if times is not None else None, audio=audio) as wr:
+        for k, img in enumerate(images):
+            if times is None:
+                wr.write(img)
+            else:
+                wr.write(img, pts=round(times[k] / tb))
+    return path
+
+
+def _times(path: Path) -> np.ndarray:
+    return np.array([t for t, _ in iter_frames(path)])
+
+
+def _upper(img: np.ndarray) -> np.ndarray:
+    return img[: img.shape[0] * 2 // 5]  # forehead and eyes: never touched by a dub
+
+
+def test_another_voice_moves_the_mouth_and_nothing_else(talking, frames, tmp_path):
+    new = _speech(tmp_path, "de", seconds=probe_video(talking).duration - 0.2)
+    report = dub(talking, new, tmp_path / "out.mp4")
+    assert report.frames == len(frames) and report.dubbed >= len(frames) - 1
+    out = [f for _, f in iter_frames(report.path)]
+    assert len(out) == len(frames)
+    nose = int(detect_faces(frames[0])[0].points[1, 1])  # rows above the nose tip are never re-rendered
+    worst = min(psnr(a[:nose], b[:nose]) for a, b in zip(frames, out))
+    assert worst > 37, f"upper face must be untouched but for re-encoding (PSNR {worst:.1f} dB)"
+    dubbed = measure_video(report.path).mouth
+    original = measure_video(talking).mouth
+    db = loudness(load_audio(new).samples, len(dubbed), 25.0)
+    env = np.clip(db - (db.max() - 45), 0, None)
+    r_new = np.corrcoef(np.nan_to_num(dubbed, nan=np.nanmedian(dubbed)), env)[0, 1]
+    r_old = np.corrcoef(np.nan_to_num(dubbed, nan=np.nanmedian(dubbed)),
+                        np.nan_to_num(original, nan=np.nanmedian(original)))[0, 1]
+    assert r_new > 0.35, f"the dubbed mouth must follow the new speech (r={r_new:.2f})"
+    assert r_new > r_old + 0.1, f"...more than the original mouth (new {r_new:.2f}, original {r_old:.2f})"
+
+
+@pytest.mark.parametrize("fps", [23.976, 29.97, 60.0, "vfr"])
+def test_any_frame_rate_keeps_input_timestamps(fps, frames, tmp_path):
+    n = 40
+    if fps == "vfr":
+        steps = np.random.default_rng(1).uniform(1 / 50, 1 / 15, n - 1)
+        times = list(np.concatenate([[0.0], np.cumsum(steps)]))
+        src = _write(tmp_path / "in.mp4", frames[:n], times, fps=25)
+    else:
+        src = _write(tmp_path / "in.mp4", frames[:n], [k / fps for k in range(n)], fps=fps)
+    t_in = _times(src)
+    audio = _speech(tmp_path, "fr", seconds=float(t_in[-1]) * 0.8)
+    report = dub(src, audio, tmp_path / "out.mp4")
+    t_out = _times(report.path)
+    assert len(t_out) == len(t_in)
+    assert np.abs(t_out - t_in).max() < 1e-3, "every frame keeps its own timestamp"
+    assert report.dubbed + report.passed_through["after the new speech"] == n
+    assert report.dubbed >= 0.8 * n - 2
+
+
+@pytest.mark.parametrize("loop", ["pingpong", "loop", "freeze"])
+def test_audio_longer_than_video(loop, frames, tmp_path):
+    src = _write(tmp_path / "in.mp4", frames[:20])
+    audio = _speech(tmp_path, "es", seconds=2.0)
+    report = dub(src, audio, tmp_path / "out.mp4", loop=loop)
+    info = probe_video(report.path)
+    assert abs(info.duration - 2.0) <= 0.05 and info.n_frames == 50
+    plan = plan_timeline(np.arange(20) * 512, 1 / 12800, 2.0, loop)
+    out = [f for _, f in iter_frames(report.path)]
+    src_frames = [f for _, f in iter_frames(src)]
+    for k in (25, 38, 49):  # each output frame shows the planned input frame
+        errors = [np.abs(_upper(out[k]).astype(int) - _upper(s)).mean() for s in src_frames]
+        assert np.argmin(errors) == plan.source[k] or errors[plan.source[k]] <= min(errors) + 0.5
+
+
+def test_audio_shorter_keep_and_trim(frames, tmp_path):
+    orig_sound = load_audio(_speech(tmp_path, "en", name="orig.wav"))
+    src = _write(tmp_path / "in.mp4", frames[:75], audio=orig_sound)  # 3 s with its own sound
+    audio = _speech(tmp_path, "de", seconds=1.2)
+    kept = dub(src, audio, tmp_path / "keep.mp4", rest="keep")
+    assert probe_video(kept.path).n_frames == 75
+    sound = load_audio(kept.path).samples
+    assert abs(len(sound) / 16000 - 3.0) < 0.1
+    tail, want = sound[int(1.6 * 16000): int(2.8 * 16000)], orig_sound.samples[int(1.6 * 16000): int(2.8 * 16000)]
+    assert np.corrcoef(tail, want)[0, 1] > 0.9, "after the new speech the original sound continues"
+    trimmed = dub(src, audio, tmp_path / "trim.mp4", rest="trim")
+    assert abs(probe_video(trimmed.path).duration - 1.2) <= 0.05
+
+
+def test_faceless_frames_pass_through(frames, tmp_path):
+    images = [f.copy() for f in frames[:40]]
+    for k in range(10, 20):  # a cutaway: ten frames of a plain wall
+        images[k][:] = 128
+    src = _write(tmp_path / "in.mp4", images)
+    report = dub(src, _speech(tmp_path, "en", seconds=1.5), tmp_path / "out.mp4")
+    assert report.passed_through["no face"] == 10
+    assert report.dubbed >= 28
+    out = [f for _, f in iter_frames(report.path)]
+    src_frames = [f for _, f in iter_frames(src)]
+    assert all(psnr(out[k], src_frames[k]) > 40 for k in range(10, 20))
+
+
+def test_two_faces_auto_picks_the_speaker_and_a_point_picks_the_other(frames, tmp_path):
+    still = frames[0][:, ::-1]  # the same face, mirrored and silent
+    images = [np.concatenate([f, still], 1) for f in frames[:50]]
+    src = _write(tmp_path / "in.mp4", images)
+    audio = _speech(tmp_path, "de", seconds=1.8)
+    src_frames = [f for _, f in iter_frames(src)]
+    w = images[0].shape[1] // 2
+    lips = detect_faces(frames[0])[0].points[MOUTH_JAW, :2]
+    x0, y0 = lips.min(0).astype(int)
+    x1, y1 = lips.max(0).astype(int)
+
+    def changed(path: Path) -> tuple[float, float]:
+        """Mean change of each face's mouth region (the right face is the mirror image)."""
+        out = [f for _, f in iter_frames(path)]
+        left = np.mean([np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).mean() for a, b in zip(out, src_frames)])
+        r0, r1 = 2 * w - x1, 2 * w - x0
+        right = np.mean([np.abs(a[y0:y1, r0:r1].astype(int) - b[y0:y1, r0:r1]).mean() for a, b in zip(out, src_frames)])
+        return left, right
+
+    left, right = changed(dub(src, audio, tmp_path / "auto.mp4").path)
+    assert left > 2 * right, f"auto must dub the speaking (left) face: change left {left:.3f}, right {right:.3f}"
+    left, right = changed(dub(src, audio, tmp_path / "point.mp4", face=f"{w + w // 2},{w // 2}").path)
+    assert right > 2 * left, f"--face x,y must dub the face there: change left {left:.3f}, right {right:.3f}"
+
+
+def test_interrupted_dub_resumes_to_the_same_video(frames, tmp_path, monkeypatch):
+    monkeypatch.setattr(dubbing, "CHUNK", 16)
+    src = _write(tmp_path / "in.mp4", frames[:60])
+    audio = _speech(tmp_path, "en", seconds=2.2)
+    whole = dub(src, audio, tmp_path / "whole.mp4")
+
+    def stop_midway(stage: str, done: int, total: int) -> None:
+        if stage == "Rendering" and done == 40:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        dub(src, audio, out, progress=stop_midway)
+    assert not out.exists()
+    assert len(list((tmp_path / ".out.mp4.dub").glob("video_*.mp4"))) == 2  # segments 0-15, 16-31 finished
+    done: list[str] = []
+    report = dub(src, audio, out, progress=lambda s, d, t: done.append(s))
+    assert report.resumed and "Tracking the face" not in done, "a resumed job must not track again"
+    assert not (tmp_path / ".out.mp4.dub").exists()
+    a = [f for _, f in iter_frames(whole.path)]
+    b = [f for _, f in iter_frames(report.path)]
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_bad_inputs_fail_cleanly(frames, tmp_path):
+    audio = _speech(tmp_path, "en", seconds=1.0)
+    wall = _write(tmp_path / "wall.mp4", [np.full_like(frames[0], 90)] * 10)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(NoFaceError):
+        dub(wall, audio, out)
+    assert not out.exists() and not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+    src = _write(tmp_path / "in.mp4", frames[:10])
+    with pytest.raises(InputError, match="--loop"):
+        dub(src, audio, out, loop="bounce")
+    with pytest.raises(InputError, match="overwrite"):
+        dub(src, audio, src)
+    with pytest.raises(InputError, match="--face"):
+        dub(src, audio, out, face="left")
+    assert not out.exists()
