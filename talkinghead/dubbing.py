@@ -34,6 +34,8 @@ from talkinghead.face.landmarks import detect_faces
 from talkinghead.face.smooth import RADIUS, smooth_points
 from talkinghead.media import VideoInfo, VideoWriter, load_audio, probe_video
 from talkinghead.media.frame_fetch import FrameFetcher
+from talkinghead.media.heap import pin_mmap_threshold
+from talkinghead.media.i420 import I420Frame
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.motion.dub_mouth import DubMouth, canonical_gap
 from talkinghead.motion.mouth import MouthModel
@@ -84,6 +86,7 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
         raise InputError("The output would overwrite the input video; choose another output name.")
     report = (lambda *a: None) if progress is None else progress
 
+    pin_mmap_threshold()
     work, resumed = _work_folder(out_path, video, audio, opts)
     mouth = MouthModel()
     with FrameFetcher(video) as fetch:
@@ -206,7 +209,7 @@ def _track(fetch: FrameFetcher, work: Path, choice: FaceChoice, n_hint: int, ref
                     v.clear()
 
             for p, frame in fetch.scan(after):
-                h, w = frame.shape[:2]
+                h, w = frame.height, frame.width
                 found = follower(frame)
                 why = "no face" if found is None else usable(found, reference, w, h)
                 code = 0 if why is None else _STATUS.index(why)
@@ -214,7 +217,7 @@ def _track(fetch: FrameFetcher, work: Path, choice: FaceChoice, n_hint: int, ref
                 chunk["points"].append(found if code == 0 else np.full((478, 3), np.nan, np.float32))
                 chunk["status"].append(code)
                 chunk["gaps"].append(canonical_gap(found, reference) if code == 0 else np.nan)
-                chunk["tones"].append(face_tone(frame, found) if code == 0 else np.nan)
+                chunk["tones"].append(_tone(frame, found) if code == 0 else np.nan)
                 n_done += 1
                 report("Tracking the face", n_done, max(total, n_done))
                 if len(chunk["pts"]) == CHUNK:
@@ -229,6 +232,16 @@ def _track(fetch: FrameFetcher, work: Path, choice: FaceChoice, n_hint: int, ref
     closed = float(np.percentile(ok_gaps, 10)) if len(ok_gaps) else 0.0
     tone = float(np.median(ok_tones)) if len(ok_tones) else 1.0
     return _Track(work, pts_all, status_all, closed, tone)
+
+
+def _tone(frame: I420Frame, points: np.ndarray) -> float:
+    """Skin brightness of the face (lights the painted mouth interior), from the face's box only."""
+    x0, y0, x1, y1 = frame.clip(points[:, 0].min(), points[:, 1].min(), points[:, 0].max(),
+                                points[:, 1].max())
+    local = points.copy()
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    return face_tone(frame.region(x0, y0, x1, y1), local)
 
 
 def _resolve_choice(fetch: FrameFetcher, work: Path, choice: FaceChoice, probe_frames: int = 75) -> FaceChoice:
@@ -250,7 +263,7 @@ def _resolve_choice(fetch: FrameFetcher, work: Path, choice: FaceChoice, probe_f
                     break
                 if k % 10:
                     continue
-                faces = detect_faces(frame)
+                faces = detect_faces(frame.rgb())
                 if not faces:
                     continue
                 if len(faces) == 1:
@@ -315,18 +328,34 @@ def _render(fetch: FrameFetcher, work: Path, track: _Track, plan: Timeline, offs
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
         smooth = smooth_points(track.points(lo, hi))
         with VideoWriter(path, w, h, fps=info.fps or 25.0, crf=opts.crf, preset=opts.preset,
-                         time_base=fetch.time_base) as writer:
+                         time_base=fetch.time_base, colors=fetch.colors) as writer:
             for j, frame in enumerate(fetch.frames(src)):
                 k, i = a + j, int(src[j])
                 p = smooth[i - lo]
                 if track.status[i] == 0 and weights[k] > 0 and not np.isnan(p[0, 0]):
-                    iod = inter_ocular(p)
-                    target = dm.target(p, offsets[k], float(weights[k]))
-                    warp_mouth(frame, p, target, iod)
-                    paint_mouth(frame, target, iod, track.tone)
-                writer.write(frame[:h, :w], pts=int(plan.pts[k]))
+                    _dub_frame(frame, p, dm.target(p, offsets[k], float(weights[k])), track.tone)
+                writer.write_yuv(frame.av_frame, pts=int(plan.pts[k]))
                 report("Rendering", k + 1, n)
     return segments
+
+
+def _dub_frame(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float) -> None:
+    """Re-render mouth and jaw in place: only the face's surroundings are converted to RGB and only the
+    box the warp and the painted interior touched is written back."""
+    iod = inter_ocular(source)
+    both = np.concatenate([source[:, :2], target[:, :2]])
+    cx, cy = both.mean(0)
+    rx, ry = (both.max(0) - both.min(0)) * 0.75 + 4  # the warp's fixed ring lies within 1.35x the face oval
+    x0, y0, x1, y1 = frame.clip(cx - rx, cy - ry, cx + rx, cy + ry)
+    rgb = frame.region(x0, y0, x1, y1)
+    shift = np.array([x0, y0, 0], np.float32)
+    box = warp_mouth(rgb, source - shift, target - shift, iod)
+    if box is None:
+        return
+    paint_mouth(rgb, target - shift, iod, tone)
+    bx0, by0, bx1, by1 = (box[0] // 2 * 2, box[1] // 2 * 2, min(rgb.shape[1], (box[2] + 1) // 2 * 2),
+                          min(rgb.shape[0], (box[3] + 1) // 2 * 2))
+    frame.put(np.ascontiguousarray(rgb[by0:by1, bx0:bx1]), x0 + bx0, y0 + by0)
 
 
 # ------------------------------------------------------------------------------------------ sound and join

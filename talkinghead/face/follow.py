@@ -20,6 +20,7 @@ from talkinghead.errors import InputError
 from talkinghead.face.canonical import fit_canonical, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
 from talkinghead.face.landmarks import DetectedFace, _mesh_points, detect_faces, quiet_native_logs
+from talkinghead.media.i420 import I420Frame
 
 _CROP = 256  # side of the square crop the mesh sees while following
 MIN_INTER_OCULAR = 10.0  # pixels: smaller faces are passed through
@@ -98,7 +99,7 @@ class FaceFollower:
                                                          refine_landmarks=True, min_detection_confidence=0.5,
                                                          min_tracking_confidence=0.5)
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+    def __call__(self, frame: I420Frame) -> np.ndarray | None:
         pts = self._follow(frame) if self._tracking else None
         if pts is None:
             self._tracking = False
@@ -111,11 +112,18 @@ class FaceFollower:
             self.box = _box(pts)
         return pts
 
-    def _follow(self, frame: np.ndarray) -> np.ndarray | None:
+    def _follow(self, frame: I420Frame) -> np.ndarray | None:
         assert self.box is not None
         m = _crop_matrix(self.box)
-        crop = cv2.warpAffine(frame, m, (_CROP, _CROP), flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        s = float(m[0, 0])
+        # only the pixels the crop covers are converted to RGB
+        x0, y0, x1, y1 = frame.clip(-m[0, 2] / s, -m[1, 2] / s, (_CROP - m[0, 2]) / s, (_CROP - m[1, 2]) / s)
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return None
+        local = m.copy()
+        local[:, 2] += m[:, :2] @ np.array([x0, y0], np.float32)
+        crop = cv2.warpAffine(frame.region(x0, y0, x1, y1), local, (_CROP, _CROP),
+                              flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         self._calls += 1
         if self._calls <= 3:  # the graph's subgraphs log on their first inferences
             with quiet_native_logs():
@@ -126,7 +134,6 @@ class FaceFollower:
         if not found:
             return None
         pts = found[0]
-        s = m[0, 0]
         pts[:, 0] = (pts[:, 0] - m[0, 2]) / s
         pts[:, 1] = (pts[:, 1] - m[1, 2]) / s
         pts[:, 2] /= s
@@ -136,8 +143,8 @@ class FaceFollower:
             return None  # a jump: the mesh latched onto something else (a cut); search again
         return pts
 
-    def _search(self, frame: np.ndarray) -> np.ndarray | None:
-        faces = detect_faces(frame)
+    def _search(self, frame: I420Frame) -> np.ndarray | None:
+        faces = detect_faces(frame.rgb())
         if self.box is None:
             face = self.choice.pick(faces)
         else:

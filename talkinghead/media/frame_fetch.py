@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from talkinghead.errors import InputError
+from talkinghead.media.i420 import I420Frame
 from talkinghead.media.video_reader import _check_path, _open, _quarter_turns, _reason, _video_stream
 
 
@@ -31,20 +32,23 @@ class FrameFetcher:
             raise
         self._stream.thread_type = "AUTO"
         self.time_base = Fraction(self._stream.time_base)
+        cc = self._stream.codec_context
+        # colour tags of the source, so frames passed through as planes are shown exactly as before
+        self.colors = (int(cc.color_range), int(cc.colorspace), int(cc.color_primaries), int(cc.color_trc))
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._index_of: dict[int, int] = {}
         self._next = 0  # index of the frame the decoder yields next
         self._used = False  # a fresh container can be decoded from the start without seeking
 
-    def scan(self, after_pts: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """(pts, RGB frame) in presentation order, from the start or from just after `after_pts`."""
+    def scan(self, after_pts: int | None = None) -> Iterator[tuple[int, I420Frame]]:
+        """(pts, read-only frame) in presentation order, from the start or from just after `after_pts`."""
         if after_pts is not None or self._used:
             self._seek(after_pts)
         self._used = True
         for frame in self._decoder or self._decoded():
             if after_pts is not None and frame.pts <= after_pts:
                 continue
-            yield int(frame.pts), _rgb(frame)
+            yield int(frame.pts), I420Frame.from_av(frame, _quarter_turns(frame), copy=False)
 
     def index(self, pts: Sequence[int]) -> None:
         """Tell the fetcher every frame's pts (from `scan`), so frames can be asked for by index."""
@@ -52,10 +56,10 @@ class FrameFetcher:
         self._index_of = {int(p): i for i, p in enumerate(self._pts)}
         self._decoder, self._next = None, -(10 ** 9)  # force a seek on first use
 
-    def frames(self, indices: Sequence[int]) -> Iterator[np.ndarray]:
-        """Frames at these indices, in this order (a fresh array each)."""
+    def frames(self, indices: Sequence[int]) -> Iterator[I420Frame]:
+        """Frames at these indices, in this order (a fresh frame each)."""
         idx = [int(i) for i in indices]
-        cache: dict[int, np.ndarray] = {}
+        cache: dict[int, I420Frame] = {}
         for pos, i in enumerate(idx):
             if i in cache:
                 yield cache.pop(i)
@@ -74,7 +78,7 @@ class FrameFetcher:
             cache = {k: img for k, img in self._forward_until(i) if k >= lo}
             yield cache.pop(i)
 
-    def _forward_until(self, i: int) -> Iterator[tuple[int, np.ndarray]]:
+    def _forward_until(self, i: int) -> Iterator[tuple[int, I420Frame]]:
         assert self._decoder is not None
         while self._next <= i:
             frame = next(self._decoder, None)
@@ -85,7 +89,7 @@ class FrameFetcher:
                 continue
             self._next = k + 1
             if k >= i - self.block:  # only frames that can still be asked for are converted
-                yield k, _rgb(frame)
+                yield k, _own(frame)
 
     def _seek(self, pts: int | None) -> None:
         """Position the decoder at the keyframe at or before `pts` (None: the start)."""
@@ -116,7 +120,5 @@ class FrameFetcher:
         self.close()
 
 
-def _rgb(frame: av.VideoFrame) -> np.ndarray:
-    img = frame.to_ndarray(format="rgb24")
-    k = _quarter_turns(frame)
-    return np.ascontiguousarray(np.rot90(img, k=k)) if k else img
+def _own(frame: av.VideoFrame) -> I420Frame:
+    return I420Frame.from_av(frame, _quarter_turns(frame))

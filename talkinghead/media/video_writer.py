@@ -48,6 +48,7 @@ class VideoWriter:
         preset: str = "veryfast",
         time_base: Fraction | None = None,
         copy_from: av.video.stream.VideoStream | None = None,
+        colors: tuple[int, int, int, int] | None = None,
     ) -> None:
         if int(width) != width or int(height) != height or width <= 0 or height <= 0:
             raise ValueError(f"width and height must be positive integers, got {width}x{height}")
@@ -66,6 +67,8 @@ class VideoWriter:
         # With an explicit time base the caller stamps every frame (variable frame rate, frames
         # kept at their source timestamps); otherwise frame k is shown at k / fps.
         self._explicit_tb = Fraction(time_base) if time_base is not None else None
+        # (range, space, primaries, transfer) of frames given as planes: a dub keeps the source's tags
+        self._colors = colors
         self._last_pts: int | None = None
         self._frames = 0
         self._closed = False
@@ -111,6 +114,28 @@ class VideoWriter:
             self._mux(self._video.encode(vf))
             self._frames += 1
             # Audio up to this frame, so both streams advance together.
+            if self._explicit_tb is None:
+                self._write_audio(until=self._audio_samples_until(self._frames), final=False)
+            else:
+                self._write_audio(until=self._audio_samples_at(vf.pts), final=False)
+        except (av.FFmpegError, OSError) as exc:
+            self.abort()
+            raise OutputError(f"Writing the video '{self.path}' failed: {exc}.") from None
+
+    def write_yuv(self, vf: av.VideoFrame, pts: int | None = None) -> None:
+        """Encode one yuv420p frame as it is (no colour conversion, no copy); it must not be reused."""
+        if self._closed:
+            raise RuntimeError("VideoWriter is already closed")
+        if (vf.width, vf.height) != (self.width, self.height) or vf.format.name != "yuv420p":
+            raise ValueError(f"frame must be yuv420p {self.width}x{self.height}, got {vf.format.name} "
+                             f"{vf.width}x{vf.height}")
+        if (pts is None) != (self._explicit_tb is None):
+            raise ValueError("pts must be given exactly when the writer has an explicit time_base")
+        try:
+            vf.pts = self._next_pts(pts)
+            vf.time_base = self._video_tb
+            self._mux(self._video.encode(vf))
+            self._frames += 1
             if self._explicit_tb is None:
                 self._write_audio(until=self._audio_samples_until(self._frames), final=False)
             else:
@@ -226,10 +251,11 @@ class VideoWriter:
         video.codec_context.time_base = self._video_tb  # the encoder's clock: exact pts, any rate
         video.options = {"crf": str(crf), "preset": preset}
         cc = video.codec_context
-        cc.color_range = int(ColorRange.MPEG)
-        cc.colorspace = _BT601
-        cc.color_primaries = _BT601
-        cc.color_trc = _BT601
+        rng, space, prim, trc = self._colors or (int(ColorRange.MPEG), _BT601, _BT601, _BT601)
+        cc.color_range = rng
+        cc.colorspace = space
+        cc.color_primaries = prim
+        cc.color_trc = trc
         self._video = video
         # One reformatter for the whole clip reuses its swscale context (~30% faster per frame).
         self._reformatter = VideoReformatter()

@@ -22,13 +22,16 @@ def _ring(points: np.ndarray, scale: float) -> np.ndarray:
     return centre + (oval - centre) * scale
 
 
-def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray, inter_ocular: float) -> None:
-    """Warp `frame` so the landmarks at `source` (478, 2+) land on `target`; only moved points matter."""
+def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray,
+               inter_ocular: float) -> tuple[int, int, int, int] | None:
+    """Warp `frame` so the landmarks at `source` (478, 2+) land on `target`; only moved points matter.
+
+    Returns the box (x0, y0, x1, y1) of the pixels that may have changed, None when nothing moved."""
     src = source[:, :2].astype(np.float64)
     disp = target[:, :2].astype(np.float64) - src
     moving = np.abs(disp).max(1) > 0.05
     if not moving.any():
-        return
+        return None
     ring = _ring(src, 1.35)
     ctrl = np.concatenate([src, ring])
     d = np.concatenate([disp, np.zeros_like(ring)])
@@ -42,7 +45,7 @@ def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray, inter_
     x1, y1 = np.ceil(verts.max(0)).astype(int) + 2 * step
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 4 or y1 - y0 < 4:
-        return
+        return None
     gw, gh = (x1 - x0) // step + 2, (y1 - y0) // step + 2
     field = _grid_field(tri, d, hot, (x0, y0), step, (gh, gw))
     rw, rh = x1 - x0, y1 - y0
@@ -54,6 +57,7 @@ def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray, inter_
                    borderMode=cv2.BORDER_REPLICATE)
     mx, my = bx - d2[..., 0], by - d2[..., 1]
     frame[y0:y1, x0:x1] = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return int(x0), int(y0), int(x1), int(y1)
 
 
 def _grid_field(tri: Delaunay, d: np.ndarray, hot: np.ndarray, origin: tuple[int, int], step: int,
