@@ -10,7 +10,6 @@ Run: .venv/bin/python benchmarks/bench_dub.py [--minutes 1] [--fps 25]
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ def build_source(folder: Path, minutes: float, fps: float) -> Path:
         bg[y0:y0 + f.shape[0], x0:x0 + f.shape[1]] = f
         canvas.append(bg)
     src = folder / "source_1080p.mp4"
-    with VideoWriter(src, W, H, fps=fps, audio=sound, crf=20) as w:
+    with VideoWriter(src, W, H, fps=fps, audio=sound, crf=20, preset="superfast") as w:
         for k in range(n):
             w.write(canvas[order[k % len(order)]])
     return src
@@ -60,12 +59,15 @@ def main() -> None:
             src.replace(args.keep)
             src = args.keep
         out = folder / "dubbed.mp4"
-        code = (f"from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, {str(out)!r}); "
-                f"print(r.summary())")
+        code = (f"import resource; from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, "
+                f"{str(out)!r}); print(r.summary()); "
+                f"print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        lines = run.stdout.strip().splitlines()
+        print(lines[0])
+        peak = float(lines[-1].split()[1])
         seconds = args.minutes * 60
         print(f"source {W}x{H} at {args.fps:g} fps, {seconds:.0f} s ({int(round(seconds * args.fps))} frames)")
         print(f"dub (end to end, incl. model load) {wall:7.1f} s -> {seconds * args.fps / wall:5.1f} frames/s, "

@@ -3,7 +3,8 @@
 Each clip is dubbed twice: with its own audio (the output should look like the original: whole-frame
 SSIM, and the mouth should move like the real speaker's: Pearson r of the inner-lip gap, re-measured
 with the face mesh), and with another clip's speech (the mouth should now follow the new speech and
-no longer the original: our expert's sync confidence against each audio, and r with the real mouth).
+no longer the original: our expert's sync confidence against each audio, and r with the real mouth,
+next to the r between the two real speakers as a baseline, and r with the new speech's own real mouth).
 Run: .venv/bin/python benchmarks/dub_quality.py [--grid 10]
 """
 
@@ -56,6 +57,7 @@ def main() -> None:
             fps = probe_video(clip).fps
             real = track_video(clip)
             real_mouth = measure_track(real).mouth
+            other_mouth = measure_track(track_video(other)).mouth
             own = dub(clip, clip, Path(d) / "own.mp4")
             own_track = track_video(own.path)
             new = dub(clip, other, Path(d) / "new.mp4", rest="trim", loop="pingpong")
@@ -67,6 +69,11 @@ def main() -> None:
                 "ssim_own": frame_ssim(clip, own.path),
                 "r_own": pearson(measure_track(own_track).mouth[:m], real_mouth[:m]),
                 "r_new_vs_real_mouth": pearson(measure_track(new_track).mouth[:n], real_mouth[:n]),
+                # baseline: how alike two real speakers' mouths are when they say different things
+                "r_other_real_vs_real_mouth": pearson(other_mouth[:min(n, len(other_mouth))],
+                                                      real_mouth[:min(n, len(other_mouth))]),
+                "r_new_vs_new_real_mouth": pearson(measure_track(new_track).mouth[:min(n, len(other_mouth))],
+                                                   other_mouth[:min(n, len(other_mouth))]),
                 "real_sync": sync(expert, real, clip, fps),
                 "own_sync": sync(expert, own_track, clip, fps),
                 "new_sync_new_audio": sync(expert, new_track, other, fps),
@@ -76,7 +83,8 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"{len(rows)} clips")
-    for key in ("ssim_own", "r_own", "r_new_vs_real_mouth", "dubbed_share"):
+    for key in ("ssim_own", "r_own", "r_new_vs_real_mouth", "r_other_real_vs_real_mouth", "r_new_vs_new_real_mouth",
+                "dubbed_share"):
         v = np.array([r[key] for r in rows])
         print(f"{key}: mean {v.mean():.3f}, min {v.min():.3f}")
     conf_new = np.array([r["new_sync_new_audio"][1] for r in rows])

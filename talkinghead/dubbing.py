@@ -28,7 +28,7 @@ import numpy as np
 
 from talkinghead.config import DubOptions
 from talkinghead.errors import InputError, NoFaceError
-from talkinghead.face.follow import FaceChoice, FaceFollower, usable
+from talkinghead.face.follow import MIN_INTER_OCULAR, FaceChoice, FaceFollower, usable
 from talkinghead.face.indices import inter_ocular, mouth_opening
 from talkinghead.face.landmarks import detect_faces
 from talkinghead.face.smooth import RADIUS, smooth_points
@@ -94,7 +94,7 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
         if not (track.status == 0).any():
             shutil.rmtree(work, ignore_errors=True)
             raise NoFaceError(f"No usable face was found in '{os.fspath(video)}' (faces must be at least "
-                              f"{10} px between the eyes and not in profile); nothing to dub.")
+                              f"{MIN_INTER_OCULAR:.0f} px between the eyes and not in profile); nothing to dub.")
         plan = plan_timeline(track.pts, float(fetch.time_base), wave.duration, opts.loop, opts.rest)
         offsets, weights = _mouth_track(mouth, speech, plan, float(fetch.time_base), wave.duration, opts)
         dm = DubMouth(mouth.reference, mouth.indices, mouth.open_direction, track.closed_gap)

@@ -100,6 +100,13 @@ class FaceFollower:
                                                          min_tracking_confidence=0.5)
 
     def __call__(self, frame: I420Frame) -> np.ndarray | None:
+        if self._calls < 3:  # mediapipe's graphs log when they first run
+            with quiet_native_logs():
+                return self._step(frame)
+        return self._step(frame)
+
+    def _step(self, frame: I420Frame) -> np.ndarray | None:
+        self._calls += 1
         pts = self._follow(frame) if self._tracking else None
         if pts is None:
             self._tracking = False
@@ -124,13 +131,7 @@ class FaceFollower:
         local[:, 2] += m[:, :2] @ np.array([x0, y0], np.float32)
         crop = cv2.warpAffine(frame.region(x0, y0, x1, y1), local, (_CROP, _CROP),
                               flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        self._calls += 1
-        if self._calls <= 3:  # the graph's subgraphs log on their first inferences
-            with quiet_native_logs():
-                result = self._mesh.process(crop)
-        else:
-            result = self._mesh.process(crop)
-        found = _mesh_points(result, _CROP, _CROP)
+        found = _mesh_points(self._mesh.process(crop), _CROP, _CROP)
         if not found:
             return None
         pts = found[0]

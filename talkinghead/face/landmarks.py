@@ -64,9 +64,19 @@ def quiet_native_logs() -> Iterator[None]:
     try:
         yield
     finally:
+        _flush_c_stdio()  # lines the native side buffered belong to the muted block
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def detect_faces(image: np.ndarray, max_faces: int = 8) -> list[DetectedFace]:
