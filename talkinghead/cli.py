@@ -201,6 +201,27 @@ def train_sync(
     err.print(f"Best validation: {best}; wrote {out}")
 
 
+@train_app.command("motion")
+def train_motion(
+    data: list[Path] = typer.Option(..., "--data", help="Cache folders written by `talkinghead prepare` (repeat "
+                                    "--data for several: talking clips with speech, motion clips without)."),
+    out: Path = typer.Option(Path("weights/motion.safetensors"), "-o", "--out"),
+    epochs: int = typer.Option(12, "--epochs", min=1),
+    steps: int = typer.Option(100, "--steps-per-epoch", min=1),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the head-motion and blink model (conditional sequential VAE + blink hazard)."""
+    from talkinghead.training.train_motion import TrainMotionOptions, train_motion as run
+
+    command = [_training_command(d) for d in data][0]
+    try:
+        best = run(data, out, TrainMotionOptions(epochs=epochs, steps_per_epoch=steps, seed=seed), command=command,
+                   log=lambda s: err.print(s, highlight=False))
+    except ValueError as exc:
+        _fail(TalkingHeadError(str(exc)))
+    err.print(f"Best validation: {best}; wrote {out}")
+
+
 @train_app.command("emotion")
 def train_emotion(
     data: Path = typer.Option(..., "--data", help="Cache of prepared MEAD-style clips (mead_<actor>_<emotion>_...)."),
