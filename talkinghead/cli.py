@@ -209,13 +209,16 @@ def train_motion(
     epochs: int = typer.Option(12, "--epochs", min=1),
     steps: int = typer.Option(100, "--steps-per-epoch", min=1),
     seed: int = typer.Option(0, "--seed"),
+    motion_share: float = typer.Option(0.35, "--motion-share", min=0.0, max=0.9,
+                                       help="Fraction of training windows from clips without speech."),
 ) -> None:
     """Train the head-motion and blink model (conditional sequential VAE + blink hazard)."""
     from talkinghead.training.train_motion import TrainMotionOptions, train_motion as run
 
     command = [_training_command(d) for d in data][0]
+    opts = TrainMotionOptions(epochs=epochs, steps_per_epoch=steps, seed=seed, motion_share=motion_share)
     try:
-        best = run(data, out, TrainMotionOptions(epochs=epochs, steps_per_epoch=steps, seed=seed), command=command,
+        best = run(data, out, opts, command=command,
                    log=lambda s: err.print(s, highlight=False))
     except ValueError as exc:
         _fail(TalkingHeadError(str(exc)))

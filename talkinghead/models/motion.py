@@ -102,23 +102,29 @@ class MotionVAE(nn.Module):
 
 
 class BlinkHazard(nn.Module):
-    """Per-frame logit that a blink starts, from speech cues and the time since the last blink."""
+    """Per-frame logit that a blink starts: a speech term (GRU over the cues) plus a refractory term
+    (small MLP of the time since the last blink). Additive, so at sampling time the speech term runs
+    once over the clip and only a table lookup depends on the blinks drawn so far."""
 
     def __init__(self, cfg: MotionConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.rnn = nn.GRU(cfg.n_audio + 2, cfg.blink_hidden, batch_first=True)
+        self.rnn = nn.GRU(cfg.n_audio, cfg.blink_hidden, batch_first=True)
         self.out = nn.Linear(cfg.blink_hidden, 1)
+        self.refractory = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
 
-    @staticmethod
-    def since_features(since_s: torch.Tensor) -> torch.Tensor:
-        """Time since the last blink (s) as two bounded features (refractory and long-gap scales)."""
-        return torch.stack([torch.clamp(since_s / 1.0, max=3.0), torch.clamp(since_s / 6.0, max=2.0)], -1)
+    def speech_logit(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, T) speech-dependent part of the logit."""
+        h, _ = self.rnn(audio)
+        return self.out(h).squeeze(-1)
 
-    def forward(self, audio: torch.Tensor, since_s: torch.Tensor,
-                state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        h, state = self.rnn(torch.cat([audio, self.since_features(since_s)], -1), state)
-        return self.out(h).squeeze(-1), state
+    def since_logit(self, since_s: torch.Tensor) -> torch.Tensor:
+        """Refractory part of the logit for times since the last blink (s), any shape."""
+        f = torch.stack([torch.clamp(since_s / 1.0, max=3.0), torch.clamp(since_s / 6.0, max=2.0)], -1)
+        return self.refractory(f).squeeze(-1)
+
+    def forward(self, audio: torch.Tensor, since_s: torch.Tensor) -> torch.Tensor:
+        return self.speech_logit(audio) + self.since_logit(since_s)
 
 
 class MotionModel(nn.Module):

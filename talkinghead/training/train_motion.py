@@ -124,7 +124,7 @@ class MotionTrainer:
         vel = (vm * dv).sum() / (vm.sum() + 1e-6) / (2 * (self.opts.recon_sigma / 4) ** 2)
         cm = m.reshape(m.shape[0], k, c).amin(-1)
         kl = (cm * gaussian_kl(mu_q, lv_q, mu_p, lv_p)).sum() / (cm.sum() * c + 1e-6)  # per frame
-        logit, _ = self.model.blink(audio, since)
+        logit = self.model.blink(audio, since)
         bce = (mask * F.binary_cross_entropy_with_logits(logit, onset, reduction="none")).sum() / (mask.sum() + 1e-6)
         return {"recon": recon, "vel": vel, "kl": kl, "blink": bce}
 
@@ -166,17 +166,32 @@ class MotionTrainer:
                    lambda ev: -(ev["val_recon"] + ev["val_vel"] + ev["val_kl"] + 20.0 * ev["val_blink"]),
                    o.epochs, o.steps_per_epoch, o.lr, log, csv, clip_grad=1.0)
 
+    @torch.no_grad()
+    def pose_gain(self, clips: list[MotionClip], seeds: int = 4) -> np.ndarray:
+        """Per-axis gain that brings the prior's sampled pose std to the real std of these clips (ratio
+        of means over clips and seeds), limited to x0.5-1.5: a VAE's prior rarely matches the data's
+        amplitude exactly, and measured here it overshot."""
+        std = self.model.pose_std.numpy()
+        real, gen = [], []
+        for seed in range(seeds):
+            g = torch.Generator().manual_seed(100 + seed)
+            for c in clips:
+                p = self.model.pose.sample(torch.from_numpy(c.audio)[None], g)[0].numpy() * std
+                gen.append(p.std(0))
+                real.append(c.pose[: len(p)].std(0))
+        return np.clip(np.mean(real, 0) / np.maximum(np.mean(gen, 0), 1e-6), 0.5, 1.5)
+
     def natural_blink_rate(self, clips: list[MotionClip]) -> float:
         """Blinks a minute the trained hazard produces (unscaled) on these clips' speech, several draws."""
         from talkinghead.motion.learned import LearnedMotion
 
         lm = LearnedMotion.__new__(LearnedMotion)
-        lm.model, lm.config, lm.natural_rate = self.model, self.opts.config, 1.0
+        lm.model, lm.config = self.model, self.opts.config
         count, minutes = 0, 0.0
         for seed in range(3):
             gen = torch.Generator().manual_seed(seed)
             for c in clips:
-                count += len(lm._blink_onsets(torch.from_numpy(c.audio)[None], gen, 1.0))
+                count += len(lm._blink_onsets(torch.from_numpy(c.audio)[None], gen, None))
                 minutes += len(c.audio) / FPS / 60
         return count / max(minutes, 1e-6)
 
@@ -205,13 +220,15 @@ def train_motion(caches: list[Path], out: Path, opts: TrainMotionOptions, comman
     log(f"{len(train)} training clips ({sum(c.group == 'varied' for c in train)} with speech, "
         f"{len(train) - sum(c.group == 'varied' for c in train)} motion-only), {len(val)} validation clips")
     trainer = MotionTrainer(train, val, opts)
-    best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
-    talking = [c for c in train + val if c.group == "varied"]
-    rate = trainer.natural_blink_rate(talking)
-    log(f"natural blink rate on the talking clips' speech: {rate:.1f} a minute")
-    meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
-            "format": "talkinghead-motion-1", "blinks_per_min": f"{rate:.3f}", "pose_gain": "[1, 1, 1, 1, 1]"}
     out.parent.mkdir(parents=True, exist_ok=True)
+    best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
+    talking = [c for c in train if c.group == "varied"]  # calibration on training speakers only
+    rate = trainer.natural_blink_rate(talking)
+    gain = trainer.pose_gain(talking)
+    log(f"natural blink rate on the training speakers' speech: {rate:.1f} a minute; pose gain {gain.round(3).tolist()}")
+    meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
+            "format": "talkinghead-motion-1", "blinks_per_min": f"{rate:.3f}",
+            "pose_gain": json.dumps([round(float(v), 4) for v in gain])}
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in trainer.model.state_dict().items()}
     save_file(tensors, str(out), metadata=meta)
     return best
