@@ -209,7 +209,7 @@ def train_motion(
     epochs: int = typer.Option(12, "--epochs", min=1),
     steps: int = typer.Option(100, "--steps-per-epoch", min=1),
     seed: int = typer.Option(0, "--seed"),
-    motion_share: float = typer.Option(0.35, "--motion-share", min=0.0, max=0.9,
+    motion_share: float = typer.Option(0.15, "--motion-share", min=0.0, max=0.9,
                                        help="Fraction of training windows from clips without speech."),
 ) -> None:
     """Train the head-motion and blink model (conditional sequential VAE + blink hazard)."""
