@@ -9,8 +9,8 @@ while the prior's randomness gives each seed its own, equally plausible motion.
 Blinks are short discrete events (3-10 frames), which a regression decoder smears into half-closed
 eyes, so they get their own model: a small GRU over the speech cues and the time since the last blink
 predicts the probability that a blink starts at each frame (a learned, speech-dependent hazard with a
-learned refractory effect). Sampling the hazard gives blink times; their lid profile and duration come
-from the real blinks (stored with the weights, applied outside the module).
+learned refractory effect). Sampling the hazard gives blink times; their durations are drawn from the
+real blinks' quantiles (a buffer here) and drawn with a fast-close, slow-open lid profile (motion/learned.py).
 
 Array conventions: speech cues (B, T, n_audio) float32 from `audio.features.prosody` plus one column
 saying whether audio is present (1) or masked (0, for motion clips without speech); pose (B, T, 5).
