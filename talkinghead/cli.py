@@ -251,6 +251,30 @@ def train_sync(
     err.print(f"Best validation: {best}; wrote {out}")
 
 
+@train_app.command("motion")
+def train_motion(
+    data: list[Path] = typer.Option(..., "--data", help="Cache folders written by `talkinghead prepare` (repeat "
+                                    "--data for several: talking clips with speech, motion clips without)."),
+    out: Path = typer.Option(Path("weights/motion.safetensors"), "-o", "--out"),
+    epochs: int = typer.Option(12, "--epochs", min=1),
+    steps: int = typer.Option(100, "--steps-per-epoch", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    motion_share: float = typer.Option(0.15, "--motion-share", min=0.0, max=0.9,
+                                       help="Fraction of training windows from clips without speech."),
+) -> None:
+    """Train the head-motion and blink model (conditional sequential VAE + blink hazard)."""
+    from talkinghead.training.train_motion import TrainMotionOptions, train_motion as run
+
+    command = [_training_command(d) for d in data][0]
+    opts = TrainMotionOptions(epochs=epochs, steps_per_epoch=steps, seed=seed, motion_share=motion_share)
+    try:
+        best = run(data, out, opts, command=command,
+                   log=lambda s: err.print(s, highlight=False))
+    except ValueError as exc:
+        _fail(TalkingHeadError(str(exc)))
+    err.print(f"Best validation: {best}; wrote {out}")
+
+
 @train_app.command("emotion")
 def train_emotion(
     data: Path = typer.Option(..., "--data", help="Cache of prepared MEAD-style clips (mead_<actor>_<emotion>_...)."),

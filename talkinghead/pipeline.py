@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from talkinghead.audio.features import loudness
 from talkinghead.config import GenerateOptions
 from talkinghead.errors import InputError, OutputError
 from talkinghead.face.source import SourceFace, analyse_source
@@ -17,7 +16,7 @@ from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, res
 from talkinghead.motion.compose import neutral_canonical, target_points
 from talkinghead.motion.driving import driver_motion, resample_pingpong
 from talkinghead.motion.emotion import Emotions
-from talkinghead.motion.head import HeadMotionOptions, blinks, head_pose
+from talkinghead.motion.learned import LearnedMotion
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
@@ -34,8 +33,9 @@ Progress = Callable[[int, int], None]
 class Animator:
     """Loads the built-in models once; `set_source` analyses a face once; `frames` animates it."""
 
-    def __init__(self, lips_weights: str = "lips") -> None:
+    def __init__(self, lips_weights: str = "lips", motion_weights: str = "motion") -> None:
         self.mouth = MouthModel(lips_weights)
+        self.head = LearnedMotion(motion_weights)
         self.source: SourceFace | None = None
         self._emotions: Emotions | None = None
 
@@ -54,14 +54,13 @@ class Animator:
         """Per-frame mouth offsets, eyelid closure and head pose; one seeded generator for all."""
         rng = np.random.default_rng(opts.seed)
         mouth = self.mouth.predict(speech16k, n_frames, opts.fps) * opts.lip_strength
-        db = loudness(speech16k, n_frames, opts.fps)
-        head = HeadMotionOptions(pose_scale=0.0 if opts.still else opts.pose_scale, blinks_per_min=opts.blinks_per_min)
-        pose = head_pose(db, opts.fps, rng, head)
-        lids = blinks(n_frames, opts.fps, rng, head.blinks_per_min)
+        pose_scale = 0.0 if opts.still else opts.pose_scale
+        # learned model (motion/learned.py); the procedural motion/head.py stays only as a benchmark baseline
+        pose, lids = self.head.sample(speech16k, n_frames, opts.fps, rng, pose_scale, opts.blinks_per_min)
         if opts.pose_from:  # the driver replaces both tracks; the draws above keep seeds comparable
             track = track_video(opts.pose_from)
             drv_pose, drv_lids = driver_motion(track, self.mouth.reference)
-            pose = resample_pingpong(track.times, drv_pose, n_frames, opts.fps) * head.pose_scale
+            pose = resample_pingpong(track.times, drv_pose, n_frames, opts.fps) * pose_scale
             lids = resample_pingpong(track.times, drv_lids, n_frames, opts.fps)
         return mouth, lids, pose
 

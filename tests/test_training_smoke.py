@@ -45,3 +45,12 @@ def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
     from talkinghead.metrics.sync import SyncExpert
 
     assert SyncExpert(str(sync_out)).reference.shape == (478, 3)
+
+    motion_out = tmp_path / "motion.safetensors"
+    res = runner.invoke(app, ["train", "motion", "--data", str(cache), "-o", str(motion_out), "--epochs", "1",
+                              "--steps-per-epoch", "2"])
+    assert res.exit_code == 0, res.output
+    from talkinghead.motion.learned import LearnedMotion
+
+    pose, lids = LearnedMotion(str(motion_out)).sample(samples, 50, 25.0, np.random.default_rng(0))
+    assert pose.shape == (50, 5) and lids.shape == (50,) and np.isfinite(pose).all()

@@ -86,3 +86,44 @@ def loudness(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     counts = np.diff(edges)
     mean = (energy[edges[1:]] - energy[edges[:-1]]) / np.maximum(counts, 1)
     return np.where(counts > 0, 10 * np.log10(mean + 1e-10), -100.0).astype(np.float32)
+
+
+N_PROSODY = 13
+
+
+def prosody(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    """(n_frames, 13) float32 speech-level cues per video frame for head motion and blinks.
+
+    Columns: loudness relative to the clip's 95th percentile (/20 dB), speech/pause indicator,
+    loudness change, voicing (peak normalised autocorrelation, 50-400 Hz), log pitch relative to the
+    clip's median voiced pitch (/0.3, 0 when unvoiced), and 8 coarse log-mel bands (clip mean removed,
+    /5). Relative measures make the cues independent of microphone gain and the speaker's voice.
+    """
+    x = np.asarray(samples, np.float32)
+    db = loudness(x, n_frames, fps)
+    top = float(np.percentile(db, 95)) if n_frames else 0.0
+    rel = np.clip((db - top) / 20.0, -3.0, 0.5)
+    active = np.clip((db - (top - 30.0)) / 10.0, 0.0, 1.0)
+    d_rel = np.clip(np.diff(rel, prepend=rel[:1]), -1.0, 1.0)
+    # voicing and pitch from the autocorrelation of a 40 ms window centred on each frame
+    win = 640
+    centres = ((np.arange(n_frames) + 0.5) * (SAMPLE_RATE / fps)).astype(np.int64)
+    xp = np.pad(x, (win // 2, win // 2))
+    idx = centres[:, None] + np.arange(win)[None, :]
+    frames = xp[np.clip(idx, 0, len(xp) - 1)] * np.hanning(win).astype(np.float32)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(frames, n=2 * win, axis=1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
+    lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 50
+    peak = lo + np.argmax(ac[:, lo:hi], axis=1)
+    voicing = np.clip(ac[np.arange(n_frames), peak] / (ac[:, 0] + 1e-6), 0.0, 1.0) * active
+    logf0 = np.log(SAMPLE_RATE / peak.astype(np.float64))
+    voiced = voicing > 0.45
+    ref = np.median(logf0[voiced]) if voiced.sum() > 5 else float(np.log(150.0))
+    pitch = np.where(voiced, np.clip((logf0 - ref) / 0.3, -3, 3), 0.0)
+    # coarse spectrum: 8 bands of 10 mel bands, averaged over the frame's mel frames
+    mel = normalize(log_mel(x)) if len(x) else np.zeros((1, N_MELS), np.float32)
+    pos = frame_positions(n_frames, fps).clip(0, len(mel) - 1)
+    bands = mel.reshape(len(mel), 8, N_MELS // 8).mean(axis=2)[pos] / 5.0
+    out = np.column_stack([rel, active, d_rel, voicing, pitch, bands])
+    return out.astype(np.float32)
