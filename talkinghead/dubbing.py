@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -49,7 +50,8 @@ StageProgress = Callable[[str, int, int], None]
 CHUNK = 256  # frames per saved chunk of landmarks and per rendered segment
 _STATUS = ("dubbed", "no face", "too small", "profile", "mouth out of frame")
 _RAMP_S = 0.2  # after the new speech ends (--rest keep), the original mouth returns over this long
-_FORMAT = 1  # bump when the work folder's contents change meaning
+_FORMAT = 2  # bump when the work folder's contents change meaning
+_MODEL_FPS = 25.0  # the lips model's own frame rate; other rates are interpolated
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
         raise InputError(f"--loop must be one of {', '.join(LOOP_MODES)}, not '{opts.loop}'.")
     if opts.rest not in REST_MODES:
         raise InputError(f"--rest must be one of {', '.join(REST_MODES)}, not '{opts.rest}'.")
-    choice = FaceChoice.parse(opts.face)
+    FaceChoice.parse(opts.face)  # a bad --face fails before anything is written
     out_path = check_output(out)
     info = probe_video(video)
     wave, speech = load_speech(audio)
@@ -89,19 +91,29 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
     pin_mmap_threshold()
     work, resumed = _work_folder(out_path, video, audio, opts)
     mouth = MouthModel()
-    with FrameFetcher(video) as fetch:
-        track = _track(fetch, work, choice, info.n_frames, mouth.reference, report)
-        if not (track.status == 0).any():
-            shutil.rmtree(work, ignore_errors=True)
-            raise NoFaceError(f"No usable face was found in '{os.fspath(video)}' (faces must be at least "
-                              f"{MIN_INTER_OCULAR:.0f} px between the eyes and not in profile); nothing to dub.")
-        plan = plan_timeline(track.pts, float(fetch.time_base), wave.duration, opts.loop, opts.rest)
-        offsets, weights = _mouth_track(mouth, speech, plan, float(fetch.time_base), wave.duration, opts)
-        dm = DubMouth(mouth.reference, mouth.indices, mouth.open_direction, track.closed_gap)
-        fetch.index(track.pts)
-        segments = _render(fetch, work, track, plan, offsets, weights, dm, info, opts, report)
-    used = track.status[plan.source][weights > 0]
-    counts = Counter(_STATUS[s] for s in used)
+    pred = mouth.predict(speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS) * opts.lip_strength
+    job = _TrackJob(video, work, FaceChoice.parse(opts.face), mouth.reference, report)
+    job.start()  # tracking runs ahead in a thread; rendering follows a chunk behind
+    try:
+        with FrameFetcher(video) as fetch:
+            render = _Renderer(fetch, work, job, pred, wave.duration,
+                               DubMouth(mouth.reference, mouth.indices, mouth.open_direction, 0.0),
+                               info, opts, report)
+            segments = render.while_tracking()
+            track = job.result()
+            if not (track.status == 0).any():
+                raise NoFaceError(f"No usable face was found in '{os.fspath(video)}' (faces must be at least "
+                                  f"{MIN_INTER_OCULAR:.0f} px between the eyes and not in profile); nothing to dub.")
+            plan = plan_timeline(track.pts, float(fetch.time_base), wave.duration, opts.loop, opts.rest)
+            segments = render.rest(plan, track, len(segments))
+    except NoFaceError:
+        job.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        job.stop()
+    weights = _weights(plan.pts * float(fetch.time_base), wave.duration)
+    counts = Counter(_STATUS[s] for s in track.status[plan.source][weights > 0])
     sound = _soundtrack(wave, video, plan, float(fetch.time_base), opts.rest)
     _join(segments, out_path, sound, report)
     shutil.rmtree(work, ignore_errors=True)
@@ -158,8 +170,8 @@ class _Track:
     work: Path
     pts: np.ndarray  # (N,) int64
     status: np.ndarray  # (N,) uint8 index into _STATUS
-    closed_gap: float
-    tone: float
+    gaps: np.ndarray  # (N,) canonical lip gap, NaN where not usable
+    tones: np.ndarray  # (N,) skin brightness, NaN where not usable
 
     def points(self, lo: int, hi: int) -> np.ndarray:
         """Raw landmarks of frames [lo, hi) (NaN where not usable), read chunk by chunk."""
@@ -171,67 +183,129 @@ class _Track:
             parts.append(pts[a:b])
         return np.concatenate(parts)
 
+    def stats(self, upto: int) -> tuple[float, float]:
+        """The speaker's closed-lip gap and skin tone from frames [0, upto): a fixed prefix, so a segment
+        renders the same whether the job ran through or was resumed."""
+        ok = self.status[:upto] == 0
+        gaps, tones = self.gaps[:upto][ok], self.tones[:upto][ok]
+        return (float(np.percentile(gaps, 10)) if len(gaps) else 0.0,
+                float(np.median(tones)) if len(tones) else 1.0)
 
-def _track(fetch: FrameFetcher, work: Path, choice: FaceChoice, n_hint: int, reference: np.ndarray,
-           report: StageProgress) -> _Track:
-    done = sorted(work.glob("track_*.npz"))
-    pts, status, gaps, tones = [], [], [], []
-    box = None
-    for f in done:
-        with np.load(f) as z:
-            pts.append(z["pts"])
-            status.append(z["status"])
-            gaps.append(z["gaps"])
-            tones.append(z["tones"])
-            box = tuple(z["box"]) if z["box"].size else None
-            complete = bool(z["last"])
-    if not (done and complete):
-        choice = _resolve_choice(fetch, work, choice)
-        after = int(pts[-1][-1]) if pts else None
-        total = max(n_hint, sum(len(p) for p in pts))
-        with FaceFollower(choice) as follower:
-            follower.box = box
+
+class _TrackJob(threading.Thread):
+    """Pass 1 in a background thread: follows the face and saves a chunk of landmarks every CHUNK frames."""
+
+    def __init__(self, video: str | os.PathLike[str], work: Path, choice: FaceChoice, reference: np.ndarray,
+                 report: StageProgress) -> None:
+        super().__init__(daemon=True, name="talkinghead-track")
+        self.video, self.work, self.choice, self.reference, self.report = video, work, choice, reference, report
+        self.total = probe_video(video).n_frames
+        self._cond = threading.Condition()
+        self._halt = threading.Event()
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._finished = False
+        self._error: BaseException | None = None
+
+    # -- consumer side (main thread)
+    def tracked(self) -> int:
+        with self._cond:
+            return sum(len(c["pts"]) for c in self._chunks)
+
+    def wait_for(self, n: int) -> bool:
+        """Block until `n` frames are tracked (True) or tracking ended with fewer (False)."""
+        with self._cond:
+            while not self._finished and self._error is None and sum(len(c["pts"]) for c in self._chunks) < n:
+                self._cond.wait(0.5)
+            if self._error is not None:
+                raise self._error
+            return sum(len(c["pts"]) for c in self._chunks) >= n
+
+    def snapshot(self) -> _Track:
+        with self._cond:
+            chunks = list(self._chunks)
+        if not chunks:
+            return _Track(self.work, *(np.zeros(0, t) for t in (np.int64, np.uint8, np.float32, np.float32)))
+        return _Track(self.work, *(np.concatenate([c[k] for c in chunks]) for k in ("pts", "status", "gaps", "tones")))
+
+    def result(self) -> _Track:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        track = self.snapshot()
+        if len(track.pts) == 0:
+            raise InputError(f"The video '{os.fspath(self.video)}' has no frames.")
+        return track
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.is_alive():
+            self.join()
+
+    # -- producer side (this thread)
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # handed to the main thread
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+        else:
+            with self._cond:
+                self._finished = True
+                self._cond.notify_all()
+
+    def _publish(self, arrays: dict[str, np.ndarray]) -> None:
+        with self._cond:
+            self._chunks.append(arrays)
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        box, complete = None, False
+        for f in sorted(self.work.glob("track_*.npz")):
+            with np.load(f) as z:
+                self._publish({k: z[k] for k in ("pts", "status", "gaps", "tones")})
+                box = tuple(z["box"]) if z["box"].size else None
+                complete = bool(z["last"])
+        if complete:
+            return
+        with FrameFetcher(self.video) as fetch:
+            choice = _resolve_choice(fetch, self.work, self.choice)
+            n_done = self.tracked()
+            after = int(self._chunks[-1]["pts"][-1]) if self._chunks else None
             chunk: dict[str, list] = {"pts": [], "points": [], "status": [], "gaps": [], "tones": []}
-            n_done = sum(len(p) for p in pts)
+            with FaceFollower(choice) as follower:
+                follower.box = box
 
-            def flush(last: bool) -> None:
-                k = len(pts)
-                arrays = {"pts": np.asarray(chunk["pts"], np.int64),
-                          "points": np.asarray(chunk["points"], np.float32).reshape(-1, 478, 3),
-                          "status": np.asarray(chunk["status"], np.uint8),
-                          "gaps": np.asarray(chunk["gaps"], np.float32),
-                          "tones": np.asarray(chunk["tones"], np.float32)}
-                _save_npz(work / f"track_{k:05d}.npz", **arrays,
-                          box=np.asarray(follower.box if follower.box else [], np.float64), last=np.asarray(last))
-                for key in ("pts", "status", "gaps", "tones"):
-                    {"pts": pts, "status": status, "gaps": gaps, "tones": tones}[key].append(arrays[key])
-                for v in chunk.values():
-                    v.clear()
+                def flush(last: bool) -> None:
+                    arrays = {"pts": np.asarray(chunk["pts"], np.int64),
+                              "points": np.asarray(chunk["points"], np.float32).reshape(-1, 478, 3),
+                              "status": np.asarray(chunk["status"], np.uint8),
+                              "gaps": np.asarray(chunk["gaps"], np.float32),
+                              "tones": np.asarray(chunk["tones"], np.float32)}
+                    k = len(self._chunks)
+                    _save_npz(self.work / f"track_{k:05d}.npz", **arrays,
+                              box=np.asarray(follower.box if follower.box else [], np.float64), last=np.asarray(last))
+                    del arrays["points"]
+                    self._publish(arrays)
+                    for v in chunk.values():
+                        v.clear()
 
-            for p, frame in fetch.scan(after):
-                h, w = frame.height, frame.width
-                found = follower(frame)
-                why = "no face" if found is None else usable(found, reference, w, h)
-                code = 0 if why is None else _STATUS.index(why)
-                chunk["pts"].append(p)
-                chunk["points"].append(found if code == 0 else np.full((478, 3), np.nan, np.float32))
-                chunk["status"].append(code)
-                chunk["gaps"].append(canonical_gap(found, reference) if code == 0 else np.nan)
-                chunk["tones"].append(_tone(frame, found) if code == 0 else np.nan)
-                n_done += 1
-                report("Tracking the face", n_done, max(total, n_done))
-                if len(chunk["pts"]) == CHUNK:
-                    flush(False)
-            flush(True)
-    pts_all = np.concatenate(pts)
-    if len(pts_all) == 0:
-        raise InputError(f"The video '{fetch.path}' has no frames.")
-    status_all = np.concatenate(status)
-    ok_gaps = np.concatenate(gaps)[status_all == 0]
-    ok_tones = np.concatenate(tones)[status_all == 0]
-    closed = float(np.percentile(ok_gaps, 10)) if len(ok_gaps) else 0.0
-    tone = float(np.median(ok_tones)) if len(ok_tones) else 1.0
-    return _Track(work, pts_all, status_all, closed, tone)
+                for p, frame in fetch.scan(after):
+                    if self._halt.is_set():
+                        return
+                    found = follower(frame)
+                    why = "no face" if found is None else usable(found, self.reference, frame.width, frame.height)
+                    code = 0 if why is None else _STATUS.index(why)
+                    chunk["pts"].append(p)
+                    chunk["points"].append(found if code == 0 else np.full((478, 3), np.nan, np.float32))
+                    chunk["status"].append(code)
+                    chunk["gaps"].append(canonical_gap(found, self.reference) if code == 0 else np.nan)
+                    chunk["tones"].append(_tone(frame, found) if code == 0 else np.nan)
+                    n_done += 1
+                    self.report("Tracking the face", n_done, max(self.total, n_done))
+                    if len(chunk["pts"]) == CHUNK:
+                        flush(False)
+                flush(True)
 
 
 def _tone(frame: I420Frame, points: np.ndarray) -> float:
@@ -292,51 +366,83 @@ def _resolve_choice(fetch: FrameFetcher, work: Path, choice: FaceChoice, probe_f
 
 # ------------------------------------------------------------------------------------------ mouth motion
 
-def _mouth_track(mouth: MouthModel, speech: np.ndarray, plan: Timeline, time_base: float, duration: float,
-                 opts: DubOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Mouth offsets at every output frame's time (the model runs at its own 25 fps, interpolated) and
-    the weight of the new mouth (1 during the new speech, easing back to the original after it)."""
-    rate = 25.0
-    n = int(np.ceil(duration * rate)) + 2
-    pred = mouth.predict(speech, n, rate) * opts.lip_strength
-    t = plan.pts * time_base
-    x = np.clip(t * rate, 0, n - 1)
+def _offsets(pred: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Mouth offsets at times `t` (s): the model's 25 fps output, linearly interpolated."""
+    x = np.clip(t * _MODEL_FPS, 0, len(pred) - 1)
     i0 = np.floor(x).astype(int)
-    i1 = np.minimum(i0 + 1, n - 1)
+    i1 = np.minimum(i0 + 1, len(pred) - 1)
     f = (x - i0)[:, None, None]
-    offsets = (pred[i0] * (1 - f) + pred[i1] * f).astype(np.float32)
-    weights = np.clip(1.0 - (t - duration) / _RAMP_S, 0.0, 1.0).astype(np.float32)
-    return offsets, weights
+    return (pred[i0] * (1 - f) + pred[i1] * f).astype(np.float32)
+
+
+def _weights(t: np.ndarray, duration: float) -> np.ndarray:
+    """Weight of the new mouth: 1 during the new speech, easing back to the original mouth after it."""
+    return np.clip(1.0 - (t - duration) / _RAMP_S, 0.0, 1.0).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------ pass 2: render
 
-def _render(fetch: FrameFetcher, work: Path, track: _Track, plan: Timeline, offsets: np.ndarray,
-            weights: np.ndarray, dm: DubMouth, info: VideoInfo, opts: DubOptions, report: StageProgress) -> list[Path]:
-    # yuv420p needs even sizes: an odd last row/column is dropped
-    w, h = info.width - info.width % 2, info.height - info.height % 2
-    segments = []
-    n = len(plan)
-    for s in range((n + CHUNK - 1) // CHUNK):
-        path = work / f"video_{s:05d}.mp4"
-        segments.append(path)
-        a, b = s * CHUNK, min(n, (s + 1) * CHUNK)
+class _Renderer:
+    """Renders segments of CHUNK output frames into the work folder; a finished segment is kept."""
+
+    def __init__(self, fetch: FrameFetcher, work: Path, job: _TrackJob, pred: np.ndarray, duration: float,
+                 mouth: DubMouth, info: VideoInfo, opts: DubOptions, report: StageProgress) -> None:
+        self.fetch, self.work, self.job, self.pred, self.duration = fetch, work, job, pred, duration
+        self.mouth, self.info, self.opts, self.report = mouth, info, opts, report
+        self.tb = float(fetch.time_base)
+        # yuv420p needs even sizes: an odd last row/column is dropped
+        self.size = info.width - info.width % 2, info.height - info.height % 2
+
+    def while_tracking(self) -> list[Path]:
+        """Segments made only of input frames in order, rendered as soon as their frames (and the
+        smoothing window after them) are tracked; stops at the first segment that may differ."""
+        segments: list[Path] = []
+        while True:
+            a = len(segments) * CHUNK
+            need = a + CHUNK + RADIUS
+            if not self.job.wait_for(need):
+                return segments
+            track = self.job.snapshot()
+            t = (track.pts[a:a + CHUNK] - track.pts[0]) * self.tb
+            if self.opts.rest == "trim" and t[-1] >= self.duration:
+                return segments  # the cut falls in this segment: decided once the plan is known
+            segments.append(self._segment(len(segments), track, np.arange(a, a + CHUNK),
+                                          track.pts[a:a + CHUNK] - track.pts[0], need, self.job.total))
+
+    def rest(self, plan: Timeline, track: _Track, start: int) -> list[Path]:
+        """All segments from `start` on, following the finished plan (loops and cuts included)."""
+        self.fetch.index(track.pts)
+        segments = [self.work / f"video_{s:05d}.mp4" for s in range(start)]
+        for s in range(start, (len(plan) + CHUNK - 1) // CHUNK):
+            a, b = s * CHUNK, min(len(plan), (s + 1) * CHUNK)
+            segments.append(self._segment(s, track, plan.source[a:b], plan.pts[a:b], len(track.pts), len(plan)))
+        return segments
+
+    def _segment(self, s: int, track: _Track, src: np.ndarray, out_pts: np.ndarray, stats_upto: int,
+                 total: int) -> Path:
+        path = self.work / f"video_{s:05d}.mp4"
+        a = s * CHUNK
         if path.is_file():
-            report("Rendering", b, n)
-            continue
-        src = plan.source[a:b]
+            self.report("Rendering", a + len(src), total)
+            return path
+        self.fetch.index(track.pts)
+        closed, tone = track.stats(stats_upto)
+        mouth = DubMouth(self.mouth.reference, self.mouth.indices, self.mouth.open_direction, closed)
+        t = out_pts * self.tb
+        offsets, weights = _offsets(self.pred, t), _weights(t, self.duration)
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
         smooth = smooth_points(track.points(lo, hi))
-        with VideoWriter(path, w, h, fps=info.fps or 25.0, crf=opts.crf, preset=opts.preset,
-                         time_base=fetch.time_base, colors=fetch.colors) as writer:
-            for j, frame in enumerate(fetch.frames(src)):
-                k, i = a + j, int(src[j])
+        w, h = self.size
+        with VideoWriter(path, w, h, fps=self.info.fps or 25.0, crf=self.opts.crf, preset=self.opts.preset,
+                         time_base=self.fetch.time_base, colors=self.fetch.colors) as writer:
+            for j, frame in enumerate(self.fetch.frames(src)):
+                i = int(src[j])
                 p = smooth[i - lo]
-                if track.status[i] == 0 and weights[k] > 0 and not np.isnan(p[0, 0]):
-                    _dub_frame(frame, p, dm.target(p, offsets[k], float(weights[k])), track.tone)
-                writer.write_yuv(frame.av_frame, pts=int(plan.pts[k]))
-                report("Rendering", k + 1, n)
-    return segments
+                if track.status[i] == 0 and weights[j] > 0 and not np.isnan(p[0, 0]):
+                    _dub_frame(frame, p, mouth.target(p, offsets[j], float(weights[j])), tone)
+                writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
+                self.report("Rendering", a + j + 1, max(total, a + j + 1))
+        return path
 
 
 def _dub_frame(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float) -> None:

@@ -52,7 +52,13 @@ class FrameFetcher:
 
     def index(self, pts: Sequence[int]) -> None:
         """Tell the fetcher every frame's pts (from `scan`), so frames can be asked for by index."""
-        self._pts = np.asarray(pts, np.int64)
+        new = np.asarray(pts, np.int64)
+        old = getattr(self, "_pts", None)
+        if old is not None and len(old) <= len(new) and np.array_equal(new[: len(old)], old):
+            self._index_of.update({int(p): i for i, p in enumerate(new[len(old):], start=len(old))})
+            self._pts = new  # more frames known: the decoder keeps its place
+            return
+        self._pts = new
         self._index_of = {int(p): i for i, p in enumerate(self._pts)}
         self._decoder, self._next = None, -(10 ** 9)  # force a seek on first use
 
