@@ -44,6 +44,13 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def resolve(name_or_path: str | Path) -> Path:
+    """The file behind a registered name, or the path itself."""
+    if str(name_or_path) in REGISTRY:
+        return WEIGHTS_DIR / REGISTRY[str(name_or_path)][0]
+    return Path(name_or_path)
+
+
 def load_weights(name_or_path: str | Path) -> Weights:
     """Load a registered name (checked against its sha256) or an explicit .safetensors path."""
     if str(name_or_path) in REGISTRY:
