@@ -23,7 +23,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 REGISTRY: dict[str, tuple[str, str]] = {
     "emotions": ("emotions.safetensors", "2e1205833344afa85395c338e939aaba3b6721e5edf4df89d5267b2eda469bd5"),
     "sync": ("sync.safetensors", "4031c55b44b5a00ae6240bc18c6d1ae5f4ad228ca5b43408b01855f295248e6d"),
-    "lips": ("lips.safetensors", "df91ee0d099f61ac1570100b525f9ce4bcc4f739456b61c9f4abd458cb610d04"),
+    "lips": ("lips.safetensors", "bdc6207684d281488575d02cec11eeb7801abd84c7359dc22117dacc1d464425"),
 }
 
 
