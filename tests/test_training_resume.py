@@ -137,7 +137,8 @@ def test_foreign_checkpoint_is_refused(tiny_cache, tmp_path):
     out = tmp_path / "sync.safetensors"
     (tmp_path / "sync.safetensors.ckpt").write_bytes(b"")
     res = CliRunner().invoke(app, ["train", "sync", "--data", str(tiny_cache), "-o", str(out), "--epochs", "1",
-                                   "--steps-per-epoch", "1", "--config", "configs/sync.toml"])
+                                   "--steps-per-epoch", "1", "--config",
+                                   str(Path(__file__).parents[1] / "configs" / "sync.toml")])
     assert res.exit_code == 1 and "delete it" in " ".join(res.output.split()) and "Traceback" not in res.output
     import torch
 

@@ -53,7 +53,7 @@ def fid(frames: list[np.ndarray], reference: list[np.ndarray]) -> float:
                 batch = np.stack(chosen[k:k + 16]).transpose(0, 3, 1, 2)
                 update(batch, data_range=(0, 255))
         finish()
-    return float(helper.compute_fid_score())
+    return max(0.0, float(helper.compute_fid_score()))  # sqrtm round-off gives -1e-6 for identical sets
 
 
 class Lpips:
