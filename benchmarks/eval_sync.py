@@ -4,7 +4,7 @@ For each clip: the real video's metrics, then a video generated from its first f
 audio, and the same metrics on that. Prints per clip and a summary: share of clips whose generated
 offset is within +-1 frame of the real one, share whose confidence reaches the real one, and the mean of
 every metric on real video (the reference values documented in RESULTS.md).
-Run: .venv/bin/python benchmarks/eval_sync.py [--grid 20]
+Run: .venv/bin/python benchmarks/eval_sync.py [--grid 20] [--weights path]
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--grid", type=int, default=20)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--weights", default="lips", help="lips weights: registered name or a .safetensors path")
     args = ap.parse_args()
     clips = sorted(CORPUS.glob("*.mp4"))
     grid = [c for c in clips if c.name.startswith("grid")]
     chosen = grid[:: max(1, len(grid) // args.grid)][: args.grid] + [c for c in clips if not c.name.startswith("grid")]
-    expert, anim = SyncExpert(), Animator()
+    expert, anim = SyncExpert(), Animator(args.weights)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for k, clip in enumerate(chosen):

@@ -205,50 +205,78 @@ def _training_command(data: Path) -> str:
     return "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-@train_app.command("lips")
+def _options(cls: type, config: Optional[Path], overrides: dict) -> object:
+    """Defaults <- config file <- the flags given; a bad file is one sentence and exit code 1."""
+    from talkinghead.training.config_file import ConfigError, load_options
+
+    try:
+        return load_options(cls, config, overrides)
+    except ConfigError as exc:
+        _fail(TalkingHeadError(f"Bad config: {exc}"))
+
+
+def _train(run: Callable[[], dict], out: Path) -> None:
+    """Run a training job; user errors (bad options, a foreign checkpoint) become one line and exit 1."""
+    try:
+        best = run()
+    except (TalkingHeadError, ValueError) as exc:
+        _fail(exc)
+    err.print(f"Best validation: {best}; wrote {out}")
+
+
+_CONFIG_HELP = ("TOML file whose keys are the training options (see configs/); flags given on the command line "
+                "override it.")
+_RESUME_NOTE = (" After each epoch the state is saved to OUT.ckpt; rerunning the same command (same options and "
+                "data) resumes from it and gives the same weights as an uninterrupted run.")
+
+
+@train_app.command("lips", help="Train the audio -> mouth-motion model." + _RESUME_NOTE)
 def train_lips(
     data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
     out: Path = typer.Option(Path("weights/lips.safetensors"), "-o", "--out"),
-    epochs: int = typer.Option(15, "--epochs", min=1),
-    steps: int = typer.Option(200, "--steps-per-epoch", min=1),
-    seed: int = typer.Option(0, "--seed"),
-    amplitude: float = typer.Option(1.3, "--amplitude", min=0.1, max=3.0,
-                                    help="Gain on predicted motion at inference, stored in the weights file."),
-    features: str = typer.Option("mel", "--features",
-                                 help="Model input: mel | mel+embedding | embedding (the speech embedding shipped "
-                                      "in openwakeword, speaker-invariant)."),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default 15."),
+    steps: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1, help="Default 200."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Default 0."),
+    amplitude: Optional[float] = typer.Option(None, "--amplitude", min=0.1, max=3.0,
+                                              help="Gain on predicted motion at inference, stored in the weights "
+                                                   "file. Default 1.3."),
+    sync_weight: Optional[float] = typer.Option(None, "--sync-weight", min=0.0,
+                                                help="Weight of the lip-sync expert's loss (0 = off). Default 0.2."),
+    init: Optional[str] = typer.Option(None, "--init", help="Fine-tune: start from these lips weights (a path, or "
+                                                            "'lips' for the shipped ones). Default: random."),
+    features: Optional[str] = typer.Option(None, "--features",
+                                           help="Model input: mel | mel+embedding | embedding (the speech embedding "
+                                                "shipped in openwakeword, speaker-invariant). Default mel."),
 ) -> None:
-    """Train the audio -> mouth-motion model."""
     from talkinghead.training.train_lips import TrainLipsOptions, train_lips as run
 
-    if features not in ("mel", "mel+embedding", "embedding"):
-        _fail(TalkingHeadError(f"--features must be mel, mel+embedding or embedding, not {features}."))
+    model: dict[str, object] = {}
+    if features is not None:
+        if features not in ("mel", "mel+embedding", "embedding"):
+            _fail(TalkingHeadError(f"--features must be mel, mel+embedding or embedding, not {features}."))
+        model = {"n_embed": 96 if "embedding" in features else 0, "use_mel": "mel" in features}
+    opts = _options(TrainLipsOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed,
+                                               "amplitude": amplitude, "sync_weight": sync_weight, "init": init,
+                                               "config": model})
     command = _training_command(data)
-    from talkinghead.models.lips import LipsConfig
-
-    opts = TrainLipsOptions(epochs=epochs, steps_per_epoch=steps, seed=seed, amplitude=amplitude,
-                            config=LipsConfig(n_embed=96 if "embedding" in features else 0,
-                                              use_mel="mel" in features))
-    best = run(data, out, opts, command=command,
-               log=lambda s: err.print(s, highlight=False))
-    err.print(f"Best validation: {best}; wrote {out}")
+    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)
 
 
-@train_app.command("sync")
+@train_app.command("sync", help="Train the lip-sync expert (contrastive, audio vs. mouth motion)." + _RESUME_NOTE)
 def train_sync(
     data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
     out: Path = typer.Option(Path("weights/sync.safetensors"), "-o", "--out"),
-    epochs: int = typer.Option(8, "--epochs", min=1),
-    steps: int = typer.Option(150, "--steps-per-epoch", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default 8."),
+    steps: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1, help="Default 150."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Default 0."),
 ) -> None:
-    """Train the lip-sync expert (contrastive, audio vs. mouth motion)."""
     from talkinghead.training.train_sync import TrainSyncOptions, train_sync as run
 
+    opts = _options(TrainSyncOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed})
     command = _training_command(data)
-    best = run(data, out, TrainSyncOptions(epochs=epochs, steps_per_epoch=steps, seed=seed), command=command,
-               log=lambda s: err.print(s, highlight=False))
-    err.print(f"Best validation: {best}; wrote {out}")
+    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)
 
 
 @train_app.command("motion")

@@ -23,7 +23,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 REGISTRY: dict[str, tuple[str, str]] = {
     "emotions": ("emotions.safetensors", "2e1205833344afa85395c338e939aaba3b6721e5edf4df89d5267b2eda469bd5"),
     "sync": ("sync.safetensors", "4031c55b44b5a00ae6240bc18c6d1ae5f4ad228ca5b43408b01855f295248e6d"),
-    "lips": ("lips.safetensors", "df91ee0d099f61ac1570100b525f9ce4bcc4f739456b61c9f4abd458cb610d04"),
+    "lips": ("lips.safetensors", "bdc6207684d281488575d02cec11eeb7801abd84c7359dc22117dacc1d464425"),
     "motion": ("motion.safetensors", "7ce24f18f331288d15173306add0ae40afb1402fd4a546f925931484f48d7f51"),
 }
 
@@ -43,6 +43,13 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """The file behind a registered name, or the path itself."""
+    if str(name_or_path) in REGISTRY:
+        return WEIGHTS_DIR / REGISTRY[str(name_or_path)][0]
+    return Path(name_or_path)
 
 
 def load_weights(name_or_path: str | Path) -> Weights:

@@ -46,6 +46,16 @@ def test_video_against_itself_is_perfect(talking, expert):
     r = evaluate(video, reference=video, expert=expert)
     assert r["psnr"] == 100.0 and r["ssim"] > 0.999 and r["ms_ssim"] > 0.999
     assert r["lmd"] < 1e-6 and r["fld"] < 1e-6
+    from talkinghead.metrics import quality
+
+    # fid / lpips come with the [quality] extra (tests/test_quality.py); without it they are null
+    assert ("fid" in r and "lpips" in r)
+    if not quality.fid_available():
+        assert r["fid"] is None
+    if not quality.lpips_available():
+        assert r["lpips"] is None
+    else:
+        assert r["lpips"] < 1e-6
     assert abs(r["sync_offset_frames"]) <= 1
     assert r["sync_confidence"] > 0.05
 

@@ -20,7 +20,7 @@ from talkinghead.face.indices import (LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_IN
 from talkinghead.face.mouth_motion import mouth_offsets
 from talkinghead.face.track import FaceTrack, track_video
 from talkinghead.media import iter_frames, load_audio, probe_video
-from talkinghead.metrics import identity
+from talkinghead.metrics import identity, quality
 from talkinghead.metrics.image import ms_ssim, psnr, ssim
 from talkinghead.metrics.mouth import count_blinks, measure_track
 from talkinghead.metrics.sharpness import cpbd
@@ -78,7 +78,22 @@ def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLi
     n = min(len(track.times), len(ref_track.times))
     p, s, m, ident = [], [], [], []
     use_id = identity.available()
+    # fid / lpips: only with the [quality] extra (their feature networks ship in those packages), else None
+    use_fid, lp = quality.fid_available(), (quality.Lpips() if quality.lpips_available() else None)
+    fid_keep = set(np.linspace(0, n - 1, min(n, quality.MAX_FID_FRAMES)).round().astype(int).tolist())
+    fid_a: list[np.ndarray] = []
+    fid_b: list[np.ndarray] = []
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    lpips: list[float] = []
     for (_, a), (_, b), k in zip(iter_frames(video), iter_frames(reference), range(n)):
+        if use_fid and k in fid_keep:  # Inception sees 299 x 299; keeping only that bounds memory
+            fid_a.append(cv2.resize(a, (299, 299), interpolation=cv2.INTER_AREA))
+            fid_b.append(cv2.resize(b, (299, 299), interpolation=cv2.INTER_AREA))
+        if lp is not None:
+            pairs.append((a, b))
+            if len(pairs) == quality.LPIPS_BATCH:
+                lpips += lp.distances(pairs)
+                pairs.clear()
         if use_id and k % 10 == 0 and track.found[k] and ref_track.found[k]:
             ident.append(float(np.linalg.norm(identity.face_descriptor(a, track.points[k])
                                               - identity.face_descriptor(b, ref_track.points[k]))))
@@ -87,6 +102,8 @@ def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLi
         p.append(psnr(a, b))
         s.append(ssim(a, b))
         m.append(ms_ssim(a, b))
+    if lp is not None and pairs:
+        lpips += lp.distances(pairs)
     both = track.found[:n] & ref_track.found[:n]
     lmd, fld = [], []
     for k in np.flatnonzero(both):
@@ -98,4 +115,6 @@ def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLi
     return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)),
             "ms_ssim": float(np.mean(m)),
             "lmd": float(np.mean(lmd)) if lmd else float("nan"), "fld": float(np.mean(fld)) if fld else float("nan"),
-            "identity_distance": float(np.mean(ident)) if ident else None}
+            "identity_distance": float(np.mean(ident)) if ident else None,
+            "fid": quality.fid(fid_a, fid_b) if use_fid and len(fid_a) > 1 else None,
+            "lpips": float(np.mean(lpips)) if lpips else None}

@@ -17,12 +17,19 @@ def write_curves(rows: list[dict[str, float]], csv: Path) -> None:
     import matplotlib.pyplot as plt
 
     cols = [k for k in keys if k not in ("epoch", "seconds", "windows")]
-    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 2.8), squeeze=False)
+    # one panel for the loss, one per family of validation figures (few panels: drawing each costs ~1 s)
+    panels = [["loss"], [k for k in cols if k != "loss" and not k.startswith("sync_")],
+              [k for k in cols if k.startswith("sync_")]]
+    panels = [p for p in panels if p and all(k in cols for k in p)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.0), squeeze=False)
     epochs = [r["epoch"] for r in rows]
-    for ax, k in zip(axes[0], cols):
-        ax.plot(epochs, [r[k] for r in rows], marker="o")
-        ax.set_title(k)
+    for ax, panel in zip(axes[0], panels):
+        for k in panel:
+            ax.plot(epochs, [r[k] for r in rows], marker="o", label=k)
+        ax.set_title(panel[0] if len(panel) == 1 else "validation")
         ax.set_xlabel("epoch")
+        if len(panel) > 1:
+            ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(csv.with_suffix(".png"), dpi=80)
     plt.close(fig)

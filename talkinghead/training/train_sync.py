@@ -21,9 +21,10 @@ from talkinghead.audio.features import normalize
 from talkinghead.metrics.sync import MAX_SHIFT, audio_windows, mouth_windows, similarity_map, sync_from_map
 from talkinghead.models.sync import SyncConfig, SyncNet
 from talkinghead.training.augment import augment
-from talkinghead.training.loop import fit
+from talkinghead.training.config_file import to_toml
+from talkinghead.training.loop import checkpoint_path, finish, fit
 from talkinghead.training.mouth_data import Clip, reference_shape
-from talkinghead.training.train_lips import load_clips, split_paths
+from talkinghead.training.train_lips import load_clips, run_fingerprint, split_paths
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,13 @@ class SyncTrainer:
         logits = torch.cat([shifts, others], dim=1)
         return F.cross_entropy(logits, torch.full((b,), MAX_SHIFT, dtype=torch.long))
 
-    def fit(self, log: Callable[[str], None] = print, csv: Path | None = None) -> dict[str, float]:
+    def fit(self, log: Callable[[str], None] = print, csv: Path | None = None, checkpoint: Path | None = None,
+            fingerprint: str = "") -> dict[str, float]:
         o = self.opts
         return fit(self.net, lambda: self.loss(*self._sample()), lambda: offset_accuracy(self.net, self.val),
                    lambda ev: float(np.nanmean([ev["acc_grid"], ev["acc_varied"]])),
-                   o.epochs, o.steps_per_epoch, o.lr, log, csv)
+                   o.epochs, o.steps_per_epoch, o.lr, log, csv, checkpoint=checkpoint, rng=self.rng,
+                   fingerprint=fingerprint)
 
 
 def train_sync(cache: Path, out: Path, opts: TrainSyncOptions, command: str,
@@ -112,11 +115,14 @@ def train_sync(cache: Path, out: Path, opts: TrainSyncOptions, command: str,
     train, val = load_clips(train_paths, reference), load_clips(val_paths, reference)
     log(f"{len(train)} training clips, {len(val)} validation clips")
     trainer = SyncTrainer(train, val, opts)
-    best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
+    ckpt = checkpoint_path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    best = trainer.fit(log=log, csv=out.with_suffix(".csv"), checkpoint=ckpt,
+                       fingerprint=run_fingerprint(opts, train_paths + val_paths))
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in trainer.net.state_dict().items()}
     tensors["reference"] = torch.from_numpy(reference.astype(np.float32))
     meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
-            "format": "talkinghead-sync-1"}
-    out.parent.mkdir(parents=True, exist_ok=True)
+            "format": "talkinghead-sync-1", "train_config": to_toml(opts)}
     save_file(tensors, str(out), metadata=meta)
+    finish(ckpt)
     return best
