@@ -127,3 +127,19 @@ def test_cpbd_falls_with_blur(demo_face):
     a = load_image(demo_face)
     vals = [cpbd(cv2.GaussianBlur(a, (0, 0), s) if s else a) for s in (0, 1, 2)]
     assert vals[0] > vals[1] > vals[2] and vals[0] > 0.1
+
+
+def test_long_speech_is_predicted_in_windows_with_the_same_result(monkeypatch):
+    """Films are predicted window by window (flat memory); the windows must not show in the result."""
+    from talkinghead.motion import mouth as mouth_mod
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 12) / 16000
+    speech = (0.3 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 1.3 * t) > 0)
+              + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    model = mouth_mod.MouthModel()
+    whole = model.predict(speech, 300, 25.0)
+    monkeypatch.setattr(mouth_mod, "WINDOW", 64)
+    windowed = model.predict(speech, 300, 25.0)
+    assert np.abs(whole).max() > 0.05
+    np.testing.assert_allclose(windowed, whole, atol=1e-4)

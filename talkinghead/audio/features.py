@@ -37,6 +37,9 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RA
     return fb.astype(np.float32)
 
 
+_BLOCK = 3000  # mel frames per FFT block (30 s)
+
+
 def log_mel(samples: np.ndarray) -> np.ndarray:
     """(T, 80) float32 log-mel of 16 kHz mono samples; frame t is centred at t * 10 ms."""
     x = np.asarray(samples, np.float32)
@@ -44,15 +47,19 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     x = np.pad(x, (pad, pad + HOP), mode="constant")
     n = 1 + (len(x) - N_FFT) // HOP
     n = max(n, 1)
-    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
     window = np.zeros(N_FFT, np.float32)
     off = (N_FFT - WIN) // 2
     window[off:off + WIN] = np.hanning(WIN + 2)[1:-1]
-    frames = x[idx] * window
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    mel = power @ mel_filterbank().T
+    bank = mel_filterbank().T
     expected = int(np.ceil(len(samples) / HOP))
-    return np.log(mel[:expected] + 1e-6).astype(np.float32)
+    out = np.empty((min(n, expected), bank.shape[1]), np.float32)
+    # blocks of frames keep the framing and FFT buffers small however long the speech (a film)
+    for a in range(0, len(out), _BLOCK):
+        b = min(len(out), a + _BLOCK)
+        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(a, b)[:, None]
+        power = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
+        out[a:b] = np.log(power @ bank + 1e-6)
+    return out
 
 
 def normalize(mel: np.ndarray) -> np.ndarray:

@@ -41,11 +41,26 @@ class MouthModel:
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
         emb = speech_embedding(samples) if self.config.n_embed else None
-        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel))[None]
-        pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
-        coef = self.net(mel, pos)[0]
+        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel))
+        pos = frame_positions(n_frames, fps)
+        coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)
         return out * (self.amplitude * speech_gate(samples, n_frames, fps))[:, None, None]
+
+
+    def _window(self, mel: torch.Tensor, pos: np.ndarray, f0: int, f1: int) -> torch.Tensor:
+        """Coefficients of frames [f0, f1), computed on a window with margins wider than the network's
+        reach, so long speech (a film) costs flat memory and gives the same values as one pass."""
+        g0, g1 = max(0, f0 - _MARGIN_FRAMES), min(len(pos), f1 + _MARGIN_FRAMES)
+        m0 = max(0, int(pos[g0]) - _MARGIN_MEL)
+        m1 = min(mel.shape[0], int(pos[g1 - 1]) + _MARGIN_MEL)
+        local = torch.from_numpy(pos[g0:g1] - m0)[None]
+        return self.net(mel[None, m0:m1], local)[0][f0 - g0:f1 - g0]
+
+
+WINDOW = 1500  # video frames per inference window (60 s at 25 fps)
+_MARGIN_FRAMES = 50  # > the temporal head's reach in frames
+_MARGIN_MEL = 300  # > the encoder's reach plus its delay, in mel frames
 
 
 def speech_gate(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
