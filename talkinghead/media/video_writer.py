@@ -109,18 +109,21 @@ class VideoWriter:
                 dst_colorspace=Colorspace.ITU601,
                 dst_color_range=ColorRange.MPEG,
             )
-            vf.pts = self._next_pts(pts)
-            vf.time_base = self._video_tb
-            self._mux(self._video.encode(vf))
-            self._frames += 1
-            # Audio up to this frame, so both streams advance together.
-            if self._explicit_tb is None:
-                self._write_audio(until=self._audio_samples_until(self._frames), final=False)
-            else:
-                self._write_audio(until=self._audio_samples_at(vf.pts), final=False)
+            self._encode(vf, pts)
         except (av.FFmpegError, OSError) as exc:
             self.abort()
             raise OutputError(f"Writing the video '{self.path}' failed: {exc}.") from None
+
+    def _encode(self, vf: av.VideoFrame, pts: int | None) -> None:
+        vf.pts = self._next_pts(pts)
+        vf.time_base = self._video_tb
+        self._mux(self._video.encode(vf))
+        self._frames += 1
+        # Audio up to this frame, so both streams advance together.
+        if self._explicit_tb is None:
+            self._write_audio(until=self._audio_samples_until(self._frames), final=False)
+        else:
+            self._write_audio(until=self._audio_samples_at(vf.pts), final=False)
 
     def write_yuv(self, vf: av.VideoFrame, pts: int | None = None) -> None:
         """Encode one yuv420p frame as it is (no colour conversion, no copy); it must not be reused."""
@@ -132,14 +135,7 @@ class VideoWriter:
         if (pts is None) != (self._explicit_tb is None):
             raise ValueError("pts must be given exactly when the writer has an explicit time_base")
         try:
-            vf.pts = self._next_pts(pts)
-            vf.time_base = self._video_tb
-            self._mux(self._video.encode(vf))
-            self._frames += 1
-            if self._explicit_tb is None:
-                self._write_audio(until=self._audio_samples_until(self._frames), final=False)
-            else:
-                self._write_audio(until=self._audio_samples_at(vf.pts), final=False)
+            self._encode(vf, pts)
         except (av.FFmpegError, OSError) as exc:
             self.abort()
             raise OutputError(f"Writing the video '{self.path}' failed: {exc}.") from None
