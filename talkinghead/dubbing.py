@@ -38,10 +38,11 @@ from talkinghead.media.frame_fetch import FrameFetcher
 from talkinghead.media.heap import pin_mmap_threshold
 from talkinghead.media.i420 import I420Frame
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
-from talkinghead.motion.dub_mouth import DubMouth, canonical_gap
+from talkinghead.face.canonical import fit_canonical
+from talkinghead.motion.dub_mouth import DubMouth, lip_gap
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.pipeline import check_output, load_speech
-from talkinghead.render.mouth_interior import face_tone, paint_mouth
+from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
 from talkinghead.render.mouth_warp import warp_mouth
 from talkinghead.types import Waveform
 
@@ -97,7 +98,7 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
     try:
         with FrameFetcher(video) as fetch:
             render = _Renderer(fetch, work, job, pred, wave.duration,
-                               DubMouth(mouth.reference, mouth.indices, mouth.open_direction, 0.0),
+                               DubMouth(mouth.reference, mouth.indices, mouth.open_direction),
                                info, opts, report)
             segments = render.while_tracking()
             track = job.result()
@@ -294,12 +295,13 @@ class _TrackJob(threading.Thread):
                     if self._halt.is_set():
                         return
                     found = follower(frame)
-                    why = "no face" if found is None else usable(found, self.reference, frame.width, frame.height)
+                    sim = fit_canonical(found, self.reference) if found is not None else None
+                    why = "no face" if sim is None else usable(found, sim, frame.width, frame.height)
                     code = 0 if why is None else _STATUS.index(why)
                     chunk["pts"].append(p)
                     chunk["points"].append(found if code == 0 else np.full((478, 3), np.nan, np.float32))
                     chunk["status"].append(code)
-                    chunk["gaps"].append(canonical_gap(found, self.reference) if code == 0 else np.nan)
+                    chunk["gaps"].append(lip_gap(sim.apply(found)) if code == 0 else np.nan)
                     chunk["tones"].append(_tone(frame, found) if code == 0 else np.nan)
                     n_done += 1
                     self.report("Tracking the face", n_done, max(self.total, n_done))
@@ -309,9 +311,11 @@ class _TrackJob(threading.Thread):
 
 
 def _tone(frame: I420Frame, points: np.ndarray) -> float:
-    """Skin brightness of the face (lights the painted mouth interior), from the face's box only."""
-    x0, y0, x1, y1 = frame.clip(points[:, 0].min(), points[:, 1].min(), points[:, 0].max(),
-                                points[:, 1].max())
+    """Skin brightness of the face (lights the painted mouth interior); only the box round the cheek
+    points it samples is converted to RGB."""
+    cheeks = points[CHEEKS]
+    x0, y0, x1, y1 = frame.clip(cheeks[:, 0].min(), cheeks[:, 1].min(), cheeks[:, 0].max() + 1,
+                                cheeks[:, 1].max() + 1)
     local = points.copy()
     local[:, 0] -= x0
     local[:, 1] -= y0
@@ -427,7 +431,6 @@ class _Renderer:
             return path
         self.fetch.index(track.pts)
         closed, tone = track.stats(stats_upto)
-        mouth = DubMouth(self.mouth.reference, self.mouth.indices, self.mouth.open_direction, closed)
         t = out_pts * self.tb
         offsets, weights = _offsets(self.pred, t), _weights(t, self.duration)
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
@@ -439,7 +442,7 @@ class _Renderer:
                 i = int(src[j])
                 p = smooth[i - lo]
                 if track.status[i] == 0 and weights[j] > 0 and not np.isnan(p[0, 0]):
-                    _dub_frame(frame, p, mouth.target(p, offsets[j], float(weights[j])), tone)
+                    _dub_frame(frame, p, self.mouth.target(p, offsets[j], closed, float(weights[j])), tone)
                 writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
                 self.report("Rendering", a + j + 1, max(total, a + j + 1))
         return path

@@ -17,7 +17,7 @@ import mediapipe as mp
 import numpy as np
 
 from talkinghead.errors import InputError
-from talkinghead.face.canonical import fit_canonical, rotation_to_euler
+from talkinghead.face.canonical import Similarity, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
 from talkinghead.face.landmarks import DetectedFace, _mesh_points, detect_faces, quiet_native_logs
 from talkinghead.media.i420 import I420Frame
@@ -71,11 +71,12 @@ def _distance_to_box(p: tuple[float, float], box: tuple[float, float, float, flo
     return float(np.hypot(dx, dy))
 
 
-def usable(points: np.ndarray, reference: np.ndarray, width: int, height: int) -> str | None:
-    """Why a tracked face cannot be dubbed ('too small', 'profile', 'mouth out of frame'), or None."""
+def usable(points: np.ndarray, to_canonical: Similarity, width: int, height: int) -> str | None:
+    """Why a tracked face cannot be dubbed ('too small', 'profile', 'mouth out of frame'), or None.
+    `to_canonical` is the face's fit to the canonical frame (the caller needs it too)."""
     if inter_ocular(points) < MIN_INTER_OCULAR:
         return "too small"
-    yaw = rotation_to_euler(fit_canonical(points, reference).rotation)[0]
+    yaw = rotation_to_euler(to_canonical.rotation)[0]
     if abs(float(yaw)) > MAX_YAW:
         return "profile"
     mouth = points[MOUTH_JAW, :2]

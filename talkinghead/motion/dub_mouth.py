@@ -15,29 +15,26 @@ from talkinghead.face.canonical import fit_canonical
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
 
 
-def canonical_gap(points: np.ndarray, reference: np.ndarray) -> float:
-    """Inner-lip gap of one frame's face in canonical units (inter-ocular = 1)."""
-    c = fit_canonical(points, reference).apply(points)
-    return float(np.linalg.norm(c[LIP_TOP, :2] - c[LIP_BOTTOM, :2]))
+def lip_gap(canonical: np.ndarray) -> float:
+    """Inner-lip gap of a face in canonical units (inter-ocular = 1)."""
+    return float(np.linalg.norm(canonical[LIP_TOP, :2] - canonical[LIP_BOTTOM, :2]))
 
 
 class DubMouth:
-    """Built once per dub from the lips model's geometry and the speaker's closed-mouth gap."""
+    """Built once per dub from the lips model's geometry."""
 
-    def __init__(self, reference: np.ndarray, indices: np.ndarray, open_direction: np.ndarray,
-                 closed_gap: float) -> None:
+    def __init__(self, reference: np.ndarray, indices: np.ndarray, open_direction: np.ndarray) -> None:
         self.reference = reference
         self.indices = indices
         self.open_direction = open_direction
-        self.closed_gap = closed_gap
 
-    def target(self, points: np.ndarray, offset: np.ndarray, weight: float = 1.0) -> np.ndarray:
-        """(478, 3) pixels: `points` with the mouth following `offset`; weight 0 keeps the original."""
+    def target(self, points: np.ndarray, offset: np.ndarray, closed_gap: float, weight: float = 1.0) -> np.ndarray:
+        """(478, 3) pixels: `points` with the mouth following `offset`; weight 0 keeps the original.
+        `closed_gap` is the speaker's lip gap with the mouth closed (canonical units)."""
         sim = fit_canonical(points, self.reference)
         canon = sim.apply(points)
-        gap = float(np.linalg.norm(canon[LIP_TOP, :2] - canon[LIP_BOTTOM, :2]))
         mouth = canon[self.indices, :2]
-        closed = mouth - max(0.0, gap - self.closed_gap) * self.open_direction
+        closed = mouth - max(0.0, lip_gap(canon) - closed_gap) * self.open_direction
         canon[self.indices, :2] = mouth + weight * (closed + offset - mouth)
         out = points.copy()
         out[self.indices] = sim.invert(canon)[self.indices]

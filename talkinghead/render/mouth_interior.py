@@ -15,9 +15,12 @@ from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
 _SS = 2  # supersampling for smooth polygon edges
 
 
+CHEEKS = [50, 280, 101, 330, 205, 425]  # landmarks whose pixels give the skin's brightness
+
+
 def face_tone(image: np.ndarray, points: np.ndarray) -> float:
     """Brightness of the face skin (0..1), to light the teeth and cavity like the face."""
-    cheek = points[[50, 280, 101, 330, 205, 425], :2].astype(int)
+    cheek = points[CHEEKS, :2].astype(int)
     h, w = image.shape[:2]
     vals = [image[min(max(y, 0), h - 1), min(max(x, 0), w - 1)].mean() for x, y in cheek]
     return float(np.clip(np.median(vals) / 200.0, 0.25, 1.1))
