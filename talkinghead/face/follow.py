@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import mediapipe as mp
 import numpy as np
 
 from talkinghead.errors import InputError
 from talkinghead.face.canonical import Similarity, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
-from talkinghead.face.landmarks import DetectedFace, _mesh_points, detect_faces, quiet_native_logs
+from talkinghead.face.landmarks import DetectedFace, detect_faces, mesh_in_crop, quiet_native_logs
 from talkinghead.media.i420 import I420Frame
 
-_CROP = 256  # side of the square crop the mesh sees while following
 MIN_INTER_OCULAR = 10.0  # pixels: smaller faces are passed through
 MAX_YAW = 55.0  # degrees: beyond this the far half of the mouth is hidden
 
@@ -122,23 +120,17 @@ class FaceFollower:
 
     def _follow(self, frame: I420Frame) -> np.ndarray | None:
         assert self.box is not None
-        m = _crop_matrix(self.box)
-        s = float(m[0, 0])
-        # only the pixels the crop covers are converted to RGB
-        x0, y0, x1, y1 = frame.clip(-m[0, 2] / s, -m[1, 2] / s, (_CROP - m[0, 2]) / s, (_CROP - m[1, 2]) / s)
-        if x1 - x0 < 4 or y1 - y0 < 4:
+        x0, y0, x1, y1 = self.box
+        cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0, 1.0)
+        # only the pixels the mesh's crop (twice the box) covers are converted to RGB
+        rx0, ry0, rx1, ry1 = frame.clip(cx - half, cy - half, cx + half, cy + half)
+        if rx1 - rx0 < 4 or ry1 - ry0 < 4:
             return None
-        local = m.copy()
-        local[:, 2] += m[:, :2] @ np.array([x0, y0], np.float32)
-        crop = cv2.warpAffine(frame.region(x0, y0, x1, y1), local, (_CROP, _CROP),
-                              flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        found = _mesh_points(self._mesh.process(crop), _CROP, _CROP)
-        if not found:
+        pts = mesh_in_crop(self._mesh, frame.region(rx0, ry0, rx1, ry1), (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0))
+        if pts is None:
             return None
-        pts = found[0]
-        pts[:, 0] = (pts[:, 0] - m[0, 2]) / s
-        pts[:, 1] = (pts[:, 1] - m[1, 2]) / s
-        pts[:, 2] /= s
+        pts[:, 0] += rx0
+        pts[:, 1] += ry0
         old, new = self.box, _box(pts)
         size = max(old[2] - old[0], old[3] - old[1])
         if np.hypot((new[0] + new[2] - old[0] - old[2]) / 2, (new[1] + new[3] - old[1] - old[3]) / 2) > 0.6 * size:
@@ -178,12 +170,3 @@ def _nearest(faces: list[DetectedFace], box: tuple[float, float, float, float]) 
 
 def _box(pts: np.ndarray) -> tuple[float, float, float, float]:
     return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
-
-
-def _crop_matrix(box: tuple[float, float, float, float]) -> np.ndarray:
-    """Affine frame -> crop: a square of twice the face box's side, centred on it."""
-    x0, y0, x1, y1 = box
-    side = 2.0 * max(x1 - x0, y1 - y0, 1.0)
-    s = _CROP / side
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return np.array([[s, 0, _CROP / 2 - s * cx], [0, s, _CROP / 2 - s * cy]], np.float32)

@@ -43,7 +43,7 @@ class DetectedFace:
         return (x0 + x1) / 2, (y0 + y1) / 2
 
 
-def _mesh_points(result, width: int, height: int) -> list[np.ndarray]:
+def mesh_points(result, width: int, height: int) -> list[np.ndarray]:
     out = []
     for face in result.multi_face_landmarks or []:
         pts = np.array([[p.x * width, p.y * height, p.z * width] for p in face.landmark], np.float32)
@@ -92,11 +92,11 @@ def _detect_faces(image: np.ndarray, max_faces: int) -> list[DetectedFace]:
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
                                          min_detection_confidence=0.3) as mesh:
         for x0, y0, x1, y1, score in boxes[:max_faces]:
-            pts = _mesh_in_crop(mesh, image, (x0, y0, x1, y1))
+            pts = mesh_in_crop(mesh, image, (x0, y0, x1, y1))
             if pts is not None:
                 faces.append(DetectedFace(pts, _box_of(pts), float(score)))
         if not faces:  # the detector can miss stylised faces the mesh still finds
-            for pts in _mesh_points(mesh.process(np.ascontiguousarray(image)), w, h):
+            for pts in mesh_points(mesh.process(np.ascontiguousarray(image)), w, h):
                 faces.append(DetectedFace(pts, _box_of(pts), 0.5))
     faces = _dedupe(faces)
     faces.sort(key=lambda f: f.area, reverse=True)
@@ -151,8 +151,9 @@ def _box_of(pts: np.ndarray) -> tuple[float, float, float, float]:
     return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
 
 
-def _mesh_in_crop(mesh, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
-    """Run the mesh on a square crop of side 2x the detection box, padded where it leaves the image."""
+def mesh_in_crop(mesh, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+    """Run the mesh on a square crop of side 2x the box, padded where it leaves the image: the mesh then
+    always sees a face at its preferred scale. Landmarks in `image` pixels, or None."""
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     side = 2.0 * max(x1 - x0, y1 - y0)
@@ -161,7 +162,7 @@ def _mesh_in_crop(mesh, image: np.ndarray, box: tuple[float, float, float, float
     m = np.array([[scale, 0, _MESH_INPUT / 2 - scale * cx], [0, scale, _MESH_INPUT / 2 - scale * cy]], np.float32)
     crop = cv2.warpAffine(image, m, (_MESH_INPUT, _MESH_INPUT), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    found = _mesh_points(mesh.process(crop), _MESH_INPUT, _MESH_INPUT)
+    found = mesh_points(mesh.process(crop), _MESH_INPUT, _MESH_INPUT)
     if not found:
         return None
     pts = found[0]
@@ -200,7 +201,7 @@ class FaceTracker:
                 result = self._mesh.process(np.ascontiguousarray(frame))
         else:
             result = self._mesh.process(np.ascontiguousarray(frame))
-        found = _mesh_points(result, w, h)
+        found = mesh_points(result, w, h)
         return found[0] if found else None
 
     def close(self) -> None:
