@@ -1,11 +1,45 @@
-"""talkinghead: one photo + speech in any language -> a lip-synced talking-head video, on a CPU."""
+"""talkinghead: one photo + speech in any language -> a lip-synced talking-head video, on a CPU.
 
-from talkinghead.config import DubOptions, GenerateOptions
-from talkinghead.errors import InputError, NoFaceError, OutputError, TalkingHeadError
-from talkinghead.dubbing import DubReport, dub
-from talkinghead.pipeline import Animator, demo, generate
+The public API is imported lazily (`import talkinghead` costs milliseconds; torch and mediapipe load
+when a model or a face is first needed), so the command line answers help and input errors at once.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Animator", "DubOptions", "DubReport", "GenerateOptions", "InputError", "NoFaceError", "OutputError", "TalkingHeadError",
-           "__version__", "demo", "dub", "generate"]
+# public name -> module that defines it
+_API = {
+    "Animator": "talkinghead.pipeline", "generate": "talkinghead.pipeline", "demo": "talkinghead.pipeline",
+    "Dubber": "talkinghead.dubbing", "DubReport": "talkinghead.dubbing", "dub": "talkinghead.dubbing",
+    "GenerateOptions": "talkinghead.config", "DubOptions": "talkinghead.config",
+    "Motion": "talkinghead.types", "MouthGeometry": "talkinghead.types", "Waveform": "talkinghead.types",
+    "load_model": "talkinghead.weights",
+    "TalkingHeadError": "talkinghead.errors", "InputError": "talkinghead.errors", "NoFaceError": "talkinghead.errors",
+    "OutputError": "talkinghead.errors",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+if TYPE_CHECKING:
+    from talkinghead.config import DubOptions, GenerateOptions
+    from talkinghead.dubbing import Dubber, DubReport, dub
+    from talkinghead.errors import InputError, NoFaceError, OutputError, TalkingHeadError
+    from talkinghead.pipeline import Animator, demo, generate
+    from talkinghead.types import Motion, MouthGeometry, Waveform
+    from talkinghead.weights import load_model
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'talkinghead' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

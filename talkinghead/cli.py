@@ -22,6 +22,23 @@ app.add_typer(train_app, name="train")
 err = Console(stderr=True)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from talkinghead import __version__
+
+        print(f"talkinghead {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Command-line defaults a library must not impose on its callers: mediapipe's start-up log lines muted."""
+    from talkinghead.face.native_logs import mute_native_logs
+
+    mute_native_logs()
+
+
 @contextmanager
 def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     if quiet:
@@ -42,6 +59,18 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
+def _check_inputs(**files: Optional[Path]) -> None:
+    """Missing input files fail here, in milliseconds, before any model is loaded."""
+    from talkinghead.errors import require_file
+
+    try:
+        for what, path in files.items():
+            if path is not None:
+                require_file(path, what.replace("_", " "))
+    except TalkingHeadError as exc:
+        _fail(exc)
+
+
 def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]], Path]) -> None:
     """Run a rendering job with a progress bar; user errors become one line and exit code 1."""
     try:
@@ -51,6 +80,9 @@ def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]],
         _fail(exc)
     if not quiet:
         err.print(f"Wrote {path}")
+
+
+_WEIGHTS_HELP = "A {} model written by `talkinghead train` (default: the built-in one)."
 
 
 @app.command()
@@ -73,17 +105,28 @@ def generate(
     emotion: str = typer.Option("neutral", "--emotion",
                                 help="neutral, happy, sad, angry, surprised, fear, disgusted or contempt."),
     emotion_strength: float = typer.Option(1.0, "--emotion-strength", min=0.0, max=2.0),
+    lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
+    motion_weights: Optional[Path] = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo with a speech recording."""
     from talkinghead.config import GenerateOptions
-    from talkinghead.pipeline import generate as run
+
+    _check_inputs(face_image=face, audio_file=audio, driving_video=pose_from, lips_weights_file=lips_weights,
+                  motion_weights_file=motion_weights)
 
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
                            pose_scale=pose_scale, blinks_per_min=blink_rate,
                            pose_from=str(pose_from) if pose_from else None, emotion=emotion,
                            emotion_strength=emotion_strength)
-    _render("Rendering", quiet, lambda update: run(face, audio, out, opts, progress=update))
+
+    def job(update: Callable[[int, int], None]) -> Path:
+        from talkinghead.pipeline import Animator, generate as run
+
+        animator = Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
+        return run(face, audio, out, opts, progress=update, animator=animator)
+
+    _render("Rendering", quiet, job)
 
 
 @app.command()
@@ -154,16 +197,19 @@ def evaluate_cmd(
     reference: Optional[Path] = typer.Option(None, "--reference", help="Real video to compare with, frame by frame."),
     audio: Optional[Path] = typer.Option(None, "--audio", help="Speech to check sync against (default: the video's own)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    sync_weights: Optional[Path] = typer.Option(None, "--sync-weights", help=_WEIGHTS_HELP.format("lip-sync expert")),
 ) -> None:
     """The field's metrics on any video: sync (our expert's LSE-D/LSE-C analogue), pose, blinks, PSNR/SSIM..."""
     import json
     import math
 
+    _check_inputs(video_file=video, reference_video=reference, audio_file=audio, sync_weights_file=sync_weights)
     from talkinghead.metrics.evaluate import evaluate
 
     try:
         with err.status("Measuring...") as status:
-            result = evaluate(video, reference, audio, progress=lambda s: status.update(f"Measuring: {s}"))
+            result = evaluate(video, reference, audio, progress=lambda s: status.update(f"Measuring: {s}"),
+                              sync_weights=sync_weights or "sync")
     except TalkingHeadError as exc:
         _fail(exc)
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}

@@ -39,12 +39,13 @@ from talkinghead.media.heap import pin_mmap_threshold
 from talkinghead.media.i420 import I420Frame
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.face.canonical import fit_canonical
-from talkinghead.motion.dub_mouth import DubMouth, lip_gap
+from talkinghead.motion.dub_mouth import dub_target
+from talkinghead.motion.resample import at_rate
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.pipeline import check_output, load_speech
 from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
 from talkinghead.render.mouth_warp import warp_mouth
-from talkinghead.types import Waveform
+from talkinghead.types import MouthGeometry, Waveform, lip_gap
 
 StageProgress = Callable[[str, int, int], None]
 
@@ -93,12 +94,12 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
     work, resumed = _work_folder(out_path, video, audio, opts)
     mouth = MouthModel()
     pred = mouth.predict(speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS) * opts.lip_strength
-    job = _TrackJob(video, work, FaceChoice.parse(opts.face), mouth.reference, report)
+    job = _TrackJob(video, work, FaceChoice.parse(opts.face), mouth.geometry.reference, report)
     job.start()  # tracking runs ahead in a thread; rendering follows a chunk behind
     try:
         with FrameFetcher(video) as fetch:
             render = _Renderer(fetch, work, job, pred, wave.duration,
-                               DubMouth(mouth.reference, mouth.indices, mouth.open_direction),
+                               mouth.geometry,
                                info, opts, report)
             segments = render.while_tracking()
             track = job.result()
@@ -370,15 +371,6 @@ def _resolve_choice(fetch: FrameFetcher, work: Path, choice: FaceChoice, probe_f
 
 # ------------------------------------------------------------------------------------------ mouth motion
 
-def _offsets(pred: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Mouth offsets at times `t` (s): the model's 25 fps output, linearly interpolated."""
-    x = np.clip(t * _MODEL_FPS, 0, len(pred) - 1)
-    i0 = np.floor(x).astype(int)
-    i1 = np.minimum(i0 + 1, len(pred) - 1)
-    f = (x - i0)[:, None, None]
-    return (pred[i0] * (1 - f) + pred[i1] * f).astype(np.float32)
-
-
 def _weights(t: np.ndarray, duration: float) -> np.ndarray:
     """Weight of the new mouth: 1 during the new speech, easing back to the original mouth after it."""
     return np.clip(1.0 - (t - duration) / _RAMP_S, 0.0, 1.0).astype(np.float32)
@@ -390,7 +382,7 @@ class _Renderer:
     """Renders segments of CHUNK output frames into the work folder; a finished segment is kept."""
 
     def __init__(self, fetch: FrameFetcher, work: Path, job: _TrackJob, pred: np.ndarray, duration: float,
-                 mouth: DubMouth, info: VideoInfo, opts: DubOptions, report: StageProgress) -> None:
+                 mouth: MouthGeometry, info: VideoInfo, opts: DubOptions, report: StageProgress) -> None:
         self.fetch, self.work, self.job, self.pred, self.duration = fetch, work, job, pred, duration
         self.mouth, self.info, self.opts, self.report = mouth, info, opts, report
         self.tb = float(fetch.time_base)
@@ -432,7 +424,7 @@ class _Renderer:
         self.fetch.index(track.pts)
         closed, tone = track.stats(stats_upto)
         t = out_pts * self.tb
-        offsets, weights = _offsets(self.pred, t), _weights(t, self.duration)
+        offsets, weights = at_rate(self.pred, _MODEL_FPS, t), _weights(t, self.duration)
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
         smooth = smooth_points(track.points(lo, hi))
         w, h = self.size
@@ -442,7 +434,7 @@ class _Renderer:
                 i = int(src[j])
                 p = smooth[i - lo]
                 if track.status[i] == 0 and weights[j] > 0 and not np.isnan(p[0, 0]):
-                    _dub_frame(frame, p, self.mouth.target(p, offsets[j], closed, float(weights[j])), tone)
+                    _dub_frame(frame, p, dub_target(self.mouth, p, offsets[j], closed, float(weights[j])), tone)
                 writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
                 self.report("Rendering", a + j + 1, max(total, a + j + 1))
         return path

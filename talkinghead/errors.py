@@ -5,6 +5,8 @@ Anything a user can cause (bad file, no face, unwritable path) raises a subclass
 Programming errors stay ordinary exceptions so they are never hidden.
 """
 
+import os
+
 
 class TalkingHeadError(Exception):
     """Base class for problems caused by the input or the environment, not by a bug."""
@@ -20,3 +22,14 @@ class NoFaceError(TalkingHeadError):
 
 class OutputError(TalkingHeadError):
     """The output cannot be written."""
+
+
+def require_file(path: str | os.PathLike[str], what: str) -> str:
+    """`path` as a string if it names an existing file; else InputError saying so (cheap: the CLI checks its
+    inputs with it before loading any model)."""
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise InputError(f"The {what} '{p}' does not exist.")
+    if not os.path.isfile(p):
+        raise InputError(f"The {what} '{p}' is a folder, not a file.")
+    return p

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +14,16 @@ from talkinghead.errors import InputError, OutputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.face.track import track_video
 from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, resample
-from talkinghead.motion.compose import neutral_canonical, target_points
-from talkinghead.motion.driving import driver_motion, resample_pingpong
+from talkinghead.motion.compose import target_points
+from talkinghead.motion.driving import driven_motion
 from talkinghead.motion.emotion import Emotions
 from talkinghead.motion.learned import LearnedMotion
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
-from talkinghead.types import Waveform
+from talkinghead.types import HeadMotion, Motion, Waveform
+from talkinghead.weights import WeightsRef
 
 ASSETS = Path(__file__).parent / "assets"
 DEMO_FACE = ASSETS / "astronaut.jpg"
@@ -30,60 +32,90 @@ DEMO_AUDIO = ASSETS / "demo_speech.wav"
 Progress = Callable[[int, int], None]
 
 
-class Animator:
-    """Loads the built-in models once; `set_source` analyses a face once; `frames` animates it."""
+@dataclass(frozen=True)
+class _PreparedFace:
+    """What `Animator.set_source` computes once per photo and every frame reuses."""
 
-    def __init__(self, lips_weights: str = "lips", motion_weights: str = "motion") -> None:
+    source: SourceFace
+    warper: MeshWarper
+    neutral: np.ndarray  # (478, 3) canonical shape with the mouth closed
+    tone: float  # skin brightness, lights the painted mouth interior
+    eyes: EyeCloser
+
+
+class Animator:
+    """Photo mode's predictor: loads the models once; `set_source` analyses a face once; `frames` animates it.
+
+    `lips_weights`, `motion_weights` and `emotions_weights` take a built-in name or a file written by
+    `talkinghead train` (checked for fitting its kind at load)."""
+
+    def __init__(self, lips_weights: WeightsRef = "lips", motion_weights: WeightsRef = "motion",
+                 emotions_weights: WeightsRef = "emotions") -> None:
         self.mouth = MouthModel(lips_weights)
         self.head = LearnedMotion(motion_weights)
-        self.source: SourceFace | None = None
-        self._emotions: Emotions | None = None
+        self._emotions_weights = emotions_weights
+        self._emotions: Emotions | None = None  # loaded on the first emotion asked for
+        self._face: _PreparedFace | None = None
+
+    @property
+    def source(self) -> SourceFace:
+        """The analysed face; `set_source` must have been called."""
+        return self._prepared().source
+
+    def _prepared(self) -> _PreparedFace:
+        if self._face is None:
+            raise RuntimeError("Animator: call set_source() with a photo before animating it.")
+        return self._face
 
     def set_source(self, image: np.ndarray | str | os.PathLike[str], size: int | None = None,
                    face_index: int = 0) -> SourceFace:
+        """Analyse the photo's face (0 = largest) once; `size` is the output's longer side (None = as is)."""
         img = load_image(image) if not isinstance(image, np.ndarray) else image
         img = fit_size(img, size)
-        self.source = analyse_source(img, self.mouth.reference, face_index)
-        self._warper = MeshWarper(img, self.source.points)
-        self._neutral = neutral_canonical(self.source, self.mouth.indices, self.mouth.open_direction)
-        self._tone = face_tone(img, self.source.points)
-        self._eyes = EyeCloser(img, self.source.points, self.source.inter_ocular)
-        return self.source
+        source = analyse_source(img, self.mouth.geometry.reference, face_index)
+        self._face = _PreparedFace(source=source, warper=MeshWarper(img, source.points),
+                                   neutral=self.mouth.geometry.close(source.canonical),
+                                   tone=face_tone(img, source.points),
+                                   eyes=EyeCloser(img, source.points, source.inter_ocular))
+        return source
 
-    def motion(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-frame mouth offsets, eyelid closure and head pose; one seeded generator for all."""
+    def motion(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Motion:
+        """Mouth, eyelids and head pose for `n_frames` frames of speech; one seeded generator for all."""
         rng = np.random.default_rng(opts.seed)
         mouth = self.mouth.predict(speech16k, n_frames, opts.fps) * opts.lip_strength
         pose_scale = 0.0 if opts.still else opts.pose_scale
         # learned model (motion/learned.py); the procedural motion/head.py stays only as a benchmark baseline
-        pose, lids = self.head.sample(speech16k, n_frames, opts.fps, rng, pose_scale, opts.blinks_per_min)
+        head = self.head.sample(speech16k, n_frames, opts.fps, rng, pose_scale, opts.blinks_per_min)
         if opts.pose_from:  # the driver replaces both tracks; the draws above keep seeds comparable
-            track = track_video(opts.pose_from)
-            drv_pose, drv_lids = driver_motion(track, self.mouth.reference)
-            pose = resample_pingpong(track.times, drv_pose, n_frames, opts.fps) * pose_scale
-            lids = resample_pingpong(track.times, drv_lids, n_frames, opts.fps)
-        return mouth, lids, pose
+            driven = driven_motion(track_video(opts.pose_from), self.mouth.geometry.reference, n_frames, opts.fps)
+            head = HeadMotion(driven.pose * pose_scale, driven.lids)
+        return Motion(mouth=mouth, lids=head.lids, pose=head.pose, fps=opts.fps)
 
     def expression(self, opts: GenerateOptions) -> np.ndarray:
-        """Canonical expression offset for the requested emotion (zero for neutral)."""
+        """(478, 3) canonical expression offset for the requested emotion (zero for neutral); an unknown
+        emotion raises InputError."""
         if opts.emotion == "neutral" or opts.emotion_strength == 0:
-            return np.zeros_like(self._neutral)
+            return np.zeros((478, 3), np.float32)
         if self._emotions is None:
-            self._emotions = Emotions()
-        return self._emotions.offset(opts.emotion, opts.emotion_strength, self.mouth.indices, self.mouth.open_direction)
+            self._emotions = Emotions(self._emotions_weights)
+        return self._emotions.offset(opts.emotion, opts.emotion_strength, self.mouth.geometry)
+
+    def render(self, motion: Motion, opts: GenerateOptions) -> Iterator[np.ndarray]:
+        """RGB uint8 frames of the source following `motion`; each frame is a new array the caller may keep."""
+        face = self._prepared()
+        neutral = face.neutral + self.expression(opts)
+        indices = self.mouth.geometry.indices
+        for k in range(len(motion)):
+            lids = float(motion.lids[k])
+            tgt = target_points(face.source, neutral, indices, motion.mouth[k], lids, motion.pose[k])
+            frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
+            paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
+            yield frame
 
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
-        """RGB uint8 frames of the source speaking; one buffer is reused, copy a frame to keep it."""
-        if self.source is None:
-            raise RuntimeError("call set_source() first")
-        mouth, lids, pose = self.motion(speech16k, n_frames, opts)
-        neutral = self._neutral + self.expression(opts)
-        buf = self.source.image.copy()
-        for k in range(n_frames):
-            tgt = target_points(self.source, neutral, self.mouth.indices, mouth[k], float(lids[k]), pose[k])
-            frame = self._warper.warp(tgt, out=buf, source=self._eyes.source_for(float(lids[k])))
-            paint_mouth(frame, tgt, self.source.inter_ocular, self._tone)
-            yield frame
+        """RGB uint8 frames of the source speaking 16 kHz mono `speech16k` (see `render`)."""
+        self._prepared()
+        return self.render(self.motion(speech16k, n_frames, opts), opts)
 
 
 def load_speech(path: str | os.PathLike[str]) -> tuple[Waveform, np.ndarray]:

@@ -1,21 +1,27 @@
-"""Named registry of the weights shipped inside the package.
+"""One loader for every shipped network: a registry of the weights inside the package, and `load_model`.
 
-Each entry is a safetensors file under talkinghead/weights/ with its sha256, so a corrupted or
-swapped file is caught at load time instead of producing silently wrong video. The file's metadata
-holds the model's sizes and the exact command that trained it.
+Each weights file is safetensors: the network's tensors under `model.`, extra tensors beside them
+(e.g. the lips model's reference face), and metadata with its `format` (`talkinghead-<kind>-<n>`), its
+sizes (`config`, JSON) and the exact command that trained it. Shipped files are sha256-checked, so a
+corrupted or swapped file is caught at load time instead of producing silently wrong video; a file
+trained with `talkinghead train` loads the same way from its path and is checked for fitting the kind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
+from torch import nn
 
-from talkinghead.errors import TalkingHeadError
+from talkinghead.errors import InputError, TalkingHeadError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -27,13 +33,15 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "motion": ("motion.safetensors", "7ce24f18f331288d15173306add0ae40afb1402fd4a546f925931484f48d7f51"),
 }
 
+WeightsRef = str | os.PathLike[str]  # a registered name ("lips") or a .safetensors path
+
 
 @dataclass(frozen=True)
 class Weights:
     tensors: dict[str, torch.Tensor]
     metadata: dict[str, str]
 
-    def json(self, key: str) -> dict:
+    def json(self, key: str) -> Any:
         return json.loads(self.metadata[key])
 
 
@@ -45,14 +53,14 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def resolve(name_or_path: str | Path) -> Path:
+def resolve(name_or_path: WeightsRef) -> Path:
     """The file behind a registered name, or the path itself."""
     if str(name_or_path) in REGISTRY:
         return WEIGHTS_DIR / REGISTRY[str(name_or_path)][0]
     return Path(name_or_path)
 
 
-def load_weights(name_or_path: str | Path) -> Weights:
+def load_weights(name_or_path: WeightsRef) -> Weights:
     """Load a registered name (checked against its sha256) or an explicit .safetensors path."""
     if str(name_or_path) in REGISTRY:
         fname, digest = REGISTRY[str(name_or_path)]
@@ -63,12 +71,95 @@ def load_weights(name_or_path: str | Path) -> Weights:
             raise TalkingHeadError(f"The built-in weights file {path} is corrupted (sha256 mismatch); reinstall talkinghead.")
     else:
         path = Path(name_or_path)
-        if not path.exists():
-            raise TalkingHeadError(f"Weights file {path} does not exist.")
-    with safe_open(str(path), framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-        metadata = dict(f.metadata() or {})
+        if not path.is_file():
+            raise InputError(f"The weights file {path} does not exist.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            metadata = dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"The weights file {path} is not a readable safetensors file ({exc}).") from None
     return Weights(tensors, metadata)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    build: Callable[[dict[str, Any]], nn.Module] | None  # config dict -> untrained network; None: tensors only
+    tensors: tuple[str, ...]  # tensors the file must hold beside the network's
+
+
+def _lips(cfg: dict[str, Any]) -> nn.Module:
+    from talkinghead.models.lips import LipsConfig, LipsNet
+
+    return LipsNet(LipsConfig(**_known(LipsConfig, {**cfg, "dilations": tuple(cfg.get("dilations", ()))})))
+
+
+def _motion(cfg: dict[str, Any]) -> nn.Module:
+    from talkinghead.models.motion import MotionConfig, MotionModel
+
+    return MotionModel(MotionConfig(**_known(MotionConfig, cfg)))
+
+
+def _sync(cfg: dict[str, Any]) -> nn.Module:
+    from talkinghead.models.sync import SyncConfig, SyncNet
+
+    return SyncNet(SyncConfig(**_known(SyncConfig, cfg)))
+
+
+def _known(cls: type, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config with only the dataclass's fields; an unknown key means a newer or foreign file."""
+    names = {f.name for f in fields(cls)}
+    extra = sorted(set(cfg) - names)
+    if extra:
+        raise ValueError(f"unknown config keys {extra}")
+    return cfg
+
+
+KINDS: dict[str, _Kind] = {
+    "lips": _Kind(_lips, ("reference", "pca_components", "pca_std", "open_direction", "mouth_indices")),
+    "motion": _Kind(_motion, ()),
+    "sync": _Kind(_sync, ("reference",)),
+    "emotions": _Kind(None, ("offsets",)),
+}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A network in eval mode (None for tensor-only kinds) and the file it came from."""
+
+    net: nn.Module | None
+    weights: Weights
+    source: str
+
+
+def load_model(kind: str, name_or_path: WeightsRef | None = None) -> LoadedModel:
+    """The `kind` network ('lips', 'motion', 'sync', 'emotions') from the shipped weights or a trained file.
+
+    A file of another kind, another format version or other sizes is refused with a sentence that says so.
+    """
+    spec = KINDS[kind]
+    ref = kind if name_or_path is None else name_or_path
+    w = load_weights(ref)
+    where = f"'{os.fspath(ref)}'"
+    fmt = w.metadata.get("format", "")
+    if fmt.rsplit("-", 1)[0] != f"talkinghead-{kind}":
+        found = fmt.rsplit("-", 1)[0].removeprefix("talkinghead-") if fmt else "unknown"
+        raise InputError(f"The weights {where} are not a {kind} model (their format is {found}).")
+    if fmt != f"talkinghead-{kind}-1":
+        raise InputError(f"The weights {where} have format {fmt}; this talkinghead reads talkinghead-{kind}-1.")
+    missing = [t for t in spec.tensors if t not in w.tensors]
+    if missing:
+        raise InputError(f"The weights {where} lack the tensors {', '.join(missing)} that a {kind} model needs.")
+    net = None
+    if spec.build is not None:
+        try:
+            net = spec.build(w.json("config"))
+            net.load_state_dict({k.removeprefix("model."): v for k, v in w.tensors.items() if k.startswith("model.")})
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise InputError(f"The weights {where} do not fit this talkinghead's {kind} model: "
+                             f"{str(exc).splitlines()[0]}") from None
+        net.eval()
+    return LoadedModel(net, w, os.fspath(ref))
 
 
 if __name__ == "__main__":  # print the hash to paste into REGISTRY

@@ -80,14 +80,16 @@ def test_generated_statistics_within_the_issue_ranges(model, minute_of_speech):
 def test_still_keeps_blinks_and_blink_rate_changes_the_rate(animator, demo_face, minute_of_speech):
     animator.set_source(demo_face)
     a = minute_of_speech
-    _, lids, pose = animator.motion(a, 1500, GenerateOptions(still=True, seed=5))
+    still = animator.motion(a, 1500, GenerateOptions(still=True, seed=5))
+    lids, pose = still.lids, still.pose
     assert np.abs(pose).max() == 0, "--still: no head motion"
     assert _blinks(lids)[0] >= 5, "--still keeps blinks"
-    _, lids_moving, pose_moving = animator.motion(a, 1500, GenerateOptions(seed=5))
+    moving = animator.motion(a, 1500, GenerateOptions(seed=5))
+    lids_moving, pose_moving = moving.lids, moving.pose
     np.testing.assert_array_equal(lids, lids_moving)  # same seed, same blinks with or without --still
     assert pose_moving[:, 0].std() > 0.5
-    slow = sum(_blinks(animator.motion(a, 1500, GenerateOptions(seed=s, blinks_per_min=8))[1])[0] for s in range(2))
-    fast = sum(_blinks(animator.motion(a, 1500, GenerateOptions(seed=s, blinks_per_min=32))[1])[0] for s in range(2))
+    slow = sum(_blinks(animator.motion(a, 1500, GenerateOptions(seed=s, blinks_per_min=8)).lids)[0] for s in range(2))
+    fast = sum(_blinks(animator.motion(a, 1500, GenerateOptions(seed=s, blinks_per_min=32)).lids)[0] for s in range(2))
     print("blinks in 2 min at 8 and 32 a minute:", slow, fast)
     assert fast > 2 * slow
     assert 8 <= slow <= 30 and 40 <= fast <= 90

@@ -8,7 +8,8 @@ import numpy as np
 from speech import SENTENCES, speech_with_pause
 from talkinghead.face.track import track_video
 from talkinghead.media import load_image
-from talkinghead.motion.driving import driver_motion, resample_pingpong
+from talkinghead.motion.driving import driver_motion
+from talkinghead.motion.resample import pingpong_times, resample
 from talkinghead.pipeline import generate
 
 
@@ -25,7 +26,7 @@ def test_output_pose_tracks_the_driver(animator, demo_face, wav_file, tmp_path):
     photo = tmp_path / "other.png"
     cv2.imwrite(str(photo), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     out = generate(photo, audio, tmp_path / "driven.mp4", animator=animator, seed=0, pose_from=str(driver))
-    ref = animator.mouth.reference
+    ref = animator.mouth.geometry.reference
     d_track, o_track = track_video(driver), track_video(out)
     d_pose, d_lids = driver_motion(d_track, ref)
     o_pose, o_lids = driver_motion(o_track, ref)
@@ -42,6 +43,6 @@ def test_output_pose_tracks_the_driver(animator, demo_face, wav_file, tmp_path):
 def test_pingpong_has_no_jump():
     times = np.arange(50) / 25.0
     values = np.sin(times)[:, None]
-    out = resample_pingpong(times, values, 200, 25.0)
+    out = resample(values, times, pingpong_times(np.arange(200) / 25.0, times[0], times[-1]))
     assert np.abs(np.diff(out[:, 0])).max() <= np.abs(np.diff(values[:, 0])).max() + 1e-6
     np.testing.assert_allclose(out[:50, 0], values[:, 0], atol=1e-6)

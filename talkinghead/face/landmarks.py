@@ -7,19 +7,14 @@ its preferred scale. Videos: `FaceTracker` uses the mesh's own tracking, which i
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import mediapipe as mp
 
-import mediapipe as mp  # noqa: E402  (after the log-level variables)
+from talkinghead.face.native_logs import quiet_native_logs
 
 _MESH_INPUT = 384  # side of the square crop given to the mesh for photos
 
@@ -49,34 +44,6 @@ def mesh_points(result, width: int, height: int) -> list[np.ndarray]:
         pts = np.array([[p.x * width, p.y * height, p.z * width] for p in face.landmark], np.float32)
         out.append(pts)
     return out
-
-
-@contextmanager
-def quiet_native_logs() -> Iterator[None]:
-    """Mute the C++ log lines mediapipe prints on stderr when its graphs start (set TALKINGHEAD_DEBUG=1
-    to see them). Python exceptions are unaffected: they are raised, not printed, inside the block."""
-    if os.environ.get("TALKINGHEAD_DEBUG"):
-        yield
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        _flush_c_stdio()  # lines the native side buffered belong to the muted block
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _flush_c_stdio() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
 
 
 def detect_faces(image: np.ndarray, max_faces: int = 8) -> list[DetectedFace]:

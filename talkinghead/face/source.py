@@ -8,23 +8,20 @@ import numpy as np
 
 from talkinghead.errors import NoFaceError
 from talkinghead.face.canonical import Similarity, fit_canonical
-from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, inter_ocular
+from talkinghead.face.indices import inter_ocular
 from talkinghead.face.landmarks import DetectedFace, detect_faces
 
 
 @dataclass(frozen=True)
 class SourceFace:
+    """The photo's chosen face, analysed once (conventions: `talkinghead.types`)."""
+
     image: np.ndarray  # RGB uint8
     points: np.ndarray  # (478, 3) pixels
     to_canonical: Similarity
-    canonical: np.ndarray  # (478, 3)
+    canonical: np.ndarray  # (478, 3) the same points in the canonical frame
     inter_ocular: float  # pixels
     n_faces: int
-
-    @property
-    def opening(self) -> float:
-        """Inner-lip gap in canonical units (inter-ocular = 1)."""
-        return float(np.linalg.norm(self.canonical[LIP_TOP, :2] - self.canonical[LIP_BOTTOM, :2]))
 
 
 def choose_face(faces: list[DetectedFace], index: int) -> DetectedFace:

@@ -12,7 +12,7 @@ from math import gcd
 import av
 import numpy as np
 
-from talkinghead.errors import InputError
+from talkinghead.errors import InputError, require_file
 from talkinghead.types import Waveform
 
 __all__ = ["load_audio", "resample"]
@@ -33,11 +33,7 @@ def load_audio(
     """
     if sample_rate is not None and sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    p = os.fspath(path)
-    if not os.path.exists(p):
-        raise InputError(f"The audio file '{p}' does not exist.")
-    if not os.path.isfile(p):
-        raise InputError(f"'{p}' is not a file.")
+    p = require_file(path, "audio file")
 
     try:
         container = av.open(p, mode="r")

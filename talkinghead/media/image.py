@@ -7,14 +7,12 @@ import os
 import cv2
 import numpy as np
 
-from talkinghead.errors import InputError
+from talkinghead.errors import InputError, require_file
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode JPEG/PNG/WebP/BMP/TIFF to RGB uint8 (alpha composited on white, greyscale expanded)."""
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise InputError(f"The face image {p} does not exist.")
+    p = require_file(path, "face image")
     data = np.fromfile(p, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:

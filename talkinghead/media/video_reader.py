@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from talkinghead.errors import InputError
+from talkinghead.errors import InputError, require_file
 
 __all__ = ["VideoInfo", "probe_video", "iter_frames"]
 
@@ -36,7 +36,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     The first frame is decoded because rotation (phone videos) lives in per-frame side data,
     and the reported size must match what `iter_frames` yields.
     """
-    p = _check_path(path)
+    p = require_file(path, "video file")
     container = _open(p)
     try:
         stream = _video_stream(container, p)
@@ -80,7 +80,7 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[tuple[float, np.ndarra
     is opened immediately, so a bad path raises `InputError` at the call, not at the first
     `next()`.
     """
-    p = _check_path(path)
+    p = require_file(path, "video file")
     container = _open(p)
     try:
         stream = _video_stream(container, p)
@@ -132,15 +132,6 @@ def _rate(stream: av.video.stream.VideoStream) -> float:
         if rate:
             return float(rate)
     return 0.0
-
-
-def _check_path(path: str | os.PathLike[str]) -> str:
-    p = os.fspath(path)
-    if not os.path.exists(p):
-        raise InputError(f"The video file '{p}' does not exist.")
-    if not os.path.isfile(p):
-        raise InputError(f"'{p}' is not a file.")
-    return p
 
 
 def _open(p: str) -> av.container.InputContainer:

@@ -26,14 +26,17 @@ from talkinghead.metrics.mouth import count_blinks, measure_track
 from talkinghead.metrics.sharpness import cpbd
 from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.motion.driving import driver_motion
+from talkinghead.weights import WeightsRef
 
 _MOUTH = sorted(set(UPPER_OUTER_LIP + LOWER_OUTER_LIP + UPPER_INNER_LIP + LOWER_INNER_LIP))
 
 
 def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | None = None,
              audio: str | os.PathLike[str] | None = None, expert: SyncExpert | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, float | int | None]:
-    """All metrics as one flat dict (JSON-ready)."""
+             progress: Callable[[str], None] | None = None,
+             sync_weights: WeightsRef = "sync") -> dict[str, float | int | None]:
+    """All metrics as one flat dict (JSON-ready). The sync figures come from `expert`, else the expert in
+    `sync_weights` (the shipped one by default, or a file written by `talkinghead train sync`)."""
     say = progress or (lambda _s: None)
     info = probe_video(video)
     if audio is None and not info.has_audio:
@@ -42,7 +45,7 @@ def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | 
     track = track_video(video)
     if track.found.sum() < 2:
         raise InputError(f"No face was found in {os.fspath(video)}.")
-    expert = expert or SyncExpert()
+    expert = expert or SyncExpert(sync_weights)
     out: dict[str, float | int | None] = {"frames": len(track.times), "fps": info.fps,
                                          "face_found_ratio": float(track.found.mean())}
     say("lip sync")

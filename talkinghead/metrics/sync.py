@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from talkinghead.audio.features import mel_slice
-from talkinghead.models.sync import SyncConfig, SyncNet
+from talkinghead.models.sync import SyncNet
+from talkinghead.weights import WeightsRef, load_model
 
 MAX_SHIFT = 15
 
@@ -30,16 +31,11 @@ class SyncResult:
 class SyncExpert:
     """The shipped lip-sync expert and the canonical reference shape it was trained with."""
 
-    def __init__(self, weights: str = "sync") -> None:
-        import json
-
-        from talkinghead.weights import load_weights
-
-        w = load_weights(weights)
-        self.net = SyncNet(SyncConfig(**json.loads(w.metadata["config"])))
-        self.net.load_state_dict({k[6:]: v for k, v in w.tensors.items() if k.startswith("model.")})
-        self.net.eval()
-        self.reference = w.tensors["reference"].numpy()
+    def __init__(self, weights: WeightsRef = "sync") -> None:
+        loaded = load_model("sync", weights)
+        assert isinstance(loaded.net, SyncNet)
+        self.net = loaded.net
+        self.reference = loaded.weights.tensors["reference"].numpy()
 
 
 def audio_windows(mel: np.ndarray, frames: np.ndarray, fps: float, width: int = 20) -> np.ndarray:

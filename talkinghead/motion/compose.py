@@ -18,18 +18,9 @@ _LOWER = np.array(LEFT_EYE_LOWER + RIGHT_EYE_LOWER)
 _PIVOT = np.array([0.0, 0.9, 1.6], np.float32)
 
 
-def neutral_canonical(source: SourceFace, mouth_indices: np.ndarray, open_direction: np.ndarray,
-                      closed_gap: float = 0.0) -> np.ndarray:
-    """Source shape with its mouth closed, so speech motion starts from 'closed' on any photo."""
-    neutral = source.canonical.copy()
-    excess = max(0.0, source.opening - closed_gap)
-    neutral[mouth_indices, :2] -= excess * open_direction
-    return neutral
-
-
 def target_points(source: SourceFace, neutral: np.ndarray, mouth_indices: np.ndarray, mouth_offset: np.ndarray,
                   eyelid_closure: float, pose: np.ndarray) -> np.ndarray:
-    """(478, 3) target landmarks in pixels. pose = yaw, pitch, roll (deg), x, y shift (canonical units)."""
+    """(478, 3) target landmarks in pixels for one frame of `types.Motion` (mouth offset, lids, pose)."""
     p = neutral.copy()
     p[mouth_indices, :2] += mouth_offset
     if eyelid_closure > 0:

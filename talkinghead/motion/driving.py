@@ -13,6 +13,8 @@ from talkinghead.errors import InputError
 from talkinghead.face.canonical import fit_canonical, rotation_to_euler
 from talkinghead.face.indices import eye_aspect_ratio, inter_ocular
 from talkinghead.face.track import FaceTrack
+from talkinghead.motion.resample import pingpong_times, resample
+from talkinghead.types import HeadMotion
 
 
 def _fill_missing(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -24,8 +26,8 @@ def _fill_missing(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return out
 
 
-def driver_motion(track: FaceTrack, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per driver frame: pose (yaw, pitch, roll deg, x, y shift in inter-ocular units) and lid closure."""
+def driver_motion(track: FaceTrack, reference: np.ndarray) -> HeadMotion:
+    """Per driver frame: head pose and lid closure (conventions: `types.Motion`)."""
     ok = track.found
     if ok.sum() < 2:
         raise InputError("The driving video shows no trackable face; use a video where a face is visible.")
@@ -50,15 +52,12 @@ def driver_motion(track: FaceTrack, reference: np.ndarray) -> tuple[np.ndarray, 
     ear = _fill_missing(raw[:, 3:4], ok)[:, 0]
     open_level = np.percentile(ear, 90)
     lids = np.clip((open_level - ear) / (0.55 * open_level), 0.0, 1.0)
-    return pose.astype(np.float32), lids.astype(np.float32)
+    return HeadMotion(pose.astype(np.float32), lids.astype(np.float32))
 
 
-def resample_pingpong(track_times: np.ndarray, values: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-    """Values at the output frame times; past the driver's end, it plays backwards, then forwards again."""
-    t = np.arange(n_frames) / fps
-    t0, length = track_times[0], max(track_times[-1] - track_times[0], 1e-6)
-    phase = np.mod(t, 2 * length)
-    local = np.where(phase <= length, phase, 2 * length - phase) + t0
-    cols = values.reshape(len(track_times), -1)
-    out = np.stack([np.interp(local, track_times, cols[:, c]) for c in range(cols.shape[1])], 1)
-    return out.reshape((n_frames,) + values.shape[1:]).astype(np.float32)
+def driven_motion(track: FaceTrack, reference: np.ndarray, n_frames: int, fps: float) -> HeadMotion:
+    """The driver's head motion at the output frame times; past the driver's end it plays backwards, then
+    forwards again (no jump)."""
+    drv = driver_motion(track, reference)
+    t = pingpong_times(np.arange(n_frames) / fps, float(track.times[0]), float(track.times[-1]))
+    return HeadMotion(resample(drv.pose, track.times, t), resample(drv.lids, track.times, t))

@@ -12,30 +12,19 @@ from __future__ import annotations
 import numpy as np
 
 from talkinghead.face.canonical import fit_canonical
-from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
+from talkinghead.types import MouthGeometry
 
 
-def lip_gap(canonical: np.ndarray) -> float:
-    """Inner-lip gap of a face in canonical units (inter-ocular = 1)."""
-    return float(np.linalg.norm(canonical[LIP_TOP, :2] - canonical[LIP_BOTTOM, :2]))
-
-
-class DubMouth:
-    """Built once per dub from the lips model's geometry."""
-
-    def __init__(self, reference: np.ndarray, indices: np.ndarray, open_direction: np.ndarray) -> None:
-        self.reference = reference
-        self.indices = indices
-        self.open_direction = open_direction
-
-    def target(self, points: np.ndarray, offset: np.ndarray, closed_gap: float, weight: float = 1.0) -> np.ndarray:
-        """(478, 3) pixels: `points` with the mouth following `offset`; weight 0 keeps the original.
-        `closed_gap` is the speaker's lip gap with the mouth closed (canonical units)."""
-        sim = fit_canonical(points, self.reference)
-        canon = sim.apply(points)
-        mouth = canon[self.indices, :2]
-        closed = mouth - max(0.0, lip_gap(canon) - closed_gap) * self.open_direction
-        canon[self.indices, :2] = mouth + weight * (closed + offset - mouth)
-        out = points.copy()
-        out[self.indices] = sim.invert(canon)[self.indices]
-        return out
+def dub_target(geometry: MouthGeometry, points: np.ndarray, offset: np.ndarray, closed_gap: float,
+               weight: float = 1.0) -> np.ndarray:
+    """(478, 3) pixels: `points` with the mouth following `offset`; weight 0 keeps the original.
+    `closed_gap` is the speaker's lip gap with the mouth closed (canonical units)."""
+    sim = fit_canonical(points, geometry.reference)
+    canon = sim.apply(points)
+    idx = geometry.indices
+    mouth = canon[idx, :2]
+    closed = geometry.close(canon, closed_gap)[idx, :2]
+    canon[idx, :2] = mouth + weight * (closed + offset - mouth)
+    out = points.copy()
+    out[idx] = sim.invert(canon)[idx]
+    return out

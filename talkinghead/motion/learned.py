@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from talkinghead.audio.features import prosody
-from talkinghead.models.motion import MotionConfig, MotionModel
-from talkinghead.weights import load_weights
+from talkinghead.models.motion import MotionModel
+from talkinghead.motion.resample import at_rate
+from talkinghead.types import HeadMotion
+from talkinghead.weights import WeightsRef, load_model
 
 FPS = 25.0
 # lid closure over a blink: fast close (40 % of it), slower opening; the lid is more than half closed
@@ -55,21 +57,20 @@ def render_blinks(onsets_s: np.ndarray, closed_s: np.ndarray, n_frames: int, fps
 class LearnedMotion:
     """Loads the motion weights once; `sample` gives pose and lids for a speech clip."""
 
-    def __init__(self, weights: str = "motion") -> None:
-        w = load_weights(weights)
-        self.config = MotionConfig(**w.json("config"))
-        self.model = MotionModel(self.config)
-        self.model.load_state_dict({k[len("model."):]: v for k, v in w.tensors.items() if k.startswith("model.")})
-        self.model.eval()
+    def __init__(self, weights: WeightsRef = "motion") -> None:
+        loaded = load_model("motion", weights)
+        assert isinstance(loaded.net, MotionModel)
+        self.model, w = loaded.net, loaded.weights
+        self.config = self.model.cfg
         self.natural_rate = float(w.metadata.get("blinks_per_min", "nan"))  # unscaled rate, for reference
 
     @torch.no_grad()
     def sample(self, speech16k: np.ndarray, n_frames: int, fps: float, rng: np.random.Generator,
-               pose_scale: float = 1.0, blinks_per_min: float = 17.0) -> tuple[np.ndarray, np.ndarray]:
-        """Pose (n_frames, 5: yaw, pitch, roll deg, x, y inter-ocular units) and lid closure (n_frames,)."""
+               pose_scale: float = 1.0, blinks_per_min: float = 17.0) -> HeadMotion:
+        """Head pose and lid closure for `n_frames` frames at `fps` (conventions: `types.Motion`)."""
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
         if n_frames == 0:
-            return np.zeros((0, 5), np.float32), np.zeros(0, np.float32)
+            return HeadMotion(np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
         duration = n_frames / fps
         chunk = self.config.chunk
         n25 = int(np.ceil(duration * FPS)) + 1
@@ -77,16 +78,14 @@ class LearnedMotion:
         cues = torch.from_numpy(speech_cues(speech16k, n25))[None]
         pose25 = self.model.pose.sample(cues, gen)[0].numpy() * self.model.pose_std.numpy()
         pose25 -= pose25.mean(0)  # the photo's own pose is the neutral
-        t_out = np.arange(n_frames) / fps
-        t25 = np.arange(len(pose25)) / FPS
-        pose = np.stack([np.interp(t_out, t25, pose25[:, c]) for c in range(5)], 1) * pose_scale
+        pose = at_rate(pose25, FPS, np.arange(n_frames) / fps) * pose_scale
         onsets = self._blink_onsets(cues, gen, blinks_per_min)
         q = self.model.blink_durations.numpy()
         picks = torch.rand(len(onsets), generator=gen).numpy() * (len(q) - 1)
         # real closed spans, kept inside 120-360 ms so that, counted in whole frames, they read as 100-400 ms
         closed = np.clip(np.interp(picks, np.arange(len(q)), q), 0.12, 0.36)
         lids = render_blinks(onsets, closed, n_frames, fps)
-        return pose.astype(np.float32), lids
+        return HeadMotion(pose.astype(np.float32), lids)
 
     @torch.no_grad()
     def _blink_onsets(self, cues: torch.Tensor, gen: torch.Generator, per_min: float | None) -> np.ndarray:

@@ -7,33 +7,29 @@ where the model hesitates; it only scales motion down, never invents it.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import torch
 
 from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
 from talkinghead.audio.embedding import speech_embedding
-from talkinghead.models.lips import LipsConfig, LipsNet, model_input
-from talkinghead.weights import load_weights
+from talkinghead.models.lips import LipsNet, model_input
+from talkinghead.types import MouthGeometry
+from talkinghead.weights import WeightsRef, load_model
 
 
 class MouthModel:
     """Loaded once; `predict` maps 16 kHz mono speech to per-frame mouth offsets."""
 
-    def __init__(self, weights: str = "lips") -> None:
-        w = load_weights(weights)
-        cfg = json.loads(w.metadata["config"])
-        cfg["dilations"] = tuple(cfg["dilations"])
-        self.config = LipsConfig(**cfg)
-        self.net = LipsNet(self.config)
-        self.net.load_state_dict({k[6:]: v for k, v in w.tensors.items() if k.startswith("model.")})
-        self.net.eval()
-        self.reference = w.tensors["reference"].numpy()
+    def __init__(self, weights: WeightsRef = "lips") -> None:
+        loaded = load_model("lips", weights)
+        assert isinstance(loaded.net, LipsNet)
+        self.net, w = loaded.net, loaded.weights
+        self.config = self.net.cfg
+        self.geometry = MouthGeometry(reference=w.tensors["reference"].numpy(),
+                                      indices=w.tensors["mouth_indices"].numpy().astype(int),
+                                      open_direction=w.tensors["open_direction"].numpy().reshape(-1, 2))
         self.basis = w.tensors["pca_components"]
         self.std = w.tensors["pca_std"]
-        self.open_direction = w.tensors["open_direction"].numpy().reshape(-1, 2)
-        self.indices = w.tensors["mouth_indices"].numpy().astype(int)
         # calibrated gain on the predicted motion (see the file's amplitude_note metadata)
         self.amplitude = float(w.metadata.get("amplitude", "1.0"))
 
@@ -44,9 +40,8 @@ class MouthModel:
         mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel))
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
-        out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)
+        out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.geometry.indices), 2)
         return out * (self.amplitude * speech_gate(samples, n_frames, fps))[:, None, None]
-
 
     def _window(self, mel: torch.Tensor, pos: np.ndarray, f0: int, f1: int) -> torch.Tensor:
         """Coefficients of frames [f0, f1), computed on a window with margins wider than the network's

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from talkinghead.face.indices import FACE_OVAL
+from talkinghead.render.warp import backward_map
 
 
 def _ring(points: np.ndarray, scale: float) -> np.ndarray:
@@ -52,10 +53,7 @@ def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray,
     dense = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1),
                        interpolation=cv2.INTER_LINEAR)[:rh, :rw]
     bx, by = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    # backward map: the displacement is known at source positions; one fixed-point step
-    d2 = cv2.remap(dense, bx - dense[..., 0] - x0, by - dense[..., 1] - y0, cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_REPLICATE)
-    mx, my = bx - d2[..., 0], by - d2[..., 1]
+    mx, my = backward_map(dense, bx, by, (x0, y0))
     frame[y0:y1, x0:x1] = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return int(x0), int(y0), int(x1), int(y1)
 

@@ -21,6 +21,19 @@ from talkinghead.face.indices import FACE_OVAL, RIGID
 _GRID = 4  # pixels between grid nodes where the displacement is evaluated exactly
 
 
+def backward_map(dense: np.ndarray, bx: np.ndarray, by: np.ndarray,
+                 origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap maps for a forward displacement field: where each output pixel takes its colour from.
+
+    `dense` (h, w, 2) is the displacement known at *source* positions of the region whose top-left pixel
+    is `origin`; `bx`, `by` are the region's absolute pixel coordinates. One fixed-point step evaluates
+    the field near x - d(x) instead of at x, which is exact enough for smooth, small displacements."""
+    x0, y0 = origin
+    d2 = cv2.remap(dense, bx - dense[..., 0] - x0, by - dense[..., 1] - y0, cv2.INTER_LINEAR,
+                   borderMode=cv2.BORDER_REPLICATE)
+    return bx - d2[..., 0], by - d2[..., 1]
+
+
 def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int) -> np.ndarray:
     a = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return np.stack([cx + rx * np.cos(a), cy + ry * np.sin(a)], 1)
@@ -106,11 +119,7 @@ class MeshWarper:
         # grid nodes are _GRID px apart starting at the ROI origin: scale so node k lands on pixel k*_GRID
         dense = cv2.resize(disp, ((self.grid_shape[1] - 1) * _GRID + 1, (self.grid_shape[0] - 1) * _GRID + 1),
                            interpolation=cv2.INTER_LINEAR)[:rh, :rw]
-        # backward map: the displacement is known at source positions; one fixed-point step
-        # evaluates it near x - d(x) instead of x.
-        mx, my = self.base_x - dense[..., 0], self.base_y - dense[..., 1]
-        d2 = cv2.remap(dense, mx - self.x0, my - self.y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mx, my = self.base_x - d2[..., 0], self.base_y - d2[..., 1]
+        mx, my = backward_map(dense, self.base_x, self.base_y, (self.x0, self.y0))
         frame = src.copy() if out is None else out
         if out is not None:
             frame[:] = src

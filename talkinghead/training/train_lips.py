@@ -93,9 +93,10 @@ class Trainer:
 
     def _load_init(self, name: str) -> None:
         """Fine-tuning: the start weights must share this run's sizes and PCA basis (i.e. the same cache)."""
-        from talkinghead.weights import load_weights
+        from talkinghead.weights import load_model
 
-        w = load_weights(name)
+        loaded = load_model("lips", name)
+        w = loaded.weights
         mine = json.loads(json.dumps(self.opts.config.to_dict()))
         if {**mine, **json.loads(w.metadata["config"])} != mine:  # older files omit keys added later at defaults
             raise ValueError(f"init weights {name} have other model sizes than this run's config.")
@@ -103,7 +104,8 @@ class Trainer:
         if comps.shape != self.comps.shape or not np.allclose(np.abs(comps), np.abs(self.comps), atol=1e-4):
             raise ValueError(f"init weights {name} were trained on another cache (their mouth-motion basis differs).")
         self.comps, self.std = comps, w.tensors["pca_std"].numpy()  # its exact basis, so its head still fits
-        self.model.load_state_dict({k[6:]: v for k, v in w.tensors.items() if k.startswith("model.")})
+        assert loaded.net is not None
+        self.model.load_state_dict(loaded.net.state_dict())
 
     def _sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         cfg, o = self.opts.config, self.opts
