@@ -1,1 +1,1 @@
-"""Audio: Waveform -> AudioFeatures."""
+"""Audio: 16 kHz mono speech -> log-mel, loudness and prosody cues per video frame (numpy arrays)."""

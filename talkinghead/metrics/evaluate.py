@@ -2,7 +2,7 @@
 
 Every metric is computed from what a viewer sees: the video's frames (face mesh re-measured) and its
 audio (or another audio file). Keys, directions and the values measured on real video are documented
-in `benchmarks/RESULTS.md`.
+in `docs/METRICS.md`.
 """
 
 from __future__ import annotations

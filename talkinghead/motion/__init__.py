@@ -1,1 +1,1 @@
-"""Motion: AudioFeatures (+ driving FaceTrack) -> MotionSeq."""
+"""Motion: speech (+ a driving video) -> `types.Motion` (mouth offsets, eyelids, head pose per frame)."""

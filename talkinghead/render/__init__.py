@@ -1,1 +1,1 @@
-"""Render: SourceFace + MotionSeq -> frames."""
+"""Render: a source image + target landmarks per frame (from `types.Motion`) -> RGB frames."""
