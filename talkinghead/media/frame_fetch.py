@@ -13,16 +13,16 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from talkinghead.errors import InputError
+from talkinghead.errors import InputError, require_file
 from talkinghead.media.i420 import I420Frame
-from talkinghead.media.video_reader import _check_path, _open, _quarter_turns, _reason, _video_stream
+from talkinghead.media.video_reader import _open, _quarter_turns, _reason, _video_stream
 
 
 class FrameFetcher:
     """Open once; `scan` lists every frame's pts, `frames(indices)` returns frames by index."""
 
     def __init__(self, path: str | os.PathLike[str], block: int = 24) -> None:
-        self.path = _check_path(path)
+        self.path = require_file(path, "video file")
         self.block = block
         self._container = _open(self.path)
         try:
