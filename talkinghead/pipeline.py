@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,6 @@ def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: s
     return out_path
 
 
-def demo(out: str | os.PathLike[str] = "demo.mp4", progress: Progress | None = None, **overrides: object) -> Path:
+def demo(out: str | os.PathLike[str] = "demo.mp4", progress: Progress | None = None, **overrides: Any) -> Path:
     """The built-in face speaking the built-in speech."""
     return generate(DEMO_FACE, DEMO_AUDIO, out, progress=progress, **overrides)

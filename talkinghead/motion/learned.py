@@ -60,7 +60,8 @@ class LearnedMotion:
     def __init__(self, weights: WeightsRef = "motion") -> None:
         loaded = load_model("motion", weights)
         assert isinstance(loaded.net, MotionModel)
-        self.model, w = loaded.net, loaded.weights
+        self.model: MotionModel = loaded.net
+        w = loaded.weights
         self.config = self.model.cfg
         self.natural_rate = float(w.metadata.get("blinks_per_min", "nan"))  # unscaled rate, for reference
 
