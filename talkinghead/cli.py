@@ -191,6 +191,42 @@ def dub(
         err.print(f"Wrote {report.path}: {report.summary()}")
 
 
+@app.command()
+def batch(
+    jobs: Path = typer.Argument(..., help="CSV or JSON Lines file, one job per row: mode (generate|dub), face, video, "
+                                          "audio, output (relative to OUT_DIR) and any option by its CLI name "
+                                          "with underscores (seed, still, lip_strength...). See docs/BATCH.md."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: outputs, report.json and report.csv."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Workers, each keeping its models loaded (default 1, in this "
+                                               "process; with --ray one per CPU of the cluster)."),
+    ray: Optional[str] = typer.Option(None, "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+                                      help="Run the jobs on a Ray cluster: alone, a new local Ray instance; with an "
+                                           "address (e.g. ray://head:10001 or auto), an existing cluster. Needs "
+                                           "the \\[ray] extra; inputs and outputs must be on storage every node sees."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-job lines."),
+) -> None:
+    """Run many generate/dub jobs from one file; running it again skips finished jobs and resumes the rest.
+
+    Exit code 0 when every job is done, 1 when any failed (reasons in OUT_DIR/report.csv), 130 on Ctrl-C."""
+    from talkinghead.batch import run_batch
+
+    try:
+        summary = run_batch(jobs, out, workers=workers, ray=ray, console=None if quiet else err)
+    except TalkingHeadError as exc:
+        _fail(exc)
+    counts = summary.report.counts()
+    if summary.interrupted:
+        err.print(f"[yellow]Interrupted.[/yellow] {counts['done']} done, {counts['pending']} not finished; run the "
+                  f"same command again to resume. Report: {out / 'report.csv'}", highlight=False)
+        raise typer.Exit(130)
+    if not quiet:
+        err.print(f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed; "
+                  f"report: {out / 'report.csv'}", highlight=False)
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
 @app.command("eval")
 def evaluate_cmd(
     video: Path = typer.Argument(..., help="Video to measure (generated or real)."),
