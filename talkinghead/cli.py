@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -191,7 +192,23 @@ def dub(
         err.print(f"Wrote {report.path}: {report.summary()}")
 
 
-@app.command()
+def _ray_address(token: str) -> bool:
+    """Whether the word after `--ray` is its address (auto, local, host:port, ray://host:port), not the next
+    argument: Ray addresses always hold a colon unless they are one of the two keywords."""
+    return token in ("auto", "local") or (":" in token and not token.startswith("-"))
+
+
+class _BatchCommand(TyperCommand):
+    """`--ray` alone means a local Ray instance; typer options always take a value, so it is written
+    `--ray=local` before parsing."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        fixed = [("--ray=local" if a == "--ray" and (i + 1 == len(args) or not _ray_address(args[i + 1])) else a)
+                 for i, a in enumerate(args)]
+        return super().parse_args(ctx, fixed)
+
+
+@app.command(cls=_BatchCommand)
 def batch(
     jobs: Path = typer.Argument(..., help="CSV or JSON Lines file, one job per row: mode (generate|dub), face, video, "
                                           "audio, output (relative to OUT_DIR) and any option by its CLI name "
@@ -200,7 +217,7 @@ def batch(
     workers: Optional[int] = typer.Option(None, "--workers", min=1,
                                           help="Workers, each keeping its models loaded (default 1, in this "
                                                "process; with --ray one per CPU of the cluster)."),
-    ray: Optional[str] = typer.Option(None, "--ray", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                       help="Run the jobs on a Ray cluster: alone, a new local Ray instance; with an "
                                            "address (e.g. ray://head:10001 or auto), an existing cluster. Needs "
                                            "the \\[ray] extra; inputs and outputs must be on storage every node sees."),
