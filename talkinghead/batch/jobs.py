@@ -146,7 +146,7 @@ def parse_row(n: int, row: dict[str, object], base: Path, out_dir: Path) -> Job:
         inputs = {}
         for name in _INPUTS[mode]:
             if name not in values:
-                raise _RowError(f"a {mode} job needs a `{name}` file.")
+                raise _RowError(f"a {mode} job needs a file in the `{name}` column.")
             inputs[name] = _input_path(name, values.pop(name), base)
         other = "video" if mode == "generate" else None
         if other and other in values:

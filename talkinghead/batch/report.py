@@ -34,6 +34,7 @@ class Entry:
     seconds: float | None = None
     worker: str = ""
     summary: str = ""
+    loaded_models: bool = False  # JSON only: this job loaded its worker's models (a worker's first job of its kind)
     fingerprint: str = ""
     traceback: str = ""  # JSON only: where a bug happened
 
@@ -46,7 +47,7 @@ class Entry:
         self.status, self.error, self.worker, self.summary = result.status, result.error, result.worker, result.summary
         self.started = _iso(result.started)
         self.seconds = round(result.seconds, 3)
-        self.traceback = result.traceback
+        self.traceback, self.loaded_models = result.traceback, result.loaded_models
 
 
 def _iso(t: float) -> str:

@@ -30,7 +30,7 @@ class JobResult:
     started: float = 0.0  # epoch seconds
     seconds: float = 0.0
     worker: str = ""  # host:pid
-    cold: bool = False  # this job loaded the worker's models
+    loaded_models: bool = False  # this job loaded models (the worker's first job of its kind)
     summary: str = ""  # dub: frames dubbed / passed through
     traceback: str = ""  # bugs only
 
@@ -59,43 +59,41 @@ class Worker:
         self._models: dict[tuple[str, ...], Any] = {}
         self.loads = 0  # models constructed by this worker (tests check it stays at one per kind)
 
-    def _model(self, key: tuple[str, ...], make: Callable[[], Any]) -> tuple[Any, bool]:
+    def _model(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
         if key not in self._models:
             self._models[key] = make()
             self.loads += 1
-            return self._models[key], True
-        return self._models[key], False
+        return self._models[key]
 
     def run(self, job: Job, progress: Fraction | None = None) -> JobResult:
         """Run one valid job; user errors and bugs become a failed result, never an exception (Ctrl-C stays one)."""
-        started, t0 = time.time(), time.perf_counter()
-        cold, summary = False, ""
+        started, t0, loads = time.time(), time.perf_counter(), self.loads
+        summary = ""
         try:
             assert job.path is not None and job.options is not None, job.error
             job.path.parent.mkdir(parents=True, exist_ok=True)
-            if job.mode == "generate":
-                cold = self._generate(job, progress)
-            else:
-                cold, summary = self._dub(job, progress)
+            summary = self._generate(job, progress) if job.mode == "generate" else self._dub(job, progress)
         except TalkingHeadError as exc:
-            return JobResult(job.row, "failed", str(exc), started, time.perf_counter() - t0, self.name, cold)
+            return JobResult(job.row, "failed", str(exc), started, time.perf_counter() - t0, self.name,
+                             self.loads > loads)
         except Exception as exc:  # a bug: say what it was, keep the traceback, run the next job
             return JobResult(job.row, "failed", f"{type(exc).__name__}: {exc}", started, time.perf_counter() - t0,
-                             self.name, cold, traceback=traceback.format_exc())
-        return JobResult(job.row, "done", "", started, time.perf_counter() - t0, self.name, cold, summary)
+                             self.name, self.loads > loads, traceback=traceback.format_exc())
+        return JobResult(job.row, "done", "", started, time.perf_counter() - t0, self.name, self.loads > loads,
+                         summary)
 
-    def _generate(self, job: Job, progress: Fraction | None) -> bool:
+    def _generate(self, job: Job, progress: Fraction | None) -> str:
         from talkinghead import pipeline
 
         lips, motion = job.weights.get("lips_weights", "lips"), job.weights.get("motion_weights", "motion")
-        animator, cold = self._model(("animator", lips, motion),
+        animator = self._model(("animator", lips, motion),
                                      lambda: pipeline.Animator(lips_weights=lips, motion_weights=motion))
         update = None if progress is None else (lambda done, total: progress(done / max(total, 1)))
         pipeline.generate(job.inputs["face"], job.inputs["audio"], job.path, job.options, progress=update,
                           animator=animator)
-        return cold
+        return ""
 
-    def _dub(self, job: Job, progress: Fraction | None) -> tuple[bool, str]:
+    def _dub(self, job: Job, progress: Fraction | None) -> str:
         from talkinghead import dubbing
 
         stages: dict[str, float] = {}
@@ -107,12 +105,12 @@ class Worker:
 
         lips = job.weights.get("lips_weights", "lips")
         if hasattr(dubbing, "Dubber"):
-            dubber, cold = self._model(("dubber", lips), lambda: dubbing.Dubber(lips_weights=lips))
+            dubber = self._model(("dubber", lips), lambda: dubbing.Dubber(lips_weights=lips))
             report = dubbing.dub(job.inputs["video"], job.inputs["audio"], job.path, job.options, progress=update,
                                  dubber=dubber)
         else:  # before Dubber exists, dub() loads the lips model itself on every call
             if lips != "lips":
                 raise TalkingHeadError("Custom `lips_weights` for dub jobs need a talkinghead with Dubber.")
-            cold = True
+            self.loads += 1  # dub() loads the lips model itself
             report = dubbing.dub(job.inputs["video"], job.inputs["audio"], job.path, job.options, progress=update)
-        return cold, report.summary()
+        return report.summary()
