@@ -7,12 +7,12 @@ import sys
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from typer.core import TyperCommand
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typer.core import TyperCommand
 
 from talkinghead.errors import TalkingHeadError
 
@@ -202,7 +202,7 @@ class _BatchCommand(TyperCommand):
     """`--ray` alone means a local Ray instance; typer options always take a value, so it is written
     `--ray=local` before parsing."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         fixed = [("--ray=local" if a == "--ray" and (i + 1 == len(args) or not _ray_address(args[i + 1])) else a)
                  for i, a in enumerate(args)]
         return super().parse_args(ctx, fixed)

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from speech import write_wav
 from typer.testing import CliRunner
 
-from speech import write_wav
 from talkinghead.batch import JobsFileError, load_jobs, run_batch
 from talkinghead.batch.worker import JobResult, Worker
 from talkinghead.cli import app
@@ -167,7 +167,8 @@ def test_one_worker_in_process_loads_models_once_fails_one_job_and_resumes(input
 
     # rerun: finished jobs are skipped untouched, the failed one is retried, a changed row is redone
     mtime = (out / "a.mp4").stat().st_mtime_ns
-    rows = list(csv.DictReader(open(jobs_file)))
+    with open(jobs_file, newline="") as f:
+        rows = list(csv.DictReader(f))
     rows[1]["seed"] = "5"
     write_csv(jobs_file, rows)
     run_batch(jobs_file, out, workers=1)

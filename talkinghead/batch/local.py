@@ -8,6 +8,7 @@ takes its place.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import queue
@@ -36,7 +37,7 @@ def run_inline(jobs: Sequence[Job], events: Events) -> None:
     worker = Worker()
     for job in jobs:
         events.started(job.row, worker.name)
-        events.finished(worker.run(job, lambda f, row=job.row: events.progress(row, f)))
+        events.finished(worker.run(job, functools.partial(events.progress, job.row)))
 
 
 def run_pool(jobs: Sequence[Job], workers: int, events: Events) -> None:
@@ -58,6 +59,7 @@ def run_pool(jobs: Sequence[Job], workers: int, events: Events) -> None:
         inbox = ctx.Queue()
         p = ctx.Process(target=_serve, args=(inbox, results, threads), daemon=True, name="talkinghead-batch")
         p.start()
+        assert p.pid is not None
         procs[p.pid] = (p, inbox)
         hand_out(p.pid)
 
@@ -144,17 +146,18 @@ def _serve(inbox: Any, results: Any, threads: int) -> None:
     limit_threads(threads)
     worker = Worker()
     pid = os.getpid()
+    last = {"row": 0, "sent": 0.0}
+
+    def progress(fraction: float) -> None:  # at most a few messages a second
+        now = time.monotonic()
+        if now - last["sent"] >= _PROGRESS_EVERY_S:
+            last["sent"] = now
+            results.put(("progress", pid, last["row"], fraction))
+
     try:
         while (job := inbox.get()) is not None:
+            last["row"] = job.row
             results.put(("started", pid, job.row, worker.name))
-            last = [0.0]
-
-            def progress(fraction: float, row: int = job.row) -> None:
-                now = time.monotonic()
-                if now - last[0] >= _PROGRESS_EVERY_S:
-                    last[0] = now
-                    results.put(("progress", pid, row, fraction))
-
             results.put(("finished", pid, worker.run(job, progress)))
     except KeyboardInterrupt:  # Ctrl-C reaches every process of the terminal; the parent writes the report
         pass

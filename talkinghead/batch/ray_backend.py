@@ -67,7 +67,8 @@ def _run(ray: Any, jobs: Sequence[Job], workers: int | None, events: Events) -> 
     n = max(1, min(workers or int(cpus), len(jobs)))
     actor_cls = ray.remote(num_cpus=min(1.0, cpus / n), max_restarts=1, max_task_retries=0)(BatchActor)
     actors = [actor_cls.remote(1) for _ in range(n)]
-    todo, running = list(jobs), {}
+    todo: list[Job] = list(jobs)
+    running: dict[Any, tuple[Job, int]] = {}  # Ray object ref -> (job, actor index)
     idle = list(range(n))
     try:
         while todo or running:

@@ -40,8 +40,10 @@ class Entry:
 
     @classmethod
     def of(cls, job: Job) -> Entry:
-        return cls(job.row, job.id, job.mode, job.output, str(job.path or ""), fingerprint=job.fingerprint,
-                   **({"status": "failed", "error": job.error} if job.error else {}))
+        entry = cls(job.row, job.id, job.mode, job.output, str(job.path or ""), fingerprint=job.fingerprint)
+        if job.error:
+            entry.status, entry.error = "failed", job.error
+        return entry
 
     def record(self, result: JobResult) -> None:
         self.status, self.error, self.worker, self.summary = result.status, result.error, result.worker, result.summary

@@ -6,15 +6,18 @@ each Ray actor. Nothing here imports torch or mediapipe until a job runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from talkinghead.batch.jobs import Job
+from talkinghead.config import DubOptions, GenerateOptions
 from talkinghead.errors import TalkingHeadError
 
 Fraction = Callable[[float], None]  # share of the running job done, 0..1
@@ -44,10 +47,8 @@ def limit_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    try:
+    with contextlib.suppress(RuntimeError):  # the inter-op pool can be sized once per process, before first use
         torch.set_num_interop_threads(threads)
-    except RuntimeError:  # already set once in this process
-        pass
     cv2.setNumThreads(threads)
 
 
@@ -70,9 +71,13 @@ class Worker:
         started, t0, loads = time.time(), time.perf_counter(), self.loads
         summary = ""
         try:
-            assert job.path is not None and job.options is not None, job.error
+            if job.path is None or job.options is None:
+                raise TalkingHeadError(job.error or f"Row {job.row} is not a valid job.")
             job.path.parent.mkdir(parents=True, exist_ok=True)
-            summary = self._generate(job, progress) if job.mode == "generate" else self._dub(job, progress)
+            if isinstance(job.options, GenerateOptions):
+                summary = self._generate(job, job.path, job.options, progress)
+            else:
+                summary = self._dub(job, job.path, job.options, progress)
         except TalkingHeadError as exc:
             return JobResult(job.row, "failed", str(exc), started, time.perf_counter() - t0, self.name,
                              self.loads > loads)
@@ -82,18 +87,17 @@ class Worker:
         return JobResult(job.row, "done", "", started, time.perf_counter() - t0, self.name, self.loads > loads,
                          summary)
 
-    def _generate(self, job: Job, progress: Fraction | None) -> str:
+    def _generate(self, job: Job, out: Path, opts: GenerateOptions, progress: Fraction | None) -> str:
         from talkinghead import pipeline
 
         lips, motion = job.weights.get("lips_weights", "lips"), job.weights.get("motion_weights", "motion")
         animator = self._model(("animator", lips, motion),
-                                     lambda: pipeline.Animator(lips_weights=lips, motion_weights=motion))
+                               lambda: pipeline.Animator(lips_weights=lips, motion_weights=motion))
         update = None if progress is None else (lambda done, total: progress(done / max(total, 1)))
-        pipeline.generate(job.inputs["face"], job.inputs["audio"], job.path, job.options, progress=update,
-                          animator=animator)
+        pipeline.generate(job.inputs["face"], job.inputs["audio"], out, opts, progress=update, animator=animator)
         return ""
 
-    def _dub(self, job: Job, progress: Fraction | None) -> str:
+    def _dub(self, job: Job, out: Path, opts: DubOptions, progress: Fraction | None) -> str:
         from talkinghead import dubbing
 
         stages: dict[str, float] = {}
@@ -104,13 +108,14 @@ class Worker:
                 progress(sum(stages.values()) / max(3, len(stages)))
 
         lips = job.weights.get("lips_weights", "lips")
-        if hasattr(dubbing, "Dubber"):
-            dubber = self._model(("dubber", lips), lambda: dubbing.Dubber(lips_weights=lips))
-            report = dubbing.dub(job.inputs["video"], job.inputs["audio"], job.path, job.options, progress=update,
-                                 dubber=dubber)
-        else:  # before Dubber exists, dub() loads the lips model itself on every call
+        dubber_cls = getattr(dubbing, "Dubber", None)
+        if dubber_cls is not None:
+            dubber = self._model(("dubber", lips), lambda: dubber_cls(lips_weights=lips))
+            report = dubbing.dub(job.inputs["video"], job.inputs["audio"], out, opts, progress=update,
+                                 dubber=dubber)  # type: ignore[call-arg,unused-ignore]
+        else:  # until Dubber lands: dub() loads the lips model itself on every call
             if lips != "lips":
                 raise TalkingHeadError("Custom `lips_weights` for dub jobs need a talkinghead with Dubber.")
-            self.loads += 1  # dub() loads the lips model itself
-            report = dubbing.dub(job.inputs["video"], job.inputs["audio"], job.path, job.options, progress=update)
+            self.loads += 1
+            report = dubbing.dub(job.inputs["video"], job.inputs["audio"], out, opts, progress=update)
         return report.summary()
