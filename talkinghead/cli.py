@@ -77,8 +77,10 @@ def generate(
 ) -> None:
     """Animate a photo with a speech recording."""
     from talkinghead.config import GenerateOptions
+    from talkinghead.media.heap import pin_mmap_threshold
     from talkinghead.pipeline import generate as run
 
+    pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
                            pose_scale=pose_scale, blinks_per_min=blink_rate,
                            pose_from=str(pose_from) if pose_from else None, emotion=emotion,
@@ -93,8 +95,10 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """The built-in face speaking the built-in speech -> demo.mp4."""
+    from talkinghead.media.heap import pin_mmap_threshold
     from talkinghead.pipeline import demo as run
 
+    pin_mmap_threshold()
     _render("Rendering demo", quiet, lambda update: run(out, progress=update, seed=seed))
 
 
@@ -134,7 +138,9 @@ def dub(
     """Make the speaker in a video say new speech: only mouth and jaw change, at full resolution."""
     from talkinghead.config import DubOptions
     from talkinghead.dubbing import dub as run
+    from talkinghead.media.heap import pin_mmap_threshold
 
+    pin_mmap_threshold()  # flat memory over a long video (media/heap.py)
     opts = DubOptions(face=face, loop=loop, rest=rest, lip_strength=lip_strength, crf=crf, resume=not fresh)
     try:
         with _stage_progress(quiet) as update:
