@@ -147,11 +147,12 @@ class TrackJob(threading.Thread):
                 follower.box = box
 
                 def flush(last: bool) -> None:
-                    arrays = {"pts": np.asarray(chunk["pts"], np.int64),
-                              "points": np.asarray(chunk["points"], np.float32).reshape(-1, 478, 3),
-                              "status": np.asarray(chunk["status"], np.uint8),
-                              "gaps": np.asarray(chunk["gaps"], np.float32),
-                              "tones": np.asarray(chunk["tones"], np.float32)}
+                    arrays: dict[str, np.ndarray] = {
+                        "pts": np.asarray(chunk["pts"], np.int64),
+                        "points": np.asarray(chunk["points"], np.float32).reshape(-1, 478, 3),
+                        "status": np.asarray(chunk["status"], np.uint8),
+                        "gaps": np.asarray(chunk["gaps"], np.float32),
+                        "tones": np.asarray(chunk["tones"], np.float32)}
                     k = len(self._chunks)
                     save_npz(self.work / f"track_{k:05d}.npz", **arrays,
                              box=np.asarray(follower.box if follower.box else [], np.float64), last=np.asarray(last))
@@ -165,13 +166,17 @@ class TrackJob(threading.Thread):
                         return
                     found = follower(frame)
                     sim = fit_canonical(found, self.reference) if found is not None else None
-                    why = "no face" if sim is None else usable(found, sim, frame.width, frame.height)
-                    code = 0 if why is None else STATUS.index(why)
+                    why = "no face" if found is None or sim is None else usable(found, sim, frame.width, frame.height)
                     chunk["pts"].append(p)
-                    chunk["points"].append(found if code == 0 else np.full((478, 3), np.nan, np.float32))
-                    chunk["status"].append(code)
-                    chunk["gaps"].append(lip_gap(sim.apply(found)) if code == 0 else np.nan)
-                    chunk["tones"].append(cheek_tone(frame, found) if code == 0 else np.nan)
+                    chunk["status"].append(0 if why is None else STATUS.index(why))
+                    if why is None and found is not None and sim is not None:
+                        chunk["points"].append(found)
+                        chunk["gaps"].append(lip_gap(sim.apply(found)))
+                        chunk["tones"].append(cheek_tone(frame, found))
+                    else:
+                        chunk["points"].append(np.full((478, 3), np.nan, np.float32))
+                        chunk["gaps"].append(np.nan)
+                        chunk["tones"].append(np.nan)
                     n_done += 1
                     self.report("Tracking the face", n_done, max(self.total, n_done))
                     if len(chunk["pts"]) == self.chunk:

@@ -81,6 +81,7 @@ class _Job:
 
 def _check(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
            options: DubOptions | None, overrides: dict[str, object]) -> _Job:
+    """Options, inputs and output checked and loaded; a user error raises here with one plain sentence."""
     opts = replace(options or DubOptions(), **overrides)  # type: ignore[arg-type]
     if opts.loop not in LOOP_MODES:
         raise InputError(f"--loop must be one of {', '.join(LOOP_MODES)}, not '{opts.loop}'.")

@@ -327,7 +327,8 @@ class _Frame:
 
 
 def _detected(cx: float, size: float) -> DetectedFace:
-    return DetectedFace(np.zeros((478, 3), np.float32), (cx - size / 2, 50 - size / 2, cx + size / 2, 50 + size / 2), 1.0)
+    box = (cx - size / 2, 50 - size / 2, cx + size / 2, 50 + size / 2)
+    return DetectedFace(np.zeros((478, 3), np.float32), box, 1.0)
 
 
 def _fake_faces(monkeypatch, faces_from: int, faces: list[DetectedFace], moving: dict[float, float]):
