@@ -18,6 +18,7 @@ import numpy as np
 from talkinghead.errors import InputError
 from talkinghead.face.canonical import Similarity, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
+from talkinghead.types import TrackStatus
 from talkinghead.face.landmarks import DetectedFace, detect_faces, mesh_in_crop, quiet_native_logs
 from talkinghead.media.i420 import I420Frame
 
@@ -69,18 +70,18 @@ def _distance_to_box(p: tuple[float, float], box: tuple[float, float, float, flo
     return float(np.hypot(dx, dy))
 
 
-def usable(points: np.ndarray, to_canonical: Similarity, width: int, height: int) -> str | None:
-    """Why a tracked face cannot be dubbed ('too small', 'profile', 'mouth out of frame'), or None.
+def usable(points: np.ndarray, to_canonical: Similarity, width: int, height: int) -> TrackStatus:
+    """OK, or why a tracked face cannot be dubbed (too small, profile, mouth out of frame).
     `to_canonical` is the face's fit to the canonical frame (the caller needs it too)."""
     if inter_ocular(points) < MIN_INTER_OCULAR:
-        return "too small"
+        return TrackStatus.TOO_SMALL
     yaw = rotation_to_euler(to_canonical.rotation)[0]
     if abs(float(yaw)) > MAX_YAW:
-        return "profile"
+        return TrackStatus.PROFILE
     mouth = points[MOUTH_JAW, :2]
     if mouth.min() < 0 or mouth[:, 0].max() >= width or mouth[:, 1].max() >= height:
-        return "mouth out of frame"
-    return None
+        return TrackStatus.MOUTH_OUT_OF_FRAME
+    return TrackStatus.OK
 
 
 class FaceFollower:
