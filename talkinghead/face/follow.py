@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mediapipe as mp
 import numpy as np
 
 from talkinghead.errors import InputError
 from talkinghead.face.canonical import Similarity, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
 from talkinghead.types import TrackStatus
-from talkinghead.face.landmarks import DetectedFace, detect_faces, mesh_in_crop, quiet_native_logs
+from talkinghead.face.landmarks import DetectedFace, VideoMesh, detect_faces, mesh_in_crop
 from talkinghead.media.i420 import I420Frame
 
 MIN_INTER_OCULAR = 10.0  # pixels: smaller faces are passed through
@@ -93,20 +92,9 @@ class FaceFollower:
         self.box: tuple[float, float, float, float] | None = None  # last known, kept while lost
         self._tracking = False  # the previous frame had the face
         self._since_search = 0
-        self._calls = 0
-        with quiet_native_logs():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                         refine_landmarks=True, min_detection_confidence=0.5,
-                                                         min_tracking_confidence=0.5)
+        self._mesh = VideoMesh()
 
     def __call__(self, frame: I420Frame) -> np.ndarray | None:
-        if self._calls < 3:  # mediapipe's graphs log when they first run
-            with quiet_native_logs():
-                return self._step(frame)
-        return self._step(frame)
-
-    def _step(self, frame: I420Frame) -> np.ndarray | None:
-        self._calls += 1
         pts = self._follow(frame) if self._tracking else None
         if pts is None:
             self._tracking = False
