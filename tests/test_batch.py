@@ -179,13 +179,25 @@ def test_one_worker_in_process_loads_models_once_fails_one_job_and_resumes(input
     run_batch(jobs_file, out, workers=1)
     assert read_report(out)["a.mp4"]["status"] == "done" and (out / "a.mp4").is_file()
 
-    # a dub job in the same kind of batch: the video just made, new speech
-    dub_file = write_csv(tmp_path / "dub.csv", [{"mode": "dub", "video": str(out / "a.mp4"),
-                                                 "audio": str(inputs / "one.wav"), "output": "dubbed.mp4"}])
+    # dub jobs: the video just made, new speech; one Dubber for both
+    import talkinghead.dubbing as dubbing
+
+    dubbers = []
+
+    class CountingDubber(dubbing.Dubber):
+        def __init__(self, *args, **kwargs):
+            dubbers.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(dubbing, "Dubber", CountingDubber)
+    row = {"mode": "dub", "video": str(out / "a.mp4"), "audio": str(inputs / "one.wav")}
+    dub_file = write_csv(tmp_path / "dub.csv", [{**row, "output": "d1.mp4"}, {**row, "output": "d2.mp4", "rest": "trim"}])
     run_batch(dub_file, tmp_path / "dubs", workers=1)
-    entry = read_report(tmp_path / "dubs")["dubbed.mp4"]
-    assert entry["status"] == "done", entry["error"]
-    assert "frames dubbed" in entry["summary"] and (tmp_path / "dubs" / "dubbed.mp4").is_file()
+    report = read_report(tmp_path / "dubs")
+    for name in ("d1.mp4", "d2.mp4"):
+        assert report[name]["status"] == "done", report[name]["error"]
+        assert "frames dubbed" in report[name]["summary"] and (tmp_path / "dubs" / name).is_file()
+    assert len(dubbers) == 1
 
 
 def test_ctrl_c_leaves_a_report_with_the_unfinished_jobs_pending(inputs, tmp_path, monkeypatch):

@@ -108,14 +108,6 @@ class Worker:
                 progress(sum(stages.values()) / max(3, len(stages)))
 
         lips = job.weights.get("lips_weights", "lips")
-        dubber_cls = getattr(dubbing, "Dubber", None)
-        if dubber_cls is not None:
-            dubber = self._model(("dubber", lips), lambda: dubber_cls(lips_weights=lips))
-            report = dubbing.dub(job.inputs["video"], job.inputs["audio"], out, opts, progress=update,
-                                 dubber=dubber)  # type: ignore[call-arg,unused-ignore]
-        else:  # until Dubber lands: dub() loads the lips model itself on every call
-            if lips != "lips":
-                raise TalkingHeadError("Custom `lips_weights` for dub jobs need a talkinghead with Dubber.")
-            self.loads += 1
-            report = dubbing.dub(job.inputs["video"], job.inputs["audio"], out, opts, progress=update)
+        dubber = self._model(("dubber", lips), lambda: dubbing.Dubber(lips_weights=lips))
+        report = dubbing.dub(job.inputs["video"], job.inputs["audio"], out, opts, progress=update, dubber=dubber)
         return report.summary()
