@@ -12,6 +12,7 @@ import functools
 import multiprocessing as mp
 import os
 import queue
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -52,7 +53,7 @@ def run_pool(jobs: Sequence[Job], workers: int, events: Events) -> None:
     todo = list(jobs)
     remaining = {job.row for job in jobs}
     procs: dict[int, tuple[Any, Any]] = {}  # pid -> (process, inbox)
-    holding: dict[int, int] = {}  # pid -> row it was handed
+    holding: dict[int, tuple[int, float]] = {}  # pid -> (row it was handed, when)
     deaths = 0
 
     def start() -> None:
@@ -67,7 +68,7 @@ def run_pool(jobs: Sequence[Job], workers: int, events: Events) -> None:
         inbox = procs[pid][1]
         if todo:
             job = todo.pop(0)
-            holding[pid] = job.row
+            holding[pid] = (job.row, time.time())
             inbox.put(job)
         else:
             holding.pop(pid, None)
@@ -80,14 +81,16 @@ def run_pool(jobs: Sequence[Job], workers: int, events: Events) -> None:
             if p.is_alive():
                 continue
             del procs[pid]
-            row = holding.pop(pid, None)
-            if row is None:
+            held = holding.pop(pid, None)
+            if held is None:
                 continue  # it had finished its work
             deaths += 1
+            row, began = held
             if row in remaining:
                 remaining.discard(row)
                 events.finished(JobResult(row, "failed", f"The worker process died (exit code {p.exitcode}) while "
-                                                         "running this job.", worker=str(pid)))
+                                                         "running this job.", began, time.time() - began,
+                                          f"{socket.gethostname()}:{pid}"))
             if deaths > n + len(jobs):
                 return False
             if remaining and len(procs) < n:
@@ -140,11 +143,6 @@ def _stop(procs: list[Any], graceful: bool) -> None:
 
 def _serve(inbox: Any, results: Any, threads: int) -> None:
     """A worker process's loop: one Worker (models loaded once), jobs until the sentinel."""
-    from talkinghead.face.native_logs import mute_native_logs
-
-    mute_native_logs()
-    limit_threads(threads)
-    worker = Worker()
     pid = os.getpid()
     last = {"row": 0, "sent": 0.0}
 
@@ -155,6 +153,11 @@ def _serve(inbox: Any, results: Any, threads: int) -> None:
             results.put(("progress", pid, last["row"], fraction))
 
     try:
+        from talkinghead.face.native_logs import mute_native_logs
+
+        mute_native_logs()
+        limit_threads(threads)
+        worker = Worker()
         while (job := inbox.get()) is not None:
             last["row"] = job.row
             results.put(("started", pid, job.row, worker.name))
