@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperCommand
 
@@ -56,7 +57,7 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 
 def _fail(exc: BaseException) -> None:
-    err.print(f"[red]Error:[/red] {exc}", highlight=False)
+    err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False)  # escaped: '[ray]' is no markup
     raise typer.Exit(1)
 
 
@@ -242,14 +243,14 @@ def batch(
         summary = run_batch(jobs, out, workers=workers, ray=ray, console=None if quiet else err)
     except TalkingHeadError as exc:
         _fail(exc)
-    counts = summary.report.counts()
+    counts, report = summary.report.counts(), escape(str(out / "report.csv"))
     if summary.interrupted:
         err.print(f"[yellow]Interrupted.[/yellow] {counts['done']} done, {counts['pending']} not finished; run the "
-                  f"same command again to resume. Report: {out / 'report.csv'}", highlight=False)
+                  f"same command again to resume. Report: {report}", highlight=False)
         raise typer.Exit(130)
     if not quiet:
         err.print(f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed; "
-                  f"report: {out / 'report.csv'}", highlight=False)
+                  f"report: {report}", highlight=False)
     if counts["failed"]:
         raise typer.Exit(1)
 

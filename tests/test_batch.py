@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -249,3 +250,23 @@ def test_ray_local_instance_runs_jobs_as_actors_and_reports_the_failure(inputs, 
     assert "bad.jpg is not an image" in report["c.mp4"]["error"]
     assert (out / "a.mp4").is_file() and (out / "sub" / "b.mp4").is_file()
     assert summary.report.backend == "ray:local"
+
+
+def test_ray_flag_alone_or_with_an_address_and_clear_errors_when_ray_is_missing(inputs, tmp_path, monkeypatch):
+    jobs_file = three_jobs(inputs, "noray.csv")
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` now fails as if not installed
+    for argv in (["--ray"], ["--ray", "--quiet"], ["--ray", "auto"], ["--ray=10.0.0.1:6379"]):
+        result = CliRunner().invoke(app, ["batch", str(jobs_file), "-o", str(tmp_path / "out"), *argv])
+        assert result.exit_code == 1, (argv, result.output)
+        assert "--ray needs Ray: install it with pip install 'talkinghead[ray]'." in " ".join(result.output.split())
+    report = read_report(tmp_path / "out")
+    assert report["a.mp4"]["status"] == "pending" and "needs Ray" in report["a.mp4"]["error"]
+    assert report["c.mp4"]["status"] == "pending"  # nothing ran
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install -e '.[ray]')")
+def test_an_unreachable_ray_cluster_is_one_sentence_in_seconds(inputs, tmp_path):
+    from talkinghead.errors import TalkingHeadError
+
+    with pytest.raises(TalkingHeadError, match=re.escape("Cannot reach the Ray cluster at '127.0.0.1:1'")):
+        run_batch(three_jobs(inputs, "unreachable.csv"), tmp_path / "out", ray="127.0.0.1:1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,17 @@ def _ray() -> Any:
     return ray
 
 
+def _reachable(address: str) -> None:
+    """A host:port (or ray://host:port) that does not answer fails in seconds; Ray itself retries for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise TalkingHeadError(f"Cannot reach the Ray cluster at '{address}' ({exc.strerror or exc}).") from None
+
+
 def run_ray(jobs: Sequence[Job], workers: int | None, address: str, events: Events) -> None:
     """Jobs on the cluster at `address` (LOCAL: a new instance on this machine, stopped at the end).
 
@@ -53,6 +65,7 @@ def run_ray(jobs: Sequence[Job], workers: int | None, address: str, events: Even
         if address == LOCAL:
             ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
         else:
+            _reachable(address)
             ray.init(address=address, **quiet)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise TalkingHeadError(f"Cannot connect to the Ray cluster at '{address}' ({exc}).") from None

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from talkinghead.batch.jobs import Job, load_jobs
 from talkinghead.batch.report import Entry, Report, finished_before, previous_entries
 from talkinghead.batch.worker import JobResult
+from talkinghead.errors import TalkingHeadError
 
 INTERRUPTED = "Interrupted before it finished; run the same command again to resume."
 
@@ -62,7 +64,7 @@ class _Display:
     def started(self, row: int, worker: str) -> None:
         self.fractions[row] = 0.0
         if self.bar is not None:
-            self.rows[row] = self.bar.add_task(f"  {self.labels[row]}", total=1.0)
+            self.rows[row] = self.bar.add_task(f"  {escape(self.labels[row])}", total=1.0)
 
     def progress(self, row: int, fraction: float) -> None:
         if row in self.fractions:
@@ -84,11 +86,11 @@ class _Display:
         if self.console is not None:
             if result.status == "done":
                 extra = f" ({result.summary})" if result.summary else ""
-                self.console.print(f"[green]done[/green]   {entry.output} in {result.seconds:.1f} s{extra}",
-                                   highlight=False)
+                self.console.print(f"[green]done[/green]   {escape(entry.output)} in {result.seconds:.1f} s"
+                                   f"{escape(extra)}", highlight=False)
             else:
-                self.console.print(f"[red]failed[/red] {entry.output or f'row {entry.row}'}: {result.error}",
-                                   highlight=False)
+                self.console.print(f"[red]failed[/red] {escape(entry.output or f'row {entry.row}')}: "
+                                   f"{escape(result.error)}", highlight=False)
 
 
 def run_batch(jobs_file: str | os.PathLike[str], out_dir: str | os.PathLike[str], workers: int | None = None,
@@ -139,6 +141,12 @@ def run_batch(jobs_file: str | os.PathLike[str], out_dir: str | os.PathLike[str]
                 run_pool(todo, workers or 1, display)
         except KeyboardInterrupt:
             interrupted = True
+        except TalkingHeadError as exc:  # the backend could not start (no Ray, no cluster): nothing ran
+            for entry in report.entries.values():
+                if entry.status == "pending":
+                    entry.error = str(exc)
+            report.write(final=True)
+            raise
     for entry in report.entries.values():
         if entry.status == "pending":
             entry.error = INTERRUPTED
@@ -152,6 +160,6 @@ def _announce(console: Console, jobs: list[Job], entries: list[Entry]) -> None:
         console.print(f"{skipped} of {len(jobs)} jobs already done with the same inputs and options: skipped.")
     for entry in entries:
         if entry.status == "failed":
-            console.print(f"[red]failed[/red] {entry.error}", highlight=False)
+            console.print(f"[red]failed[/red] {escape(entry.error)}", highlight=False)
 
 
