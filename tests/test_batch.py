@@ -268,5 +268,5 @@ def test_ray_flag_alone_or_with_an_address_and_clear_errors_when_ray_is_missing(
 def test_an_unreachable_ray_cluster_is_one_sentence_in_seconds(inputs, tmp_path):
     from talkinghead.errors import TalkingHeadError
 
-    with pytest.raises(TalkingHeadError, match=re.escape("Cannot reach the Ray cluster at '127.0.0.1:1'")):
+    with pytest.raises(TalkingHeadError, match=re.escape("Cannot reach the Ray cluster at '127.0.0.1:1': ")):
         run_batch(three_jobs(inputs, "unreachable.csv"), tmp_path / "out", ray="127.0.0.1:1")

@@ -44,14 +44,24 @@ def _ray() -> Any:
 
 
 def _reachable(address: str) -> None:
-    """A host:port (or ray://host:port) that does not answer fails in seconds; Ray itself retries for minutes."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    """A host:port (or ray://host:port) that does not answer fails in seconds; Ray itself retries for minutes.
+    `auto` is first resolved the way Ray does (RAY_ADDRESS, then the last cluster started on this machine)."""
+    target = address
+    if address == "auto":
+        try:
+            from ray._private.services import get_ray_address_from_environment  # private: skip if it moves
+
+            target = get_ray_address_from_environment("auto", None) or "auto"
+        except Exception:
+            return
+    host, _, port = target.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
     except OSError as exc:
-        raise TalkingHeadError(f"Cannot reach the Ray cluster at '{address}' ({exc.strerror or exc}).") from None
+        where = f"'{address}'" if target == address else f"'{address}' ({target})"
+        raise TalkingHeadError(f"Cannot reach the Ray cluster at {where}: {exc.strerror or exc}.") from None
 
 
 def run_ray(jobs: Sequence[Job], workers: int | None, address: str, events: Events) -> None:
@@ -68,7 +78,10 @@ def run_ray(jobs: Sequence[Job], workers: int | None, address: str, events: Even
             _reachable(address)
             ray.init(address=address, **quiet)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise TalkingHeadError(f"Cannot connect to the Ray cluster at '{address}' ({exc}).") from None
+        hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+            "; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token and its token here")
+        raise TalkingHeadError(f"Cannot connect to the Ray cluster at '{address}' ({str(exc).rstrip('.')}{hint}).") \
+            from None
     try:
         _run(ray, jobs, workers, events)
     finally:
