@@ -59,7 +59,9 @@ def main() -> None:
             src.replace(args.keep)
             src = args.keep
         out = folder / "dubbed.mp4"
-        code = (f"import resource; from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, "
+        # as the CLI does: the library leaves glibc's allocator alone (media/heap.py)
+        code = (f"import resource; from talkinghead.media.heap import pin_mmap_threshold; pin_mmap_threshold(); "
+                f"from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, "
                 f"{str(out)!r}); print(r.summary()); "
                 f"print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
         t0 = time.perf_counter()

@@ -121,8 +121,10 @@ def generate(
                            emotion_strength=emotion_strength)
 
     def job(update: Callable[[int, int], None]) -> Path:
+        from talkinghead.media.heap import pin_mmap_threshold
         from talkinghead.pipeline import Animator, generate as run
 
+        pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
         animator = Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
         return run(face, audio, out, opts, progress=update, animator=animator)
 
@@ -136,8 +138,10 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """The built-in face speaking the built-in speech -> demo.mp4."""
+    from talkinghead.media.heap import pin_mmap_threshold
     from talkinghead.pipeline import demo as run
 
+    pin_mmap_threshold()
     _render("Rendering demo", quiet, lambda update: run(out, progress=update, seed=seed))
 
 
@@ -172,16 +176,22 @@ def dub(
     lip_strength: float = typer.Option(1.0, "--lip-strength", min=0.0, max=3.0, help="Scale of mouth motion."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an interrupted dub."),
+    lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Make the speaker in a video say new speech: only mouth and jaw change, at full resolution."""
     from talkinghead.config import DubOptions
-    from talkinghead.dubbing import dub as run
 
+    _check_inputs(video_file=video, audio_file=audio, lips_weights_file=lips_weights)
+    from talkinghead.dubbing import Dubber, dub as run
+    from talkinghead.media.heap import pin_mmap_threshold
+
+    pin_mmap_threshold()  # flat memory over a long video (media/heap.py)
     opts = DubOptions(face=face, loop=loop, rest=rest, lip_strength=lip_strength, crf=crf, resume=not fresh)
     try:
         with _stage_progress(quiet) as update:
-            report = run(video, audio, out, opts, progress=update)
+            dubber = Dubber(lips_weights) if lips_weights else None
+            report = run(video, audio, out, opts, progress=update, dubber=dubber)
     except TalkingHeadError as exc:
         _fail(exc)
     except KeyboardInterrupt:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 
 from talkinghead.config import GenerateOptions
-from talkinghead.errors import InputError, OutputError
+from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.face.track import track_video
-from talkinghead.media import VideoWriter, fit_size, load_audio, load_image, resample
+from talkinghead.media import VideoWriter, fit_size, load_image
+from talkinghead.media.inputs import check_output, load_speech
 from talkinghead.motion.compose import target_points
 from talkinghead.motion.driving import driven_motion
 from talkinghead.motion.emotion import Emotions
@@ -118,25 +120,6 @@ class Animator:
         return self.render(self.motion(speech16k, n_frames, opts), opts)
 
 
-def load_speech(path: str | os.PathLike[str]) -> tuple[Waveform, np.ndarray]:
-    """The audio as given (for the output track) and as 16 kHz mono (for the models)."""
-    full = load_audio(path, sample_rate=None, mono=False)
-    mono = full.mono()
-    speech = resample(mono, full.sample_rate, 16000) if full.sample_rate != 16000 else mono
-    if float(np.max(np.abs(speech), initial=0.0)) < 1e-3:
-        raise InputError(f"The audio {os.fspath(path)} is silent: there is no speech to animate.")
-    return full, speech.astype(np.float32)
-
-
-def check_output(out: str | os.PathLike[str]) -> Path:
-    p = Path(out)
-    if p.suffix.lower() != ".mp4":
-        raise OutputError(f"The output must be an .mp4 file, not '{p.name}'.")
-    if p.is_dir():
-        raise OutputError(f"The output {p} is a folder; give a file name ending in .mp4.")
-    return p
-
-
 def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
              options: GenerateOptions | None = None, progress: Progress | None = None,
              animator: Animator | None = None, **overrides: object) -> Path:
@@ -161,6 +144,6 @@ def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: s
     return out_path
 
 
-def demo(out: str | os.PathLike[str] = "demo.mp4", progress: Progress | None = None, **overrides: object) -> Path:
+def demo(out: str | os.PathLike[str] = "demo.mp4", progress: Progress | None = None, **overrides: Any) -> Path:
     """The built-in face speaking the built-in speech."""
     return generate(DEMO_FACE, DEMO_AUDIO, out, progress=progress, **overrides)

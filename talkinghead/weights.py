@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -34,6 +34,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 
 WeightsRef = str | os.PathLike[str]  # a registered name ("lips") or a .safetensors path
+N = TypeVar("N", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,12 @@ class LoadedModel:
     net: nn.Module | None
     weights: Weights
     source: str
+
+    def network(self, cls: type[N]) -> N:
+        """The network, typed as the class the caller expects."""
+        if not isinstance(self.net, cls):
+            raise TypeError(f"{self.source} holds {type(self.net).__name__}, not {cls.__name__}")
+        return self.net
 
 
 def load_model(kind: str, name_or_path: WeightsRef | None = None) -> LoadedModel:

@@ -98,10 +98,6 @@ def example_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("where, code", BLOCKS, ids=[where for where, _ in BLOCKS])
 def test_python_example_runs(where: str, code: str, example_dir: Path) -> None:
-    import talkinghead as th
-
-    if "th.Dubber" in code and not hasattr(th, "Dubber"):
-        pytest.xfail("talkinghead.Dubber is not merged yet (issue 9 item 2)")
     existing = {p.name for p in example_dir.iterdir()}
     # a fresh interpreter in the example folder, as a user would run it; this checkout's package first
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}

@@ -32,6 +32,7 @@ def _measure(video) -> dict[str, float]:
     return {"mouth_width": float(np.median(width)), "brow_height": float(np.median(brow_to_eye))}
 
 
+@pytest.mark.slow
 def test_emotions_move_the_face_their_way(animator, demo_face, speech, tmp_path):
     m = {}
     for emo in ("neutral", "happy", "surprised"):

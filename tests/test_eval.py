@@ -41,6 +41,7 @@ def _rewrite(path, frames, audio_path):
     return path
 
 
+@pytest.mark.slow
 def test_video_against_itself_is_perfect(talking, expert):
     d, video, _ = talking
     r = evaluate(video, reference=video, expert=expert)
@@ -60,6 +61,7 @@ def test_video_against_itself_is_perfect(talking, expert):
     assert r["sync_confidence"] > 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [3, -4])
 def test_delayed_video_gives_its_offset(talking, expert, k):
     d, video, frames = talking
@@ -68,6 +70,7 @@ def test_delayed_video_gives_its_offset(talking, expert, k):
     assert abs(r["sync_offset_frames"] - k) <= 1, r["sync_offset_frames"]
 
 
+@pytest.mark.slow
 def test_other_audio_and_frozen_video_have_less_confidence(talking, expert, wav_file):
     d, video, frames = talking
     true = evaluate(video, expert=expert)
@@ -78,6 +81,7 @@ def test_other_audio_and_frozen_video_have_less_confidence(talking, expert, wav_
     assert frozen["sync_confidence"] < 0.3 * true["sync_confidence"]
 
 
+@pytest.mark.slow
 def test_eval_cli_json(talking):
     d, video, _ = talking
     res = CliRunner().invoke(app, ["eval", str(video), "--json"])

@@ -22,6 +22,7 @@ def _envelope(samples: np.ndarray, n: int) -> np.ndarray:
     return np.clip(db - (db.max() - 45), 0, None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "hi", "ta", "zh", "de", "fr"])
 def test_mouth_follows_speech_and_closes_in_pause(lang, animator, demo_face, wav_file, tmp_path):
     samples, pauses = speech_with_pause(SENTENCES[lang], lang, pause_s=1.0, lead_s=0.6)
@@ -43,6 +44,7 @@ def test_mouth_follows_speech_and_closes_in_pause(lang, animator, demo_face, wav
             f"mouth must close in the pause ({lang}: {mouth[inside].max():.3f} vs closed {closed:.3f})"
 
 
+@pytest.mark.slow
 def test_duration_and_av_alignment(animator, demo_face, wav_file, tmp_path):
     rng = np.random.default_rng(0)
     n = int(16000 * 3.37)
@@ -58,6 +60,7 @@ def test_duration_and_av_alignment(animator, demo_face, wav_file, tmp_path):
     assert abs(onset - 1.0) < 0.01, f"audio starts at {onset:.3f}s in the output instead of 1.000s"
 
 
+@pytest.mark.slow
 def test_identity_kept_and_background_untouched(animator, demo_face, wav_file, tmp_path):
     """Big canvas with the face in a corner: output keeps the size, far background stays exact."""
     import cv2
@@ -115,6 +118,7 @@ def test_seeded_motion_is_reproducible(animator, demo_face):
     assert not np.array_equal(a.pose, c.pose), "another seed must give other head motion"
 
 
+@pytest.mark.slow
 def test_webp_photo_and_stereo_44k_audio(animator, demo_face, tmp_path):
     """Other common formats: a WebP photo and 44.1 kHz stereo speech; the output keeps the stereo track."""
     import cv2
@@ -142,6 +146,7 @@ def test_webp_photo_and_stereo_44k_audio(animator, demo_face, tmp_path):
     assert abs(back.duration - len(samples) / 44100) < 0.03
 
 
+@pytest.mark.slow
 def test_ten_minutes_without_av_drift(tmp_path):
     """The writer stamps frames exactly: after 10 minutes video and audio still end together."""
     from talkinghead.media import VideoWriter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from speech import SENTENCES, speech_with_pause
 from talkinghead.face.track import track_video
@@ -13,6 +14,7 @@ from talkinghead.motion.resample import pingpong_times, resample
 from talkinghead.pipeline import generate
 
 
+@pytest.mark.slow
 def test_output_pose_tracks_the_driver(animator, demo_face, wav_file, tmp_path):
     samples, _ = speech_with_pause(SENTENCES["ja"], "ja")
     audio = wav_file(samples)

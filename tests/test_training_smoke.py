@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -12,6 +13,7 @@ from speech import SENTENCES, speech_with_pause
 from talkinghead.cli import app
 
 
+@pytest.mark.slow
 def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
     from talkinghead.motion.mouth import MouthModel
     from talkinghead.pipeline import generate

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mediapipe as mp
 import numpy as np
 
 from talkinghead.errors import InputError
 from talkinghead.face.canonical import Similarity, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
-from talkinghead.face.landmarks import DetectedFace, detect_faces, mesh_in_crop, quiet_native_logs
+from talkinghead.types import TrackStatus
+from talkinghead.face.landmarks import DetectedFace, VideoMesh, detect_faces, mesh_in_crop
 from talkinghead.media.i420 import I420Frame
 
 MIN_INTER_OCULAR = 10.0  # pixels: smaller faces are passed through
@@ -69,18 +69,18 @@ def _distance_to_box(p: tuple[float, float], box: tuple[float, float, float, flo
     return float(np.hypot(dx, dy))
 
 
-def usable(points: np.ndarray, to_canonical: Similarity, width: int, height: int) -> str | None:
-    """Why a tracked face cannot be dubbed ('too small', 'profile', 'mouth out of frame'), or None.
+def usable(points: np.ndarray, to_canonical: Similarity, width: int, height: int) -> TrackStatus:
+    """OK, or why a tracked face cannot be dubbed (too small, profile, mouth out of frame).
     `to_canonical` is the face's fit to the canonical frame (the caller needs it too)."""
     if inter_ocular(points) < MIN_INTER_OCULAR:
-        return "too small"
+        return TrackStatus.TOO_SMALL
     yaw = rotation_to_euler(to_canonical.rotation)[0]
     if abs(float(yaw)) > MAX_YAW:
-        return "profile"
+        return TrackStatus.PROFILE
     mouth = points[MOUTH_JAW, :2]
     if mouth.min() < 0 or mouth[:, 0].max() >= width or mouth[:, 1].max() >= height:
-        return "mouth out of frame"
-    return None
+        return TrackStatus.MOUTH_OUT_OF_FRAME
+    return TrackStatus.OK
 
 
 class FaceFollower:
@@ -92,20 +92,9 @@ class FaceFollower:
         self.box: tuple[float, float, float, float] | None = None  # last known, kept while lost
         self._tracking = False  # the previous frame had the face
         self._since_search = 0
-        self._calls = 0
-        with quiet_native_logs():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                         refine_landmarks=True, min_detection_confidence=0.5,
-                                                         min_tracking_confidence=0.5)
+        self._mesh = VideoMesh()
 
     def __call__(self, frame: I420Frame) -> np.ndarray | None:
-        if self._calls < 3:  # mediapipe's graphs log when they first run
-            with quiet_native_logs():
-                return self._step(frame)
-        return self._step(frame)
-
-    def _step(self, frame: I420Frame) -> np.ndarray | None:
-        self._calls += 1
         pts = self._follow(frame) if self._tracking else None
         if pts is None:
             self._tracking = False

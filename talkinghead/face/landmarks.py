@@ -148,8 +148,9 @@ def _dedupe(faces: list[DetectedFace]) -> list[DetectedFace]:
     return kept
 
 
-class FaceTracker:
-    """Landmarks frame by frame through a video, using the mesh's tracking between frames."""
+class VideoMesh:
+    """mediapipe's face mesh in video mode (it tracks the face between calls), with its start-up log lines
+    muted (see native_logs): the one set-up both the tracker below and the dub's face follower use."""
 
     def __init__(self, min_confidence: float = 0.5) -> None:
         self._calls = 0
@@ -159,16 +160,27 @@ class FaceTracker:
                                                          min_detection_confidence=min_confidence,
                                                          min_tracking_confidence=min_confidence)
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
-        """Landmarks (478, 3) in pixels for an RGB frame, or None when no face is found."""
-        h, w = frame.shape[:2]
+    def process(self, rgb: np.ndarray):  # -> mediapipe's result object
         self._calls += 1
         if self._calls <= 3:  # the graph's subgraphs log on their first inferences
             with quiet_native_logs():
-                result = self._mesh.process(np.ascontiguousarray(frame))
-        else:
-            result = self._mesh.process(np.ascontiguousarray(frame))
-        found = mesh_points(result, w, h)
+                return self._mesh.process(rgb)
+        return self._mesh.process(rgb)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+class FaceTracker:
+    """Landmarks frame by frame through a video, using the mesh's tracking between frames."""
+
+    def __init__(self, min_confidence: float = 0.5) -> None:
+        self._mesh = VideoMesh(min_confidence)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        """Landmarks (478, 3) in pixels for an RGB frame, or None when no face is found."""
+        h, w = frame.shape[:2]
+        found = mesh_points(self._mesh.process(np.ascontiguousarray(frame)), w, h)
         return found[0] if found else None
 
     def close(self) -> None:

@@ -13,16 +13,16 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from talkinghead.errors import InputError
+from talkinghead.errors import InputError, require_file
 from talkinghead.media.i420 import I420Frame
-from talkinghead.media.video_reader import _check_path, _open, _quarter_turns, _reason, _video_stream
+from talkinghead.media.video_reader import _open, _quarter_turns, _reason, _video_stream
 
 
 class FrameFetcher:
     """Open once; `scan` lists every frame's pts, `frames(indices)` returns frames by index."""
 
     def __init__(self, path: str | os.PathLike[str], block: int = 24) -> None:
-        self.path = _check_path(path)
+        self.path = require_file(path, "video file")
         self.block = block
         self._container = _open(self.path)
         try:
@@ -50,7 +50,7 @@ class FrameFetcher:
                 continue
             yield int(frame.pts), I420Frame.from_av(frame, _quarter_turns(frame), copy=False)
 
-    def index(self, pts: Sequence[int]) -> None:
+    def index(self, pts: Sequence[int] | np.ndarray) -> None:
         """Tell the fetcher every frame's pts (from `scan`), so frames can be asked for by index."""
         new = np.asarray(pts, np.int64)
         old = getattr(self, "_pts", None)
@@ -62,7 +62,7 @@ class FrameFetcher:
         self._index_of = {int(p): i for i, p in enumerate(self._pts)}
         self._decoder, self._next = None, -(10 ** 9)  # force a seek on first use
 
-    def frames(self, indices: Sequence[int]) -> Iterator[I420Frame]:
+    def frames(self, indices: Sequence[int] | np.ndarray) -> Iterator[I420Frame]:
         """Frames at these indices, in this order (a fresh frame each)."""
         idx = [int(i) for i in indices]
         cache: dict[int, I420Frame] = {}

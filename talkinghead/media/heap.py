@@ -5,6 +5,9 @@ glibc raises its mmap threshold each time a large block is freed, after which fu
 threads each holding an arena, the freed space is never returned and resident memory roughly
 doubles over a long video. Pinning the threshold keeps every frame-sized buffer an mmap that goes
 back to the system when freed (measured in benchmarks/RESULTS.md).
+
+The library never calls this itself (it changes the whole process): the command line does, for
+`dub`, `generate` and `demo`; a program that renders long videos may call it once at start-up.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ _done = False
 
 
 def pin_mmap_threshold(threshold: int = 128 * 1024) -> bool:
-    """Fix glibc's mmap threshold (process-wide, once). False where there is no glibc."""
+    """Fix glibc's mmap threshold (process-wide, once). False where there is no glibc.
+    Library users may call it explicitly before rendering long videos; nothing in the library does."""
     global _done
     if _done:
         return True

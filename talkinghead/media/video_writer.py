@@ -8,7 +8,7 @@ MP4 that looks valid to the next tool in a pipeline.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from fractions import Fraction
 from types import TracebackType
 
@@ -174,7 +174,6 @@ class VideoWriter:
             self._container.close()
             self._container = None
             assert self._tmp_path is not None
-            os.chmod(self._tmp_path, 0o666 & ~_umask())  # mkstemp creates it 0600
             os.replace(self._tmp_path, self.path)
             self._tmp_path = None
         except (av.FFmpegError, OSError) as exc:
@@ -359,13 +358,20 @@ def _make_temp_file(path: str) -> str:
         raise OutputError(f"Cannot write '{path}' because the folder '{directory}' does not exist.")
     if os.path.isdir(path):
         raise OutputError(f"Cannot write the video to '{path}' because it is a folder.")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.partial-", suffix=".mp4", dir=directory)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise OutputError(f"Cannot write to the folder '{directory}' ({reason}).") from None
-    os.close(fd)
-    return tmp
+    # Created with mode 0666 like any file a program writes, so the kernel applies the caller's umask
+    # (mkstemp's 0600 would need a chmod, and reading the umask means setting it process-wide).
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.partial-{secrets.token_hex(4)}.mp4")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OutputError(f"Cannot write to the folder '{directory}' ({reason}).") from None
+        os.close(fd)
+        return tmp
+    raise OutputError(f"Cannot write to the folder '{directory}' (no free temporary name).")
 
 
 def _exact_rate(fps: float | Fraction) -> Fraction:
@@ -382,13 +388,6 @@ def _exact_rate(fps: float | Fraction) -> Fraction:
     if n >= 1 and abs(value * 1.001 - n) < 5e-4 and abs(value - round(value)) > 5e-4:
         return Fraction(n * 1000, 1001)
     return Fraction(value).limit_denominator(1001 * 1000)
-
-
-def _umask() -> int:
-    """Current umask (there is no read-only getter, so set and restore it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _describe(x: object) -> str:

@@ -76,7 +76,7 @@ def _mean_cpbd(video: str | os.PathLike[str], every: int = 5) -> float:
 
 
 def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLike[str],
-                       track: FaceTrack) -> dict[str, float]:
+                       track: FaceTrack) -> dict[str, float | None]:
     ref_track = track_video(reference)
     n = min(len(track.times), len(ref_track.times))
     p, s, m, ident = [], [], [], []

@@ -33,8 +33,7 @@ class SyncExpert:
 
     def __init__(self, weights: WeightsRef = "sync") -> None:
         loaded = load_model("sync", weights)
-        assert isinstance(loaded.net, SyncNet)
-        self.net = loaded.net
+        self.net = loaded.network(SyncNet)
         self.reference = loaded.weights.tensors["reference"].numpy()
 
 

@@ -130,6 +130,9 @@ class BlinkHazard(nn.Module):
 class MotionModel(nn.Module):
     """Both parts together, so one safetensors file holds them."""
 
+    pose_std: torch.Tensor
+    blink_durations: torch.Tensor
+
     def __init__(self, cfg: MotionConfig) -> None:
         super().__init__()
         self.cfg = cfg

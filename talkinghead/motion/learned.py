@@ -59,10 +59,9 @@ class LearnedMotion:
 
     def __init__(self, weights: WeightsRef = "motion") -> None:
         loaded = load_model("motion", weights)
-        assert isinstance(loaded.net, MotionModel)
-        self.model, w = loaded.net, loaded.weights
+        self.model = loaded.network(MotionModel)
         self.config = self.model.cfg
-        self.natural_rate = float(w.metadata.get("blinks_per_min", "nan"))  # unscaled rate, for reference
+        self.natural_rate = float(loaded.weights.metadata.get("blinks_per_min", "nan"))  # unscaled rate, for reference
 
     @torch.no_grad()
     def sample(self, speech16k: np.ndarray, n_frames: int, fps: float, rng: np.random.Generator,

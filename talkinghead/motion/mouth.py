@@ -22,8 +22,7 @@ class MouthModel:
 
     def __init__(self, weights: WeightsRef = "lips") -> None:
         loaded = load_model("lips", weights)
-        assert isinstance(loaded.net, LipsNet)
-        self.net, w = loaded.net, loaded.weights
+        self.net, w = loaded.network(LipsNet), loaded.weights
         self.config = self.net.cfg
         self.geometry = MouthGeometry(reference=w.tensors["reference"].numpy(),
                                       indices=w.tensors["mouth_indices"].numpy().astype(int),

@@ -104,8 +104,7 @@ class Trainer:
         if comps.shape != self.comps.shape or not np.allclose(np.abs(comps), np.abs(self.comps), atol=1e-4):
             raise ValueError(f"init weights {name} were trained on another cache (their mouth-motion basis differs).")
         self.comps, self.std = comps, w.tensors["pca_std"].numpy()  # its exact basis, so its head still fits
-        assert loaded.net is not None
-        self.model.load_state_dict(loaded.net.state_dict())
+        self.model.load_state_dict(loaded.network(type(self.model)).state_dict())
 
     def _sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         cfg, o = self.opts.config, self.opts

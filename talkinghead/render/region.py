@@ -1,0 +1,51 @@
+"""Re-render a face's mouth inside a decoded 4:2:0 frame, converting only the box around it.
+
+A dubbed frame differs from the input only round the mouth. The face's surroundings are converted
+to RGB, warped and painted there, and only the box the warp and paint touched goes back into the
+planes, widened to even corners because each chroma sample covers 2x2 pixels. Every other pixel
+stays exactly as decoded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from talkinghead.face.indices import inter_ocular
+from talkinghead.media.i420 import I420Frame
+from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
+from talkinghead.render.mouth_warp import warp_mouth
+
+
+def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float) -> None:
+    """Move the mouth and jaw of `frame` from `source` to `target` landmarks (478, 3 pixels) in place
+    and paint the mouth interior lit by `tone` (from `cheek_tone`)."""
+    iod = inter_ocular(source)
+    both = np.concatenate([source[:, :2], target[:, :2]])
+    cx, cy = both.mean(0)
+    rx, ry = (both.max(0) - both.min(0)) * 0.75 + 4  # the warp's fixed ring lies within 1.35x the face oval
+    x0, y0, x1, y1 = frame.clip(cx - rx, cy - ry, cx + rx, cy + ry)
+    rgb = frame.region(x0, y0, x1, y1)
+    shift = np.array([x0, y0, 0], np.float32)
+    box = warp_mouth(rgb, source - shift, target - shift, iod)
+    if box is None:
+        return
+    paint_mouth(rgb, target - shift, iod, tone)
+    bx0, by0, bx1, by1 = even_box(box, rgb.shape[1], rgb.shape[0])
+    frame.put(np.ascontiguousarray(rgb[by0:by1, bx0:bx1]), x0 + bx0, y0 + by0)
+
+
+def even_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) widened outwards to even corners, kept within width x height."""
+    return (box[0] // 2 * 2, box[1] // 2 * 2, min(width, (box[2] + 1) // 2 * 2), min(height, (box[3] + 1) // 2 * 2))
+
+
+def cheek_tone(frame: I420Frame, points: np.ndarray) -> float:
+    """Skin brightness of the face (lights the painted mouth interior); only the box round the cheek
+    points it samples is converted to RGB."""
+    cheeks = points[CHEEKS]
+    x0, y0, x1, y1 = frame.clip(cheeks[:, 0].min(), cheeks[:, 1].min(), cheeks[:, 0].max() + 1,
+                                cheeks[:, 1].max() + 1)
+    local = points.copy()
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    return face_tone(frame.region(x0, y0, x1, y1), local)
