@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -197,7 +198,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.add_middleware(Guard, token=settings.token)
     bearer = HTTPBearer(auto_error=False, description="The --token the server was started with.")
     api = [Depends(bearer)]  # documents the scheme; Guard does the checking
-    docs_static = Path(__import__("fastapi_offline").__file__).parent / "static"
+    docs_static = Path(str(fastapi_offline.__file__)).parent / "static"  # Swagger UI + ReDoc, served from here
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-static", StaticFiles(directory=docs_static), name="docs-static")
     store, pool = service.store, service.pool
@@ -294,7 +295,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         async def stream() -> AsyncIterator[str]:
             loop = asyncio.get_running_loop()
             changed = asyncio.Event()
-            token = store.subscribe(job_id, lambda: loop.call_soon_threadsafe(changed.set))
+            def wake() -> None:
+                loop.call_soon_threadsafe(changed.set)
+
+            token = store.subscribe(job_id, wake)
             try:
                 last = None
                 while True:
@@ -311,7 +315,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                         return
                     try:
                         await asyncio.wait_for(changed.wait(), 15.0)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         yield ": keep-alive\n\n"
             finally:
                 store.unsubscribe(token)

@@ -97,9 +97,9 @@ class Guard:
             return 401, "unauthorized", "This server needs its token: send 'Authorization: Bearer TOKEN'.", [
                 (b"www-authenticate", b"Bearer")]
         origin = headers.get("origin")
-        if method not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
-            if urlsplit(origin).netloc.lower() != host.lower():
-                return 403, "cross_site", "Requests from other web sites are refused.", []
+        cross = origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower()
+        if method not in ("GET", "HEAD", "OPTIONS") and cross:
+            return 403, "cross_site", "Requests from other web sites are refused.", []
         return None
 
     @staticmethod

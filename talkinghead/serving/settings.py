@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -17,7 +17,7 @@ def default_data_dir() -> Path:
 class ServeSettings:
     """Limits and places of one server. Every limit is checked before the work it protects is done."""
 
-    data_dir: Path = default_data_dir()
+    data_dir: Path = field(default_factory=default_data_dir)
     workers: int = 1  # worker processes, each with its own loaded models; each runs one job at a time
     token: str | None = None  # bearer token; None = no token, and then only this computer may connect
     queue: int = 8  # jobs that may wait for a worker; one more is refused with 429

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from talkinghead.errors import InputError
 
@@ -139,11 +139,12 @@ def check_media(path: Path, kind: str, max_seconds: float, max_pixels: int = 0) 
         if kind == "video" and any(d in fmt for d in _IMAGE_DEMUXERS):
             raise Unsupported("The video is a still image; use the photo mode for photos.")
         if not streams:
-            raise InputError(f"The {what} has no {'sound' if kind == 'audio' else 'picture'}.")
+            raise Unsupported(f"The {what} has no {'sound' if kind == 'audio' else 'picture'}.")
         stream = streams[0]
         width = height = 0
         if kind == "video":
-            width, height = stream.codec_context.width, stream.codec_context.height
+            ctx: Any = stream.codec_context
+            width, height = ctx.width, ctx.height
             if width * height > max_pixels:
                 raise TooLarge(f"The video is {width}x{height} pixels; this server takes at most "
                                f"{max_pixels / 1e6:.0f} megapixels per frame.")
@@ -156,7 +157,7 @@ def check_media(path: Path, kind: str, max_seconds: float, max_pixels: int = 0) 
     return MediaInfo(fmt, duration, width, height)
 
 
-def _duration(container, stream, max_seconds: float, what: str) -> float:  # type: ignore[no-untyped-def]
+def _duration(container: Any, stream: Any, max_seconds: float, what: str) -> float:
     """Seconds spanned by the stream's packets (decoding the first few), stopping past the limit."""
     tb = float(stream.time_base) if stream.time_base else 0.0
     start = end = None

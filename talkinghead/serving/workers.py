@@ -10,6 +10,7 @@ time, or dies, is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing as mp
@@ -26,7 +27,8 @@ from talkinghead.serving.jobs import RESULT, Job, JobStore
 
 log = logging.getLogger("talkinghead.serve")
 
-_DUB_STAGES = {"Tracking the face": (0.0, 0.35), "Rendering": (0.35, 0.6), "Writing": (0.95, 0.05)}
+# share of the whole dub each stage's progress stands for (tracking and rendering overlap in time)
+_DUB_STAGES = {"Tracking the face": 0.35, "Rendering": 0.6, "Writing": 0.05}
 _CANCEL_GRACE_S = 15.0
 _INTERNAL = "The job failed because of an internal error of the server."
 
@@ -48,12 +50,10 @@ def _worker_main(conn: Connection, cancel: Any, threads: int) -> None:
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    from talkinghead import dubbing
+    from talkinghead.dubbing import Dubber
     from talkinghead.pipeline import Animator
 
-    animator = Animator()
-    dubber_cls = getattr(dubbing, "Dubber", None)  # Dubber lands in dubbing.py with the architecture work
-    dubber = dubber_cls() if dubber_cls is not None else None
+    animator, dubber = Animator(), Dubber()
     conn.send(("ready",))
     while True:
         try:
@@ -66,7 +66,6 @@ def _worker_main(conn: Connection, cancel: Any, threads: int) -> None:
 
 
 def _run(spec: dict[str, Any], animator: Any, dubber: Any, cancel: Any, conn: Connection) -> tuple[Any, ...]:
-    from talkinghead import dubbing
     from talkinghead.errors import InputError, NoFaceError, OutputError, TalkingHeadError
     from talkinghead.pipeline import generate
 
@@ -89,7 +88,7 @@ def _run(spec: dict[str, Any], animator: Any, dubber: Any, cancel: Any, conn: Co
     dub_parts: dict[str, float] = {}
 
     def stages(stage: str, done: int, total: int) -> None:
-        start, share = _DUB_STAGES.get(stage, (0.0, 0.0))
+        share = _DUB_STAGES.get(stage, 0.0)
         dub_parts[stage] = share * min(done / max(total, 1), 1.0)
         report(sum(dub_parts.values()), stage.lower())
 
@@ -99,10 +98,7 @@ def _run(spec: dict[str, Any], animator: Any, dubber: Any, cancel: Any, conn: Co
             generate(paths["face"], paths["audio"], out, progress=frames, animator=animator, **spec["overrides"])
             summary = None
         else:
-            kwargs = dict(spec["overrides"], progress=stages)
-            if dubber is not None:
-                kwargs["dubber"] = dubber
-            summary = dubbing.dub(paths["video"], paths["audio"], out, **kwargs).summary()
+            summary = dubber.dub(paths["video"], paths["audio"], out, progress=stages, **spec["overrides"]).summary()
         return ("done", summary)
     except _Cancelled:
         return ("cancelled",)
@@ -204,10 +200,9 @@ class _Worker:
         assert self.conn is not None
         while not self.pool.stopping.is_set():
             try:
-                if self.conn.poll(0.2):
-                    if self.conn.recv() == ("ready",):
-                        self.ready = True
-                        return True
+                if self.conn.poll(0.2) and self.conn.recv() == ("ready",):
+                    self.ready = True
+                    return True
             except (EOFError, OSError):
                 break
             if not self.process.is_alive():
@@ -291,10 +286,8 @@ class _Worker:
 
     def _stop_process(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self.conn.send(None)
-            except (OSError, ValueError):
-                pass
         if self.process is not None:
             self.process.join(timeout=2.0)
             if self.process.is_alive():
