@@ -29,7 +29,7 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def iso(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def valid_id(job_id: str) -> bool:
