@@ -307,7 +307,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     if job is None:
                         yield "event: gone\ndata: {}\n\n"
                         return
-                    data = json.dumps(public(job))
+                    data = json.dumps(public(job), separators=(",", ":"))
                     if data != last:
                         yield f"data: {data}\n\n"
                         last = data
