@@ -55,7 +55,9 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 
 def _fail(exc: BaseException) -> None:
-    err.print(f"[red]Error:[/red] {exc}", highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False)  # brackets in a message are text
     raise typer.Exit(1)
 
 

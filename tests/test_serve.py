@@ -480,3 +480,15 @@ def test_image_headers_give_the_real_size(tmp_path, ext, params, channels, fmt) 
     path.write_bytes(data.tobytes())
     info = image_info(path)
     assert info is not None and (info.format, info.width, info.height) == (fmt, 83, 37)
+
+
+def test_cli_says_which_extra_is_missing(monkeypatch) -> None:
+    import sys
+
+    from typer.testing import CliRunner
+
+    from talkinghead.cli import app
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the [serve] extra were not installed
+    r = CliRunner().invoke(app, ["serve"])
+    assert r.exit_code == 1 and 'pip install "talkinghead[serve]"' in r.output

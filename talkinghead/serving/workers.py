@@ -15,6 +15,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 import traceback
@@ -41,6 +42,7 @@ class _Cancelled(Exception):
 
 def _worker_main(conn: Connection, cancel: Any, threads: int) -> None:
     """Body of a worker process: load the models, then run jobs sent down `conn` until None arrives."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the server stops us
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     from talkinghead.face.native_logs import mute_native_logs
 
