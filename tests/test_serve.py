@@ -306,6 +306,9 @@ def test_missing_or_misplaced_files_are_refused(server, media) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "unexpected_file"
     r = server.post("/v1/jobs", json={"mode": "generate"})
     assert r.status_code == 415
+    r = server.post("/v1/jobs", content=b"--x\r\nno headers here\r\n\r\n" * 50,
+                    headers={"content-type": "multipart/form-data; boundary=y"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "bad_form"
 
 
 def test_result_while_not_done_and_cancel(server, media) -> None:

@@ -147,7 +147,7 @@ class Service:
             except Exception:
                 log.exception("cleaning expired jobs failed")
 
-    def check_inputs(self, job_id: str, mode: str, upload: Upload, folder: Path) -> tuple[dict[str, str], float]:
+    def check_inputs(self, mode: str, upload: Upload, folder: Path) -> tuple[dict[str, str], float]:
         """Sniff every file; rename each to its role plus the suffix of what it really is. Returns
         (role -> file name, seconds of speech)."""
         s = self.settings
@@ -249,7 +249,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             if mode not in MODES:
                 raise UploadError(422, "bad_option", f"The mode must be generate or dub, not '{mode[:40]}'.")
             overrides, shown = parse_options(mode, upload.fields)
-            inputs, duration = await run_in_threadpool(service.check_inputs, job_id, mode, upload, folder)
+            inputs, duration = await run_in_threadpool(service.check_inputs, mode, upload, folder)
             job = Job(id=job_id, mode=mode, options=shown, overrides=overrides, inputs=inputs,
                       names=upload.names, duration=duration)
             store.add(job, folder)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 MAX_FIELD_BYTES = 1024  # an option's value
 MAX_HEADER_BYTES = 4096  # one part's headers
@@ -142,10 +144,10 @@ async def receive_form(content_type: str, chunks: AsyncIterator[bytes], folder: 
                                                     f"server takes.")
             parser.write(chunk)
         parser.finalize()
-    except UploadError:
-        raise
-    except Exception:  # python-multipart's own errors: a malformed body
+    except FormParserError:
         raise UploadError(422, "bad_form", "The form data is malformed.") from None
+    except ClientDisconnect:
+        raise UploadError(400, "disconnected", "The upload was cut off before it ended.") from None
     finally:
         rx.close()
     return rx.out
