@@ -69,6 +69,7 @@ class JobOut(BaseModel):
     expires: str | None  # when a finished job and its result are deleted
     options: dict[str, Any]
     files: dict[str, str]  # role -> the file name the client sent (shown only, never used as a path)
+    speech_seconds: float | None  # duration of the uploaded speech
     error: ErrorDetail | None
     summary: str | None  # dub: frames dubbed and passed through
     result: str | None  # URL of the MP4 once done
@@ -169,7 +170,7 @@ class Service:
                 info = sniff.check_media(path, "video" if role == "video" else "audio", s.max_seconds, s.max_pixels)
                 suffix = ""  # PyAV reads the container from the bytes
                 if role == "audio":
-                    duration = info.duration
+                    duration = round(info.duration, 3)
             name = role + suffix
             os.replace(path, folder / name)
             inputs[role] = name

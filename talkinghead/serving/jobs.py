@@ -53,7 +53,7 @@ class Job:
     names: dict[str, str] = field(default_factory=dict)  # role -> the client's file name, for messages only
     error: dict[str, str] | None = None
     summary: str | None = None
-    duration: float | None = None  # seconds of speech, for the real-time factor
+    duration: float | None = None  # seconds of speech (what the result will last, in photo mode)
 
     def public(self, keep_hours: float) -> dict[str, Any]:
         """The JSON of GET /v1/jobs/{id} (and of each server-sent event)."""
@@ -62,7 +62,7 @@ class Job:
             "id": self.id, "mode": self.mode, "status": self.status, "progress": round(self.progress, 4),
             "stage": self.stage, "created": iso(self.created), "started": iso(self.started),
             "finished": iso(self.finished), "expires": iso(expires), "options": self.options,
-            "files": self.names, "error": self.error, "summary": self.summary,
+            "files": self.names, "speech_seconds": self.duration, "error": self.error, "summary": self.summary,
             "result": f"/v1/jobs/{self.id}/result" if self.status == "done" else None,
         }
 
