@@ -126,6 +126,7 @@ def test_health_openapi_and_docs_are_local(server) -> None:
 def test_generate_job_from_upload_to_download_and_delete(server, media) -> None:
     job = submit(server, media, seed="3", still="true")
     assert job["status"] == "queued" and job["options"] == {"size": 128, "seed": 3, "still": True}
+    assert abs(job["speech_seconds"] - len(synthesize("Hello there.", "en")) / 16000) < 0.05
     seen = events(server, job["id"])  # streams until the job is finished
     assert seen[-1]["status"] == "done" and seen[-1]["progress"] == 1.0
     progress = [e["progress"] for e in seen]
