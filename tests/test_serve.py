@@ -42,8 +42,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
     write_wav(d / "hello.wav", speech)
     write_wav(d / "silence.wav", np.zeros(16000, np.float32))
     write_wav(d / "long.wav", 0.1 * np.sin(np.arange(16000 * 12) / 16000 * 2 * np.pi * 220).astype(np.float32))
-    three = np.concatenate([speech] * 4)
-    write_wav(d / "longer.wav", three)
+    write_wav(d / "longer.wav", np.concatenate([speech] * int(9.0 * 16000 // len(speech))))  # just under the limit
     import cv2
 
     cv2.imwrite(str(d / "noface.png"), np.full((96, 96, 3), 128, np.uint8))
@@ -313,13 +312,16 @@ def test_missing_or_misplaced_files_are_refused(server, media) -> None:
 
 
 def test_result_while_not_done_and_cancel(server, media) -> None:
-    r = server.post("/v1/jobs", data={"size": "128"}, files=files(media, audio="longer"))
+    # about 9 s of speech at 512 px keeps the worker busy for seconds even on a fast machine
+    r = server.post("/v1/jobs", data={"size": "512"}, files=files(media, audio="longer"))
     running = r.json()
-    queued = submit(server, media)
     wait(server, running["id"], ("running",))
+    queued = submit(server, media)
+    assert server.get(f"/v1/jobs/{queued['id']}").json()["status"] == "queued"
     assert server.get(f"/v1/jobs/{queued['id']}/result").status_code == 409
     r = server.delete(f"/v1/jobs/{queued['id']}")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert server.get(f"/v1/jobs/{running['id']}/result").status_code == 409
     r = server.delete(f"/v1/jobs/{running['id']}")
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.json()
     for job in (running, queued):
@@ -428,7 +430,7 @@ def test_restart_keeps_results_fails_interrupted_jobs_and_expiry_cleans_the_disk
     with TestClient(app, **LOCAL) as client:
         done = submit(client, media)
         assert wait(client, done["id"])["status"] == "done"
-        r = client.post("/v1/jobs", data={"size": "128"}, files=files(media, audio="longer"))
+        r = client.post("/v1/jobs", data={"size": "512"}, files=files(media, audio="longer"))
         interrupted = r.json()
         wait(client, interrupted["id"], ("running",))
     # the server stopped with one job running
