@@ -57,7 +57,9 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 
 def _fail(exc: BaseException) -> None:
-    err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False)  # escaped: '[ray]' is no markup
+    from rich.markup import escape
+
+    err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False)  # brackets in a message are text
     raise typer.Exit(1)
 
 
@@ -253,6 +255,57 @@ def batch(
                   f"report: {report}", highlight=False)
     if counts["failed"]:
         raise typer.Exit(1)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but loopback needs --token."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Worker processes, each with its own loaded models; one job each at a time."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="TALKINGHEAD_TOKEN",
+                                        help="Bearer token required on every request (or set TALKINGHEAD_TOKEN, "
+                                             "which keeps it out of the process list)."),
+    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.1, help="Largest request body, in MB."),
+    queue: int = typer.Option(8, "--queue", min=0, help="Jobs that may wait for a worker; more get 429."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir",
+                                            help="Jobs and results (default ~/.local/share/talkinghead/serve)."),
+    keep_hours: float = typer.Option(24.0, "--keep-hours", min=0.0, help="Finished jobs are deleted after this."),
+    max_seconds: float = typer.Option(300.0, "--max-seconds", min=1.0, help="Longest audio or video, in seconds."),
+) -> None:
+    """A web page and an HTTP API (docs at /docs) on this computer; jobs run in worker processes."""
+    if not _is_loopback(host) and not token:
+        _fail(TalkingHeadError(f"Listening on {host} lets other computers in, so it needs --token (for example "
+                               f"--token $(python -c 'import secrets; print(secrets.token_urlsafe())'))."))
+    if token is not None and len(token) < 16:
+        _fail(TalkingHeadError("The token must be at least 16 characters long."))
+    try:
+        import fastapi  # noqa: F401
+        import python_multipart  # noqa: F401
+        import uvicorn
+    except ImportError:
+        _fail(TalkingHeadError('The server needs the [serve] extra: pip install "talkinghead[serve]".'))
+    from talkinghead.serving import ServeSettings, create_app
+    from talkinghead.serving.settings import default_data_dir
+
+    settings = ServeSettings(data_dir=data_dir or default_data_dir(), workers=workers, token=token, queue=queue,
+                             max_upload_mb=max_upload_mb, keep_hours=keep_hours, max_seconds=max_seconds)
+    shown = "localhost" if _is_loopback(host) else host
+    err.print(f"talkinghead serving on http://{shown}:{port}/ (API docs at /docs); jobs in {settings.data_dir}")
+    # proxy_headers off: the client address is the socket's, so a loopback-only server cannot be fooled
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, server_header=False,
+                log_level="info", timeout_graceful_shutdown=10)
 
 
 @app.command("eval")
