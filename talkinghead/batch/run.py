@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from talkinghead.batch.jobs import Job, load_jobs
 from talkinghead.batch.report import Entry, Report, finished_before, previous_entries
 from talkinghead.batch.worker import JobResult
-from talkinghead.errors import TalkingHeadError
+from talkinghead.errors import OutputError, TalkingHeadError
 
 INTERRUPTED = "Interrupted before it finished; run the same command again to resume."
 
@@ -103,7 +103,10 @@ def run_batch(jobs_file: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     a jobs file; KeyboardInterrupt is caught: the report then marks unfinished jobs pending."""
     jobs_path, out = Path(jobs_file), Path(out_dir)
     jobs = load_jobs(jobs_path, out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create the output folder '{out}' ({exc.strerror}).") from None
     previous = previous_entries(out.resolve())
     entries, todo = [], []
     for job in jobs:
