@@ -1,7 +1,7 @@
 """Running jobs on this machine: in the batch command's own process (one worker) or in N worker processes.
 
 Worker processes are started with the spawn method (a fresh interpreter: no forked torch or mediapipe state),
-take jobs from one shared queue, keep their models loaded between jobs, and send back start, progress and
+are handed one job at a time, keep their models loaded between jobs, and send back start, progress and
 result messages. A worker that dies (killed, out of memory) fails only the job it was running; a new worker
 takes its place.
 """
