@@ -59,7 +59,7 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 def _fail(exc: BaseException) -> None:
     from rich.markup import escape
 
-    err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False)  # brackets in a message are text
+    err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # brackets in a message are text
     raise typer.Exit(1)
 
 
