@@ -42,7 +42,8 @@ from talkinghead.face.canonical import fit_canonical
 from talkinghead.motion.dub_mouth import DubMouth, lip_gap
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.pipeline import check_output, load_speech
-from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
+from talkinghead.render.mouth_bank import MouthBank, MouthCollector, MouthPainter
+from talkinghead.render.mouth_interior import CHEEKS, face_tone
 from talkinghead.render.mouth_warp import warp_mouth
 from talkinghead.types import Waveform
 
@@ -51,7 +52,7 @@ StageProgress = Callable[[str, int, int], None]
 CHUNK = 256  # frames per saved chunk of landmarks and per rendered segment
 _STATUS = ("dubbed", "no face", "too small", "profile", "mouth out of frame")
 _RAMP_S = 0.2  # after the new speech ends (--rest keep), the original mouth returns over this long
-_FORMAT = 2  # bump when the work folder's contents change meaning
+_FORMAT = 3  # bump when the work folder's contents change meaning
 _MODEL_FPS = 25.0  # the lips model's own frame rate; other rates are interpolated
 
 
@@ -274,6 +275,7 @@ class _TrackJob(threading.Thread):
             n_done = self.tracked()
             after = int(self._chunks[-1]["pts"][-1]) if self._chunks else None
             chunk: dict[str, list] = {"pts": [], "points": [], "status": [], "gaps": [], "tones": []}
+            mouths = MouthCollector()  # mouth bank hook: the speaker's open mouths, one file per chunk
             with FaceFollower(choice) as follower:
                 follower.box = box
 
@@ -284,6 +286,7 @@ class _TrackJob(threading.Thread):
                               "gaps": np.asarray(chunk["gaps"], np.float32),
                               "tones": np.asarray(chunk["tones"], np.float32)}
                     k = len(self._chunks)
+                    mouths.save(self.work / f"mouths_{k:05d}.npz")  # mouth bank hook
                     _save_npz(self.work / f"track_{k:05d}.npz", **arrays,
                               box=np.asarray(follower.box if follower.box else [], np.float64), last=np.asarray(last))
                     del arrays["points"]
@@ -303,6 +306,8 @@ class _TrackJob(threading.Thread):
                     chunk["status"].append(code)
                     chunk["gaps"].append(lip_gap(sim.apply(found)) if code == 0 else np.nan)
                     chunk["tones"].append(_tone(frame, found) if code == 0 else np.nan)
+                    if code == 0:  # mouth bank hook
+                        mouths.add(n_done, frame, found, inter_ocular(found))
                     n_done += 1
                     self.report("Tracking the face", n_done, max(self.total, n_done))
                     if len(chunk["pts"]) == CHUNK:
@@ -435,6 +440,7 @@ class _Renderer:
         offsets, weights = _offsets(self.pred, t), _weights(t, self.duration)
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
         smooth = smooth_points(track.points(lo, hi))
+        painter = MouthPainter(MouthBank.load(list(self.work.glob("mouths_*.npz")), stats_upto))  # mouth bank hook
         w, h = self.size
         with VideoWriter(path, w, h, fps=self.info.fps or 25.0, crf=self.opts.crf, preset=self.opts.preset,
                          time_base=self.fetch.time_base, colors=self.fetch.colors) as writer:
@@ -442,13 +448,13 @@ class _Renderer:
                 i = int(src[j])
                 p = smooth[i - lo]
                 if track.status[i] == 0 and weights[j] > 0 and not np.isnan(p[0, 0]):
-                    _dub_frame(frame, p, self.mouth.target(p, offsets[j], closed, float(weights[j])), tone)
+                    _dub_frame(frame, p, self.mouth.target(p, offsets[j], closed, float(weights[j])), tone, painter)
                 writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
                 self.report("Rendering", a + j + 1, max(total, a + j + 1))
         return path
 
 
-def _dub_frame(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float) -> None:
+def _dub_frame(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float, painter: MouthPainter) -> None:
     """Re-render mouth and jaw in place: only the face's surroundings are converted to RGB and only the
     box the warp and the painted interior touched is written back."""
     iod = inter_ocular(source)
@@ -461,7 +467,7 @@ def _dub_frame(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: f
     box = warp_mouth(rgb, source - shift, target - shift, iod)
     if box is None:
         return
-    paint_mouth(rgb, target - shift, iod, tone)
+    painter(rgb, source - shift, target - shift, iod, tone)  # mouth bank hook (was paint_mouth)
     bx0, by0, bx1, by1 = (box[0] // 2 * 2, box[1] // 2 * 2, min(rgb.shape[1], (box[2] + 1) // 2 * 2),
                           min(rgb.shape[0], (box[3] + 1) // 2 * 2))
     frame.put(np.ascontiguousarray(rgb[by0:by1, bx0:bx1]), x0 + bx0, y0 + by0)
