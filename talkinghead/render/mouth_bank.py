@@ -119,13 +119,13 @@ class MouthCollector:
         if f[0] < MIN_OPEN:
             return
         x0, y0, x1, y1 = footprint(points)
-        if hasattr(frame, "clip"):
+        if isinstance(frame, np.ndarray):
+            img, off = frame, np.zeros(2)
+        else:  # only the box round the mouth is converted to RGB
             bx = frame.clip(x0, y0, x1 + 1, y1 + 1)
             if bx[2] - bx[0] < 8 or bx[3] - bx[1] < 8:
                 return
             img, off = frame.region(*bx), np.array([bx[0], bx[1]], np.float64)
-        else:
-            img, off = frame, np.zeros(2)
         local = points[:, :2] - off
         crop = extract(img, local)
         up, lo = lip_curves(local)
