@@ -42,7 +42,7 @@ from talkinghead.face.canonical import fit_canonical
 from talkinghead.motion.dub_mouth import DubMouth, lip_gap
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.pipeline import check_output, load_speech
-from talkinghead.render.mouth_bank import MouthBank, MouthCollector, MouthPainter
+from talkinghead.render.mouth_bank import BankLoader, MouthCollector, MouthPainter
 from talkinghead.render.mouth_interior import CHEEKS, face_tone
 from talkinghead.render.mouth_warp import warp_mouth
 from talkinghead.types import Waveform
@@ -401,6 +401,7 @@ class _Renderer:
         self.tb = float(fetch.time_base)
         # yuv420p needs even sizes: an odd last row/column is dropped
         self.size = info.width - info.width % 2, info.height - info.height % 2
+        self.bank = BankLoader(work)  # mouth bank hook: the speaker's own mouths, merged as tracking advances
 
     def while_tracking(self) -> list[Path]:
         """Segments made only of input frames in order, rendered as soon as their frames (and the
@@ -440,7 +441,7 @@ class _Renderer:
         offsets, weights = _offsets(self.pred, t), _weights(t, self.duration)
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
         smooth = smooth_points(track.points(lo, hi))
-        painter = MouthPainter(MouthBank.load(list(self.work.glob("mouths_*.npz")), stats_upto))  # mouth bank hook
+        painter = MouthPainter(self.bank.upto(stats_upto))  # mouth bank hook
         w, h = self.size
         with VideoWriter(path, w, h, fps=self.info.fps or 25.0, crf=self.opts.crf, preset=self.opts.preset,
                          time_base=self.fetch.time_base, colors=self.fetch.colors) as writer:

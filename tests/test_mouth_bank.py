@@ -174,6 +174,9 @@ def test_bank_is_bounded_and_only_uses_frames_before_the_limit(tmp_path: Path) -
     assert len(early) < len(full) == n
     again = mb.MouthBank.load([tmp_path / "mouths_00000.npz"], upto=int(np.median(idx)))
     assert np.array_equal(early.crop, again.crop)
+    loader = mb.BankLoader(tmp_path)  # as a dub renders: the limit grows segment by segment
+    assert np.array_equal(loader.upto(int(np.median(idx))).crop, early.crop)
+    assert np.array_equal(loader.upto(300).feat, full.feat) and np.array_equal(loader.upto(300).crop, full.crop)
 
 
 @pytest.mark.parametrize("opens", [False, True])

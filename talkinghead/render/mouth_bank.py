@@ -99,8 +99,8 @@ def _interior_mask(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
 
 def _surround(crop: np.ndarray, up: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Mean colour of lips and skin round the interior: the lighting reference of a crop."""
-    inside = cv2.dilate(_interior_mask(up, lo).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    return crop[~inside].reshape(-1, 3).astype(np.float32).mean(0)
+    inside = cv2.dilate(_interior_mask(up, lo).astype(np.uint8), np.ones((5, 5), np.uint8))
+    return np.array(cv2.mean(crop, mask=1 - inside)[:3], np.float32)
 
 
 def _key(f: np.ndarray) -> tuple[int, int, int]:
@@ -174,19 +174,7 @@ class MouthBank:
     def load(files: list[Path], upto: int) -> MouthBank:
         """Entries of frames [0, upto) only, so a segment renders the same whether the job ran through
         or was resumed."""
-        best: dict[tuple[int, int, int], tuple] = {}
-        for f in sorted(files):
-            with np.load(f) as z:
-                keep = np.flatnonzero(z["index"] < upto)
-                for i in keep:
-                    feat = z["feat"][i]
-                    k, cand = _key(feat), (float(z["score"][i]), -int(z["index"][i]))
-                    if k not in best or cand > best[k][0]:
-                        best[k] = (cand, z["crop"][i], z["up"][i], z["lo"][i], feat, z["surround"][i])
-        if not best:
-            return MouthBank.empty()
-        items = [best[k] for k in sorted(best)]
-        return MouthBank(*(np.stack([it[j] for it in items]) for j in range(1, 6)))
+        return BankLoader(files).upto(upto)
 
     def nearest(self, feat: np.ndarray, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Indices and scaled distances of up to n entries within MAX_DIST of `feat`."""
@@ -198,6 +186,42 @@ class MouthBank:
         return order, d[order]
 
 
+class BankLoader:
+    """Merges collector files as rendering advances: the limit only grows within a job, so each entry
+    is looked at once and only winning crops are kept in memory (one per shape bin)."""
+
+    def __init__(self, files: list[Path] | Path) -> None:
+        self._source = files  # a list of files, or the work folder whose mouths_*.npz to read
+        self._limit = 0
+        self._seen: dict[Path, int] = {}  # file -> how many of its entries (index order) were merged
+        self._best: dict[tuple[int, int, int], tuple] = {}
+
+    def upto(self, limit: int) -> MouthBank:
+        if limit < self._limit:
+            self._seen, self._best = {}, {}
+        self._limit = limit
+        files = self._source if isinstance(self._source, list) else list(self._source.glob("mouths_*.npz"))
+        for f in sorted(files):
+            with np.load(f) as z:
+                index = z["index"]
+                order = np.argsort(index, kind="stable")
+                done, todo = self._seen.get(f, 0), int(np.searchsorted(index[order], limit))
+                if todo <= done:
+                    continue
+                fresh = order[done:todo]
+                crops = z["crop"]
+                for i in fresh:
+                    feat = z["feat"][i]
+                    k, cand = _key(feat), (float(z["score"][i]), -int(index[i]))
+                    if k not in self._best or cand > self._best[k][0]:
+                        self._best[k] = (cand, crops[i].copy(), z["up"][i], z["lo"][i], feat, z["surround"][i])
+                self._seen[f] = todo
+        if not self._best:
+            return MouthBank.empty()
+        items = [self._best[k] for k in sorted(self._best)]
+        return MouthBank(*(np.stack([it[j] for it in items]) for j in range(1, 6)))
+
+
 def _polygon_alpha(target: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """Anti-aliased inner-mouth mask of `target` in `box`, float (h, w, 1)."""
     x0, y0, x1, y1 = box
@@ -205,6 +229,32 @@ def _polygon_alpha(target: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     m = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(m, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
     return cv2.GaussianBlur(m, (0, 0), 0.7).astype(np.float32)[..., None] / 255.0
+
+
+class _MouthGrid:
+    """Per-pixel mouth coordinates of a target box, shared by every entry drawn into it: position
+    along the mouth (as a place between two XS samples) and height between the inner lips."""
+
+    def __init__(self, target: np.ndarray, box: tuple[int, int, int, int]) -> None:
+        x0, y0, x1, y1 = box
+        o, r, width = mouth_axes(target)
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32) - np.float32(o[0]),
+                             np.arange(y0, y1, dtype=np.float32) - np.float32(o[1]))
+        r = (r / width).astype(np.float32)
+        xh = gx * r[0, 0] + gy * r[0, 1]
+        yh = gx * r[1, 0] + gy * r[1, 1]
+        pos = (np.clip(xh, XS[0], XS[-1]) - XS[0]) / (XS[1] - XS[0])
+        self.i0 = np.minimum(pos.astype(np.int32), len(XS) - 2)
+        self.f = pos - self.i0
+        up_t, lo_t = lip_curves(target)
+        ut, lt = self.sample(up_t), self.sample(lo_t)
+        v = np.clip((yh - ut) / np.maximum(lt - ut, 1e-3), -0.3, 1.3)
+        self.v = _RIM + v * (1 - 2 * _RIM)
+        self.mx = ((xh - X_LO) * MOUTH_PX).astype(np.float32)
+
+    def sample(self, curve: np.ndarray) -> np.ndarray:
+        c = curve.astype(np.float32)
+        return c[self.i0] * (1 - self.f) + c[self.i0 + 1] * self.f
 
 
 class MouthPainter:
@@ -247,8 +297,9 @@ class MouthPainter:
         weights = self._blend(order, dist)
         interior = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
         surround_now = self._surround_now(rgb, target)
+        grid = _MouthGrid(target, (x0, y0, x1, y1))
         for i, wt in weights.items():
-            interior += wt * self._warp_entry(i, target, (x0, y0, x1, y1), surround_now)
+            interior += wt * self._warp_entry(i, grid, surround_now)
         alpha = _polygon_alpha(target, (x0, y0, x1, y1)) * (1.0 - keep)
         roi = rgb[y0:y1, x0:x1].astype(np.float32)
         rgb[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + interior * alpha + 0.5, 0, 255).astype(np.uint8)
@@ -272,23 +323,12 @@ class MouthPainter:
         up, lo = lip_curves(target)
         return _surround(crop, up, lo)
 
-    def _warp_entry(self, i: int, target: np.ndarray, box: tuple[int, int, int, int],
-                    surround_now: np.ndarray) -> np.ndarray:
+    def _warp_entry(self, i: int, grid: _MouthGrid, surround_now: np.ndarray) -> np.ndarray:
         """Entry i stretched between the target's inner lips (each column of the mouth maps upper lip
         to upper lip and lower to lower), relit by the ratio of the surroundings' colours."""
-        x0, y0, x1, y1 = box
-        o, r, width = mouth_axes(target)
-        up_t, lo_t = lip_curves(target)
-        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
-        q = (np.stack([gx - o[0], gy - o[1]], -1) @ r.T) / width
-        xh, yh = np.clip(q[..., 0], XS[0], XS[-1]), q[..., 1]
-        ut, lt = np.interp(xh, XS, up_t), np.interp(xh, XS, lo_t)
-        v = (yh - ut) / np.maximum(lt - ut, 1e-3)
-        ue, le = np.interp(xh, XS, self.bank.up[i]), np.interp(xh, XS, self.bank.lo[i])
+        ue, le = grid.sample(self.bank.up[i]), grid.sample(self.bank.lo[i])
         # the tracked inner lip lies a little inside the lip: sample the entry's interior without its rim
-        ye = ue + (_RIM + np.clip(v, -0.3, 1.3) * (1 - 2 * _RIM)) * (le - ue)
-        mx = ((q[..., 0] - X_LO) * MOUTH_PX).astype(np.float32)
-        my = ((ye - Y_LO) * MOUTH_PX).astype(np.float32)
-        out = cv2.remap(self.bank.crop[i], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        my = ((ue + grid.v * (le - ue) - Y_LO) * MOUTH_PX).astype(np.float32)
+        out = cv2.remap(self.bank.crop[i], grid.mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         gain = np.clip(surround_now / np.maximum(self.bank.surround[i], 1.0), 0.6, 1.6)
         return out.astype(np.float32) * gain
