@@ -160,3 +160,22 @@ def test_painted_interior_colour_in_dub_and_photo_mode(tmp_path: Path, name: str
     dub_err = _interior_error(asked, _decode(dub), before)
     assert max(photo_err.values()) <= 5, ("photo", name, photo_err)
     assert max(dub_err.values()) <= 5, ("dub", name, dub_err)
+
+
+@pytest.mark.parametrize("skin,warm", [((205, 150, 125), True), ((140, 140, 140), False)])
+def test_painted_teeth_take_the_colour_of_the_light(skin, warm: bool) -> None:
+    """Teeth lit like the face: cream next to warm skin (a neutral grey there reads as cyan), neutral
+    next to neutral skin."""
+    from talkinghead.render.mouth_interior import CHEEKS
+
+    pts = _mouth(161, 121, 70, 44)
+    pts[CHEEKS, :2] = [[100, 60], [220, 60], [90, 90], [230, 90], [110, 170], [210, 170]]
+    before = np.full((240, 320, 3), skin, np.uint8)
+    img = before.copy()
+    paint_mouth(img, pts, 200.0, 1.0)
+    changed = cv2.erode((np.abs(img.astype(int) - before).sum(2) > 30).astype(np.uint8), np.ones((5, 5), np.uint8))
+    teeth = img[(changed > 0) & (img.astype(int).sum(2) > 330)].astype(float).mean(0)
+    if warm:
+        assert teeth[0] > teeth[1] > teeth[2] and teeth[2] / teeth[0] < 0.9, teeth
+    else:
+        assert teeth[2] / teeth[0] > 0.9, teeth
