@@ -11,7 +11,7 @@ Run: .venv/bin/python benchmarks/dub_quality.py [--grid 10]
 bank) and with the painted interior alone (the renderer before the bank); for each, whole-frame SSIM and
 the SSIM and LPIPS (with the [quality] extra) of a mouth crop against the real video: a square box 1.6x
 the real outer-lip width round the real lips, scaled to 96 px.
-Run: .venv/bin/python benchmarks/dub_quality.py --mouth [--grid 4] [--lrcar 4] [--corpus DIR]
+Run: .venv/bin/python benchmarks/dub_quality.py --mouth [--grid 4] [--lrcar 4] [--corpus DIR] [--tinted]
 """
 
 from __future__ import annotations
@@ -56,15 +56,18 @@ CROP = 96  # mouth crops are compared at this size
 
 
 class _PaintedOnly:
-    """The renderer before the mouth bank: the painted interior on every open mouth."""
+    """The renderer before the mouth bank: the painted interior on every open mouth (teeth tinted by
+    the light, as the bank's fallback paints them, with --tinted)."""
+
+    tinted = False
 
     def __init__(self, bank) -> None:
         pass
 
     def __call__(self, rgb, source, target, iod, tone) -> None:
-        from talkinghead.render.mouth_interior import paint_mouth
+        from talkinghead.render.mouth_interior import light_tint, paint_mouth
 
-        paint_mouth(rgb, target, iod, tone)
+        paint_mouth(rgb, target, iod, tone, light_tint(rgb, target) if self.tinted else None)
 
 
 def mouth_crop(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -133,7 +136,9 @@ def main() -> None:
     ap.add_argument("--mouth", action="store_true", help="mouth-crop SSIM/LPIPS, painted vs the mouth bank")
     ap.add_argument("--lrcar", type=int, default=4, help="--mouth: how many LRC-AR clips")
     ap.add_argument("--corpus", default=str(CORPUS), help="folder of validation clips")
+    ap.add_argument("--tinted", action="store_true", help="--mouth: the painted baseline with light-tinted teeth")
     args = ap.parse_args()
+    _PaintedOnly.tinted = args.tinted
     if args.mouth:
         mouth_main(args)
         return

@@ -152,7 +152,7 @@ def test_no_open_mouth_falls_back_to_the_painted_interior(tmp_path: Path) -> Non
     src, tgt = _mouth(120, 100, 40, 1), _mouth(120, 100, 40, 26)
     out = np.full((200, 240, 3), SKIN, np.uint8)
     want = out.copy()
-    paint_mouth(want, tgt, IOD, 0.8)
+    paint_mouth(want, tgt, IOD, 0.8, mb.light_tint(want, tgt))
     painter = mb.MouthPainter(bank)
     painter(out, src, tgt, IOD, 0.8)
     assert painter.used["painted"] == 1

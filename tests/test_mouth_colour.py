@@ -164,15 +164,15 @@ def test_painted_interior_colour_in_dub_and_photo_mode(tmp_path: Path, name: str
 
 @pytest.mark.parametrize("skin,warm", [((205, 150, 125), True), ((140, 140, 140), False)])
 def test_painted_teeth_take_the_colour_of_the_light(skin, warm: bool) -> None:
-    """Teeth lit like the face: cream next to warm skin (a neutral grey there reads as cyan), neutral
-    next to neutral skin."""
-    from talkinghead.render.mouth_interior import CHEEKS
+    """Teeth lit like the face (the dub's painted fallback): cream next to warm skin (a neutral grey
+    there reads as cyan), neutral next to neutral skin."""
+    from talkinghead.render.mouth_interior import CHEEKS, light_tint
 
     pts = _mouth(161, 121, 70, 44)
     pts[CHEEKS, :2] = [[100, 60], [220, 60], [90, 90], [230, 90], [110, 170], [210, 170]]
     before = np.full((240, 320, 3), skin, np.uint8)
     img = before.copy()
-    paint_mouth(img, pts, 200.0, 1.0)
+    paint_mouth(img, pts, 200.0, 1.0, light_tint(before, pts))
     changed = cv2.erode((np.abs(img.astype(int) - before).sum(2) > 30).astype(np.uint8), np.ones((5, 5), np.uint8))
     teeth = img[(changed > 0) & (img.astype(int).sum(2) > 330)].astype(float).mean(0)
     if warm:

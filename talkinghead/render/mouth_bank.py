@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
-from talkinghead.render.mouth_interior import paint_mouth
+from talkinghead.render.mouth_interior import light_tint, paint_mouth
 
 MOUTH_PX = 96  # mouth width (corner to corner) in bank pixels
 X_LO, X_HI, Y_LO, Y_HI = -0.75, 0.75, -0.55, 0.65  # crop extent, in mouth widths
@@ -290,7 +290,7 @@ class MouthPainter:
         if not len(order):
             self._weights.clear()
             painted = rgb.copy()
-            paint_mouth(painted, target, inter_ocular, tone)
+            paint_mouth(painted, target, inter_ocular, tone, light_tint(rgb, target))
             rgb[:] = np.clip(rgb * keep + painted * (1 - keep) + 0.5, 0, 255).astype(np.uint8) if keep else painted
             self.used["painted"] += 1
             return
