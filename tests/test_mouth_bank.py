@@ -85,6 +85,15 @@ def test_the_filmed_mouth_stays_where_the_new_lips_match_it() -> None:
     assert not np.array_equal(painted, frame)  # what the renderer did before the bank
 
 
+def test_a_wider_gap_than_filmed_is_not_kept() -> None:
+    """Lips that barely move but part twice as far as filmed: the gap would hold lip pixels the warp
+    stretched, so the interior is drawn, not kept."""
+    src, tgt = _mouth(120, 100, 40, 2.0), _mouth(120, 100, 40, 4.0)
+    assert mb.keep_filmed(src, tgt) == 0.0
+    assert mb.keep_filmed(src, src) == 1.0
+    assert 0.0 < mb.keep_filmed(_mouth(120, 100, 40, 20.0), _mouth(120, 100, 40, 23.0)) < 1.0
+
+
 def test_dub_frame_keeps_original_mouth_pixels_where_the_shape_matches() -> None:
     """Through the dub's 4:2:0 path: the jaw moves a little (chin points), the inner lips do not; the
     interior comes back as decoded, not repainted."""

@@ -28,6 +28,7 @@ _OPEN_BIN, _WIDTH_BIN, _YAW_BIN = 0.05, 0.12, 0.08
 _SCALE = np.array([0.05, 0.12, 0.08])  # feature distances in these units...
 MAX_DIST = 2.5  # ...beyond which an entry is not "close"
 KEEP_BELOW, REPLACE_ABOVE = 0.015, 0.05  # mean inner-lip move (mouth widths): keep the filmed mouth / replace it
+OPEN_KEEP, OPEN_REPLACE = 0.1, 0.3  # ...and relative change of the opening
 _NOSE = 1
 _RIM = 0.1  # share of the entry's opening next to each lip left out
 
@@ -231,6 +232,21 @@ def _polygon_alpha(target: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     return cv2.GaussianBlur(m, (0, 0), 0.7).astype(np.float32)[..., None] / 255.0
 
 
+def keep_filmed(source: np.ndarray, target: np.ndarray) -> float:
+    """How much of the filmed interior to keep (1 all, 0 none): only where the new inner lips lie on the
+    filmed ones and the filmed mouth is as open, so what is kept is the real interior and not lip
+    pixels the warp stretched into a wider gap."""
+    _, _, width = mouth_axes(target)
+    idx = UPPER_INNER_LIP + LOWER_INNER_LIP
+    moved = float(np.linalg.norm(target[idx, :2] - source[idx, :2], axis=1).mean()) / width
+    near = np.clip((REPLACE_ABOVE - moved) / (REPLACE_ABOVE - KEEP_BELOW), 0.0, 1.0)
+    o_src = float(np.linalg.norm(source[UPPER_INNER_LIP[5], :2] - source[LOWER_INNER_LIP[5], :2]))
+    o_tgt = float(np.linalg.norm(target[UPPER_INNER_LIP[5], :2] - target[LOWER_INNER_LIP[5], :2]))
+    change = abs(o_tgt - o_src) / max(o_tgt, MIN_OPEN * width)
+    same = np.clip((OPEN_REPLACE - change) / (OPEN_REPLACE - OPEN_KEEP), 0.0, 1.0)
+    return float(near * same)
+
+
 class _MouthGrid:
     """Per-pixel mouth coordinates of a target box, shared by every entry drawn into it: position
     along the mouth (as a place between two XS samples) and height between the inner lips."""
@@ -272,10 +288,7 @@ class MouthPainter:
         if float(np.linalg.norm(upper[5] - lower[5])) < 0.02 * inter_ocular:
             self._weights.clear()
             return
-        _, _, width = mouth_axes(target)
-        idx = UPPER_INNER_LIP + LOWER_INNER_LIP
-        moved = float(np.linalg.norm(target[idx, :2] - source[idx, :2], axis=1).mean()) / width
-        keep = float(np.clip((REPLACE_ABOVE - moved) / (REPLACE_ABOVE - KEEP_BELOW), 0.0, 1.0))
+        keep = keep_filmed(source, target)
         if keep >= 1.0:
             self.used["kept"] += 1
             return
