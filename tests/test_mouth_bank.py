@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -39,8 +40,6 @@ def _real_mouth(pts: np.ndarray, h: int = 200, w: int = 240) -> np.ndarray:
     img = np.full((h, w, 3), SKIN, np.uint8)
     upper, lower = pts[UPPER_INNER_LIP, :2], pts[LOWER_INNER_LIP, :2]
     mid = (upper + lower) / 2
-    import cv2
-
     top = np.concatenate([upper, mid[::-1]]).astype(np.int32)
     bottom = np.concatenate([mid, lower[::-1]]).astype(np.int32)
     cv2.fillPoly(img, [top], (170, 200, 170))
@@ -50,8 +49,6 @@ def _real_mouth(pts: np.ndarray, h: int = 200, w: int = 240) -> np.ndarray:
 
 def _interior(pts: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Mask of the inner mouth, eroded away from the lips."""
-    import cv2
-
     poly = np.concatenate([pts[UPPER_INNER_LIP, :2], pts[LOWER_INNER_LIP[-2:0:-1], :2]]).astype(np.int32)
     m = np.zeros(shape, np.uint8)
     cv2.fillPoly(m, [poly], 1)
@@ -194,8 +191,9 @@ def test_dub_of_a_clip_uses_the_bank_only_when_the_speaker_opens_their_mouth(tmp
                                                                              monkeypatch) -> None:
     """End to end: a still clip (mouth never open) is dubbed with the painted interior; a talking clip
     with its own mouths."""
-    from talkinghead.pipeline import generate
     from speech import SENTENCES, speech_with_pause
+
+    from talkinghead.pipeline import generate
 
     samples, _ = speech_with_pause(SENTENCES["en"], "en", pause_s=0.3, lead_s=0.2)
     wav = wav_file(samples[: 16000 * 2])

@@ -21,7 +21,7 @@ from talkinghead.render.mouth_interior import light_tint, paint_mouth
 
 MOUTH_PX = 96  # mouth width (corner to corner) in bank pixels
 X_LO, X_HI, Y_LO, Y_HI = -0.75, 0.75, -0.55, 0.65  # crop extent, in mouth widths
-CROP_W, CROP_H = int(round((X_HI - X_LO) * MOUTH_PX)), int(round((Y_HI - Y_LO) * MOUTH_PX))
+CROP_W, CROP_H = round((X_HI - X_LO) * MOUTH_PX), round((Y_HI - Y_LO) * MOUTH_PX)
 XS = np.linspace(-0.5, 0.5, 33)  # where the inner-lip curves are sampled
 MIN_OPEN = 0.06  # openings (in mouth widths) below this show no interior worth keeping
 _OPEN_BIN, _WIDTH_BIN, _YAW_BIN = 0.05, 0.12, 0.08
