@@ -23,6 +23,8 @@ from talkinghead.face.follow import FaceChoice, FaceFollower, usable
 from talkinghead.media.frame_fetch import FrameFetcher
 from talkinghead.media.video_reader import probe_video
 from talkinghead.types import TrackStatus, lip_gap
+from talkinghead.face.indices import inter_ocular
+from talkinghead.render.mouth_bank import MouthCollector
 from talkinghead.render.region import cheek_tone
 
 StageProgress = Callable[[str, int, int], None]
@@ -142,6 +144,7 @@ class TrackJob(threading.Thread):
             n_done = self.tracked()
             after = int(self._chunks[-1]["pts"][-1]) if self._chunks else None
             chunk: dict[str, list] = {"pts": [], "points": [], "status": [], "gaps": [], "tones": []}
+            mouths = MouthCollector()  # the speaker's open mouths (render/mouth_bank.py), one file per chunk
             with FaceFollower(choice) as follower:
                 follower.box = box
 
@@ -153,6 +156,7 @@ class TrackJob(threading.Thread):
                         "gaps": np.asarray(chunk["gaps"], np.float32),
                         "tones": np.asarray(chunk["tones"], np.float32)}
                     k = len(self._chunks)
+                    mouths.save(self.work / f"mouths_{k:05d}.npz")
                     save_npz(self.work / f"track_{k:05d}.npz", **arrays,
                              box=np.asarray(follower.box if follower.box else [], np.float64), last=np.asarray(last))
                     del arrays["points"]
@@ -173,6 +177,7 @@ class TrackJob(threading.Thread):
                         chunk["points"].append(found)
                         chunk["gaps"].append(lip_gap(sim.apply(found)))
                         chunk["tones"].append(cheek_tone(frame, found))
+                        mouths.add(n_done, frame, found, inter_ocular(found))
                     else:
                         chunk["points"].append(np.full((478, 3), np.nan, np.float32))
                         chunk["gaps"].append(np.nan)

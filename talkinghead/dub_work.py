@@ -19,7 +19,7 @@ import numpy as np
 
 from talkinghead.config import DubOptions
 
-FORMAT = 2  # bump when the work folder's contents change meaning
+FORMAT = 3  # bump when the work folder's contents change meaning
 
 
 def fingerprint(path: str | os.PathLike[str]) -> dict[str, object]:

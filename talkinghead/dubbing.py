@@ -41,6 +41,7 @@ from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_ti
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.motion.resample import at_rate
+from talkinghead.render.mouth_bank import BankLoader, MouthPainter
 from talkinghead.render.region import dub_region
 from talkinghead.types import MouthGeometry, TrackStatus, Waveform
 from talkinghead.weights import WeightsRef
@@ -175,6 +176,7 @@ class _Renderer:
         self.fetch, self.work, self.job, self.pred, self.duration = fetch, work, job, pred, duration
         self.geometry, self.info, self.opts, self.report = geometry, info, opts, report
         self.tb = float(fetch.time_base)
+        self.bank = BankLoader(work)  # the speaker's own mouths, merged as tracking advances
         # yuv420p needs even sizes: an odd last row/column is dropped
         self.size = info.width - info.width % 2, info.height - info.height % 2
 
@@ -216,6 +218,7 @@ class _Renderer:
         offsets, weights = at_rate(self.pred, _MODEL_FPS, t), _weights(t, self.duration)
         lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
         smooth = smooth_points(track.points(lo, hi))
+        painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
         w, h = self.size
         with VideoWriter(path, w, h, fps=self.info.fps or 25.0, crf=self.opts.crf, preset=self.opts.preset,
                          time_base=self.fetch.time_base, colors=self.fetch.colors) as writer:
@@ -223,7 +226,8 @@ class _Renderer:
                 i = int(src[j])
                 p = smooth[i - lo]
                 if track.status[i] == TrackStatus.OK and weights[j] > 0 and not np.isnan(p[0, 0]):
-                    dub_region(frame, p, dub_target(self.geometry, p, offsets[j], closed, float(weights[j])), tone)
+                    dub_region(frame, p, dub_target(self.geometry, p, offsets[j], closed, float(weights[j])), tone,
+                               painter)
                 writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
                 self.report("Rendering", a + j + 1, max(total, a + j + 1))
         return path

@@ -166,11 +166,15 @@ def test_two_faces_auto_picks_the_speaker_and_a_point_picks_the_other(frames, tm
     x1, y1 = lips.max(0).astype(int)
 
     def changed(path: Path) -> tuple[float, float]:
-        """Mean change of each face's mouth region (the right face is the mirror image)."""
+        """Change of each face's mouth region in the frames where it changes most (90th percentile over
+        frames: re-encoding alone changes every frame a little; a dub that keeps the speaker's own teeth
+        changes the mouth less on average). The right face is the mirror image."""
         out = [f for _, f in iter_frames(path)]
-        left = np.mean([np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).mean() for a, b in zip(out, src_frames)])
+        left = np.percentile([np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).mean()
+                              for a, b in zip(out, src_frames)], 90)
         r0, r1 = 2 * w - x1, 2 * w - x0
-        right = np.mean([np.abs(a[y0:y1, r0:r1].astype(int) - b[y0:y1, r0:r1]).mean() for a, b in zip(out, src_frames)])
+        right = np.percentile([np.abs(a[y0:y1, r0:r1].astype(int) - b[y0:y1, r0:r1]).mean()
+                               for a, b in zip(out, src_frames)], 90)
         return left, right
 
     left, right = changed(dub(src, audio, tmp_path / "auto.mp4").path)

@@ -5,6 +5,11 @@ and back costs more than decoding and encoding it (measured: ~36 ms of ~95 ms a 
 the round trip through RGB alters colours everywhere. Keeping the planes, converting only the
 regions that are looked at or re-rendered, and handing the planes straight to the encoder leaves all
 other pixels exactly as decoded.
+
+Regions are converted with the frame's own colour tags (BT.601 / BT.709 / BT.2020 matrix, limited or
+full range), so what the renderer paints is what a player shows; untagged frames get the matrix
+players assume for their size. Writing back averages each 2x2 block's chroma (4:2:0 siting) instead of
+taking one pixel's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,38 @@ import av
 import cv2
 import numpy as np
 
+# AVCOL_SPC_* -> (Kr, Kb) of the matrix; 1 BT.709, 5/6 BT.601, 9/10 BT.2020 (non-constant luminance)
+_MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
+_SPACE_NAMES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+_SPACE_CODES = {"bt709": 1, "bt601": 6, "bt2020": 9}
+_JPEG = 2  # AVCOL_RANGE_JPEG (full range)
+
+
+def colour_matrix(colorspace: int, width: int, height: int) -> str:
+    """The YUV matrix of a frame: its tag, or for untagged frames what players assume (BT.709 for HD)."""
+    if colorspace in _SPACE_NAMES:
+        return _SPACE_NAMES[colorspace]
+    return "bt709" if width >= 1280 or height > 576 else "bt601"
+
+
+def _affines(matrix: str, full_range: bool) -> tuple[np.ndarray, np.ndarray]:
+    """3x4 affine maps RGB (0..255) -> YUV and YUV -> RGB for cv2.transform."""
+    kr, kb = _MATRICES[matrix]
+    kg = 1.0 - kr - kb
+    ys, cs, y0 = (255.0, 255.0, 0.0) if full_range else (219.0, 224.0, 16.0)
+    rows = np.array([[kr, kg, kb],
+                     [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
+                     [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))]]) / 255.0
+    fwd = np.zeros((4, 4))
+    fwd[:3, :3] = rows * np.array([[ys], [cs], [cs]])
+    fwd[:3, 3] = [y0, 128.0, 128.0]
+    fwd[3, 3] = 1.0
+    inv = np.linalg.inv(fwd)
+    return fwd[:3].astype(np.float32), inv[:3].astype(np.float32)
+
+
+_AFFINES = {(m, f): _affines(m, f) for m in _MATRICES for f in (False, True)}
+
 
 def _plane(frame: av.VideoFrame, k: int) -> np.ndarray:
     """Writable (height, width) view of plane k of a frame we own (rows padded to line_size)."""
@@ -20,13 +57,27 @@ def _plane(frame: av.VideoFrame, k: int) -> np.ndarray:
     return np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width]
 
 
+def _tags(frame: av.VideoFrame) -> tuple[int, int]:
+    """(colorspace, range) of a decoded frame; yuvj formats are full range whatever the tag says."""
+    rng = int(frame.color_range)
+    if frame.format.name.startswith("yuvj"):
+        rng = _JPEG
+    return int(frame.colorspace), rng
+
+
 class I420Frame:
     """Y, U, V planes of an even-sized frame, held in an encoder-ready av.VideoFrame of our own."""
 
-    def __init__(self, frame: av.VideoFrame) -> None:
+    def __init__(self, frame: av.VideoFrame, colorspace: int | None = None, color_range: int | None = None) -> None:
         self.av_frame = frame
         self.width, self.height = frame.width, frame.height
         self.y, self.u, self.v = (_plane(frame, k) for k in range(3))
+        space, rng = _tags(frame)
+        self.colorspace = space if colorspace is None else colorspace
+        self.color_range = rng if color_range is None else color_range
+        self.matrix = colour_matrix(self.colorspace, self.width, self.height)
+        self.full_range = self.color_range == _JPEG
+        self._to_yuv, self._to_rgb = _AFFINES[self.matrix, self.full_range]
         self._rgb: np.ndarray | None = None
 
     @property
@@ -41,35 +92,39 @@ class I420Frame:
     @staticmethod
     def from_av(frame: av.VideoFrame, quarter_turns: int = 0, copy: bool = True) -> I420Frame:
         """A decoded frame; copied unless only read (decoder buffers may be reference pictures, never
-        written to). Other pixel formats, odd sizes and rotation go through one conversion."""
+        written to). Other pixel formats and odd sizes go through one conversion that keeps YUV values
+        and colour tags; rotation turns the planes themselves."""
+        space, rng = _tags(frame)
         w, h = frame.width, frame.height
-        if quarter_turns:
-            return I420Frame.from_rgb(np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), k=quarter_turns)))
         if frame.format.name != "yuv420p" or w % 2 or h % 2:
             w, h = w - w % 2, h - h % 2
             frame = frame.reformat(width=w, height=h, format="yuv420p")
+        if quarter_turns % 4:
+            k = quarter_turns % 4
+            ow, oh = (h, w) if k % 2 else (w, h)
+            own = I420Frame(av.VideoFrame(ow, oh, "yuv420p"), space, rng)
+            for i, dst in enumerate((own.y, own.u, own.v)):
+                dst[:] = np.rot90(_plane(frame, i), k=k)
+            return own
         if not copy:
-            return I420Frame(frame)
-        own = I420Frame(av.VideoFrame(w, h, "yuv420p"))
+            return I420Frame(frame, space, rng)
+        own = I420Frame(av.VideoFrame(w, h, "yuv420p"), space, rng)
         for k, dst in enumerate((own.y, own.u, own.v)):
             dst[:] = _plane(frame, k)
         return own
 
     @staticmethod
-    def from_rgb(rgb: np.ndarray) -> I420Frame:
+    def from_rgb(rgb: np.ndarray, matrix: str = "bt601", full_range: bool = False) -> I420Frame:
+        """RGB -> planes (odd last row/column dropped), tagged with the matrix and range used."""
         h, w = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
-        flat = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2YUV_I420).reshape(-1)
-        own = I420Frame(av.VideoFrame(w, h, "yuv420p"))
-        n = w * h
-        own.y[:] = flat[:n].reshape(h, w)
-        own.u[:] = flat[n:n + n // 4].reshape(h // 2, w // 2)
-        own.v[:] = flat[n + n // 4:].reshape(h // 2, w // 2)
+        own = I420Frame(av.VideoFrame(w, h, "yuv420p"), _SPACE_CODES[matrix], _JPEG if full_range else 1)
+        own.put(np.ascontiguousarray(rgb[:h, :w]), 0, 0)
         return own
 
     def rgb(self) -> np.ndarray:
         """The whole frame as RGB (made once, for face detection)."""
         if self._rgb is None:
-            self._rgb = cv2.cvtColor(self.planes, cv2.COLOR_YUV2RGB_I420)
+            self._rgb = self._convert(0, 0, self.width, self.height)
         return self._rgb
 
     def clip(self, x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
@@ -84,19 +139,24 @@ class I420Frame:
         """RGB copy of an even-aligned box (from `clip`)."""
         if self._rgb is not None:
             return self._rgb[y0:y1, x0:x1].copy()
+        return self._convert(x0, y0, x1, y1)
+
+    def _convert(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         w, h = x1 - x0, y1 - y0
         if w == 0 or h == 0:
             return np.zeros((h, w, 3), np.uint8)
-        buf = np.concatenate([self.y[y0:y1, x0:x1].ravel(), self.u[y0 // 2:y1 // 2, x0 // 2:x1 // 2].ravel(),
-                              self.v[y0 // 2:y1 // 2, x0 // 2:x1 // 2].ravel()]).reshape(h * 3 // 2, w)
-        return cv2.cvtColor(buf, cv2.COLOR_YUV2RGB_I420)
+        up = [cv2.resize(p[y0 // 2:y1 // 2, x0 // 2:x1 // 2], (w, h), interpolation=cv2.INTER_NEAREST)
+              for p in (self.u, self.v)]
+        return cv2.transform(cv2.merge([self.y[y0:y1, x0:x1], *up]), self._to_rgb)
 
     def put(self, rgb: np.ndarray, x0: int, y0: int) -> None:
         """Write an RGB box back (same even-aligned box as `region`)."""
         h, w = rgb.shape[:2]
-        flat = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).reshape(-1)
-        n = w * h
-        self.y[y0:y0 + h, x0:x0 + w] = flat[:n].reshape(h, w)
-        self.u[y0 // 2:(y0 + h) // 2, x0 // 2:(x0 + w) // 2] = flat[n:n + n // 4].reshape(h // 2, w // 2)
-        self.v[y0 // 2:(y0 + h) // 2, x0 // 2:(x0 + w) // 2] = flat[n + n // 4:].reshape(h // 2, w // 2)
+        if w == 0 or h == 0:
+            return
+        yuv = cv2.transform(rgb.astype(np.float32), self._to_yuv)
+        self.y[y0:y0 + h, x0:x0 + w] = np.clip(np.rint(yuv[..., 0]), 0, 255)
+        for k, p in ((1, self.u), (2, self.v)):
+            half = cv2.resize(yuv[..., k], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+            p[y0 // 2:(y0 + h) // 2, x0 // 2:(x0 + w) // 2] = np.clip(np.rint(half), 0, 255)
         self._rgb = None

@@ -26,8 +26,25 @@ def face_tone(image: np.ndarray, points: np.ndarray) -> float:
     return float(np.clip(np.median(vals) / 200.0, 0.25, 1.1))
 
 
-def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float) -> None:
-    """Draw the interior in place where the target inner lips are apart."""
+def light_tint(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Per-channel tint (max 1) of the light on the face, from the cheeks' colour. Real teeth take the
+    colour of the light; a neutral grey band next to warm skin reads as cyan."""
+    h, w = image.shape[:2]
+    xs = np.clip(np.round(points[CHEEKS, 0]).astype(int)[:, None] + [-1, 0, 1], 0, w - 1)
+    ys = np.clip(np.round(points[CHEEKS, 1]).astype(int)[:, None] + [-1, 0, 1], 0, h - 1)
+    patches = image[ys[:, :, None], xs[:, None, :]].reshape(-1, 3)  # 3x3 pixels round each cheek point
+    c = np.median(patches.astype(np.float32), axis=0) + 1.0
+    return ((c / c.max()) ** TINT_POWER).astype(np.float32)
+
+
+TINT_POWER = 0.3  # how much of the skin's colour the teeth take
+
+
+def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float,
+                tint: np.ndarray | None = None) -> None:
+    """Draw the interior in place where the target inner lips are apart; `tint` (from `light_tint`)
+    colours the teeth like the light (the dub's fallback uses it; photo mode keeps neutral teeth, which
+    the face mesh reads as a wider opening)."""
     upper = target[UPPER_INNER_LIP, :2].astype(np.float64)
     lower = target[LOWER_INNER_LIP, :2].astype(np.float64)
     gap = float(np.linalg.norm(upper[5] - lower[5]))
@@ -69,7 +86,7 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone
     # teeth: follow the upper inner lip, shifted down; lower teeth only when wide open. Lit like the
     # face, dimmer towards the mouth corners.
     corner_dim = (1.0 - 0.35 * radial ** 2)[..., None]
-    teeth_col = np.array([240, 236, 226], np.float32) * min(tone, 1.05)
+    teeth_col = np.array([240, 236, 226], np.float32) * min(tone, 1.05) * (1.0 if tint is None else tint)
     tooth_h = min(0.45 * gap, 0.11 * inter_ocular)
     img = _teeth_band(img, upper, +tooth_h, 0.8, teeth_col * corner_dim, local, (ch, cw))
     if gap > 0.15 * inter_ocular:

@@ -12,13 +12,16 @@ import numpy as np
 
 from talkinghead.face.indices import inter_ocular
 from talkinghead.media.i420 import I420Frame
-from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
+from talkinghead.render.mouth_bank import MouthPainter
+from talkinghead.render.mouth_interior import CHEEKS, face_tone
 from talkinghead.render.mouth_warp import warp_mouth
 
 
-def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float) -> None:
-    """Move the mouth and jaw of `frame` from `source` to `target` landmarks (478, 3 pixels) in place
-    and paint the mouth interior lit by `tone` (from `cheek_tone`)."""
+def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float,
+               painter: MouthPainter) -> None:
+    """Move the mouth and jaw of `frame` from `source` to `target` landmarks (478, 3 pixels) in place and
+    draw the mouth interior with `painter` (the speaker's own mouths, or painted lit by `tone` from
+    `cheek_tone`)."""
     iod = inter_ocular(source)
     both = np.concatenate([source[:, :2], target[:, :2]])
     cx, cy = both.mean(0)
@@ -29,7 +32,7 @@ def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: f
     box = warp_mouth(rgb, source - shift, target - shift, iod)
     if box is None:
         return
-    paint_mouth(rgb, target - shift, iod, tone)
+    painter(rgb, source - shift, target - shift, iod, tone)
     bx0, by0, bx1, by1 = even_box(box, rgb.shape[1], rgb.shape[0])
     frame.put(np.ascontiguousarray(rgb[by0:by1, bx0:bx1]), x0 + bx0, y0 + by0)
 
