@@ -43,6 +43,7 @@ class _PreparedFace:
     neutral: np.ndarray  # (478, 3) canonical shape with the mouth closed
     tone: float  # skin brightness, lights the painted mouth interior
     eyes: EyeCloser
+    avatar: Any = None  # talkinghead.avatar.Avatar when set by `set_avatar`: own mouths, lids and style
 
 
 class Animator:
@@ -81,13 +82,41 @@ class Animator:
                                    eyes=EyeCloser(img, source.points, source.inter_ocular))
         return source
 
+    def set_avatar(self, path: str | os.PathLike[str], size: int | None = None) -> SourceFace:
+        """Animate an avatar (`talkinghead avatar`): its reference frame is the source, its own mouth
+        interiors, closed lids and motion style replace the generic ones. `set_source` clears it."""
+        from dataclasses import replace
+
+        from talkinghead.avatar import load_avatar
+        from talkinghead.face.landmarks import detect_faces
+
+        avatar = load_avatar(path)
+        img = fit_size(avatar.reference, size)
+        k = img.shape[1] / avatar.reference.shape[1]
+        faces = detect_faces(img)  # the avatar's face: the one nearest where it was filmed
+        index = (int(np.argmin([np.hypot(f.center[0] - avatar.face_point[0] * k, f.center[1] - avatar.face_point[1] * k)
+                                for f in faces])) if faces else 0)
+        source = self.set_source(img, face_index=index)
+        face = self._prepared()
+        eyes = EyeCloser(img, source.points, source.inter_ocular, lids=avatar.eyes_closed)
+        self._face = replace(face, eyes=eyes, avatar=avatar)
+        return source
+
     def motion(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Motion:
-        """Mouth, eyelids and head pose for `n_frames` frames of speech; one seeded generator for all."""
+        """Mouth, eyelids and head pose for `n_frames` frames of speech; one seeded generator for all.
+        With an avatar, --pose-scale and --blink-rate are relative to the person's filmed style
+        (1 and 17 = as filmed)."""
         rng = np.random.default_rng(opts.seed)
         mouth = self.mouth.predict(speech16k, n_frames, opts.fps) * opts.lip_strength
-        pose_scale = 0.0 if opts.still else opts.pose_scale
+        pose_scale: Any = 0.0 if opts.still else opts.pose_scale
+        blinks = opts.blinks_per_min
+        style = self._face.avatar.style if self._face is not None and self._face.avatar is not None else None
+        if style is not None:
+            mouth = mouth * style.lip_gain
+            pose_scale = pose_scale * np.asarray(style.pose_scale, np.float32)
+            blinks = style.blinks_per_min * opts.blinks_per_min / GenerateOptions.blinks_per_min
         # learned model (motion/learned.py); the procedural motion/head.py stays only as a benchmark baseline
-        head = self.head.sample(speech16k, n_frames, opts.fps, rng, pose_scale, opts.blinks_per_min)
+        head = self.head.sample(speech16k, n_frames, opts.fps, rng, pose_scale, blinks)
         if opts.pose_from:  # the driver replaces both tracks; the draws above keep seeds comparable
             driven = driven_motion(track_video(opts.pose_from), self.mouth.geometry.reference, n_frames, opts.fps)
             head = HeadMotion(driven.pose * pose_scale, driven.lids)
@@ -107,11 +136,19 @@ class Animator:
         face = self._prepared()
         neutral = face.neutral + self.expression(opts)
         indices = self.mouth.geometry.indices
+        painter = None
+        if face.avatar is not None:  # the person's own interiors, fitted between the target lips
+            from talkinghead.render.mouth_bank import MouthPainter
+
+            painter = MouthPainter(face.avatar.bank)
         for k in range(len(motion)):
             lids = float(motion.lids[k])
             tgt = target_points(face.source, neutral, indices, motion.mouth[k], lids, motion.pose[k])
             frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
-            paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
+            if painter is not None:
+                painter(frame, face.source.points, tgt, face.source.inter_ocular, face.tone)
+            else:
+                paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
             yield frame
 
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
@@ -120,10 +157,12 @@ class Animator:
         return self.render(self.motion(speech16k, n_frames, opts), opts)
 
 
-def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
+def generate(face: str | os.PathLike[str] | None, audio: str | os.PathLike[str], out: str | os.PathLike[str],
              options: GenerateOptions | None = None, progress: Progress | None = None,
-             animator: Animator | None = None, **overrides: object) -> Path:
-    """Photo + speech -> MP4 at `out`. Keyword overrides (seed=7, still=True, ...) patch `options`."""
+             animator: Animator | None = None, avatar: str | os.PathLike[str] | None = None,
+             **overrides: object) -> Path:
+    """Photo (or `avatar` file, face=None) + speech -> MP4 at `out`. Keyword overrides (seed=7, still=True,
+    ...) patch `options`."""
     from dataclasses import replace
 
     opts = replace(options or GenerateOptions(), **overrides)  # type: ignore[arg-type]
@@ -132,7 +171,10 @@ def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: s
     out_path = check_output(out)
     wave, speech = load_speech(audio)
     anim = animator or Animator()
-    src = anim.set_source(face, size=opts.size, face_index=opts.face_index)
+    if (face is None) == (avatar is None):
+        raise InputError("Give either a face photo or an avatar file, not both or neither.")
+    src = (anim.set_avatar(avatar, size=opts.size) if avatar is not None
+           else anim.set_source(face, size=opts.size, face_index=opts.face_index))  # type: ignore[arg-type]
     anim.expression(opts)  # an unknown emotion fails here, before any output exists
     h, w = src.image.shape[:2]
     n_frames = max(1, int(round(wave.duration * opts.fps)))

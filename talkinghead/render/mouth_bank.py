@@ -141,6 +141,15 @@ class MouthCollector:
         if old is None or score > old[0]:
             self._best[key] = (score, index, crop, up, lo, f, _surround(crop, up, lo))
 
+    def bank(self) -> MouthBank:
+        """What was kept, as a bank (an avatar holds it in memory rather than in chunk files)."""
+        if not self._best:
+            return MouthBank.empty()
+        items = [self._best[k] for k in sorted(self._best)]
+        return MouthBank(*(np.stack([it[j] for it in items]).astype(t)
+                           for j, t in ((2, np.uint8), (3, np.float32), (4, np.float32), (5, np.float32),
+                                        (6, np.float32))))
+
     def save(self, path: Path) -> None:
         """Write what was kept (atomically) and start afresh: one file per tracked chunk."""
         items = [self._best[k] for k in sorted(self._best)]

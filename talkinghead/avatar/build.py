@@ -1,0 +1,171 @@
+"""One pass over a clip of the person talking -> an avatar (reference frame, mouths, lids, style).
+
+Per tracked frame: the head turn (fit to the canonical face), the eye aspect ratio and the lip gap
+score the frame as a reference (frontal, eyes open, mouth closed, sharp: the best is kept as RGB);
+open mouths go to a MouthCollector (render/mouth_bank.py, as in dubbing); the frame with the lowest eye
+aspect ratio gives the closed-lid crops. After the pass, `driver_motion` (motion/driving.py) turns the
+landmarks into pose and lid tracks, whose spread and blink count are the person's motion style.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from talkinghead.avatar.file import Avatar, AvatarStyle, save_avatar
+from talkinghead.errors import InputError, NoFaceError, require_file
+from talkinghead.face.canonical import fit_canonical, rotation_to_euler
+from talkinghead.face.follow import FaceChoice, FaceFollower, usable
+from talkinghead.face.indices import FACE_OVAL, eye_aspect_ratio, inter_ocular, mouth_opening
+from talkinghead.face.track import FaceTrack
+from talkinghead.media.frame_fetch import FrameFetcher
+from talkinghead.media.video_reader import probe_video
+from talkinghead.render.eyes import eye_crop
+from talkinghead.render.mouth_bank import MouthCollector
+from talkinghead.types import TrackStatus
+
+Progress = Callable[[int, int], None]
+MIN_FRAMES = 25  # frames with a usable face: fewer cannot say anything about the person
+POSE_SCALE = (0.3, 2.5)  # bounds of the per-axis pose scale
+USUAL_BLINKS, PRIOR_MIN = 17.0, 0.5  # blink rate of a short clip is shrunk towards 17/min as if by 30 s of it
+CLOSED_EAR = 0.5  # a blink frame's eye aspect ratio is below this share of the open level
+
+
+def _fingerprint(path: str) -> dict[str, object]:
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"name": os.path.basename(path), "bytes": os.path.getsize(path), "sha256": digest}
+
+
+def _reference_score(yaw: float, pitch: float, ear: float, opening: float, sharp: float) -> float:
+    """Higher is better: frontal (a 10 degree turn costs 1), eyes open, mouth closed, sharp."""
+    return -(abs(yaw) + abs(pitch)) / 10.0 + 20.0 * ear - 20.0 * opening + 0.5 * float(np.log1p(sharp))
+
+
+def _sharpness(frame, points: np.ndarray) -> float:
+    """Laplacian variance of the luma inside the face box (no RGB conversion)."""
+    oval = points[FACE_OVAL, :2]
+    x0, y0 = np.maximum(np.floor(oval.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(oval.max(0)).astype(int), [frame.width, frame.height])
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return 0.0
+    return float(cv2.Laplacian(np.ascontiguousarray(frame.y[y0:y1, x0:x1]), cv2.CV_32F).var())
+
+
+def _eye_crops(frame, points: np.ndarray) -> np.ndarray:
+    """Both eyes' crops (2, EYE_H, EYE_W, 3), converting only the box round the eyes to RGB."""
+    from talkinghead.face.indices import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
+
+    eyes = points[LEFT_EYE_CONTOUR + RIGHT_EYE_CONTOUR, :2]
+    pad = 0.6 * inter_ocular(points)
+    x0, y0, x1, y1 = frame.clip(eyes[:, 0].min() - pad, eyes[:, 1].min() - pad, eyes[:, 0].max() + pad,
+                                eyes[:, 1].max() + pad)
+    rgb = frame.region(x0, y0, x1, y1)
+    local = points[:, :2] - [x0, y0]
+    return np.stack([eye_crop(rgb, local, 0), eye_crop(rgb, local, 1)])
+
+
+def _blinks(lids: np.ndarray) -> int:
+    """Blinks in a lid-closure track: rises through 0.5."""
+    shut = lids >= 0.5
+    return int((shut[1:] & ~shut[:-1]).sum() + (1 if len(shut) and shut[0] else 0))
+
+
+def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], face: str = "auto",
+                 photo: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> Path:
+    """Clip of the person talking (+ optional photo to use as the reference) -> avatar file at `out`."""
+    from talkinghead.motion.driving import driver_motion
+    from talkinghead.weights import load_weights
+
+    started = time.perf_counter()
+    src = require_file(video, "video file")
+    choice = FaceChoice.parse(face)
+    photo_rgb = None
+    if photo is not None:
+        from talkinghead.face.landmarks import detect_faces
+        from talkinghead.media import load_image
+
+        photo_rgb = load_image(photo)
+        if not detect_faces(photo_rgb):
+            raise NoFaceError(f"No face was found in the photo '{os.fspath(photo)}'; use one where the face is "
+                              "clearly visible.")
+    reference = load_weights("lips").tensors["reference"].numpy()
+    total = probe_video(src).n_frames
+    times, points = [], []
+    mouths = MouthCollector()
+    best_ref: tuple[float, int, np.ndarray, np.ndarray] | None = None  # score, index, rgb, points
+    closed: tuple[float, int, np.ndarray] | None = None  # eye aspect ratio, index, crops
+    with FrameFetcher(src) as fetch, FaceFollower(choice) as follower:
+        tb = float(fetch.time_base)
+        for k, (pts, frame) in enumerate(fetch.scan()):
+            times.append(pts * tb)
+            found = follower(frame)
+            sim = fit_canonical(found, reference) if found is not None else None
+            if found is None or sim is None or usable(found, sim, frame.width, frame.height) != TrackStatus.OK:
+                points.append(np.full((478, 3), np.nan, np.float32))
+            else:
+                points.append(found.astype(np.float32))
+                iod = inter_ocular(found)
+                yaw, pitch, _ = rotation_to_euler(sim.rotation)
+                ear, opening = eye_aspect_ratio(found), mouth_opening(found)
+                mouths.add(k, frame, found, iod)
+                if photo_rgb is None:
+                    geometric = _reference_score(yaw, pitch, ear, opening, 0.0)
+                    if best_ref is None or geometric + 4.0 > best_ref[0]:  # sharpness can add at most ~4
+                        score = _reference_score(yaw, pitch, ear, opening, _sharpness(frame, found))
+                        if best_ref is None or score > best_ref[0]:
+                            best_ref = (score, k, frame.rgb().copy(), found.copy())
+                if abs(yaw) < 25 and abs(pitch) < 25 and (closed is None or ear < closed[0]):
+                    closed = (ear, k, _eye_crops(frame, found))
+            if progress:
+                progress(k + 1, max(total, k + 1))
+    track = FaceTrack(np.asarray(times, np.float64), np.stack(points) if points else np.zeros((0, 478, 3), np.float32))
+    n_ok = int(track.found.sum())
+    if n_ok < MIN_FRAMES:
+        raise InputError(f"The video '{src}' shows a usable face in only {n_ok} frame(s); an avatar needs a clip "
+                         "of at least a few seconds where the face is clearly visible.")
+    motion = driver_motion(track, reference)
+    ok = track.found
+    duration_min = max(float(track.times[-1] - track.times[0]), 1e-3) / 60.0
+    natural = load_weights("motion").tensors["model.pose_std"].numpy().astype(np.float64)
+    pose_std = motion.pose[ok].std(0).astype(np.float64)
+    pose_scale = np.clip(pose_std / natural, *POSE_SCALE)
+    blinks = _blinks(motion.lids)
+    rate = (blinks + USUAL_BLINKS * PRIOR_MIN) / (duration_min + PRIOR_MIN)
+    ears = np.array([eye_aspect_ratio(p) for p in track.points[ok]])
+    open_level = float(np.percentile(ears, 90))
+    eyes = closed[2] if closed is not None and closed[0] < CLOSED_EAR * open_level else None
+    if photo_rgb is not None:
+        ref_rgb = photo_rgb
+        from talkinghead.face.landmarks import detect_faces
+
+        f0 = detect_faces(photo_rgb)[0]
+        face_point = tuple(float(v) for v in f0.center)
+        ref_meta = {"from": "photo", "name": os.path.basename(os.fspath(photo))}
+    else:
+        assert best_ref is not None
+        ref_rgb, ref_pts = best_ref[2], best_ref[3]
+        face_point = (float(ref_pts[:, 0].mean()), float(ref_pts[:, 1].mean()))
+        ref_meta = {"from": "clip", "frame": best_ref[1], "time_s": round(float(track.times[best_ref[1]]), 3),
+                    "score": round(best_ref[0], 3)}
+    from talkinghead import __version__
+
+    meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "talkinghead": __version__,
+            "source": _fingerprint(src), "frames": len(track.times), "frames_with_face": n_ok,
+            "duration_s": round(duration_min * 60.0, 3), "reference": ref_meta,
+            "blinks_filmed": blinks,
+            "eyes": ({"frame": closed[1], "eye_aspect_ratio": round(float(closed[0]), 4),
+                      "open_level": round(open_level, 4)} if eyes is not None and closed is not None else None),
+            "build_s": round(time.perf_counter() - started, 2)}
+    style = AvatarStyle(pose_std=[round(float(v), 5) for v in pose_std],
+                        pose_scale=[round(float(v), 4) for v in pose_scale], blinks_per_min=round(float(rate), 2))
+    avatar = Avatar(reference=np.ascontiguousarray(ref_rgb), face_point=face_point, bank=mouths.bank(),
+                    eyes_closed=eyes, style=style, meta=meta)
+    return save_avatar(avatar, out)
