@@ -91,9 +91,11 @@ _WEIGHTS_HELP = "A {} model written by `talkinghead train` (default: the built-i
 
 @app.command()
 def generate(
-    face: Path = typer.Option(..., "--face", help="Photo with a face: JPEG, PNG or WebP."),
+    face: Optional[Path] = typer.Option(None, "--face", help="Photo with a face: JPEG, PNG or WebP."),
     audio: Path = typer.Option(..., "--audio", help="Speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track."),
     out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="Output .mp4 file."),
+    avatar: Optional[Path] = typer.Option(None, "--avatar",
+                                          help="An avatar made by `talkinghead avatar` (instead of --face)."),
     size: Optional[int] = typer.Option(None, "--size", min=64, max=4096, help="Longer side of the output in pixels."),
     fps: float = typer.Option(25.0, "--fps", help="Output frame rate."),
     seed: int = typer.Option(0, "--seed", help="Seed for head motion and blinks."),
@@ -113,10 +115,12 @@ def generate(
     motion_weights: Optional[Path] = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Animate a photo with a speech recording."""
+    """Animate a photo (or an avatar) with a speech recording."""
     from talkinghead.config import GenerateOptions
 
-    _check_inputs(face_image=face, audio_file=audio, driving_video=pose_from, lips_weights_file=lips_weights,
+    if (face is None) == (avatar is None):
+        _fail(TalkingHeadError("Give either --face PHOTO or --avatar FILE (one of them)."))
+    _check_inputs(face_image=face, avatar_file=avatar, audio_file=audio, driving_video=pose_from, lips_weights_file=lips_weights,
                   motion_weights_file=motion_weights)
 
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
@@ -130,9 +134,38 @@ def generate(
 
         pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
         animator = Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
-        return run(face, audio, out, opts, progress=update, animator=animator)
+        return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
     _render("Rendering", quiet, job)
+
+
+@app.command()
+def avatar(
+    video: Path = typer.Option(..., "--video", help="A clip of the person talking (5 s to 5 min)."),
+    out: Path = typer.Option(Path("me.avatar"), "-o", "--out", help="Output avatar file."),
+    face: str = typer.Option("auto", "--face",
+                             help="auto (the largest face), N (0 = largest) or x,y (the face at that pixel)."),
+    photo: Optional[Path] = typer.Option(None, "--photo",
+                                         help="Use this photo as the face shown (the clip gives the rest)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Adapt to a person from a short clip: their best frame, own mouth, lids and motion style."""
+    _check_inputs(video_file=video, face_image=photo)
+    try:
+        from talkinghead.face.follow import FaceChoice
+
+        FaceChoice.parse(face)
+        if out.is_dir():
+            raise TalkingHeadError(f"The output {out} is a folder; give a file name such as me.avatar.")
+    except TalkingHeadError as exc:
+        _fail(exc)
+
+    def job(update: Callable[[int, int], None]) -> Path:
+        from talkinghead.avatar import build_avatar
+
+        return build_avatar(video, out, face=face, photo=photo, progress=update)
+
+    _render("Learning the face", quiet, job)
 
 
 @app.command()
