@@ -17,7 +17,7 @@ _API = {
     "Dubber": "talkinghead.dubbing", "DubReport": "talkinghead.dubbing", "dub": "talkinghead.dubbing",
     "GenerateOptions": "talkinghead.config", "DubOptions": "talkinghead.config",
     "Motion": "talkinghead.types", "MouthGeometry": "talkinghead.types", "Waveform": "talkinghead.types",
-    "load_model": "talkinghead.weights",
+    "load_model": "talkinghead.weights", "build_avatar": "talkinghead.avatar",
     "TalkingHeadError": "talkinghead.errors", "InputError": "talkinghead.errors", "NoFaceError": "talkinghead.errors",
     "OutputError": "talkinghead.errors",
 }
@@ -25,6 +25,7 @@ _API = {
 __all__ = sorted(_API) + ["__version__"]
 
 if TYPE_CHECKING:
+    from talkinghead.avatar import build_avatar
     from talkinghead.config import DubOptions, GenerateOptions
     from talkinghead.dubbing import Dubber, DubReport, dub
     from talkinghead.errors import InputError, NoFaceError, OutputError, TalkingHeadError
