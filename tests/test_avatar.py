@@ -54,6 +54,7 @@ def test_build_then_generate_round_trip(built, folder, speech):
     assert av.eyes_closed is not None, "the clip blinks: its closed lids must be kept"
     assert len(av.style.pose_scale) == 5 and all(0.3 <= s <= 2.5 for s in av.style.pose_scale)
     assert 0 < av.style.blinks_per_min < 60
+    assert 0.7 <= av.style.lip_gain <= 1.4 and av.meta["articulation"]["predicted_gap_std"] > 0
     assert av.meta["source"]["sha256"] and av.meta["reference"]["from"] == "clip"
 
     out = folder / "from_avatar.mp4"

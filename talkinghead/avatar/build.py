@@ -29,13 +29,14 @@ from talkinghead.media.frame_fetch import FrameFetcher
 from talkinghead.media.video_reader import probe_video
 from talkinghead.render.eyes import eye_crop
 from talkinghead.render.mouth_bank import MouthCollector
-from talkinghead.types import TrackStatus
+from talkinghead.types import TrackStatus, lip_gap
 
 Progress = Callable[[int, int], None]
 MIN_FRAMES = 25  # frames with a usable face: fewer cannot say anything about the person
 POSE_SCALE = (0.3, 2.5)  # bounds of the per-axis pose scale
 USUAL_BLINKS, PRIOR_MIN = 17.0, 0.5  # blink rate of a short clip is shrunk towards 17/min as if by 30 s of it
 CLOSED_EAR = 0.5  # a blink frame's eye aspect ratio is below this share of the open level
+LIP_GAIN = (0.7, 1.4)  # bounds of the articulation gain: a few seconds of clip cannot ruin the lips model
 
 
 def _fingerprint(path: str) -> dict[str, object]:
@@ -72,6 +73,36 @@ def _eye_crops(frame, points: np.ndarray) -> np.ndarray:
     return np.stack([eye_crop(rgb, local, 0), eye_crop(rgb, local, 1)])
 
 
+def lip_gain(video: str, real_gaps: np.ndarray) -> tuple[float, dict[str, float] | None]:
+    """Articulation style, bounded: the ratio of the filmed lip-gap spread (std over the frames with a
+    face) to the lips model's predicted spread on the clip's own audio, clipped to LIP_GAIN. 1.0 (and no
+    details) when the clip has no sound or no usable face frames."""
+    from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
+    from talkinghead.media import load_audio
+    from talkinghead.motion.mouth import MouthModel
+    from talkinghead.types import lip_gap
+
+    info = probe_video(video)
+    ok = np.isfinite(real_gaps)
+    if not info.has_audio or ok.sum() < MIN_FRAMES:
+        return 1.0, None
+    model = MouthModel()
+    geo = model.geometry
+    idx = list(geo.indices)
+    if LIP_TOP not in idx or LIP_BOTTOM not in idx:
+        return 1.0, None
+    offsets = model.predict(load_audio(video).samples, len(real_gaps), info.fps)
+    closed = geo.close(geo.reference)
+    shape = closed.copy()
+    pred = np.empty(len(real_gaps))
+    for k, off in enumerate(offsets):
+        shape[geo.indices, :2] = closed[geo.indices, :2] + off
+        pred[k] = lip_gap(shape)
+    real_sd, pred_sd = float(real_gaps[ok].std()), float(pred[ok].std())
+    gain = float(np.clip(real_sd / max(pred_sd, 1e-6), *LIP_GAIN))
+    return gain, {"filmed_gap_std": round(real_sd, 5), "predicted_gap_std": round(pred_sd, 5)}
+
+
 def _blinks(lids: np.ndarray) -> int:
     """Blinks in a lid-closure track: rises through 0.5."""
     shut = lids >= 0.5
@@ -98,7 +129,7 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
                               "clearly visible.")
     reference = load_weights("lips").tensors["reference"].numpy()
     total = probe_video(src).n_frames
-    times, points = [], []
+    times, points, gaps = [], [], []
     mouths = MouthCollector()
     best_ref: tuple[float, int, np.ndarray, np.ndarray] | None = None  # score, index, rgb, points
     closed: tuple[float, int, np.ndarray] | None = None  # eye aspect ratio, index, crops
@@ -110,8 +141,10 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
             sim = fit_canonical(found, reference) if found is not None else None
             if found is None or sim is None or usable(found, sim, frame.width, frame.height) != TrackStatus.OK:
                 points.append(np.full((478, 3), np.nan, np.float32))
+                gaps.append(np.nan)
             else:
                 points.append(found.astype(np.float32))
+                gaps.append(lip_gap(sim.apply(found)))
                 iod = inter_ocular(found)
                 yaw, pitch, _ = rotation_to_euler(sim.rotation)
                 ear, opening = eye_aspect_ratio(found), mouth_opening(found)
@@ -155,17 +188,19 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
         face_point = (float(ref_pts[:, 0].mean()), float(ref_pts[:, 1].mean()))
         ref_meta = {"from": "clip", "frame": best_ref[1], "time_s": round(float(track.times[best_ref[1]]), 3),
                     "score": round(best_ref[0], 3)}
+    gain, gain_info = lip_gain(src, np.asarray(gaps, np.float64))
     from talkinghead import __version__
 
     meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "talkinghead": __version__,
             "source": _fingerprint(src), "frames": len(track.times), "frames_with_face": n_ok,
             "duration_s": round(duration_min * 60.0, 3), "reference": ref_meta,
-            "blinks_filmed": blinks,
+            "blinks_filmed": blinks, "articulation": gain_info,
             "eyes": ({"frame": closed[1], "eye_aspect_ratio": round(float(closed[0]), 4),
                       "open_level": round(open_level, 4)} if eyes is not None and closed is not None else None),
             "build_s": round(time.perf_counter() - started, 2)}
     style = AvatarStyle(pose_std=[round(float(v), 5) for v in pose_std],
-                        pose_scale=[round(float(v), 4) for v in pose_scale], blinks_per_min=round(float(rate), 2))
+                        pose_scale=[round(float(v), 4) for v in pose_scale], blinks_per_min=round(float(rate), 2),
+                        lip_gain=round(gain, 4))
     avatar = Avatar(reference=np.ascontiguousarray(ref_rgb), face_point=face_point, bank=mouths.bank(),
                     eyes_closed=eyes, style=style, meta=meta)
     return save_avatar(avatar, out)
