@@ -4,8 +4,9 @@ For each clip: an avatar is built from its first half; it speaks the second half
 is compared with the real second half, next to the same clip animated from a single photo (its first
 frame) with the same audio, seed and frame rate. Figures: mouth-crop SSIM and LPIPS (a box 1.6x the
 outer-lip width round each video's own lips, 96 px: benchmarks/dub_quality.py's crop), Pearson r of the
-inner-lip gap against the real one, LMD and identity distance (talkinghead.metrics.evaluate).
-Speed: an avatar built from a 1-minute clip (a validation clip played 4x over, re-encoded).
+inner-lip gap against the real one, LMD and identity distance (talkinghead.metrics.evaluate); also the
+avatar without its mouth bank (what the bank itself adds).
+Speed: avatars built from 1-minute clips (the longest and the largest validation clip played over, re-encoded).
 Run: nice -n 10 .venv/bin/python benchmarks/avatar_quality.py [--corpus DIR] [--min-seconds 8]
 """
 
@@ -16,6 +17,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +26,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dub_quality import mouth_crop  # noqa: E402
 from eval_lips import CORPUS, pearson  # noqa: E402
 
-from talkinghead.avatar import build_avatar, load_avatar  # noqa: E402
+from talkinghead.avatar import build_avatar, load_avatar, save_avatar  # noqa: E402
 from talkinghead.face.track import track_video  # noqa: E402
 from talkinghead.media import VideoWriter, iter_frames, load_audio, probe_video  # noqa: E402
 from talkinghead.metrics.evaluate import evaluate  # noqa: E402
 from talkinghead.metrics.image import ssim  # noqa: E402
 from talkinghead.metrics.mouth import measure_track  # noqa: E402
 from talkinghead.pipeline import Animator, generate  # noqa: E402
+from talkinghead.render.mouth_bank import MouthBank  # noqa: E402
 from talkinghead.types import Waveform  # noqa: E402
 
 
@@ -98,9 +101,13 @@ def main() -> None:
             av = load_avatar(avatar)
             row: dict[str, object] = {"clip": clip.stem, "seconds": round(info.duration, 2), "build_s": round(build_s, 2),
                                       "bank": len(av.bank), "lids": av.eyes_closed is not None,
-                                      "pose_scale": av.style.pose_scale, "blinks_per_min": av.style.blinks_per_min}
+                                      "pose_scale": av.style.pose_scale, "blinks_per_min": av.style.blinks_per_min,
+                                      "lip_gain": av.style.lip_gain}
             size = max(info.width, info.height)
-            for name, kw in (("photo", {"face": photo}), ("avatar", {"face": None, "avatar": avatar})):
+            # ablation: the same avatar without its mouth bank (painted interior), to see what the bank adds
+            nobank = save_avatar(replace(av, bank=MouthBank.empty()), tmp / "nobank.avatar")
+            for name, kw in (("photo", {"face": photo}), ("avatar", {"face": None, "avatar": avatar}),
+                             ("avatar_nobank", {"face": None, "avatar": nobank})):
                 face = kw.pop("face")
                 out = generate(face, second, tmp / f"{name}.mp4", animator=animator, size=size, fps=info.fps,
                                seed=args.seed, **kw)
@@ -112,18 +119,22 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         print(f"{len(rows)} clips: avatar from the first half speaking the second half, vs the real second half")
         for key in ("mouth_ssim", "mouth_lpips", "mouth_r", "lmd", "identity"):
-            for name in ("photo", "avatar"):
+            for name in ("photo", "avatar", "avatar_nobank"):
                 v = np.array([r[f"{key}_{name}"] for r in rows if r.get(f"{key}_{name}") is not None], float)
                 if len(v):
                     print(f"{key} {name}: mean {v.mean():.4f} ({', '.join(f'{x:.4f}' for x in v)})")
-        clip = max(clips, key=lambda c: probe_video(c).duration)
-        reps = int(np.ceil(60.0 / probe_video(clip).duration))
-        minute = cut(clip, 0.0, 60.0 / reps, tmp / "minute.mp4", repeat=reps)
-        t = time.perf_counter()
-        build_avatar(minute, tmp / "minute.avatar")
-        mi = probe_video(minute)
-        print(f"build time for a {mi.duration:.1f} s clip ({mi.width}x{mi.height}, {mi.fps:g} fps): "
-              f"{time.perf_counter() - t:.1f} s")
+        # build speed: the longest clip and the largest-resolution validation clip, each played to ~60 s
+        everything = sorted(corpus.glob("*.mp4"))
+        largest = max(everything, key=lambda c: (probe_video(c).width * probe_video(c).height, c.name))
+        for clip in dict.fromkeys([max(clips, key=lambda c: probe_video(c).duration), largest]):
+            dur = probe_video(clip).duration
+            reps = int(np.ceil(60.0 / dur))
+            minute = cut(clip, 0.0, min(dur, 60.0 / reps), tmp / "minute.mp4", repeat=reps)
+            t = time.perf_counter()
+            build_avatar(minute, tmp / "minute.avatar")
+            mi = probe_video(minute)
+            print(f"build time for a {mi.duration:.1f} s clip ({clip.stem}, {mi.width}x{mi.height}, {mi.fps:g} fps): "
+                  f"{time.perf_counter() - t:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -39,10 +39,13 @@ def _clip(folder, speech, animator, name: str, **opts) -> object:
 
 @pytest.fixture(scope="module")
 def built(folder, speech, animator):
-    from talkinghead.avatar import build_avatar
-
+    """Built with the command line, as a user would."""
     clip = _clip(folder, speech, animator, "clip.mp4")
-    return build_avatar(clip, folder / "me.avatar")
+    out = folder / "me.avatar"
+    result = runner.invoke(app, ["avatar", "--video", str(clip), "-o", str(out), "--face", "0", "-q"])
+    assert result.exit_code == 0, result.output
+    assert not list(folder.glob("*.tmp"))  # written atomically
+    return out
 
 
 def test_build_then_generate_round_trip(built, folder, speech):
