@@ -99,8 +99,9 @@ def main() -> None:
             avatar = build_avatar(first, tmp / "me.avatar")
             build_s = time.perf_counter() - t
             av = load_avatar(avatar)
-            row: dict[str, object] = {"clip": clip.stem, "seconds": round(info.duration, 2), "build_s": round(build_s, 2),
-                                      "bank": len(av.bank), "lids": av.eyes_closed is not None,
+            row: dict[str, object] = {"clip": clip.stem, "seconds": round(info.duration, 2),
+                                      "build_s": round(build_s, 2), "bank": len(av.bank),
+                                      "lids": av.eyes_closed is not None,
                                       "pose_scale": av.style.pose_scale, "blinks_per_min": av.style.blinks_per_min,
                                       "lip_gain": av.style.lip_gain}
             size = max(info.width, info.height)
@@ -133,8 +134,8 @@ def main() -> None:
             t = time.perf_counter()
             build_avatar(minute, tmp / "minute.avatar")
             mi = probe_video(minute)
-            print(f"build time for a {mi.duration:.1f} s clip ({clip.stem}, {mi.width}x{mi.height}, {mi.fps:g} fps): "
-                  f"{time.perf_counter() - t:.1f} s", flush=True)
+            print(f"build time for a {mi.duration:.1f} s clip ({clip.stem}, {mi.width}x{mi.height}, "
+                  f"{mi.fps:g} fps): {time.perf_counter() - t:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from speech import write_wav
 from typer.testing import CliRunner
 
-from speech import write_wav
 from talkinghead.cli import app
 from talkinghead.errors import InputError
 from talkinghead.media import load_audio, load_image, probe_video
@@ -86,13 +86,13 @@ def test_avatar_mouth_comes_from_the_bank(built, animator, speech):
 
 
 def test_other_format_is_refused(built, folder):
-    from talkinghead.avatar import load_avatar
-
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
+    from talkinghead.avatar import load_avatar
+
     with safe_open(str(built), framework="numpy") as f:
-        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
     bad = folder / "old.avatar"
     save_file(tensors, str(bad), metadata=dict(meta, format="talkinghead-avatar-99"))
     with pytest.raises(InputError, match="talkinghead-avatar-1") as exc:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -180,8 +180,8 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
         from talkinghead.face.landmarks import detect_faces
 
         f0 = detect_faces(photo_rgb)[0]
-        face_point = tuple(float(v) for v in f0.center)
-        ref_meta = {"from": "photo", "name": os.path.basename(os.fspath(photo))}
+        face_point = (float(f0.center[0]), float(f0.center[1]))
+        ref_meta: dict[str, object] = {"from": "photo", "name": os.path.basename(os.fspath(photo or ""))}
     else:
         assert best_ref is not None
         ref_rgb, ref_pts = best_ref[2], best_ref[3]
@@ -191,7 +191,7 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
     gain, gain_info = lip_gain(src, np.asarray(gaps, np.float64))
     from talkinghead import __version__
 
-    meta = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "talkinghead": __version__,
+    meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "talkinghead": __version__,
             "source": _fingerprint(src), "frames": len(track.times), "frames_with_face": n_ok,
             "duration_s": round(duration_min * 60.0, 3), "reference": ref_meta,
             "blinks_filmed": blinks, "articulation": gain_info,

@@ -80,7 +80,7 @@ def load_avatar(path: str | os.PathLike[str]) -> Avatar:
                 found = f"format '{fmt}'" if fmt else "no avatar format"
                 raise InputError(f"'{p}' is not an avatar this version of talkinghead can read ({found}; expected "
                                  f"'{FORMAT}'); rebuild it with `talkinghead avatar`.")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
         meta = json.loads(header["avatar"])
         style = AvatarStyle(**meta.pop("style"))
         point = tuple(float(v) for v in meta.pop("face_point"))
