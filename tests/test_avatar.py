@@ -167,3 +167,23 @@ def test_cli_refuses_bad_inputs_before_loading(tmp_path, speech, built):
     assert r.exit_code == 1 and "either" in r.output.lower() and not out.exists()
     r = runner.invoke(app, ["avatar", "--video", str(tmp_path / "missing.mp4"), "--face", "left"])
     assert r.exit_code == 1
+
+
+def test_filmed_lids_replace_the_inpainted_ones(animator):
+    """EyeCloser with filmed closed-eye crops: a blink shows those pixels (relit), open eyes stay the photo's."""
+    from talkinghead.face.indices import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
+    from talkinghead.render.eyes import EYE_H, EYE_W, EyeCloser
+
+    src = animator.set_source(DEMO_FACE, size=256)
+    img, pts = src.image, src.points
+    lids = np.zeros((2, EYE_H, EYE_W, 3), np.uint8)
+    lids[..., 1] = 200  # green lids: a colour no inpainting of this face produces
+    lids[:, :, :4] = lids[:, :, -4:] = lids[:, :4] = lids[:, -4:] = 128  # a grey border, lit like the skin
+    filmed = EyeCloser(img, pts, src.inter_ocular, lids=lids)
+    plain = EyeCloser(img, pts, src.inter_ocular)
+    for k, contour in enumerate((LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR)):
+        x, y = np.round(pts[contour, :2].mean(0)).astype(int)
+        shut, painted = filmed.source_for(1.0)[y, x].astype(int), plain.source_for(1.0)[y, x].astype(int)
+        assert shut[1] > shut[0] + 40 and shut[1] > shut[2] + 40, (k, shut)
+        assert not painted[1] > painted[0] + 40, (k, painted)
+    assert np.array_equal(filmed.source_for(0.0), img)
