@@ -144,7 +144,7 @@ def avatar(
     video: Path = typer.Option(..., "--video", help="A clip of the person talking (5 s to 5 min)."),
     out: Path = typer.Option(Path("me.avatar"), "-o", "--out", help="Output avatar file."),
     face: str = typer.Option("auto", "--face",
-                             help="auto (the largest face), N (0 = largest) or x,y (the face at that pixel)."),
+                             help="auto (the speaking/largest face), N (0 = largest) or x,y (the face at that pixel)."),
     photo: Optional[Path] = typer.Option(None, "--photo",
                                          help="Use this photo as the face shown (the clip gives the rest)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),

@@ -129,6 +129,13 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
                               "clearly visible.")
     reference = load_weights("lips").tensors["reference"].numpy()
     total = probe_video(src).n_frames
+    if choice.mode == "auto":  # several people in shot: the one whose mouth moves, as in dubbing
+        from talkinghead.face.choice import speaking_face
+
+        with FrameFetcher(src) as fetch:
+            found = speaking_face(frame for _, frame in fetch.scan())
+        if found is not None:
+            choice = FaceChoice("point", point=found[0])
     times, points, gaps = [], [], []
     mouths = MouthCollector()
     best_ref: tuple[float, int, np.ndarray, np.ndarray] | None = None  # score, index, rgb, points
