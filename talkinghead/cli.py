@@ -120,8 +120,15 @@ def generate(
 
     if (face is None) == (avatar is None):
         _fail(TalkingHeadError("Give either --face PHOTO or --avatar FILE (one of them)."))
-    _check_inputs(face_image=face, avatar_file=avatar, audio_file=audio, driving_video=pose_from, lips_weights_file=lips_weights,
-                  motion_weights_file=motion_weights)
+    _check_inputs(face_image=face, avatar_file=avatar, audio_file=audio, driving_video=pose_from,
+                  lips_weights_file=lips_weights, motion_weights_file=motion_weights)
+    if avatar is not None:
+        try:
+            from talkinghead.avatar.file import check_avatar
+
+            check_avatar(avatar)  # another format is refused before any model is loaded
+        except TalkingHeadError as exc:
+            _fail(exc)
 
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
                            pose_scale=pose_scale, blinks_per_min=blink_rate,

@@ -101,6 +101,9 @@ def test_other_format_is_refused(built, folder):
     (folder / "junk.avatar").write_bytes(b"not an avatar")
     with pytest.raises(InputError, match="rebuild it"):
         load_avatar(folder / "junk.avatar")
+    out = folder / "refused.mp4"
+    r = runner.invoke(app, ["generate", "--avatar", str(bad), "--audio", str(DEMO_AUDIO), "-o", str(out)])
+    assert r.exit_code == 1 and "talkinghead-avatar-1" in r.output and not out.exists()
 
 
 def _closed_mouth_clip(folder, animator):

@@ -67,6 +67,32 @@ def save_avatar(avatar: Avatar, path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def _unreadable(p: str) -> InputError:
+    return InputError(f"'{p}' is not a readable talkinghead avatar; rebuild it with `talkinghead avatar`.")
+
+
+def _check_format(p: str, header: dict[str, str]) -> None:
+    fmt = header.get("format")
+    if fmt != FORMAT:
+        found = f"format '{fmt}'" if fmt else "no avatar format"
+        raise InputError(f"'{p}' is not an avatar this version of talkinghead can read ({found}; expected "
+                         f"'{FORMAT}'); rebuild it with `talkinghead avatar`.")
+
+
+def check_avatar(path: str | os.PathLike[str]) -> None:
+    """Refuse a missing file or another format in milliseconds (reads the header only): the command line
+    calls it before loading any model."""
+    from safetensors import SafetensorError, safe_open
+
+    p = require_file(path, "avatar file")
+    try:
+        with safe_open(p, framework="numpy") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _unreadable(p) from exc
+    _check_format(p, header)
+
+
 def load_avatar(path: str | os.PathLike[str]) -> Avatar:
     """Read an avatar file; anything else (another format or version) is refused with InputError."""
     from safetensors import SafetensorError, safe_open
@@ -75,19 +101,15 @@ def load_avatar(path: str | os.PathLike[str]) -> Avatar:
     try:
         with safe_open(p, framework="numpy") as f:
             header = f.metadata() or {}
-            fmt = header.get("format")
-            if fmt != FORMAT:
-                found = f"format '{fmt}'" if fmt else "no avatar format"
-                raise InputError(f"'{p}' is not an avatar this version of talkinghead can read ({found}; expected "
-                                 f"'{FORMAT}'); rebuild it with `talkinghead avatar`.")
+            _check_format(p, header)
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
         meta = json.loads(header["avatar"])
         style = AvatarStyle(**meta.pop("style"))
         point = tuple(float(v) for v in meta.pop("face_point"))
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"'{p}' is not a readable talkinghead avatar; rebuild it with `talkinghead avatar`.") from exc
+        raise _unreadable(p) from exc
     if "reference" not in tensors:
-        raise InputError(f"'{p}' is not a readable talkinghead avatar; rebuild it with `talkinghead avatar`.")
+        raise _unreadable(p)
     bank = (MouthBank(*(tensors[f"mouth_{k}"] for k in _BANK)) if "mouth_crop" in tensors else MouthBank.empty())
     return Avatar(reference=tensors["reference"], face_point=(point[0], point[1]), bank=bank,
                   eyes_closed=tensors.get("eyes_closed"), style=style, meta=meta)
