@@ -133,9 +133,9 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
         from talkinghead.face.choice import speaking_face
 
         with FrameFetcher(src) as fetch:
-            found = speaking_face(frame for _, frame in fetch.scan())
-        if found is not None:
-            choice = FaceChoice("point", point=found[0])
+            speaker = speaking_face(frame for _, frame in fetch.scan())
+        if speaker is not None:
+            choice = FaceChoice("point", point=speaker[0])
     times, points, gaps = [], [], []
     mouths = MouthCollector()
     best_ref: tuple[float, int, np.ndarray, np.ndarray] | None = None  # score, index, rgb, points
