@@ -14,7 +14,7 @@ import torch
 
 from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
 from talkinghead.audio.embedding import speech_embedding
-from talkinghead.models.lips import LipsConfig, LipsNet, model_input
+from talkinghead.models.lips import EMBED_SCALES, LipsConfig, LipsNet, model_input
 from talkinghead.weights import load_weights
 
 
@@ -40,8 +40,9 @@ class MouthModel:
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
-        emb = speech_embedding(samples) if self.config.n_embed else None
-        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel))
+        kind = self.config.embedding
+        emb = embedding_features(samples, kind) if self.config.n_embed else None
+        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel, EMBED_SCALES[kind]))
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)
@@ -56,6 +57,15 @@ class MouthModel:
         m1 = min(mel.shape[0], int(pos[g1 - 1]) + _MARGIN_MEL)
         local = torch.from_numpy(pos[g0:g1] - m0)[None]
         return self.net(mel[None, m0:m1], local)[0][f0 - g0:f1 - g0]
+
+
+def embedding_features(samples: np.ndarray, kind: str) -> np.ndarray:
+    """(n_mel, dim) speaker-invariant features of the kind a weights file was trained on."""
+    if kind == "whisper":
+        from talkinghead.audio.whisper import whisper_states
+
+        return whisper_states(samples)
+    return speech_embedding(samples)
 
 
 WINDOW = 1500  # video frames per inference window (60 s at 25 fps)

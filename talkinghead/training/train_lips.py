@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from talkinghead.audio.features import frame_positions, loudness, mel_slice, normalize
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
-from talkinghead.models.lips import EMBED_SCALE, LipsConfig, LipsNet, model_input
+from talkinghead.models.lips import EMBED_SCALES, LipsConfig, LipsNet, model_input
 from talkinghead.training.augment import augment
 from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.training.config_file import to_toml
@@ -48,6 +48,9 @@ class TrainLipsOptions:
     sync_weight: float = 0.2  # weight of the lip-sync expert's loss (0 = regression only)
     sync_expert: str = "sync"  # registered name or path of the frozen expert used by that loss and validation
     init: str = ""  # start from these lips weights (registered name or path; same sizes and cache), "" = random
+    teacher: str = ""  # distillation: lips weights whose predictions on `extra_audio` become training targets
+    extra_audio: str = ""  # folder of speech files (no video) labelled by the teacher; "" = none
+    extra_share: float = 0.0  # fraction of samples drawn from the teacher-labelled speech
     config: LipsConfig = LipsConfig()
 
 
@@ -77,6 +80,11 @@ class Trainer:
         share = np.where(varied, opts.varied_share / max(varied.sum(), 1), (1 - opts.varied_share) / max((~varied).sum(), 1))
         self.sample_p = share / share.sum()
         self.comps, self.std = fit_pca(train, cfg.n_coeffs, weights=self.sample_p * len(train))
+        extra = teacher_clips(Path(opts.extra_audio), opts.teacher) if opts.teacher and opts.extra_audio else []
+        if extra and opts.extra_share > 0:  # after the PCA: the basis stays that of real mouths
+            self.train = train = train + extra
+            self.sample_p = np.concatenate([self.sample_p * (1 - opts.extra_share),
+                                            np.full(len(extra), opts.extra_share / len(extra))])
         self.open_dir = opening_direction(train)
         torch.manual_seed(opts.seed)
         self.rng = np.random.default_rng(opts.seed)
@@ -119,7 +127,7 @@ class Trainer:
             seg = mel_slice(mel, lo, int(p[-1]) + margin + 1)
             if cfg.n_embed:
                 keep = self.rng.random() > 0.15 or not cfg.use_mel  # sometimes hide it, so the mel path keeps learning
-                emb = mel_slice(c.emb * EMBED_SCALE, lo, int(p[-1]) + margin + 1, fill=0.0) * keep
+                emb = mel_slice(c.emb * EMBED_SCALES[cfg.embedding], lo, int(p[-1]) + margin + 1, fill=0.0) * keep
                 seg = np.concatenate([seg, emb], axis=1) if cfg.use_mel else emb
             mels.append(seg)
             pos.append(p - lo)
@@ -167,7 +175,8 @@ class Trainer:
     def predict(self, clip: Clip, n_frames: int, fps: float) -> np.ndarray:
         self.model.eval()
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
-        feats = model_input(normalize(clip.mel), clip.emb if self.opts.config.n_embed else None, self.opts.config.use_mel)
+        cfg = self.opts.config
+        feats = model_input(normalize(clip.mel), clip.emb if cfg.n_embed else None, cfg.use_mel, EMBED_SCALES[cfg.embedding])
         coef = self.model(torch.from_numpy(feats)[None], pos)[0]
         return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
 
@@ -213,7 +222,30 @@ class Trainer:
         return out
 
 
-def load_clips(paths: list[Path], reference: np.ndarray, embedding: bool = False) -> list[Clip]:
+def teacher_clips(folder: Path, teacher: str, fps: float = 25.0) -> list[Clip]:
+    """Speech files without video, labelled with the teacher's mouth motion (gated, without its inference gain):
+    more voices and languages than the corpus has faces for, e.g. to distil a Whisper-fed model into log-mel."""
+    from talkinghead.audio.features import log_mel
+    from talkinghead.media import load_audio
+    from talkinghead.motion.mouth import MouthModel
+
+    model = MouthModel(teacher)
+    if list(model.indices) != list(MOUTH_JAW):
+        raise ValueError(f"teacher {teacher} predicts other mouth points than this run.")
+    out = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".flac", ".wav", ".mp3", ".ogg")):
+        samples = load_audio(path).samples.astype(np.float32)
+        n = int(len(samples) / 16000 * fps)
+        if n < 10:
+            continue
+        offsets = model.predict(samples, n, fps) / model.amplitude
+        gap = offsets[:, _I14, 1] - offsets[:, _I13, 1]
+        out.append(Clip(name=f"teacher__{path.stem}", fps=fps, mel=log_mel(samples), offsets=offsets.astype(np.float32),
+                        valid=np.ones(n, bool), opening=gap, samples=samples, varied=True))
+    return out
+
+
+def load_clips(paths: list[Path], reference: np.ndarray, embedding: bool | str = False) -> list[Clip]:
     return [c for c in (load_clip(p, reference, embedding) for p in paths) if c is not None]
 
 
@@ -223,7 +255,7 @@ def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log
 
     train_paths, val_paths = split_paths(cache)
     reference = reference_shape(train_paths)
-    emb = opts.config.n_embed > 0
+    emb = opts.config.embedding if opts.config.n_embed > 0 else False
     train, val = load_clips(train_paths, reference, emb), load_clips(val_paths, reference, emb)
     log(f"{len(train)} training clips ({sum(c.varied for c in train)} varied), {len(val)} validation clips")
     trainer = Trainer(train, val, reference, opts)
