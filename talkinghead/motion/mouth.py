@@ -14,6 +14,7 @@ import torch
 
 from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
 from talkinghead.audio.embedding import speech_embedding
+from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
 from talkinghead.models.lips import EMBED_SCALES, LipsConfig, LipsNet, model_input
 from talkinghead.weights import load_weights
 
@@ -36,6 +37,8 @@ class MouthModel:
         self.indices = w.tensors["mouth_indices"].numpy().astype(int)
         # calibrated gain on the predicted motion (see the file's amplitude_note metadata)
         self.amplitude = float(w.metadata.get("amplitude", "1.0"))
+        # newer files: the real speakers' typical spread of the lip gap, which each clip's motion is scaled to
+        self.spread = float(w.metadata.get("spread", "0"))
 
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
@@ -46,7 +49,18 @@ class MouthModel:
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.indices), 2)
-        return out * (self.amplitude * speech_gate(samples, n_frames, fps))[:, None, None]
+        gate = speech_gate(samples, n_frames, fps)
+        return out * (self._gain(out, gate) * gate)[:, None, None]
+
+    def _gain(self, out: np.ndarray, gate: np.ndarray) -> float:
+        """The file's fixed gain, or (files with a `spread`) the gain that gives this speech's lip gap the
+        spread real speakers have: regression shrinks motion most on voices unlike the training ones."""
+        speech = gate > 0.5
+        if not self.spread or speech.sum() < 10:
+            return self.amplitude
+        top, bottom = list(self.indices).index(LIP_TOP), list(self.indices).index(LIP_BOTTOM)
+        std = float((out[speech, bottom, 1] - out[speech, top, 1]).std())
+        return float(np.clip(self.spread / max(std, 1e-6), 0.5 * self.amplitude, 2.5 * self.amplitude))
 
 
     def _window(self, mel: torch.Tensor, pos: np.ndarray, f0: int, f1: int) -> torch.Tensor:

@@ -48,9 +48,7 @@ class TrainLipsOptions:
     sync_weight: float = 0.2  # weight of the lip-sync expert's loss (0 = regression only)
     sync_expert: str = "sync"  # registered name or path of the frozen expert used by that loss and validation
     init: str = ""  # start from these lips weights (registered name or path; same sizes and cache), "" = random
-    teacher: str = ""  # distillation: lips weights whose predictions on `extra_audio` become training targets
-    extra_audio: str = ""  # folder of speech files (no video) labelled by the teacher; "" = none
-    extra_share: float = 0.0  # fraction of samples drawn from the teacher-labelled speech
+    spread: bool = False  # store the real speakers' lip-gap spread: inference scales each clip's motion to it
     config: LipsConfig = LipsConfig()
 
 
@@ -80,11 +78,6 @@ class Trainer:
         share = np.where(varied, opts.varied_share / max(varied.sum(), 1), (1 - opts.varied_share) / max((~varied).sum(), 1))
         self.sample_p = share / share.sum()
         self.comps, self.std = fit_pca(train, cfg.n_coeffs, weights=self.sample_p * len(train))
-        extra = teacher_clips(Path(opts.extra_audio), opts.teacher) if opts.teacher and opts.extra_audio else []
-        if extra and opts.extra_share > 0:  # after the PCA: the basis stays that of real mouths
-            self.train = train = train + extra
-            self.sample_p = np.concatenate([self.sample_p * (1 - opts.extra_share),
-                                            np.full(len(extra), opts.extra_share / len(extra))])
         self.open_dir = opening_direction(train)
         torch.manual_seed(opts.seed)
         self.rng = np.random.default_rng(opts.seed)
@@ -222,27 +215,17 @@ class Trainer:
         return out
 
 
-def teacher_clips(folder: Path, teacher: str, fps: float = 25.0) -> list[Clip]:
-    """Speech files without video, labelled with the teacher's mouth motion (gated, without its inference gain):
-    more voices and languages than the corpus has faces for, e.g. to distil a Whisper-fed model into log-mel."""
-    from talkinghead.audio.features import log_mel
-    from talkinghead.media import load_audio
-    from talkinghead.motion.mouth import MouthModel
+def real_spread(clips: list[Clip]) -> float:
+    """Median over the varied (non-GRID) clips of the std of the real lip gap while speaking (canonical units):
+    the articulation amplitude inference gives each clip (MouthModel, `spread` metadata)."""
+    from talkinghead.motion.mouth import speech_gate
 
-    model = MouthModel(teacher)
-    if list(model.indices) != list(MOUTH_JAW):
-        raise ValueError(f"teacher {teacher} predicts other mouth points than this run.")
-    out = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".flac", ".wav", ".mp3", ".ogg")):
-        samples = load_audio(path).samples.astype(np.float32)
-        n = int(len(samples) / 16000 * fps)
-        if n < 10:
-            continue
-        offsets = model.predict(samples, n, fps) / model.amplitude
-        gap = offsets[:, _I14, 1] - offsets[:, _I13, 1]
-        out.append(Clip(name=f"teacher__{path.stem}", fps=fps, mel=log_mel(samples), offsets=offsets.astype(np.float32),
-                        valid=np.ones(n, bool), opening=gap, samples=samples, varied=True))
-    return out
+    stds = []
+    for c in clips:
+        ok = c.valid & (speech_gate(c.samples, len(c.valid), c.fps) > 0.5)
+        if c.varied and ok.sum() >= 10:
+            stds.append(float((c.offsets[ok, _I14, 1] - c.offsets[ok, _I13, 1]).std()))
+    return float(np.median(stds)) if stds else 0.0
 
 
 def load_clips(paths: list[Path], reference: np.ndarray, embedding: bool | str = False) -> list[Clip]:
@@ -265,6 +248,8 @@ def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log
                        fingerprint=run_fingerprint(opts, train_paths + val_paths))
     meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
             "format": "talkinghead-lips-1", "amplitude": str(opts.amplitude), "train_config": to_toml(opts)}
+    if opts.spread:
+        meta["spread"] = f"{real_spread(train):.6f}"
     if opts.init:
         from talkinghead.weights import resolve
 
