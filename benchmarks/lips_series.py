@@ -22,13 +22,21 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.audio.features import loudness
-from talkinghead.face.indices import (LIP_BOTTOM, LIP_TOP, LOWER_INNER_LIP, LOWER_OUTER_LIP, MOUTH_JAW,
-                                      UPPER_INNER_LIP, UPPER_OUTER_LIP)
+from talkinghead.face.indices import (
+    LIP_BOTTOM,
+    LIP_TOP,
+    LOWER_INNER_LIP,
+    LOWER_OUTER_LIP,
+    MOUTH_JAW,
+    UPPER_INNER_LIP,
+    UPPER_OUTER_LIP,
+)
 
 GROUPS = ("grid", "old five", "lrc-ar", "third pass")
 _I13, _I14 = MOUTH_JAW.index(LIP_TOP), MOUTH_JAW.index(LIP_BOTTOM)
 _LEFT, _RIGHT = MOUTH_JAW.index(61), MOUTH_JAW.index(291)
-_CONTOUR = [MOUTH_JAW.index(i) for i in sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUTER_LIP))]
+_CONTOUR = [MOUTH_JAW.index(i)
+            for i in sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUTER_LIP))]
 
 
 def group_of(name: str) -> str:

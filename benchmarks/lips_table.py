@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from lips_series import GROUPS, group_of
 
 MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "MANIFEST.tsv"
@@ -33,7 +32,8 @@ def identities(manifest: Path) -> dict[str, str]:
     if not manifest.exists():
         return {}
     with manifest.open() as f:
-        return {Path(r["path"]).stem: r["identity"] for r in csv.DictReader(f, delimiter="\t") if r["kind"] == "talking"}
+        rows = csv.DictReader(f, delimiter="\t")
+        return {Path(r["path"]).stem: r["identity"] for r in rows if r["kind"] == "talking"}
 
 
 def main() -> None:

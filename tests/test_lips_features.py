@@ -6,7 +6,6 @@ import importlib.util
 
 import numpy as np
 import pytest
-
 from speech import SENTENCES, speech_with_pause
 
 _HAS_WHISPER = all(importlib.util.find_spec(m) is not None for m in

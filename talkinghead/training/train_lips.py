@@ -169,7 +169,8 @@ class Trainer:
         self.model.eval()
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
         cfg = self.opts.config
-        feats = model_input(normalize(clip.mel), clip.emb if cfg.n_embed else None, cfg.use_mel, EMBED_SCALES[cfg.embedding])
+        emb = clip.emb if cfg.n_embed else None
+        feats = model_input(normalize(clip.mel), emb, cfg.use_mel, EMBED_SCALES[cfg.embedding])
         coef = self.model(torch.from_numpy(feats)[None], pos)[0]
         return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
 
