@@ -24,6 +24,7 @@ from talkinghead.pipeline import Animator, generate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_lips import CORPUS, first_face_frame  # noqa: E402
+from lips_series import GROUPS, group_of  # noqa: E402
 
 
 def main() -> None:
@@ -31,10 +32,14 @@ def main() -> None:
     ap.add_argument("--grid", type=int, default=20)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--weights", default="lips", help="lips weights: registered name or a .safetensors path")
+    ap.add_argument("--lrcar-every", type=int, default=1, help="use every n-th LRC-AR clip (178 in val)")
+    ap.add_argument("--corpus", type=Path, default=CORPUS, help="folder of validation clips")
     args = ap.parse_args()
-    clips = sorted(CORPUS.glob("*.mp4"))
+    clips = sorted(args.corpus.glob("*.mp4"))
     grid = [c for c in clips if c.name.startswith("grid")]
-    chosen = grid[:: max(1, len(grid) // args.grid)][: args.grid] + [c for c in clips if not c.name.startswith("grid")]
+    lrcar = [c for c in clips if c.name.startswith("lrcar")][::args.lrcar_every]
+    chosen = grid[:: max(1, len(grid) // args.grid)][: args.grid] + lrcar + [
+        c for c in clips if not c.name.startswith(("grid", "lrcar"))]
     expert, anim = SyncExpert(), Animator(args.weights)
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -46,7 +51,7 @@ def main() -> None:
             cv2.imwrite(str(photo), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
             real = evaluate(clip, expert=expert)
             gen = evaluate(generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=k), expert=expert)
-            rows.append({"clip": clip.stem, "real": real, "gen": gen})
+            rows.append({"clip": clip.stem, "group": group_of(clip.stem), "real": real, "gen": gen})
             print(json.dumps({"clip": clip.stem, "real_offset": real["sync_offset_frames"],
                               "gen_offset": gen["sync_offset_frames"], "real_conf": round(real["sync_confidence"], 3),
                               "gen_conf": round(gen["sync_confidence"], 3)}), flush=True)
@@ -54,6 +59,11 @@ def main() -> None:
     conf = np.mean([r["gen"]["sync_confidence"] >= r["real"]["sync_confidence"] for r in rows])
     print(f"{len(rows)} clips: generated offset within +-1 of real on {100 * within:.0f} %, "
           f"confidence >= real on {100 * conf:.0f} %")
+    for g in GROUPS:
+        sel = [r for r in rows if r["group"] == g]
+        if sel:
+            w = np.mean([abs(r["gen"]["sync_offset_frames"] - r["real"]["sync_offset_frames"]) <= 1 for r in sel])
+            print(f"  {g:10s} n={len(sel):3d}: generated offset within +-1 of real on {100 * w:.0f} %")
     for who in ("real", "gen"):
         keys = [k for k, v in rows[0][who].items() if isinstance(v, (int, float)) and k not in ("frames", "fps")]
         print(who, {k: round(float(np.nanmean([r[who][k] for r in rows])), 3) for k in keys})

@@ -450,15 +450,19 @@ def train_lips(
                                                             "'lips' for the shipped ones). Default: random."),
     features: Optional[str] = typer.Option(None, "--features",
                                            help="Model input: mel | mel+embedding | embedding (the speech embedding "
-                                                "shipped in openwakeword, speaker-invariant). Default mel."),
+                                                "shipped in openwakeword, speaker-invariant) | mel+whisper | whisper "
+                                                "(Whisper-base encoder states, talkinghead[whisper]). Default mel."),
 ) -> None:
     from talkinghead.training.train_lips import TrainLipsOptions, train_lips as run
 
     model: dict[str, object] = {}
     if features is not None:
-        if features not in ("mel", "mel+embedding", "embedding"):
-            _fail(TalkingHeadError(f"--features must be mel, mel+embedding or embedding, not {features}."))
-        model = {"n_embed": 96 if "embedding" in features else 0, "use_mel": "mel" in features}
+        if features not in ("mel", "mel+embedding", "embedding", "mel+whisper", "whisper"):
+            _fail(TalkingHeadError(f"--features must be mel, mel+embedding, embedding, mel+whisper or whisper, "
+                                   f"not {features}."))
+        kind = "whisper" if "whisper" in features else "speech"
+        n_embed = 0 if features == "mel" else 512 if kind == "whisper" else 96
+        model = {"n_embed": n_embed, "use_mel": "mel" in features, "embedding": kind}
     opts = _options(TrainLipsOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed,
                                                "amplitude": amplitude, "sync_weight": sync_weight, "init": init,
                                                "config": model})

@@ -28,8 +28,9 @@ class LipsConfig:
     context: int = 1  # video frames each side, per temporal layer (two layers)
     n_coeffs: int = 8
     dropout: float = 0.2
-    n_embed: int = 0  # extra per-mel-frame input channels (96 with the speech embedding, 0 without)
+    n_embed: int = 0  # extra per-mel-frame input channels (96 speech embedding, 512 Whisper, 0 without)
     use_mel: bool = True  # False: the speech embedding alone (most speaker-invariant)
+    embedding: str = "speech"  # what fills n_embed: "speech" (openwakeword) or "whisper" (Whisper-base encoder)
 
     @property
     def radius(self) -> int:
@@ -84,12 +85,14 @@ class LipsNet(nn.Module):
 
 
 EMBED_SCALE = 0.1  # speech-embedding values have std ~10; bring them near the mel's scale
+EMBED_SCALES = {"speech": EMBED_SCALE, "whisper": 1.0}  # Whisper encoder states have std ~1.4
 
 
-def model_input(mel_normalized: np.ndarray, embedding: np.ndarray | None, use_mel: bool = True) -> np.ndarray:
-    """Per-mel-frame network input: normalised log-mel (if used), then the scaled speech embedding (if used)."""
+def model_input(mel_normalized: np.ndarray, embedding: np.ndarray | None, use_mel: bool = True,
+                scale: float = EMBED_SCALE) -> np.ndarray:
+    """Per-mel-frame network input: normalised log-mel (if used), then the scaled embedding (if used)."""
     if embedding is None:
         return mel_normalized.astype(np.float32)
     n = min(len(mel_normalized), len(embedding))
-    parts = ([mel_normalized[:n]] if use_mel else []) + [EMBED_SCALE * embedding[:n]]
+    parts = ([mel_normalized[:n]] if use_mel else []) + [scale * embedding[:n]]
     return np.concatenate(parts, axis=1).astype(np.float32)

@@ -12,7 +12,8 @@ import torch
 
 from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
 from talkinghead.audio.embedding import speech_embedding
-from talkinghead.models.lips import LipsNet, model_input
+from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
+from talkinghead.models.lips import EMBED_SCALES, LipsNet, model_input
 from talkinghead.types import MouthGeometry
 from talkinghead.weights import WeightsRef, load_model
 
@@ -31,16 +32,31 @@ class MouthModel:
         self.std = w.tensors["pca_std"]
         # calibrated gain on the predicted motion (see the file's amplitude_note metadata)
         self.amplitude = float(w.metadata.get("amplitude", "1.0"))
+        # newer files: the real speakers' typical spread of the lip gap, which each clip's motion is scaled to
+        self.spread = float(w.metadata.get("spread", "0"))
 
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
-        emb = speech_embedding(samples) if self.config.n_embed else None
-        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel))
+        kind = self.config.embedding
+        emb = embedding_features(samples, kind) if self.config.n_embed else None
+        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel, EMBED_SCALES[kind]))
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.geometry.indices), 2)
-        return out * (self.amplitude * speech_gate(samples, n_frames, fps))[:, None, None]
+        gate = speech_gate(samples, n_frames, fps)
+        return out * (self._gain(out, gate) * gate)[:, None, None]
+
+    def _gain(self, out: np.ndarray, gate: np.ndarray) -> float:
+        """The file's fixed gain, or (files with a `spread`) the gain that gives this speech's lip gap the
+        spread real speakers have: regression shrinks motion most on voices unlike the training ones."""
+        speech = gate > 0.5
+        if not self.spread or speech.sum() < 10:
+            return self.amplitude
+        idx = list(self.geometry.indices)
+        top, bottom = idx.index(LIP_TOP), idx.index(LIP_BOTTOM)
+        std = float((out[speech, bottom, 1] - out[speech, top, 1]).std())
+        return float(np.clip(self.spread / max(std, 1e-6), 0.5 * self.amplitude, 2.5 * self.amplitude))
 
     def _window(self, mel: torch.Tensor, pos: np.ndarray, f0: int, f1: int) -> torch.Tensor:
         """Coefficients of frames [f0, f1), computed on a window with margins wider than the network's
@@ -50,6 +66,15 @@ class MouthModel:
         m1 = min(mel.shape[0], int(pos[g1 - 1]) + _MARGIN_MEL)
         local = torch.from_numpy(pos[g0:g1] - m0)[None]
         return self.net(mel[None, m0:m1], local)[0][f0 - g0:f1 - g0]
+
+
+def embedding_features(samples: np.ndarray, kind: str) -> np.ndarray:
+    """(n_mel, dim) speaker-invariant features of the kind a weights file was trained on."""
+    if kind == "whisper":
+        from talkinghead.audio.whisper import whisper_states
+
+        return whisper_states(samples)
+    return speech_embedding(samples)
 
 
 WINDOW = 1500  # video frames per inference window (60 s at 25 fps)

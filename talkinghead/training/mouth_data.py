@@ -51,19 +51,20 @@ def reference_shape(paths: list[Path], max_clips: int = 300) -> np.ndarray:
     return generalized_procrustes(np.stack(shapes))
 
 
-def clip_embedding(path: Path, samples: np.ndarray) -> np.ndarray:
-    """Speech embedding of a prepared clip, cached beside it (it costs ~5 ms per 40 ms of audio)."""
-    from talkinghead.audio.embedding import speech_embedding
+def clip_embedding(path: Path, samples: np.ndarray, kind: str = "speech") -> np.ndarray:
+    """Speech embedding ("speech") or Whisper states ("whisper") of a prepared clip, cached beside it."""
+    from talkinghead.motion.mouth import embedding_features
 
-    side = path.with_name(path.stem + ".emb.npy")
+    side = path.with_name(path.stem + (".emb.npy" if kind == "speech" else f".{kind}.npy"))
     if side.exists():
         return np.load(side).astype(np.float32)
-    emb = speech_embedding(samples)
+    emb = embedding_features(samples, kind)
     np.save(side, emb.astype(np.float16))
     return emb
 
 
-def load_clip(path: Path, reference: np.ndarray, embedding: bool = False) -> Clip | None:
+def load_clip(path: Path, reference: np.ndarray, embedding: bool | str = False) -> Clip | None:
+    """One prepared clip; `embedding` = True / "speech" or "whisper" also loads those features."""
     raw = load_raw(path)
     if raw is None:
         return None
@@ -80,7 +81,7 @@ def load_clip(path: Path, reference: np.ndarray, embedding: bool = False) -> Cli
         opening=opening,
         samples=samples,
         varied=not path.stem.split("__")[-1].startswith("grid"),
-        emb=clip_embedding(path, samples) if embedding else None,
+        emb=clip_embedding(path, samples, "speech" if embedding is True else embedding) if embedding else None,
     )
 
 

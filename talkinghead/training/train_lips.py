@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from talkinghead.audio.features import frame_positions, loudness, mel_slice, normalize
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
-from talkinghead.models.lips import EMBED_SCALE, LipsConfig, LipsNet, model_input
+from talkinghead.models.lips import EMBED_SCALES, LipsConfig, LipsNet, model_input
 from talkinghead.training.augment import augment
 from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.training.config_file import to_toml
@@ -48,6 +48,7 @@ class TrainLipsOptions:
     sync_weight: float = 0.2  # weight of the lip-sync expert's loss (0 = regression only)
     sync_expert: str = "sync"  # registered name or path of the frozen expert used by that loss and validation
     init: str = ""  # start from these lips weights (registered name or path; same sizes and cache), "" = random
+    spread: bool = False  # store the real speakers' lip-gap spread: inference scales each clip's motion to it
     config: LipsConfig = LipsConfig()
 
 
@@ -120,7 +121,7 @@ class Trainer:
             seg = mel_slice(mel, lo, int(p[-1]) + margin + 1)
             if cfg.n_embed:
                 keep = self.rng.random() > 0.15 or not cfg.use_mel  # sometimes hide it, so the mel path keeps learning
-                emb = mel_slice(c.emb * EMBED_SCALE, lo, int(p[-1]) + margin + 1, fill=0.0) * keep
+                emb = mel_slice(c.emb * EMBED_SCALES[cfg.embedding], lo, int(p[-1]) + margin + 1, fill=0.0) * keep
                 seg = np.concatenate([seg, emb], axis=1) if cfg.use_mel else emb
             mels.append(seg)
             pos.append(p - lo)
@@ -168,7 +169,9 @@ class Trainer:
     def predict(self, clip: Clip, n_frames: int, fps: float) -> np.ndarray:
         self.model.eval()
         pos = torch.from_numpy(frame_positions(n_frames, fps))[None]
-        feats = model_input(normalize(clip.mel), clip.emb if self.opts.config.n_embed else None, self.opts.config.use_mel)
+        cfg = self.opts.config
+        emb = clip.emb if cfg.n_embed else None
+        feats = model_input(normalize(clip.mel), emb, cfg.use_mel, EMBED_SCALES[cfg.embedding])
         coef = self.model(torch.from_numpy(feats)[None], pos)[0]
         return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
 
@@ -214,7 +217,20 @@ class Trainer:
         return out
 
 
-def load_clips(paths: list[Path], reference: np.ndarray, embedding: bool = False) -> list[Clip]:
+def real_spread(clips: list[Clip]) -> float:
+    """Median over the varied (non-GRID) clips of the std of the real lip gap while speaking (canonical units):
+    the articulation amplitude inference gives each clip (MouthModel, `spread` metadata)."""
+    from talkinghead.motion.mouth import speech_gate
+
+    stds = []
+    for c in clips:
+        ok = c.valid & (speech_gate(c.samples, len(c.valid), c.fps) > 0.5)
+        if c.varied and ok.sum() >= 10:
+            stds.append(float((c.offsets[ok, _I14, 1] - c.offsets[ok, _I13, 1]).std()))
+    return float(np.median(stds)) if stds else 0.0
+
+
+def load_clips(paths: list[Path], reference: np.ndarray, embedding: bool | str = False) -> list[Clip]:
     return [c for c in (load_clip(p, reference, embedding) for p in paths) if c is not None]
 
 
@@ -224,7 +240,7 @@ def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log
 
     train_paths, val_paths = split_paths(cache)
     reference = reference_shape(train_paths)
-    emb = opts.config.n_embed > 0
+    emb = opts.config.embedding if opts.config.n_embed > 0 else False
     train, val = load_clips(train_paths, reference, emb), load_clips(val_paths, reference, emb)
     log(f"{len(train)} training clips ({sum(c.varied for c in train)} varied), {len(val)} validation clips")
     trainer = Trainer(train, val, reference, opts)
@@ -234,6 +250,8 @@ def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log
                        fingerprint=run_fingerprint(opts, train_paths + val_paths))
     meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
             "format": "talkinghead-lips-1", "amplitude": str(opts.amplitude), "train_config": to_toml(opts)}
+    if opts.spread:
+        meta["spread"] = f"{real_spread(train):.6f}"
     if opts.init:
         from talkinghead.weights import resolve
 
