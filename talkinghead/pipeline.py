@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.face.track import track_video
 from talkinghead.media import VideoWriter, fit_size, load_image
+from talkinghead.media.image import MAX_SIDE as MAX_SIZE
 from talkinghead.media.inputs import check_output, load_speech
 from talkinghead.motion.compose import target_points
 from talkinghead.motion.driving import driven_motion
@@ -120,15 +122,30 @@ class Animator:
         return self.render(self.motion(speech16k, n_frames, opts), opts)
 
 
+def check_options(opts: GenerateOptions) -> GenerateOptions:
+    """The options, if every number is in range (the CLI's ranges, for Python callers); else InputError."""
+    ranges = {"fps": (1, 120), "lip_strength": (0, 3), "pose_scale": (0, 3), "blinks_per_min": (0, 60),
+              "emotion_strength": (0, 2), "crf": (0, 51)}
+    for name, (lo, hi) in ranges.items():
+        value = getattr(opts, name)
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise InputError(f"{name} must be a number from {lo} to {hi}, not {value}.")
+    if opts.seed < 0:
+        raise InputError(f"seed must be 0 or more, not {opts.seed}.")
+    if opts.size is not None and not 64 <= opts.size <= MAX_SIZE:
+        raise InputError(f"size must be from 64 to {MAX_SIZE}, not {opts.size}.")
+    if opts.face_index < 0:
+        raise InputError(f"face_index must be 0 or more, not {opts.face_index}.")
+    return opts
+
+
 def generate(face: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
              options: GenerateOptions | None = None, progress: Progress | None = None,
              animator: Animator | None = None, **overrides: object) -> Path:
     """Photo + speech -> MP4 at `out`. Keyword overrides (seed=7, still=True, ...) patch `options`."""
     from dataclasses import replace
 
-    opts = replace(options or GenerateOptions(), **overrides)  # type: ignore[arg-type]
-    if opts.fps <= 0 or opts.fps > 120:
-        raise InputError(f"--fps must be between 1 and 120, not {opts.fps}.")
+    opts = check_options(replace(options or GenerateOptions(), **overrides))  # type: ignore[arg-type]
     out_path = check_output(out)
     wave, speech = load_speech(audio)
     anim = animator or Animator()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from fractions import Fraction
 from types import TracebackType
 
@@ -358,10 +359,11 @@ def _make_temp_file(path: str) -> str:
         raise OutputError(f"Cannot write '{path}' because the folder '{directory}' does not exist.")
     if os.path.isdir(path):
         raise OutputError(f"Cannot write the video to '{path}' because it is a folder.")
+    sweep_partials(path)
     # Created with mode 0666 like any file a program writes, so the kernel applies the caller's umask
     # (mkstemp's 0600 would need a chmod, and reading the umask means setting it process-wide).
     for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.partial-{secrets.token_hex(4)}.mp4")
+        tmp = os.path.join(directory, f".{name}.partial-{os.getpid()}-{secrets.token_hex(4)}.mp4")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -372,6 +374,45 @@ def _make_temp_file(path: str) -> str:
         os.close(fd)
         return tmp
     raise OutputError(f"Cannot write to the folder '{directory}' (no free temporary name).")
+
+
+_LEGACY_STALE_S = 3600.0  # a partial file without its writer's pid in the name counts as stale after this long
+
+
+def sweep_partials(path: str | os.PathLike[str]) -> list[str]:
+    """Remove the hidden partial files of `path` left by writers that no longer run (kill -9, power loss):
+    the pid in the name is checked; the removed paths are returned. A live writer's file is never touched."""
+    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
+    prefix = f".{name}.partial-"
+    removed = []
+    try:
+        entries = [e for e in os.listdir(directory) if e.startswith(prefix) and e.endswith(".mp4")]
+    except OSError:
+        return removed
+    for entry in entries:
+        full = os.path.join(directory, entry)
+        pid_text = entry[len(prefix):-len(".mp4")].split("-")[0]
+        try:
+            stale = not _alive(int(pid_text)) if "-" in entry[len(prefix):] else \
+                os.path.getmtime(full) < time.time() - _LEGACY_STALE_S
+            if stale:
+                os.remove(full)
+                removed.append(full)
+        except (OSError, ValueError):
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _exact_rate(fps: float | Fraction) -> Fraction:
