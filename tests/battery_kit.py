@@ -43,7 +43,7 @@ def leftovers(out: Path) -> list[str]:
 
 
 def assert_user_error(result, out: Path, *needles: str, existing: bytes | None = None,
-                      allow_work: bool = False) -> str:
+                      allow_work: bool = False, folder: bool = False) -> str:
     """Exit 1, one line starting 'Error:' on stderr, no traceback or usage dump, output absent (or
     untouched), no leftovers. Returns the sentence."""
     err = result.stderr.strip()
@@ -56,7 +56,9 @@ def assert_user_error(result, out: Path, *needles: str, existing: bytes | None =
     assert sentence.endswith((".", ")")) and sentence[0].isupper() or sentence[0] in "'-/", sentence
     for n in needles:
         assert n.lower() in sentence.lower(), sentence
-    if existing is None:
+    if folder:  # the output path named a folder: it is still one, untouched
+        assert out.is_dir()
+    elif existing is None:
         assert not _exists(out), out
     else:
         assert out.read_bytes() == existing
