@@ -186,8 +186,8 @@ class _Renderer:
         self.fetch, self.work, self.job, self.pred, self.duration = fetch, work, job, pred, duration
         self.geometry, self.info, self.opts, self.report = geometry, info, opts, report
         self.tb = float(fetch.time_base)
-        # yuv420p needs even sizes: an odd last row/column is dropped
-        self.size = info.width - info.width % 2, info.height - info.height % 2
+        # odd sizes are kept: frames are padded to even for rendering, and the writer crops them back (4:4:4)
+        self.size = info.width, info.height
 
     def while_tracking(self) -> list[Path]:
         """Segments made only of input frames in order, rendered as soon as their frames (and the

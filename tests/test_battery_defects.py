@@ -308,3 +308,50 @@ def test_existing_output_untouched_by_a_failed_run(tmp_path, speech):
     out.write_bytes(PRECIOUS)
     assert_user_error(_gen(DEMO_FACE, speech, out, "--fps", "nan"), out, existing=PRECIOUS)
     assert_user_error(_gen(tmp_path / "nope.jpg", speech, out), out, existing=PRECIOUS)
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+def test_speech_cues_of_long_speech_take_flat_memory_and_the_same_values(monkeypatch):
+    """1 h of speech reached 6.7 GB in `generate`: the per-frame loudness (one float64 cumsum of the whole
+    clip) and the pitch autocorrelation (one FFT block for the whole clip). Both now run in blocks, with the
+    same values as one pass."""
+    import tracemalloc
+
+    from talkinghead.audio import features
+
+    rng = np.random.default_rng(0)
+    x = (0.2 * rng.standard_normal(16000 * 240) * (np.sin(np.arange(16000 * 240) / 4000) > 0)).astype(np.float32)
+    n = 240 * 25
+    features.log_mel(x[:4000])  # filterbank cache
+    tracemalloc.start()
+    cues = features.prosody(x, n, 25.0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 160e6, peak / 1e6  # one pass over 4 min took 400 MB, growing with the length
+    # the same values as one block and as the plain formula
+    monkeypatch.setattr(features, "_FRAMES_BLOCK", 10**9)
+    monkeypatch.setattr(features, "_SAMPLES_BLOCK", 1 << 16)
+    assert np.array_equal(features.prosody(x, n, 25.0), cues)
+    edges = (np.arange(n + 1) * 640.0).astype(np.int64).clip(0, len(x))
+    energy = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+    mean = (energy[edges[1:]] - energy[edges[:-1]]) / 640.0
+    assert np.array_equal(features.loudness(x, n, 25.0), (10 * np.log10(mean + 1e-10)).astype(np.float32))
+
+
+def test_generate_frames_unchanged_for_a_short_clip(tmp_path, animator):
+    """The memory fix changes no value: a seeded short clip renders the same frames as one unblocked pass."""
+    from talkinghead.audio import features
+    from talkinghead.config import GenerateOptions
+
+    speech = tone_speech(2.0)
+    animator.set_source(DEMO_FACE, size=96)
+    opts = GenerateOptions(seed=5)
+    a = [f for f in animator.frames(speech, 50, opts)]
+    old = features._FRAMES_BLOCK, features._SAMPLES_BLOCK
+    try:
+        features._FRAMES_BLOCK, features._SAMPLES_BLOCK = 7, 1000  # many small blocks
+        b = [f for f in animator.frames(speech, 50, opts)]
+    finally:
+        features._FRAMES_BLOCK, features._SAMPLES_BLOCK = old
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))

@@ -45,9 +45,10 @@ class I420Frame:
         w, h = frame.width, frame.height
         if quarter_turns:
             return I420Frame.from_rgb(np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), k=quarter_turns)))
-        if frame.format.name != "yuv420p" or w % 2 or h % 2:
-            w, h = w - w % 2, h - h % 2
-            frame = frame.reformat(width=w, height=h, format="yuv420p")
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        if w % 2 or h % 2:
+            return I420Frame._padded(frame)
         if not copy:
             return I420Frame(frame)
         own = I420Frame(av.VideoFrame(w, h, "yuv420p"))
@@ -56,9 +57,25 @@ class I420Frame:
         return own
 
     @staticmethod
+    def _padded(frame: av.VideoFrame) -> I420Frame:
+        """An odd-sized yuv420p frame in an even one a row/column larger (edge repeated; its chroma planes
+        already cover the even size): every pixel is kept, and the writer crops the padding off."""
+        w, h = frame.width, frame.height
+        own = I420Frame(av.VideoFrame(w + w % 2, h + h % 2, "yuv420p"))
+        own.y[:h, :w] = _plane(frame, 0)
+        own.y[:h, w:] = own.y[:h, w - 1:w]
+        own.y[h:] = own.y[h - 1:h]
+        own.u[:] = _plane(frame, 1)
+        own.v[:] = _plane(frame, 2)
+        return own
+
+    @staticmethod
     def from_rgb(rgb: np.ndarray) -> I420Frame:
-        h, w = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
-        flat = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2YUV_I420).reshape(-1)
+        if rgb.shape[0] % 2 or rgb.shape[1] % 2:  # odd sizes: padded by repeating the edge (see `_padded`)
+            rgb = cv2.copyMakeBorder(np.ascontiguousarray(rgb), 0, rgb.shape[0] % 2, 0, rgb.shape[1] % 2,
+                                     cv2.BORDER_REPLICATE)
+        h, w = rgb.shape[:2]
+        flat = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420).reshape(-1)
         own = I420Frame(av.VideoFrame(w, h, "yuv420p"))
         n = w * h
         own.y[:] = flat[:n].reshape(h, w)
