@@ -47,6 +47,14 @@ class _OneSentenceErrors(typer.core.TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # before a command's own handler (loading, checking inputs): nothing written
+            err.print(_INTERRUPTED + "Nothing was written; run the same command again to start over.")
+            raise typer.Exit(130) from None
+
+
 def _usage_sentence(exc: click.UsageError) -> str:
     msg = exc.format_message().strip()
     if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):

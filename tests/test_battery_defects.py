@@ -355,3 +355,16 @@ def test_generate_frames_unchanged_for_a_short_clip(tmp_path, animator):
     finally:
         features._FRAMES_BLOCK, features._SAMPLES_BLOCK = old
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+def test_ctrl_c_before_a_command_starts_work_explains_too(tmp_path, talking, speech, monkeypatch):
+    import talkinghead.media.heap as heap
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(heap, "pin_mmap_threshold", interrupted)
+    out = tmp_path / "d.mp4"
+    res = run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q"])
+    assert res.exit_code == 130 and "Interrupted" in res.stderr, (res.exit_code, res.output)
+    assert not out.exists() and leftovers(out) == []
