@@ -81,7 +81,7 @@ def _range(lo: float, hi: float) -> Callable[[Optional[float]], Optional[float]]
 
         if value is not None and not (math.isfinite(value) and lo <= value <= hi):
             valid = f"a number from {lo:g} to {hi:g}" if math.isfinite(hi) else f"{lo:g} or more"
-            raise typer.BadParameter(f"must be {valid}, not {value}")
+            raise typer.BadParameter(f"must be {valid}, not {value:g}")
         return value
 
     return check

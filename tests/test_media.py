@@ -341,7 +341,7 @@ def test_writer_rejects_bad_arguments(tmp_path):
         with pytest.raises(ValueError):
             vw.write(np.zeros((48, 64, 3), np.float32))
         vw.write(np.zeros((48, 64, 3), np.uint8))
-    assert sorted(os.listdir(tmp_path)) == ["shape.mp4"]
+    assert sorted(os.listdir(tmp_path)) == ["odd.mp4", "shape.mp4"]
 
 
 def test_exception_inside_with_leaves_nothing(tmp_path):

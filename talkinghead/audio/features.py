@@ -44,8 +44,7 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     """(T, 80) float32 log-mel of 16 kHz mono samples; frame t is centred at t * 10 ms."""
     x = np.asarray(samples, np.float32)
     pad = N_FFT // 2
-    x = np.pad(x, (pad, pad + HOP), mode="constant")
-    n = 1 + (len(x) - N_FFT) // HOP
+    n = 1 + (len(x) + 2 * pad + HOP - N_FFT) // HOP  # frames of x zero-padded by (pad, pad + HOP)
     n = max(n, 1)
     window = np.zeros(N_FFT, np.float32)
     off = (N_FFT - WIN) // 2
@@ -56,9 +55,20 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     # blocks of frames keep the framing and FFT buffers small however long the speech (a film)
     for a in range(0, len(out), _BLOCK):
         b = min(len(out), a + _BLOCK)
-        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(a, b)[:, None]
-        power = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
+        start = HOP * a
+        seg = padded_slice(x, start, HOP * (b - 1) + N_FFT, pad)
+        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(b - a)[:, None]
+        power = np.abs(np.fft.rfft(seg[idx] * window, axis=1)) ** 2
         out[a:b] = np.log(power @ bank + 1e-6)
+    return out
+
+
+def padded_slice(x: np.ndarray, start: int, stop: int, left: int) -> np.ndarray:
+    """`np.pad(x, (left, ...))[start:stop]` with zeros outside x, without padding (copying) the whole clip."""
+    out = np.zeros(stop - start, x.dtype)
+    a, b = max(start - left, 0), min(stop - left, len(x))
+    if b > a:
+        out[a - (start - left):b - (start - left)] = x[a:b]
     return out
 
 
@@ -67,7 +77,7 @@ def normalize(mel: np.ndarray) -> np.ndarray:
     energy = mel.mean(axis=1)
     voiced = energy > np.percentile(energy, 30) if len(energy) > 10 else np.ones(len(energy), bool)
     mean = mel[voiced].mean(axis=0) if voiced.any() else mel.mean(axis=0)
-    return (mel - mean).astype(np.float32)
+    return (mel - mean).astype(np.float32, copy=False)
 
 
 def frame_positions(n_frames: int, fps: float, first: int = 0) -> np.ndarray:
@@ -129,7 +139,6 @@ def prosody(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     # voicing and pitch from the autocorrelation of a 40 ms window centred on each frame
     win = 640
     centres = ((np.arange(n_frames) + 0.5) * (SAMPLE_RATE / fps)).astype(np.int64)
-    xp = np.pad(x, (win // 2, win // 2))
     lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 50
     peak = np.empty(n_frames, np.int64)
     ratio = np.empty(n_frames, np.float64)
@@ -138,8 +147,12 @@ def prosody(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     # took 6 GB in one block); every row is computed alone, so the values are those of one pass
     for a in range(0, n_frames, _FRAMES_BLOCK):
         b = min(n_frames, a + _FRAMES_BLOCK)
-        idx = centres[a:b, None] + np.arange(win)[None, :]
-        frames = xp[np.clip(idx, 0, len(xp) - 1)] * hann
+        # rows of x zero-padded by win // 2 on both sides, indices clipped to it (as one np.pad of the clip)
+        lo_i = int(min(centres[a], len(x) + win - 1))
+        hi_i = int(min(centres[b - 1] + win, len(x) + win))
+        seg = padded_slice(x, lo_i, hi_i, win // 2)
+        idx = np.clip(centres[a:b, None] + np.arange(win)[None, :], 0, len(x) + win - 1) - lo_i
+        frames = seg[idx] * hann
         frames = frames - frames.mean(axis=1, keepdims=True)
         spec = np.fft.rfft(frames, n=2 * win, axis=1)
         ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]

@@ -23,7 +23,7 @@ def load_speech(path: str | os.PathLike[str]) -> tuple[Waveform, np.ndarray]:
     speech = resample(mono, full.sample_rate, 16000) if full.sample_rate != 16000 else mono
     if float(np.max(np.abs(speech), initial=0.0)) < 1e-3:
         raise InputError(f"The audio {os.fspath(path)} is silent: there is no speech to animate.")
-    return full, speech.astype(np.float32)
+    return full, speech.astype(np.float32, copy=False)
 
 
 # room left in a file name for the hidden files written next to the output (`.NAME.partial-PID-XXXXXXXX.mp4`,
