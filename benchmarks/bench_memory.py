@@ -21,9 +21,10 @@ import psutil
 
 
 def speech(path: Path, minutes: float) -> Path:
+    from scipy.io import wavfile
+
     from talkinghead.media import load_audio
     from talkinghead.pipeline import DEMO_AUDIO
-    from scipy.io import wavfile
 
     w = load_audio(DEMO_AUDIO, sample_rate=None)
     n = int(minutes * 60 * w.sample_rate)

@@ -7,16 +7,15 @@ import sys
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from typer._click import exceptions as click  # typer 0.29 vendors click; its exceptions live here (pinned)
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typer._click import exceptions as click  # typer 0.29 vendors click; its exceptions live here (pinned)
 
 from talkinghead.errors import TalkingHeadError
-
 
 
 class _OneSentenceErrors(typer.core.TyperGroup):
@@ -27,7 +26,7 @@ class _OneSentenceErrors(typer.core.TyperGroup):
     so they read and exit like every other user error (`TalkingHeadError`). Ctrl-C exits 130."""
 
     def main(self, args: Optional[list[str]] = None, prog_name: Optional[str] = None,  # type: ignore[override]
-             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: object) -> object:
+             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -45,7 +44,6 @@ class _OneSentenceErrors(typer.core.TyperGroup):
             _say("Aborted.")
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
-
 
     def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
         try:
@@ -87,8 +85,8 @@ def _range(lo: float, hi: float) -> Callable[[Optional[float]], Optional[float]]
     return check
 
 
-app = typer.Typer(cls=_OneSentenceErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Turn one photo of a face and a speech recording into a talking-head video.")
+app = typer.Typer(cls=_OneSentenceErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False, help="Turn one photo of a face and a speech recording into a talking-head video.")
 train_app = typer.Typer(no_args_is_help=True, help="Train the small models on prepared data.")
 app.add_typer(train_app, name="train")
 err = Console(stderr=True)
@@ -155,7 +153,7 @@ def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]],
         _fail(exc)
     except KeyboardInterrupt:
         err.print(_INTERRUPTED + "Nothing was written; run the same command again to start over.")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     if not quiet:
         err.print(f"Wrote {path}")
 
@@ -169,17 +167,20 @@ def generate(
     audio: Path = typer.Option(..., "--audio", help="Speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track."),
     out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="Output .mp4 file."),
     size: Optional[int] = typer.Option(None, "--size", callback=_range(64, 4096),
-                                       help="Longer side of the output in pixels, 64 to 4096 (default: the photo's own, at most 4096)."),
+                                       help="Longer side of the output in pixels, 64 to 4096 (default: the "
+                                            "photo's own, at most 4096)."),
     fps: float = typer.Option(25.0, "--fps", callback=_range(1, 120), help="Output frame rate, 1 to 120."),
     seed: int = typer.Option(0, "--seed", callback=_range(0, float("inf")),
                               help="Seed for head motion and blinks (0 or more)."),
     still: bool = typer.Option(False, "--still", help="No head motion (blinks are kept)."),
-    face_index: int = typer.Option(0, "--face-index", callback=_range(0, 99), help="Which face to animate: 0 = largest."),
+    face_index: int = typer.Option(0, "--face-index", callback=_range(0, 99),
+                                   help="Which face to animate: 0 = largest."),
     lip_strength: float = typer.Option(1.0, "--lip-strength", callback=_range(0, 3),
                                        help="Scale of mouth motion: <1 subtler, >1 more articulated."),
     pose_scale: float = typer.Option(1.0, "--pose-scale", callback=_range(0, 3),
                                      help="Scale of head motion (0 = still, like --still)."),
-    blink_rate: float = typer.Option(17.0, "--blink-rate", callback=_range(0, 60), help="Blinks per minute (0 = none)."),
+    blink_rate: float = typer.Option(17.0, "--blink-rate", callback=_range(0, 60),
+                                     help="Blinks per minute (0 = none)."),
     pose_from: Optional[Path] = typer.Option(None, "--pose-from",
                                              help="Driving video: head pose and blinks follow its face."),
     emotion: str = typer.Option("neutral", "--emotion",
@@ -225,7 +226,7 @@ def _note_large_photo(face: Path) -> None:
     except Exception:  # the loader gives the real error
         return
     if max(w, h) > MAX_SIDE:
-        err.print(f"The photo is {w}×{h} pixels; the video is made {MAX_SIDE} pixels on its longer side "
+        err.print(f"The photo is {w}x{h} pixels; the video is made {MAX_SIDE} pixels on its longer side "
                   "(--size chooses another size, 64 to 4096).", highlight=False)
 
 
@@ -294,7 +295,7 @@ def dub(
         _fail(exc)
     except KeyboardInterrupt:
         err.print(_INTERRUPTED + "Run the same command again to resume where it stopped.")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     if not quiet:
         err.print(f"Wrote {report.path}: {report.summary()}")
 

@@ -93,7 +93,7 @@ def _check(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: st
     out_path = check_output(out)
     info = probe_video(video)
     if choice.mode == "point" and not (choice.point[0] < info.width and choice.point[1] < info.height):
-        raise InputError(f"--face {opts.face} is outside the video, whose frames are {info.width}×{info.height} "
+        raise InputError(f"--face {opts.face} is outside the video, whose frames are {info.width}x{info.height} "
                          "pixels (x from the left, y from the top).")
     wave, speech = load_speech(audio)
     if not out_path.parent.is_dir():

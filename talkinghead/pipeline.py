@@ -6,8 +6,8 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from talkinghead.motion.mouth import MouthModel
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
-from talkinghead.types import HeadMotion, Motion, Waveform
+from talkinghead.types import HeadMotion, Motion
 from talkinghead.weights import WeightsRef
 
 ASSETS = Path(__file__).parent / "assets"

@@ -53,7 +53,7 @@ def assert_user_error(result, out: Path, *needles: str, existing: bytes | None =
     assert len(lines) == 1 and lines[0].startswith("Error: "), err
     assert "Traceback" not in result.output and "Usage:" not in result.output, result.output
     sentence = lines[0][len("Error: "):]
-    assert sentence.endswith((".", ")")) and sentence[0].isupper() or sentence[0] in "'-/", sentence
+    assert (sentence.endswith((".", ")")) and sentence[0].isupper()) or sentence[0] in "'-/", sentence
     for n in needles:
         assert n.lower() in sentence.lower(), sentence
     if folder:  # the output path named a folder: it is still one, untouched
@@ -186,8 +186,9 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0, audio: 
                 codec: str = "libx264", pix_fmt: str = "yuv420p", rotate: int | None = None) -> Path:
     """Frames (RGB) to a video with PyAV, any codec / size / rate; `rotate` adds display-matrix side data
     through the container's metadata (phone videos)."""
-    import av
     from fractions import Fraction
+
+    import av
 
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as c:

@@ -16,18 +16,31 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 import pytest
+from battery_kit import (
+    PRECIOUS,
+    assert_user_error,
+    assert_video,
+    demo_face_rgb,
+    leftovers,
+    portrait_face,
+    run_cli,
+    tone_speech,
+    write_encoded,
+    write_exif_jpeg,
+    write_float_wav,
+    write_pcm,
+    write_rgb,
+    write_video,
+)
 
-from battery_kit import (PRECIOUS, assert_user_error, assert_video, demo_face_rgb, leftovers, portrait_face, run_cli,
-                         tone_speech, write_encoded, write_exif_jpeg, write_float_wav, write_pcm, write_rgb,
-                         write_video)
-from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE
+from talkinghead.pipeline import DEMO_FACE
 
 SIZE = "64"
 
@@ -134,9 +147,11 @@ def _image_cases() -> list[Case]:
     from talkinghead.media.image import upright
 
     for o in range(1, 9):  # stored turned so that, shown as its EXIF tag says, the face is upright (384 x 512)
-        stored = lambda o=o: np.ascontiguousarray(upright(portrait_face(), {6: 8, 8: 6}.get(o, o)))
-        cases.append(Case(f"img-exif-{o}", _gen(lambda d, o=o, s=stored: write_exif_jpeg(d / "p.jpg", s(), o)), True,
-                          size=(48, 64), slow=o not in (6,)))
+        def phone_photo(d: Path, o: int = o) -> Path:
+            stored = np.ascontiguousarray(upright(portrait_face(), {6: 8, 8: 6}.get(o, o)))
+            return write_exif_jpeg(d / "p.jpg", stored, o)
+
+        cases.append(Case(f"img-exif-{o}", _gen(phone_photo), True, size=(48, 64), slow=o not in (6,)))
     return cases
 
 
@@ -187,26 +202,28 @@ def _audio_cases() -> list[Case]:
     quiet = _pcm(16000, 1, mix=lambda x: 0.01 * x[:, None])
     clipped = _pcm(16000, 1, mix=lambda x: np.clip(x * 50, -1, 1)[:, None])
     dc = _pcm(16000, 1, mix=lambda x: (0.5 + 0.2 * x)[:, None])
-    nan = lambda d: write_float_wav(d / "n.wav", np.where(np.arange(16000) % 97 == 0, np.nan, tone_speech(1.0)), 16000)
+    def nan(d: Path) -> Path:
+        return write_float_wav(d / "n.wav", np.where(np.arange(16000) % 97 == 0, np.nan, tone_speech(1.0)), 16000)
+
     for name, make in (("stereo-cancelling", cancel), ("left-only", one_side), ("quiet", quiet),
                        ("clipped", clipped), ("dc-offset", dc), ("nan-samples", nan)):
         cases.append(Case(f"audio-{name}", _audio(make), True, slow=name not in ("stereo-cancelling", "nan-samples")))
     cases.append(Case("audio-short-50ms", _audio(_pcm(16000, 1, seconds=0.05)), True, duration=0.05, slow=True))
     cases.append(Case("audio-long-3s", _audio(_pcm(16000, 1, seconds=3.0)), True, duration=3.0, slow=True))
     # failures
-    silent = lambda d: write_pcm(d / "z.wav", np.zeros(16000, np.float32), 16000)
-    all_nan = lambda d: write_float_wav(d / "n.wav", np.full(16000, np.nan, np.float32), 16000)
-    header = lambda d: write_pcm(d / "h.wav", np.zeros(0, np.float32), 16000)
-    text = lambda d: _put(d / "t.wav", "RIFF but not really")
-    rnd = lambda d: _put(d / "r.mp3", np.random.default_rng(3).bytes(20000))
-    image = lambda d: _put(d / "i.wav", DEMO_FACE.read_bytes())
-    silent_video = lambda d: write_video(d / "v.mp4", [demo_face_rgb()[:128, :128]] * 5)
-    for name, make, needle in (("silent", silent, "silent"), ("all-nan", all_nan, "silent"),
-                               ("header-only", header, "no audio"), ("text", text, "t.wav"),
-                               ("random", rnd, "r.mp3"), ("image", image, "i.wav"),
-                               ("video-without-sound", silent_video, "no audio track"),
-                               ("missing", lambda d: d / "none.wav", "does not exist"),
-                               ("folder", lambda d: d, "is a folder")):
+    bad: dict[str, tuple[Callable[[Path], Path], str]] = {
+        "silent": (lambda d: write_pcm(d / "z.wav", np.zeros(16000, np.float32), 16000), "silent"),
+        "all-nan": (lambda d: write_float_wav(d / "n.wav", np.full(16000, np.nan, np.float32), 16000), "silent"),
+        "header-only": (lambda d: write_pcm(d / "h.wav", np.zeros(0, np.float32), 16000), "no audio"),
+        "text": (lambda d: _put(d / "t.wav", "RIFF but not really"), "t.wav"),
+        "random": (lambda d: _put(d / "r.mp3", np.random.default_rng(3).bytes(20000)), "r.mp3"),
+        "image": (lambda d: _put(d / "i.wav", DEMO_FACE.read_bytes()), "i.wav"),
+        "video-without-sound": (lambda d: write_video(d / "v.mp4", [demo_face_rgb()[:128, :128]] * 5),
+                                "no audio track"),
+        "missing": (lambda d: d / "none.wav", "does not exist"),
+        "folder": (lambda d: d, "is a folder"),
+    }
+    for name, (make, needle) in bad.items():
         cases.append(Case(f"audio-bad-{name}", _audio(make), False, (needle,)))
     for cut in (0.05, 0.5):
         def truncated(d, cut=cut):

@@ -9,9 +9,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from battery_kit import (
+    PRECIOUS,
+    assert_user_error,
+    assert_video,
+    leftovers,
+    portrait_face,
+    run_cli,
+    tone_speech,
+    write_exif_jpeg,
+    write_float_wav,
+    write_pcm,
+    write_rgb,
+    write_video,
+)
 
-from battery_kit import (PRECIOUS, assert_user_error, assert_video, leftovers, portrait_face, run_cli, tone_speech,
-                         write_exif_jpeg, write_float_wav, write_pcm, write_rgb, write_video)
 from talkinghead.pipeline import DEMO_FACE
 
 
@@ -233,7 +245,7 @@ def test_phone_photo_comes_out_upright(tmp_path, speech):
 def test_dub_face_point_outside_the_frame(tmp_path, talking, speech):
     out = tmp_path / "d.mp4"
     assert_user_error(run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q", "--face", "99,99999"]),
-                      out, "outside the video", "128×128")
+                      out, "outside the video", "128x128")
 
 
 def test_dub_face_number_that_is_not_there(tmp_path, talking, speech):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from battery_kit import demo_face_rgb, tone_speech, write_encoded, write_pcm, write_rgb, write_video
+
 from talkinghead.errors import InputError
 
 PER_FORMAT = 60  # 4 formats x 60 = 240 corrupted files
@@ -91,7 +91,7 @@ def test_corrupted_files_raise_only_input_error(fmt, load, originals, tmp_path):
         except InputError as exc:
             outcomes["InputError"] += 1
             assert "\n" not in str(exc) and str(exc).endswith((".", ")")), str(exc)
-        except Exception as exc:  # noqa: BLE001 - the point of the test
+        except Exception as exc:
             escaped.append(f"seed {seed}: {type(exc).__name__}: {exc}")
     assert not escaped, "\n".join(escaped)
     assert outcomes["InputError"] > 0, outcomes  # the corruptions do break things

@@ -58,7 +58,7 @@ def _check_header(p: str) -> int:
     except Exception:  # not something Pillow reads (OpenCV may): its decoder decides below
         return 1
     if w * h > MAX_PIXELS:
-        raise InputError(f"{p} is too large an image ({w}×{h} pixels; at most {MAX_PIXELS // 1_000_000} "
+        raise InputError(f"{p} is too large an image ({w}x{h} pixels; at most {MAX_PIXELS // 1_000_000} "
                          "megapixels): scale it down first.")
     return orientation if 1 <= orientation <= 8 else 1
 

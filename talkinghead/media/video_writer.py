@@ -360,10 +360,10 @@ def _cropped_444(vf: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
     out = av.VideoFrame(width, height, "yuv444p")
     for k in range(3):
         src, dst = vf.planes[k], out.planes[k]
-        a = np.frombuffer(src, np.uint8).reshape(-1, src.line_size)[: src.height, : src.width]
+        a = np.frombuffer(memoryview(src), np.uint8).reshape(-1, src.line_size)[: src.height, : src.width]
         if k:
             a = a.repeat(2, axis=0).repeat(2, axis=1)
-        b = np.frombuffer(dst, np.uint8).reshape(-1, dst.line_size)
+        b = np.frombuffer(memoryview(dst), np.uint8).reshape(-1, dst.line_size)
         b[:height, :width] = a[:height, :width]
     return out
 
@@ -400,7 +400,7 @@ def sweep_partials(path: str | os.PathLike[str]) -> list[str]:
     the pid in the name is checked; the removed paths are returned. A live writer's file is never touched."""
     directory, name = os.path.split(os.path.abspath(os.fspath(path)))
     prefix = f".{name}.partial-"
-    removed = []
+    removed: list[str] = []
     try:
         entries = [e for e in os.listdir(directory) if e.startswith(prefix) and e.endswith(".mp4")]
     except OSError:

@@ -76,8 +76,8 @@ def _check_reference(info: VideoInfo, ref: VideoInfo, reference: str | os.PathLi
     """Frame-by-frame figures (PSNR, SSIM...) only mean something against a reference of the same size and
     length; anything else is refused rather than measured as a meaningless number."""
     if (ref.width, ref.height) != (info.width, info.height) or abs(ref.n_frames - info.n_frames) > 1:
-        raise InputError(f"The reference '{os.fspath(reference)}' ({ref.width}×{ref.height}, {ref.n_frames} frames) "
-                         f"does not match the video ({info.width}×{info.height}, {info.n_frames} frames); frame-by-frame "
+        raise InputError(f"The reference '{os.fspath(reference)}' ({ref.width}x{ref.height}, {ref.n_frames} frames) "
+                         f"does not match the video ({info.width}x{info.height}, {info.n_frames} frames); frame-by-frame "
                          "comparison needs the same size and length.")
 
 
