@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,17 +104,19 @@ class Animator:
             self._emotions = Emotions(self._emotions_weights)
         return self._emotions.offset(opts.emotion, opts.emotion_strength, self.mouth.geometry)
 
-    def render(self, motion: Motion, opts: GenerateOptions) -> Iterator[np.ndarray]:
-        """RGB uint8 frames of the source following `motion`; each frame is a new array the caller may keep."""
+    def render(self, motion: Motion | Iterable[Motion], opts: GenerateOptions) -> Iterator[np.ndarray]:
+        """RGB uint8 frames of the source following `motion`, one Motion or consecutive pieces of one (a
+        stream: only the piece being rendered is held); each frame is a new array the caller may keep."""
         face = self._prepared()
         neutral = face.neutral + self.expression(opts)
         indices = self.mouth.geometry.indices
-        for k in range(len(motion)):
-            lids = float(motion.lids[k])
-            tgt = target_points(face.source, neutral, indices, motion.mouth[k], lids, motion.pose[k])
-            frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
-            paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
-            yield frame
+        for piece in [motion] if isinstance(motion, Motion) else motion:
+            for k in range(len(piece)):
+                lids = float(piece.lids[k])
+                tgt = target_points(face.source, neutral, indices, piece.mouth[k], lids, piece.pose[k])
+                frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
+                paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
+                yield frame
 
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source speaking 16 kHz mono `speech16k` (see `render`)."""

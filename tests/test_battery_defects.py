@@ -380,3 +380,19 @@ def test_ctrl_c_before_a_command_starts_work_explains_too(tmp_path, talking, spe
     res = run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q"])
     assert res.exit_code == 130 and "Interrupted" in res.stderr, (res.exit_code, res.output)
     assert not out.exists() and leftovers(out) == []
+
+
+def test_render_takes_motion_in_pieces(animator):
+    """`Animator.render` streams consecutive Motion pieces (the shape a streaming caller feeds it) and gives
+    the same frames as the whole Motion."""
+    from talkinghead.config import GenerateOptions
+    from talkinghead.types import Motion
+
+    animator.set_source(DEMO_FACE, size=64)
+    opts = GenerateOptions(seed=2)
+    whole = animator.motion(tone_speech(1.0), 25, opts)
+    pieces = [Motion(whole.mouth[a:a + 10], whole.lids[a:a + 10], whole.pose[a:a + 10], whole.fps)
+              for a in range(0, 25, 10)]
+    a = list(animator.render(whole, opts))
+    b = list(animator.render(iter(pieces), opts))
+    assert len(a) == len(b) == 25 and all(np.array_equal(p, q) for p, q in zip(a, b))
