@@ -44,15 +44,19 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
 def _check_header(p: str) -> int:
     """EXIF orientation (1 = as stored) from the header alone; an image over MAX_PIXELS raises InputError
     before a byte of it is decoded."""
+    import warnings
+
     from PIL import Image  # lazy: only photo mode needs it
 
     try:
-        with Image.open(p) as im:
-            w, h = im.size
-            try:
-                orientation = int(im.getexif().get(_ORIENTATION, 1) or 1)
-            except Exception:  # a damaged EXIF block: the pixels may still be fine
-                orientation = 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides, below
+            with Image.open(p) as im:
+                w, h = im.size
+                try:
+                    orientation = int(im.getexif().get(_ORIENTATION, 1) or 1)
+                except Exception:  # a damaged EXIF block: the pixels may still be fine
+                    orientation = 1
     except Image.DecompressionBombError:
         w, h, orientation = MAX_PIXELS, 2, 1
     except Exception:  # not something Pillow reads (OpenCV may): its decoder decides below
