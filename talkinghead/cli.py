@@ -30,7 +30,8 @@ class _OneSentenceErrors(typer.core.TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _ctrl_c_outside_imports():
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.NoArgsIsHelpError as exc:
             print(exc.ctx.get_help() if exc.ctx else "")
             sys.exit(0)
@@ -51,6 +52,36 @@ class _OneSentenceErrors(typer.core.TyperGroup):
         except KeyboardInterrupt:  # before a command's own handler (loading, checking inputs): nothing written
             err.print(_INTERRUPTED + "Nothing was written; run the same command again to start over.")
             raise typer.Exit(130) from None
+
+
+@contextmanager
+def _ctrl_c_outside_imports() -> Iterator[None]:
+    """Ctrl-C during the seconds of start-up imports (torch, mediapipe) can land inside Python's import
+    machinery, where the KeyboardInterrupt is swallowed ("Exception ignored ...") or leaves the process
+    half-imported. There it is put off for 50 ms (the signal is sent again), so it always arrives in our
+    code and is explained like any other interruption."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        f = frame
+        while f is not None:
+            if f.f_code.co_filename.startswith("<frozen importlib"):
+                threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+                return
+            f = f.f_back
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _usage_sentence(exc: click.UsageError) -> str:
