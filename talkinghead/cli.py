@@ -236,8 +236,10 @@ def generate(
 
     def job(update: Callable[[int, int], None]) -> Path:
         from talkinghead.media.heap import pin_mmap_threshold
+        from talkinghead.media.inputs import check_output
         from talkinghead.pipeline import Animator, generate as run
 
+        check_output(out)  # an output that cannot be written fails before the models load
         pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
         animator = Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
         return run(face, audio, out, opts, progress=update, animator=animator)

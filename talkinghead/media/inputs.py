@@ -58,6 +58,8 @@ def check_output(out: str | os.PathLike[str]) -> Path:
         raise OutputError(f"Cannot write '{p}' ({(exc.strerror or str(exc)).lower()}).") from None
     if is_dir:
         raise OutputError(f"The output {p} is a folder; give a file name ending in .mp4.")
+    if not p.parent.is_dir():
+        raise OutputError(f"Cannot write '{p}' because the folder '{p.parent}' does not exist.")
     return p
 
 
