@@ -50,7 +50,7 @@ class _OneSentenceErrors(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:  # before a command's own handler (loading, checking inputs): nothing written
-            err.print(_INTERRUPTED + "Nothing was written; run the same command again to start over.")
+            err.print(_INTERRUPTED + "No partial file is left; run the same command again to start over.")
             raise typer.Exit(130) from None
 
 
@@ -183,7 +183,7 @@ def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]],
     except TalkingHeadError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        err.print(_INTERRUPTED + "Nothing was written; run the same command again to start over.")
+        err.print(_INTERRUPTED + "No partial file is left; run the same command again to start over.")
         raise typer.Exit(130) from None
     if not quiet:
         err.print(f"Wrote {path}")

@@ -421,10 +421,9 @@ def test_interrupted_then_rerun(tmp_path, mode, sig, seed):
         cmd = _cli("dub", "--video", video, "--audio", speech, "-o", out, "-q")
     rc, err = _interrupt(cmd, sig, after, tmp_path)
     if rc != 0:
-        if out.exists():  # killed after the finished file was moved into place (while tidying up): it is whole
+        if out.exists():  # stopped after the finished file was moved into place (while tidying up): it is whole
             from talkinghead.media import probe_video
 
-            assert sig == signal.SIGKILL, err
             assert abs(probe_video(out).duration - seconds) <= 0.1
         assert "Traceback" not in err, err
         if sig == signal.SIGINT:
