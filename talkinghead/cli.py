@@ -30,7 +30,7 @@ class _OneSentenceErrors(typer.core.TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            with _ctrl_c_outside_imports():
+            with _ctrl_c_outside_imports(until_exit=args is None):
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.NoArgsIsHelpError as exc:
             print(exc.ctx.get_help() if exc.ctx else "")
@@ -55,11 +55,13 @@ class _OneSentenceErrors(typer.core.TyperGroup):
 
 
 @contextmanager
-def _ctrl_c_outside_imports() -> Iterator[None]:
+def _ctrl_c_outside_imports(until_exit: bool) -> Iterator[None]:
     """Ctrl-C during the seconds of start-up imports (torch, mediapipe) can land inside Python's import
     machinery, where the KeyboardInterrupt is swallowed ("Exception ignored ...") or leaves the process
     half-imported. There it is put off for 50 ms (the signal is sent again), so it always arrives in our
-    code and is explained like any other interruption."""
+    code and is explained like any other interruption. With `until_exit` (a real process, not a test
+    runner) a Ctrl-C after the command has finished is ignored: the process is only exiting, and Python
+    would otherwise die of the signal silently (exit -2) with its work done."""
     import os
     import signal
     import threading
@@ -81,7 +83,7 @@ def _ctrl_c_outside_imports() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if until_exit else previous)
 
 
 def _usage_sentence(exc: click.UsageError) -> str:
