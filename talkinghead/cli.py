@@ -119,7 +119,8 @@ def _range(lo: float, hi: float) -> Callable[[Optional[float]], Optional[float]]
 
 
 app = typer.Typer(cls=_OneSentenceErrors, add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False, help="Turn one photo of a face and a speech recording into a talking-head video.")
+                  pretty_exceptions_enable=False,
+                  help="Turn one photo of a face and a speech recording into a talking-head video.")
 train_app = typer.Typer(no_args_is_help=True, help="Train the small models on prepared data.")
 app.add_typer(train_app, name="train")
 err = Console(stderr=True)
