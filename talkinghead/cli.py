@@ -13,11 +13,114 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typer._click import exceptions as click  # typer 0.29 vendors click; its exceptions live here (pinned)
 from typer.core import TyperCommand
 
 from talkinghead.errors import TalkingHeadError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+class _OneSentenceErrors(typer.core.TyperGroup):
+    """One rule for everything a user can get wrong: one sentence on stderr, no usage dump, exit code 1.
+
+    Option values refused by click/typer (out of range, not a number, missing, unknown) are usage errors
+    that click would report with a usage panel and exit code 2; they are converted here, in one place,
+    so they read and exit like every other user error (`TalkingHeadError`). Ctrl-C exits 130."""
+
+    def main(self, args: Optional[list[str]] = None, prog_name: Optional[str] = None,  # type: ignore[override]
+             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            with _ctrl_c_outside_imports(until_exit=args is None):
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.NoArgsIsHelpError as exc:
+            print(exc.ctx.get_help() if exc.ctx else "")
+            sys.exit(0)
+        except click.UsageError as exc:
+            _say(_usage_sentence(exc))
+            sys.exit(1)
+        except click.ClickException as exc:
+            _say(exc.format_message())
+            sys.exit(1)
+        except typer.Abort:
+            _say("Aborted.")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:  # before a command's own handler (loading, checking inputs): nothing written
+            err.print(_INTERRUPTED + "No partial file is left; run the same command again to start over.")
+            raise typer.Exit(130) from None
+
+
+@contextmanager
+def _ctrl_c_outside_imports(until_exit: bool) -> Iterator[None]:
+    """Ctrl-C during the seconds of start-up imports (torch, mediapipe) can land inside Python's import
+    machinery, where the KeyboardInterrupt is swallowed ("Exception ignored ...") or leaves the process
+    half-imported. There it is put off for 50 ms (the signal is sent again), so it always arrives in our
+    code and is explained like any other interruption. With `until_exit` (a real process, not a test
+    runner) a Ctrl-C after the command has finished is ignored: the process is only exiting, and Python
+    would otherwise die of the signal silently (exit -2) with its work done."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        f = frame
+        while f is not None:
+            if f.f_code.co_filename.startswith("<frozen importlib"):
+                threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+                return
+            f = f.f_back
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN if until_exit else previous)
+
+
+def _usage_sentence(exc: click.UsageError) -> str:
+    msg = exc.format_message().strip()
+    if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
+        hint = exc.param_hint or (exc.param.opts[0] if exc.param is not None and getattr(exc.param, "opts", None)
+                                  else None)
+        if hint:
+            hint = hint if isinstance(hint, str) else " / ".join(hint)
+            msg = f"Invalid value for {hint}: {exc.message}"
+    msg = msg.rstrip(".") + "."
+    command = exc.ctx.command_path if exc.ctx is not None else "talkinghead"
+    return f"{msg} See `{command} --help`."
+
+
+def _say(message: str) -> None:
+    """One line on stderr (never wrapped: scripts and the test battery read it)."""
+    err.print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _range(lo: float, hi: float) -> Callable[[Optional[float]], Optional[float]]:
+    """Option callback: a number from lo to hi (NaN and infinity refused with the valid range)."""
+
+    def check(value: Optional[float]) -> Optional[float]:
+        import math
+
+        if value is not None and not (math.isfinite(value) and lo <= value <= hi):
+            valid = f"a number from {lo:g} to {hi:g}" if math.isfinite(hi) else f"{lo:g} or more"
+            raise typer.BadParameter(f"must be {valid}, not {value:g}")
+        return value
+
+    return check
+
+
+app = typer.Typer(cls=_OneSentenceErrors, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
                   help="Turn one photo of a face and a speech recording into a talking-head video.")
 train_app = typer.Typer(no_args_is_help=True, help="Train the small models on prepared data.")
 app.add_typer(train_app, name="train")
@@ -57,10 +160,11 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 
 def _fail(exc: BaseException) -> None:
-    from rich.markup import escape
-
-    err.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)  # brackets in a message are text
+    _say(str(exc))
     raise typer.Exit(1)
+
+
+_INTERRUPTED = "[yellow]Interrupted.[/yellow] "
 
 
 def _check_inputs(**files: Optional[Path]) -> None:
@@ -82,6 +186,9 @@ def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]],
             path = job(update)
     except TalkingHeadError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        err.print(_INTERRUPTED + "No partial file is left; run the same command again to start over.")
+        raise typer.Exit(130) from None
     if not quiet:
         err.print(f"Wrote {path}")
 
@@ -96,21 +203,26 @@ def generate(
     out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="Output .mp4 file."),
     avatar: Optional[Path] = typer.Option(None, "--avatar",
                                           help="An avatar made by `talkinghead avatar` (instead of --face)."),
-    size: Optional[int] = typer.Option(None, "--size", min=64, max=4096, help="Longer side of the output in pixels."),
-    fps: float = typer.Option(25.0, "--fps", help="Output frame rate."),
-    seed: int = typer.Option(0, "--seed", help="Seed for head motion and blinks."),
+    size: Optional[int] = typer.Option(None, "--size", callback=_range(64, 4096),
+                                       help="Longer side of the output in pixels, 64 to 4096 (default: the "
+                                            "photo's own, at most 4096)."),
+    fps: float = typer.Option(25.0, "--fps", callback=_range(1, 120), help="Output frame rate, 1 to 120."),
+    seed: int = typer.Option(0, "--seed", callback=_range(0, float("inf")),
+                              help="Seed for head motion and blinks (0 or more)."),
     still: bool = typer.Option(False, "--still", help="No head motion (blinks are kept)."),
-    face_index: int = typer.Option(0, "--face-index", min=0, help="Which face to animate: 0 = largest."),
-    lip_strength: float = typer.Option(1.0, "--lip-strength", min=0.0, max=3.0,
+    face_index: int = typer.Option(0, "--face-index", callback=_range(0, 99),
+                                   help="Which face to animate: 0 = largest."),
+    lip_strength: float = typer.Option(1.0, "--lip-strength", callback=_range(0, 3),
                                        help="Scale of mouth motion: <1 subtler, >1 more articulated."),
-    pose_scale: float = typer.Option(1.0, "--pose-scale", min=0.0, max=3.0,
+    pose_scale: float = typer.Option(1.0, "--pose-scale", callback=_range(0, 3),
                                      help="Scale of head motion (0 = still, like --still)."),
-    blink_rate: float = typer.Option(17.0, "--blink-rate", min=0.0, max=60.0, help="Blinks per minute (0 = none)."),
+    blink_rate: float = typer.Option(17.0, "--blink-rate", callback=_range(0, 60),
+                                     help="Blinks per minute (0 = none)."),
     pose_from: Optional[Path] = typer.Option(None, "--pose-from",
                                              help="Driving video: head pose and blinks follow its face."),
     emotion: str = typer.Option("neutral", "--emotion",
                                 help="neutral, happy, sad, angry, surprised, fear, disgusted or contempt."),
-    emotion_strength: float = typer.Option(1.0, "--emotion-strength", min=0.0, max=2.0),
+    emotion_strength: float = typer.Option(1.0, "--emotion-strength", callback=_range(0, 2)),
     lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
     motion_weights: Optional[Path] = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -129,6 +241,8 @@ def generate(
             check_avatar(avatar)  # another format is refused before any model is loaded
         except TalkingHeadError as exc:
             _fail(exc)
+    if size is None and not quiet and face is not None:
+        _note_large_photo(face)
 
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
                            pose_scale=pose_scale, blinks_per_min=blink_rate,
@@ -137,13 +251,31 @@ def generate(
 
     def job(update: Callable[[int, int], None]) -> Path:
         from talkinghead.media.heap import pin_mmap_threshold
+        from talkinghead.media.inputs import check_output
         from talkinghead.pipeline import Animator, generate as run
 
+        check_output(out)  # an output that cannot be written fails before the models load
         pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
         animator = Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
     _render("Rendering", quiet, job)
+
+
+def _note_large_photo(face: Path) -> None:
+    """Say so when a photo is larger than the default cap on the output (read from its header: instant)."""
+    from talkinghead.media.image import MAX_SIDE
+
+    try:
+        from PIL import Image
+
+        with Image.open(face) as im:
+            w, h = im.size
+    except Exception:  # the loader gives the real error
+        return
+    if max(w, h) > MAX_SIDE:
+        err.print(f"The photo is {w}x{h} pixels; the video is made {MAX_SIDE} pixels on its longer side "
+                  "(--size chooses another size, 64 to 4096).", highlight=False)
 
 
 @app.command()
@@ -178,7 +310,7 @@ def avatar(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo.mp4"), "-o", "--out", help="Output .mp4 file."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", callback=_range(0, float("inf")), help="0 or more."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """The built-in face speaking the built-in speech -> demo.mp4."""
@@ -217,8 +349,8 @@ def dub(
     loop: str = typer.Option("pingpong", "--loop", help="Audio longer than the video: pingpong, loop or freeze."),
     rest: str = typer.Option("keep", "--rest",
                              help="Audio shorter than the video: keep (rest of the video with its own sound) or trim."),
-    lip_strength: float = typer.Option(1.0, "--lip-strength", min=0.0, max=3.0, help="Scale of mouth motion."),
-    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
+    lip_strength: float = typer.Option(1.0, "--lip-strength", callback=_range(0, 3), help="Scale of mouth motion."),
+    crf: int = typer.Option(18, "--crf", callback=_range(0, 51), help="H.264 quality (lower = better, bigger)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an interrupted dub."),
     lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -239,8 +371,8 @@ def dub(
     except TalkingHeadError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        err.print("[yellow]Interrupted.[/yellow] Run the same command again to resume where it stopped.")
-        raise typer.Exit(130)
+        err.print(_INTERRUPTED + "Run the same command again to resume where it stopped.")
+        raise typer.Exit(130) from None
     if not quiet:
         err.print(f"Wrote {report.path}: {report.summary()}")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from talkinghead.config import DubOptions
+from talkinghead.errors import OutputError
 
 FORMAT = 3  # bump when the work folder's contents change meaning
 
@@ -42,10 +43,15 @@ def work_folder(out: Path, video: str | os.PathLike[str], audio: str | os.PathLi
                 return work, any(work.glob("track_*.npz"))
         except (OSError, ValueError):
             pass
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir()
-    stamp.write_text(json.dumps({"key": key, **job}, indent=1))
+    try:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir()
+        stamp.write_text(json.dumps({"key": key, **job}, indent=1))
+    except OSError as exc:  # a folder we may not write to (the output could not be written either)
+        shutil.rmtree(work, ignore_errors=True)
+        reason = (exc.strerror or str(exc)).lower()
+        raise OutputError(f"Cannot write to the folder '{out.parent}' ({reason}).") from None
     return work, False
 
 

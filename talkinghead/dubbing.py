@@ -90,9 +90,12 @@ def _check(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: st
         raise InputError(f"--loop must be one of {', '.join(LOOP_MODES)}, not '{opts.loop}'.")
     if opts.rest not in REST_MODES:
         raise InputError(f"--rest must be one of {', '.join(REST_MODES)}, not '{opts.rest}'.")
-    FaceChoice.parse(opts.face)  # a bad --face fails before anything is written
+    choice = FaceChoice.parse(opts.face)  # a bad --face fails before anything is written
     out_path = check_output(out)
     info = probe_video(video)
+    if choice.mode == "point" and not (choice.point[0] < info.width and choice.point[1] < info.height):
+        raise InputError(f"--face {opts.face} is outside the video, whose frames are {info.width}x{info.height} "
+                         "pixels (x from the left, y from the top).")
     wave, speech = load_speech(audio)
     if not out_path.parent.is_dir():
         raise InputError(f"Cannot write '{out_path}' because the folder '{out_path.parent}' does not exist.")
@@ -128,12 +131,11 @@ class Dubber:
                 segments = render.while_tracking()
                 track = tracker.result()
                 if not (track.status == TrackStatus.OK).any():
-                    raise NoFaceError(f"No usable face was found in '{os.fspath(video)}' (faces must be at least "
-                                      f"{MIN_INTER_OCULAR:.0f} px between the eyes and not in profile); "
-                                      "nothing to dub.")
+                    raise NoFaceError(_no_face_message(video, FaceChoice.parse(opts.face), track.status))
                 plan = plan_timeline(track.pts, float(fetch.time_base), wave.duration, opts.loop, opts.rest)
                 segments = render.rest(plan, track, len(segments))
-        except NoFaceError:
+        except (InputError, NoFaceError):
+            # the same inputs can never succeed (no face, a video that cannot be decoded): nothing to resume
             tracker.stop()
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -159,6 +161,15 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
     return (dubber or Dubber())._run(job, progress)
 
 
+def _no_face_message(video: str | os.PathLike[str], choice: FaceChoice, status: np.ndarray) -> str:
+    """Why nothing can be dubbed, in the terms of the choice the user made."""
+    if choice.mode == "index" and choice.index > 0 and (status == TrackStatus.NO_FACE).all():
+        return (f"No frame of '{os.fspath(video)}' shows a face number {choice.index} (faces are numbered from 0, "
+                "the largest, in each frame); try --face auto or a smaller number.")
+    return (f"No usable face was found in '{os.fspath(video)}' (faces must be at least {MIN_INTER_OCULAR:.0f} px "
+            "between the eyes and not in profile); nothing to dub.")
+
+
 # ------------------------------------------------------------------------------------------ mouth motion
 
 def _weights(t: np.ndarray, duration: float) -> np.ndarray:
@@ -177,8 +188,8 @@ class _Renderer:
         self.geometry, self.info, self.opts, self.report = geometry, info, opts, report
         self.tb = float(fetch.time_base)
         self.bank = BankLoader(work)  # the speaker's own mouths, merged as tracking advances
-        # yuv420p needs even sizes: an odd last row/column is dropped
-        self.size = info.width - info.width % 2, info.height - info.height % 2
+        # odd sizes are kept: frames are padded to even for rendering, and the writer crops them back (4:4:4)
+        self.size = info.width, info.height
 
     def while_tracking(self) -> list[Path]:
         """Segments made only of input frames in order, rendered as soon as their frames (and the

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.face.track import track_video
 from talkinghead.media import VideoWriter, fit_size, load_image
+from talkinghead.media.image import MAX_SIDE as MAX_SIZE
 from talkinghead.media.inputs import check_output, load_speech
 from talkinghead.motion.compose import target_points
 from talkinghead.motion.driving import driven_motion
@@ -24,7 +26,7 @@ from talkinghead.motion.mouth import MouthModel
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
-from talkinghead.types import HeadMotion, Motion, Waveform
+from talkinghead.types import HeadMotion, Motion
 from talkinghead.weights import WeightsRef
 
 ASSETS = Path(__file__).parent / "assets"
@@ -131,8 +133,9 @@ class Animator:
             self._emotions = Emotions(self._emotions_weights)
         return self._emotions.offset(opts.emotion, opts.emotion_strength, self.mouth.geometry)
 
-    def render(self, motion: Motion, opts: GenerateOptions) -> Iterator[np.ndarray]:
-        """RGB uint8 frames of the source following `motion`; each frame is a new array the caller may keep."""
+    def render(self, motion: Motion | Iterable[Motion], opts: GenerateOptions) -> Iterator[np.ndarray]:
+        """RGB uint8 frames of the source following `motion`, one Motion or consecutive pieces of one (a
+        stream: only the piece being rendered is held); each frame is a new array the caller may keep."""
         face = self._prepared()
         neutral = face.neutral + self.expression(opts)
         indices = self.mouth.geometry.indices
@@ -141,20 +144,38 @@ class Animator:
             from talkinghead.render.mouth_bank import MouthPainter
 
             painter = MouthPainter(face.avatar.bank)
-        for k in range(len(motion)):
-            lids = float(motion.lids[k])
-            tgt = target_points(face.source, neutral, indices, motion.mouth[k], lids, motion.pose[k])
-            frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
-            if painter is not None:
-                painter(frame, face.source.points, tgt, face.source.inter_ocular, face.tone)
-            else:
-                paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
-            yield frame
+        for piece in [motion] if isinstance(motion, Motion) else motion:
+            for k in range(len(piece)):
+                lids = float(piece.lids[k])
+                tgt = target_points(face.source, neutral, indices, piece.mouth[k], lids, piece.pose[k])
+                frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
+                if painter is not None:
+                    painter(frame, face.source.points, tgt, face.source.inter_ocular, face.tone)
+                else:
+                    paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
+                yield frame
 
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source speaking 16 kHz mono `speech16k` (see `render`)."""
         self._prepared()
         return self.render(self.motion(speech16k, n_frames, opts), opts)
+
+
+def check_options(opts: GenerateOptions) -> GenerateOptions:
+    """The options, if every number is in range (the CLI's ranges, for Python callers); else InputError."""
+    ranges = {"fps": (1, 120), "lip_strength": (0, 3), "pose_scale": (0, 3), "blinks_per_min": (0, 60),
+              "emotion_strength": (0, 2), "crf": (0, 51)}
+    for name, (lo, hi) in ranges.items():
+        value = getattr(opts, name)
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise InputError(f"{name} must be a number from {lo} to {hi}, not {value}.")
+    if opts.seed < 0:
+        raise InputError(f"seed must be 0 or more, not {opts.seed}.")
+    if opts.size is not None and not 64 <= opts.size <= MAX_SIZE:
+        raise InputError(f"size must be from 64 to {MAX_SIZE}, not {opts.size}.")
+    if opts.face_index < 0:
+        raise InputError(f"face_index must be 0 or more, not {opts.face_index}.")
+    return opts
 
 
 def generate(face: str | os.PathLike[str] | None, audio: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -165,14 +186,12 @@ def generate(face: str | os.PathLike[str] | None, audio: str | os.PathLike[str],
     ...) patch `options`."""
     from dataclasses import replace
 
-    opts = replace(options or GenerateOptions(), **overrides)  # type: ignore[arg-type]
-    if opts.fps <= 0 or opts.fps > 120:
-        raise InputError(f"--fps must be between 1 and 120, not {opts.fps}.")
+    opts = check_options(replace(options or GenerateOptions(), **overrides))  # type: ignore[arg-type]
     out_path = check_output(out)
     wave, speech = load_speech(audio)
-    anim = animator or Animator()
     if (face is None) == (avatar is None):
         raise InputError("Give either a face photo or an avatar file, not both or neither.")
+    anim = animator or Animator()
     src = (anim.set_avatar(avatar, size=opts.size) if avatar is not None
            else anim.set_source(face, size=opts.size, face_index=opts.face_index))  # type: ignore[arg-type]
     anim.expression(opts)  # an unknown emotion fails here, before any output exists

@@ -133,10 +133,10 @@ def _smooth_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def test_clip_gives_even_corners_inside_the_frame():
-    frame = I420Frame.from_rgb(_smooth_rgb(51, 67))  # odd sizes: the last row and column are dropped
-    assert (frame.width, frame.height) == (66, 50)
+    frame = I420Frame.from_rgb(_smooth_rgb(51, 67))  # odd sizes: padded to even (the writer crops them back)
+    assert (frame.width, frame.height) == (68, 52)
     assert frame.clip(3.7, 5.2, 20.1, 30.9) == (2, 4, 22, 32)
-    assert frame.clip(-10, -3.5, 500, 400) == (0, 0, 66, 50)
+    assert frame.clip(-10, -3.5, 500, 400) == (0, 0, 68, 52)
     x0, y0, x1, y1 = frame.clip(80, 60, 90, 70)  # wholly outside: an empty box, never an inverted one
     assert x1 == x0 and y1 == y0 and frame.region(x0, y0, x1, y1).shape == (0, 0, 3)
     for box in [(3.7, 5.2, 20.1, 30.9), (-10, -3.5, 500, 400), (11, 13, 12, 14)]:

@@ -330,16 +330,18 @@ def test_writer_rejects_missing_directory(tmp_path):
 
 def test_writer_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError):
-        VideoWriter(tmp_path / "odd.mp4", 63, 48)
-    with pytest.raises(ValueError):
         VideoWriter(tmp_path / "fps.mp4", 64, 48, fps=0)
+    with VideoWriter(tmp_path / "odd.mp4", 63, 47) as vw:  # odd sizes are kept (4:4:4), never cropped
+        assert vw.pix_fmt == "yuv444p"
+        vw.write(np.zeros((47, 63, 3), np.uint8))
+    assert (probe_video(tmp_path / "odd.mp4").width, probe_video(tmp_path / "odd.mp4").height) == (63, 47)
     with VideoWriter(tmp_path / "shape.mp4", 64, 48) as vw:
         with pytest.raises(ValueError):
             vw.write(np.zeros((48, 64, 4), np.uint8))
         with pytest.raises(ValueError):
             vw.write(np.zeros((48, 64, 3), np.float32))
         vw.write(np.zeros((48, 64, 3), np.uint8))
-    assert sorted(os.listdir(tmp_path)) == ["shape.mp4"]
+    assert sorted(os.listdir(tmp_path)) == ["odd.mp4", "shape.mp4"]
 
 
 def test_exception_inside_with_leaves_nothing(tmp_path):

@@ -44,8 +44,7 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     """(T, 80) float32 log-mel of 16 kHz mono samples; frame t is centred at t * 10 ms."""
     x = np.asarray(samples, np.float32)
     pad = N_FFT // 2
-    x = np.pad(x, (pad, pad + HOP), mode="constant")
-    n = 1 + (len(x) - N_FFT) // HOP
+    n = 1 + (len(x) + 2 * pad + HOP - N_FFT) // HOP  # frames of x zero-padded by (pad, pad + HOP)
     n = max(n, 1)
     window = np.zeros(N_FFT, np.float32)
     off = (N_FFT - WIN) // 2
@@ -56,9 +55,20 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     # blocks of frames keep the framing and FFT buffers small however long the speech (a film)
     for a in range(0, len(out), _BLOCK):
         b = min(len(out), a + _BLOCK)
-        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(a, b)[:, None]
-        power = np.abs(np.fft.rfft(x[idx] * window, axis=1)) ** 2
+        start = HOP * a
+        seg = padded_slice(x, start, HOP * (b - 1) + N_FFT, pad)
+        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(b - a)[:, None]
+        power = np.abs(np.fft.rfft(seg[idx] * window, axis=1)) ** 2
         out[a:b] = np.log(power @ bank + 1e-6)
+    return out
+
+
+def padded_slice(x: np.ndarray, start: int, stop: int, left: int) -> np.ndarray:
+    """`np.pad(x, (left, ...))[start:stop]` with zeros outside x, without padding (copying) the whole clip."""
+    out = np.zeros(stop - start, x.dtype)
+    a, b = max(start - left, 0), min(stop - left, len(x))
+    if b > a:
+        out[a - (start - left):b - (start - left)] = x[a:b]
     return out
 
 
@@ -67,7 +77,7 @@ def normalize(mel: np.ndarray) -> np.ndarray:
     energy = mel.mean(axis=1)
     voiced = energy > np.percentile(energy, 30) if len(energy) > 10 else np.ones(len(energy), bool)
     mean = mel[voiced].mean(axis=0) if voiced.any() else mel.mean(axis=0)
-    return (mel - mean).astype(np.float32)
+    return (mel - mean).astype(np.float32, copy=False)
 
 
 def frame_positions(n_frames: int, fps: float, first: int = 0) -> np.ndarray:
@@ -85,13 +95,27 @@ def mel_slice(mel: np.ndarray, start: int, stop: int, fill: float | None = None)
     return out
 
 
+_FRAMES_BLOCK = 1000  # video frames per block of the pitch autocorrelation (40 s at 25 fps)
+_SAMPLES_BLOCK = 1 << 20  # samples per block of the running energy sum (65 s at 16 kHz)
+
+
 def loudness(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     """RMS level in dB per video frame (window of one frame), for pauses and the loudness baseline."""
-    x = np.asarray(samples, np.float64)
+    x = np.asarray(samples)
     edges = (np.arange(n_frames + 1) * (SAMPLE_RATE / fps)).astype(np.int64).clip(0, len(x))
-    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    # energy[j] = sum of the first j squared samples, wanted only at the frame edges: a running sum over
+    # blocks of samples (the same additions, in the same order, as one cumsum) keeps memory flat for long
+    # speech (one cumsum of 1 h of audio took 1.8 GB)
+    energy = np.zeros(len(edges), np.float64)
+    carry = 0.0
+    for a in range(0, len(x), _SAMPLES_BLOCK):
+        v = np.asarray(x[a:a + _SAMPLES_BLOCK], np.float64)
+        run = np.cumsum(np.concatenate([[carry], v * v]))  # run[k] = energy[a + k]
+        lo, hi = np.searchsorted(edges, a, "left"), np.searchsorted(edges, a + len(v), "right")
+        energy[lo:hi] = run[edges[lo:hi] - a]
+        carry = float(run[-1])
     counts = np.diff(edges)
-    mean = (energy[edges[1:]] - energy[edges[:-1]]) / np.maximum(counts, 1)
+    mean = (energy[1:] - energy[:-1]) / np.maximum(counts, 1)
     return np.where(counts > 0, 10 * np.log10(mean + 1e-10), -100.0).astype(np.float32)
 
 
@@ -115,15 +139,26 @@ def prosody(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     # voicing and pitch from the autocorrelation of a 40 ms window centred on each frame
     win = 640
     centres = ((np.arange(n_frames) + 0.5) * (SAMPLE_RATE / fps)).astype(np.int64)
-    xp = np.pad(x, (win // 2, win // 2))
-    idx = centres[:, None] + np.arange(win)[None, :]
-    frames = xp[np.clip(idx, 0, len(xp) - 1)] * np.hanning(win).astype(np.float32)
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    spec = np.fft.rfft(frames, n=2 * win, axis=1)
-    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
     lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 50
-    peak = lo + np.argmax(ac[:, lo:hi], axis=1)
-    voicing = np.clip(ac[np.arange(n_frames), peak] / (ac[:, 0] + 1e-6), 0.0, 1.0) * active
+    peak = np.empty(n_frames, np.int64)
+    ratio = np.empty(n_frames, np.float64)
+    hann = np.hanning(win).astype(np.float32)
+    # blocks of frames keep the (frames x 2 * win) FFT buffers small however long the speech (1 h of audio
+    # took 6 GB in one block); every row is computed alone, so the values are those of one pass
+    for a in range(0, n_frames, _FRAMES_BLOCK):
+        b = min(n_frames, a + _FRAMES_BLOCK)
+        # rows of x zero-padded by win // 2 on both sides, indices clipped to it (as one np.pad of the clip)
+        lo_i = int(min(centres[a], len(x) + win - 1))
+        hi_i = int(min(centres[b - 1] + win, len(x) + win))
+        seg = padded_slice(x, lo_i, hi_i, win // 2)
+        idx = np.clip(centres[a:b, None] + np.arange(win)[None, :], 0, len(x) + win - 1) - lo_i
+        frames = seg[idx] * hann
+        frames = frames - frames.mean(axis=1, keepdims=True)
+        spec = np.fft.rfft(frames, n=2 * win, axis=1)
+        ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
+        peak[a:b] = lo + np.argmax(ac[:, lo:hi], axis=1)
+        ratio[a:b] = ac[np.arange(b - a), peak[a:b]] / (ac[:, 0] + 1e-6)
+    voicing = np.clip(ratio, 0.0, 1.0) * active
     logf0 = np.log(SAMPLE_RATE / peak.astype(np.float64))
     voiced = voicing > 0.45
     ref = np.median(logf0[voiced]) if voiced.sum() > 5 else float(np.log(150.0))

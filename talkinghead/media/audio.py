@@ -60,6 +60,10 @@ def load_audio(
     samples = _trim_padding(samples, expected, native_rate, out_rate)
     if mono:
         samples = samples[:, 0]
+    if not np.isfinite(samples).all():
+        # a float file with NaN or infinite samples (a broken export): silence and full scale, so nothing
+        # downstream (features, the face fit) ever sees a NaN
+        np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     np.clip(samples, -1.0, 1.0, out=samples)
     return Waveform(samples=np.ascontiguousarray(samples, dtype=np.float32), sample_rate=out_rate)
 

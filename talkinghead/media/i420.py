@@ -92,20 +92,21 @@ class I420Frame:
     @staticmethod
     def from_av(frame: av.VideoFrame, quarter_turns: int = 0, copy: bool = True) -> I420Frame:
         """A decoded frame; copied unless only read (decoder buffers may be reference pictures, never
-        written to). Other pixel formats and odd sizes go through one conversion that keeps YUV values
-        and colour tags; rotation turns the planes themselves."""
+        written to). Other pixel formats go through one conversion that keeps YUV values and colour tags;
+        rotation turns the planes themselves; odd sizes are padded to even (`_padded`)."""
         space, rng = _tags(frame)
         w, h = frame.width, frame.height
-        if frame.format.name != "yuv420p" or w % 2 or h % 2:
-            w, h = w - w % 2, h - h % 2
-            frame = frame.reformat(width=w, height=h, format="yuv420p")
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
         if quarter_turns % 4:
             k = quarter_turns % 4
             ow, oh = (h, w) if k % 2 else (w, h)
-            own = I420Frame(av.VideoFrame(ow, oh, "yuv420p"), space, rng)
-            for i, dst in enumerate((own.y, own.u, own.v)):
-                dst[:] = np.rot90(_plane(frame, i), k=k)
-            return own
+            turned = av.VideoFrame(ow, oh, "yuv420p")
+            for i in range(3):
+                _plane(turned, i)[:] = np.rot90(_plane(frame, i), k=k)
+            frame, w, h, copy = turned, ow, oh, False
+        if w % 2 or h % 2:
+            return I420Frame._padded(frame, space, rng)
         if not copy:
             return I420Frame(frame, space, rng)
         own = I420Frame(av.VideoFrame(w, h, "yuv420p"), space, rng)
@@ -114,11 +115,28 @@ class I420Frame:
         return own
 
     @staticmethod
+    def _padded(frame: av.VideoFrame, space: int, rng: int) -> I420Frame:
+        """An odd-sized yuv420p frame in an even one a row/column larger (edge repeated; its chroma planes
+        already cover the even size): every pixel is kept, and the writer crops the padding off."""
+        w, h = frame.width, frame.height
+        own = I420Frame(av.VideoFrame(w + w % 2, h + h % 2, "yuv420p"), space, rng)
+        own.y[:h, :w] = _plane(frame, 0)
+        own.y[:h, w:] = own.y[:h, w - 1:w]
+        own.y[h:] = own.y[h - 1:h]
+        own.u[:] = _plane(frame, 1)
+        own.v[:] = _plane(frame, 2)
+        return own
+
+    @staticmethod
     def from_rgb(rgb: np.ndarray, matrix: str = "bt601", full_range: bool = False) -> I420Frame:
-        """RGB -> planes (odd last row/column dropped), tagged with the matrix and range used."""
-        h, w = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
+        """RGB -> planes, tagged with the matrix and range used; odd sizes are padded by repeating the edge
+        (see `_padded`)."""
+        if rgb.shape[0] % 2 or rgb.shape[1] % 2:
+            rgb = cv2.copyMakeBorder(np.ascontiguousarray(rgb), 0, rgb.shape[0] % 2, 0, rgb.shape[1] % 2,
+                                     cv2.BORDER_REPLICATE)
+        h, w = rgb.shape[:2]
         own = I420Frame(av.VideoFrame(w, h, "yuv420p"), _SPACE_CODES[matrix], _JPEG if full_range else 1)
-        own.put(np.ascontiguousarray(rgb[:h, :w]), 0, 0)
+        own.put(np.ascontiguousarray(rgb), 0, 0)
         return own
 
     def rgb(self) -> np.ndarray:

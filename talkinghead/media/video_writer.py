@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from fractions import Fraction
 from types import TracebackType
 
@@ -52,9 +53,9 @@ class VideoWriter:
     ) -> None:
         if int(width) != width or int(height) != height or width <= 0 or height <= 0:
             raise ValueError(f"width and height must be positive integers, got {width}x{height}")
-        if width % 2 or height % 2:
-            # yuv420p subsamples chroma 2x2, so libx264 rejects odd sizes.
-            raise ValueError(f"width and height must be even for yuv420p, got {width}x{height}")
+        # yuv420p subsamples chroma 2x2, so libx264 rejects odd sizes there; an odd size is encoded in 4:4:4
+        # (H.264 High 4:4:4: ffmpeg, VLC and mpv play it, some browsers do not) so that no row or column is lost
+        self.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
         if not fps or fps <= 0 or not np.isfinite(float(fps)):
             raise ValueError(f"fps must be a positive number, got {fps}")
         if audio is not None and audio.samples.shape[0] == 0:
@@ -104,7 +105,7 @@ class VideoWriter:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             vf = self._reformatter.reformat(
                 vf,
-                format="yuv420p",
+                format=self.pix_fmt,
                 src_colorspace=Colorspace.ITU601,
                 dst_colorspace=Colorspace.ITU601,
                 dst_color_range=ColorRange.MPEG,
@@ -129,9 +130,12 @@ class VideoWriter:
         """Encode one yuv420p frame as it is (no colour conversion, no copy); it must not be reused."""
         if self._closed:
             raise RuntimeError("VideoWriter is already closed")
-        if (vf.width, vf.height) != (self.width, self.height) or vf.format.name != "yuv420p":
+        padded = (self.width + self.width % 2, self.height + self.height % 2)
+        if (vf.width, vf.height) not in ((self.width, self.height), padded) or vf.format.name != "yuv420p":
             raise ValueError(f"frame must be yuv420p {self.width}x{self.height}, got {vf.format.name} "
                              f"{vf.width}x{vf.height}")
+        if self.pix_fmt == "yuv444p":
+            vf = _cropped_444(vf, self.width, self.height)
         if (pts is None) != (self._explicit_tb is None):
             raise ValueError("pts must be given exactly when the writer has an explicit time_base")
         try:
@@ -237,7 +241,7 @@ class VideoWriter:
         video = container.add_stream("libx264", rate=self.fps)
         video.width = self.width
         video.height = self.height
-        video.pix_fmt = "yuv420p"
+        video.pix_fmt = self.pix_fmt
         # Keep our own copies of the time bases: writing the header lets the muxer replace the
         # *stream* time base (mp4 picks e.g. 1/12800), and stamping frames with that silently
         # collapses their pts.
@@ -351,6 +355,19 @@ class VideoWriter:
                 pass
 
 
+def _cropped_444(vf: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
+    """A yuv420p frame (odd size padded to even) as yuv444p of the odd size: chroma repeated 2x2, padding cut."""
+    out = av.VideoFrame(width, height, "yuv444p")
+    for k in range(3):
+        src, dst = vf.planes[k], out.planes[k]
+        a = np.frombuffer(memoryview(src), np.uint8).reshape(-1, src.line_size)[: src.height, : src.width]
+        if k:
+            a = a.repeat(2, axis=0).repeat(2, axis=1)
+        b = np.frombuffer(memoryview(dst), np.uint8).reshape(-1, dst.line_size)
+        b[:height, :width] = a[:height, :width]
+    return out
+
+
 def _make_temp_file(path: str) -> str:
     """Create the hidden partial file next to `path`, failing early if we cannot write there."""
     directory, name = os.path.split(path)
@@ -358,10 +375,11 @@ def _make_temp_file(path: str) -> str:
         raise OutputError(f"Cannot write '{path}' because the folder '{directory}' does not exist.")
     if os.path.isdir(path):
         raise OutputError(f"Cannot write the video to '{path}' because it is a folder.")
+    sweep_partials(path)
     # Created with mode 0666 like any file a program writes, so the kernel applies the caller's umask
     # (mkstemp's 0600 would need a chmod, and reading the umask means setting it process-wide).
     for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.partial-{secrets.token_hex(4)}.mp4")
+        tmp = os.path.join(directory, f".{name}.partial-{os.getpid()}-{secrets.token_hex(4)}.mp4")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -372,6 +390,45 @@ def _make_temp_file(path: str) -> str:
         os.close(fd)
         return tmp
     raise OutputError(f"Cannot write to the folder '{directory}' (no free temporary name).")
+
+
+_LEGACY_STALE_S = 3600.0  # a partial file without its writer's pid in the name counts as stale after this long
+
+
+def sweep_partials(path: str | os.PathLike[str]) -> list[str]:
+    """Remove the hidden partial files of `path` left by writers that no longer run (kill -9, power loss):
+    the pid in the name is checked; the removed paths are returned. A live writer's file is never touched."""
+    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
+    prefix = f".{name}.partial-"
+    removed: list[str] = []
+    try:
+        entries = [e for e in os.listdir(directory) if e.startswith(prefix) and e.endswith(".mp4")]
+    except OSError:
+        return removed
+    for entry in entries:
+        full = os.path.join(directory, entry)
+        pid_text = entry[len(prefix):-len(".mp4")].split("-")[0]
+        try:
+            stale = not _alive(int(pid_text)) if "-" in entry[len(prefix):] else \
+                os.path.getmtime(full) < time.time() - _LEGACY_STALE_S
+            if stale:
+                os.remove(full)
+                removed.append(full)
+        except (OSError, ValueError):
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _exact_rate(fps: float | Fraction) -> Fraction:

@@ -19,7 +19,7 @@ from talkinghead.face.indices import (LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_IN
                                       inter_ocular)
 from talkinghead.face.mouth_motion import mouth_offsets
 from talkinghead.face.track import FaceTrack, track_video
-from talkinghead.media import iter_frames, load_audio, probe_video
+from talkinghead.media import VideoInfo, iter_frames, load_audio, probe_video
 from talkinghead.metrics import identity, quality
 from talkinghead.metrics.image import ms_ssim, psnr, ssim
 from talkinghead.metrics.mouth import count_blinks, measure_track
@@ -39,6 +39,10 @@ def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | 
     `sync_weights` (the shipped one by default, or a file written by `talkinghead train sync`)."""
     say = progress or (lambda _s: None)
     info = probe_video(video)
+    if info.n_frames <= 1:
+        raise InputError(f"'{os.fspath(video)}' is a single image, not a video; eval measures videos of speech.")
+    if reference is not None:
+        _check_reference(info, probe_video(reference), reference)
     if audio is None and not info.has_audio:
         raise InputError(f"{os.fspath(video)} has no audio track; pass the speech with --audio.")
     say("tracking the face")
@@ -66,6 +70,15 @@ def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | 
         say("comparing with the reference")
         out.update(_reference_metrics(video, reference, track))
     return out
+
+
+def _check_reference(info: VideoInfo, ref: VideoInfo, reference: str | os.PathLike[str]) -> None:
+    """Frame-by-frame figures (PSNR, SSIM...) only mean something against a reference of the same size and
+    length; anything else is refused rather than measured as a meaningless number."""
+    if (ref.width, ref.height) != (info.width, info.height) or abs(ref.n_frames - info.n_frames) > 1:
+        raise InputError(f"The reference '{os.fspath(reference)}' ({ref.width}x{ref.height}, {ref.n_frames} frames) "
+                         f"does not match the video ({info.width}x{info.height}, {info.n_frames} frames); frame-by-frame "
+                         "comparison needs the same size and length.")
 
 
 def _mean_cpbd(video: str | os.PathLike[str], every: int = 5) -> float:
