@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from talkinghead.motion.driving import driven_motion
 from talkinghead.motion.emotion import Emotions
 from talkinghead.motion.learned import LearnedMotion
 from talkinghead.motion.mouth import MouthModel
+from talkinghead.provenance.stamp import Stamp
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
@@ -178,7 +179,8 @@ def generate(face: str | os.PathLike[str] | None, audio: str | os.PathLike[str],
     anim.expression(opts)  # an unknown emotion fails here, before any output exists
     h, w = src.image.shape[:2]
     n_frames = max(1, int(round(wave.duration * opts.fps)))
-    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf) as writer:
+    stamp = Stamp.new("photo", opts.watermark, [face, audio], asdict(opts))  # provenance: label, watermark, C2PA
+    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
         for k, frame in enumerate(anim.frames(speech, n_frames, opts)):
             writer.write(frame)
             if progress:

@@ -33,8 +33,6 @@ from functools import lru_cache
 import av
 import cv2
 import numpy as np
-from scipy.linalg import hadamard
-from scipy.stats import norm
 
 __all__ = ["Detection", "WatermarkEmbedder", "detect", "detect_luma", "threshold"]
 
@@ -76,12 +74,34 @@ class Detection:
 
 # ------------------------------------------------------------------------------------------ patterns
 
+def _hadamard(n: int) -> np.ndarray:
+    """Sylvester's n x n Hadamard matrix (n a power of 2): +-1 rows, mutually orthogonal."""
+    h = np.ones((1, 1), np.float32)
+    while len(h) < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
+
+
+def _normal_sf(z: float) -> float:
+    """P(N(0, 1) > z)."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _normal_isf(p: float) -> float:
+    """z with P(N(0, 1) > z) = p (bisection; p well inside (0, 0.5))."""
+    lo, hi = 0.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _normal_sf(mid) > p else (lo, mid)
+    return (lo + hi) / 2
+
+
 @lru_cache(maxsize=1)
 def _chip_patterns() -> np.ndarray:
     """(1 + BITS, GRID * GRID) orthogonal +-1 patterns: row 0 is the sync, the others the bits."""
     rng = np.random.default_rng(_KEY)
     n = GRID * GRID
-    h = hadamard(n).astype(np.float32)
+    h = _hadamard(n)
     rows = 1 + rng.permutation(n - 1)[:1 + BITS]  # never row 0 (constant)
     signs = rng.choice(np.array([-1.0, 1.0], np.float32), n)
     order = rng.permutation(n)
@@ -149,7 +169,7 @@ def threshold(hypotheses: int = 0) -> float:
     """Sync z above which an unmarked video passes with probability < FALSE_POSITIVE_RATE (union bound over
     every (period, shift) tried, times 2^-8 for the marker bits); default: the largest search (a big video)."""
     h = hypotheses or (len(_coarse_periods(10 ** 6)) + _TOP * len(_FINE)) * TILE * TILE
-    return float(norm.isf(FALSE_POSITIVE_RATE * 2 ** MARKER_BITS / h))
+    return _normal_isf(FALSE_POSITIVE_RATE * 2 ** MARKER_BITS / h)
 
 
 def _luma_mean(path: str | os.PathLike[str], max_frames: int) -> tuple[np.ndarray, int]:
@@ -234,7 +254,7 @@ def detect_luma(luma: np.ndarray, frames: int = 1) -> Detection:
     job = 0
     for b in bits[MARKER_BITS:]:
         job = (job << 1) | int(b > 0)
-    p_false = min(1.0, hypotheses * float(norm.sf(z)) / (2 ** MARKER_BITS if marker_ok else 1))
+    p_false = min(1.0, hypotheses * _normal_sf(z) / (2 ** MARKER_BITS if marker_ok else 1))
     return Detection(found=found, confidence=1.0 - p_false, payload=f"{job:06x}" if found else None,
                      sync_z=float(z), marker_ok=marker_ok, period=period, frames=frames)
 
