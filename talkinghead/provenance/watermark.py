@@ -5,7 +5,7 @@ frame, so cutting an excerpt, changing the frame rate or dropping frames cannot 
 of 33 mutually orthogonal +-1 chip patterns (rows of a 1024x1024 Hadamard matrix, sign-scrambled and permuted
 with a fixed key so that they look like noise): one *sync* pattern carrying a third of the energy, which
 locates the tile (scale and position), and 32 *bit* patterns, each multiplied by +-1: an 8-bit marker and a
-24-bit job id. Chips are softened by a small blur; the tile has an RMS of 1.8 grey levels (PSNR ~ 43 dB).
+24-bit job id. Chips are softened by a small blur; the tile has an RMS of 1.6 luma levels (1.86 RGB levels: PSNR 42.7 dB).
 Marking a frame is two saturated uint8 additions on its Y plane.
 
 Detection. The luma of up to `MAX_FRAMES` frames is averaged (the mark adds up), then every tile period from
@@ -38,15 +38,16 @@ __all__ = ["Detection", "WatermarkEmbedder", "detect", "detect_luma", "threshold
 
 GRID = 32  # chips per tile side
 CHIP = 4  # px per chip
+BLUR = 1.0  # px, Gaussian softening of the chips
+HP_SIGMA = 1.5  # px, the detector removes what a blur this wide keeps
 TILE = GRID * CHIP  # 128 px
-BITS = 32  # payload: MARKER_BITS marker bits, then the job id
-MARKER_BITS = 8
-MARKER = 0xA7  # "talkinghead watermark, version 1"
-AMPLITUDE = 1.8  # RMS of the mark in 8-bit luma levels
-SYNC_GAIN = 4.0  # sync amplitude relative to one bit: 16 of 48 units of energy
+BITS = 32  # payload: a 24-bit job id, then its CRC-8
+ID_BITS = 24
+AMPLITUDE = 1.6  # RMS of the mark in 8-bit luma levels (x1.164 in RGB: PSNR 42.7 dB)
+SYNC_GAIN = math.sqrt(BITS)  # sync amplitude relative to one bit: half of the energy
 FALSE_POSITIVE_RATE = 1e-6
 MAX_FRAMES = 150
-PERIODS = (44.0, 136.0)  # tile periods (px) tried: from a 0.34x downscale to a slight upscale
+SCALES = (0.34, 1.06)  # tile sizes tried, relative to TILE: from a 0.34x downscale to a slight upscale
 _COARSE_STEP = 0.004  # log-step between periods tried on the central window
 _WINDOW = 4  # tiles per side of that window
 _FINE = np.arange(-0.004, 0.00401, 0.001)  # relative steps tried round each good period on the whole image
@@ -62,13 +63,13 @@ class Detection:
     confidence: float  # 1 - (bound on the probability that an unmarked video scores this high)
     payload: str | None
     sync_z: float  # height of the sync peak in standard deviations of its correlation surface
-    marker_ok: bool
+    crc_ok: bool  # the 32 bits read are a job id and its CRC-8
     period: float  # tile period found, in px of the analysed video (128 = not rescaled)
     frames: int
 
     def as_dict(self) -> dict[str, object]:
         return {"found": self.found, "confidence": round(self.confidence, 9), "payload": self.payload,
-                "sync_z": round(self.sync_z, 2), "threshold_z": round(threshold(), 2), "marker_ok": self.marker_ok,
+                "sync_z": round(self.sync_z, 2), "threshold_z": round(threshold(), 2), "crc_ok": self.crc_ok,
                 "scale": round(self.period / TILE, 4), "frames": self.frames}
 
 
@@ -113,7 +114,7 @@ def _to_pixels(chips: np.ndarray) -> np.ndarray:
     tiles = chips.reshape(*chips.shape[:-1], GRID, GRID)
     px = np.kron(tiles, np.ones((CHIP, CHIP), np.float32))
     f = np.fft.fftfreq(TILE)
-    g = np.exp(-2 * (np.pi * CHIP / 4.0) ** 2 * (f[:, None] ** 2 + f[None, :] ** 2))
+    g = np.exp(-2 * (np.pi * BLUR) ** 2 * (f[:, None] ** 2 + f[None, :] ** 2))
     return np.real(np.fft.ifft2(np.fft.fft2(px) * g)).astype(np.float32)
 
 
@@ -126,9 +127,20 @@ def _template_spectra() -> np.ndarray:
     return np.conj(np.fft.fft2(t))
 
 
+def crc8(value: int, nbytes: int = ID_BITS // 8) -> int:
+    """CRC-8 (polynomial x^8 + x^2 + x + 1) of an integer's big-endian bytes."""
+    crc = 0
+    for byte in int(value).to_bytes(nbytes, "big"):
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
 def payload_bits(job_id: int) -> np.ndarray:
-    """The BITS payload bits as +-1: the marker, then the job id (low 24 bits), most significant first."""
-    word = (MARKER << (BITS - MARKER_BITS)) | (int(job_id) & ((1 << (BITS - MARKER_BITS)) - 1))
+    """The BITS payload bits as +-1: the job id (low 24 bits), then its CRC-8, most significant first."""
+    job = int(job_id) & ((1 << ID_BITS) - 1)
+    word = (job << (BITS - ID_BITS)) | crc8(job)
     return np.array([1.0 if (word >> (BITS - 1 - i)) & 1 else -1.0 for i in range(BITS)], np.float32)
 
 
@@ -160,16 +172,17 @@ class WatermarkEmbedder:
 # ------------------------------------------------------------------------------------------ detection
 
 def _coarse_periods(longest: int) -> np.ndarray:
-    lo, hi = PERIODS
+    lo, hi = SCALES[0] * TILE, SCALES[1] * TILE
     return np.exp(np.arange(math.log(lo), math.log(max(lo * 1.01, min(hi, 2.0 * longest))), _COARSE_STEP))
 
 
-@lru_cache(maxsize=8)
-def threshold(hypotheses: int = 0) -> float:
-    """Sync z above which an unmarked video passes with probability < FALSE_POSITIVE_RATE (union bound over
-    every (period, shift) tried, times 2^-8 for the marker bits); default: the largest search (a big video)."""
+@lru_cache(maxsize=16)
+def threshold(hypotheses: int = 0, crc_ok: bool = False) -> float:
+    """Sync z above which an unmarked video passes with probability < FALSE_POSITIVE_RATE / 2: union bound over
+    the `hypotheses` (period, shift) tried (default: the largest search, a big video); with a valid CRC the
+    bound is 256 times smaller (a random word passes a CRC-8 once in 256)."""
     h = hypotheses or (len(_coarse_periods(10 ** 6)) + _TOP * len(_FINE)) * TILE * TILE
-    return _normal_isf(FALSE_POSITIVE_RATE * 2 ** MARKER_BITS / h)
+    return _normal_isf(FALSE_POSITIVE_RATE / 2 * (2 ** (BITS - ID_BITS) if crc_ok else 1) / h)
 
 
 def _luma_mean(path: str | os.PathLike[str], max_frames: int) -> tuple[np.ndarray, int]:
@@ -195,8 +208,8 @@ def _luma_mean(path: str | os.PathLike[str], max_frames: int) -> tuple[np.ndarra
 
 def _folded_spectrum(img: np.ndarray) -> np.ndarray:
     """High-pass, local-RMS normalise, fold into one TILE x TILE tile, partly whiten; returns its spectrum."""
-    hp = img - cv2.GaussianBlur(img, (0, 0), 1.5)
-    hp /= np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 3.0) + 1.0)
+    hp = img - cv2.GaussianBlur(img, (0, 0), HP_SIGMA)
+    hp /= np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 0.75 * CHIP) + 1.0)
     np.clip(hp, -3.0, 3.0, out=hp)
     h, w = hp.shape
     ph, pw = -(-h // TILE) * TILE, -(-w // TILE) * TILE
@@ -247,16 +260,17 @@ def detect_luma(luma: np.ndarray, frames: int = 1) -> Detection:
     z, period, spec, (dy, dx) = best
     # correlation of every bit pattern at the sync's shift: one inverse FFT each, read at (dy, dx)
     corr = np.real(np.fft.ifft2(spec[None] * _template_spectra()[1:]))[:, dy, dx]
-    bits = np.where(corr >= 0, 1.0, -1.0)
-    marker_ok = bool(np.array_equal(bits[:MARKER_BITS], payload_bits(0)[:MARKER_BITS]))
+    word = 0
+    for c in corr:
+        word = (word << 1) | int(c >= 0)
+    job = word >> (BITS - ID_BITS)
+    crc_ok = crc8(job) == word & ((1 << (BITS - ID_BITS)) - 1)
     hypotheses = (len(coarse) + len(picked) * len(_FINE)) * TILE * TILE
-    found = marker_ok and z >= threshold(hypotheses)
-    job = 0
-    for b in bits[MARKER_BITS:]:
-        job = (job << 1) | int(b > 0)
-    p_false = min(1.0, hypotheses * _normal_sf(z) / (2 ** MARKER_BITS if marker_ok else 1))
-    return Detection(found=found, confidence=1.0 - p_false, payload=f"{job:06x}" if found else None,
-                     sync_z=float(z), marker_ok=marker_ok, period=period, frames=frames)
+    found = z >= threshold(hypotheses) or (crc_ok and z >= threshold(hypotheses, crc_ok=True))
+    # two tests, each at half the false-positive budget
+    p_false = min(1.0, 2 * hypotheses * _normal_sf(z) / (2 ** (BITS - ID_BITS) if crc_ok else 1))
+    return Detection(found=found, confidence=1.0 - p_false, payload=f"{job:06x}" if found and crc_ok else None,
+                     sync_z=float(z), crc_ok=bool(crc_ok), period=period, frames=frames)
 
 
 def detect(path: str | os.PathLike[str], max_frames: int = MAX_FRAMES) -> Detection:
