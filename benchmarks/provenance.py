@@ -163,8 +163,8 @@ def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, t
 
     portraits = sorted((DATA / "portraits").glob("*.jpg"))
     speech = sorted((DATA / "speech").glob("*.flac"))
-    videos = sorted(p for p in (DATA / "talking" / "val").glob("*.mp4") if not p.name.startswith("grid"))
-    videos += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:5]
+    videos = sorted(p for p in (DATA / "talking").rglob("*.mp4") if not p.name.startswith("grid"))
+    videos += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:10]
     rng.shuffle(portraits)
     rng.shuffle(videos)
     animator = Animator()
@@ -191,9 +191,21 @@ def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, t
         else:
             dub(src, audio, plain, watermark=False)
         label = read_label(out)
-        clips.append({"mode": mode, "source": src.name, "seconds": round(seconds, 2), "path": out,
+        with av.open(os.fspath(out)) as c:
+            size = max(c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height)
+        clips.append({"mode": mode, "source": src.name, "seconds": round(seconds, 2), "path": out, "size": size,
                       "job_id": label["job_id"] if label else None, "psnr": psnr(out, plain), **cost})
-        print(f"{mode} {k} {src.name}: {seconds:.1f}s, psnr {clips[-1]['psnr']:.2f} dB, "
+        if k % 5 == 0:  # the mark alone: lossless renders with and without it (encoder noise left out)
+            a, b = folder / "lossless_a.mp4", folder / "lossless_b.mp4"
+            if mode == "photo":
+                generate(src, audio, a, seed=k, animator=animator, crf=0)
+                generate(src, audio, b, seed=k, animator=animator, crf=0, watermark=False)
+            else:
+                dub(src, audio, a, crf=0)
+                dub(src, audio, b, crf=0, watermark=False)
+            clips[-1]["psnr_mark"] = psnr(a, b)
+        print(f"{mode} {k} {src.name} ({size} px): {seconds:.1f}s, psnr {clips[-1]['psnr']:.2f} dB "
+              f"(mark alone {clips[-1].get('psnr_mark', float('nan')):.2f}), "
               f"mark {cost['mark_s']:.3f}s sign {cost['sign_s']:.3f}s of {total:.1f}s", flush=True)
     return clips
 
@@ -241,7 +253,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=20)
     ap.add_argument("--dubs", type=int, default=20)
     ap.add_argument("--fp-limit", type=int, default=0, help="real videos checked for false positives (0 = all)")
-    ap.add_argument("--no-fp", action="store_true")
+    ap.add_argument("--no-fp", action="store_true", help="skip the false-positive scan")
+    ap.add_argument("--no-clips", action="store_true", help="only the false-positive scan")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None, help="the corpus (default: ../shared/data)")
@@ -251,19 +264,29 @@ def main() -> None:
     rng = random.Random(args.seed)
     timer = Timed()
     result: dict[str, object] = {"c2pa": manifest_mod.available()}
+    if args.no_clips:
+        args.photos = args.dubs = 0
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
         clips = marked_clips(args.photos, args.dubs, folder, rng, timer)
         rates = robustness(clips, folder, rng)
     result["clips"] = {m: sum(c["mode"] == m for c in clips) for m in ("photo", "dub")}
     result["detection"] = {k: f"{v['exact']}/{v['n']} exact, {v['found']}/{v['n']} found" for k, v in rates.items()}
+    for lo, hi in ((0, 400), (400, 700), (700, 10 ** 5)):
+        cs = [c for c in clips if lo <= c["size"] < hi]
+        if cs:
+            result[f"detection_{lo}-{hi}px"] = {
+                "clips": len(cs), **{k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in cs)} exact, "
+                                        f"{sum(c[k]['found'] for c in cs)} found" for k in TRANSFORMS}}
     for mode in ("photo", "dub"):
         cs = [c for c in clips if c["mode"] == mode]
         if cs:
             result[f"{mode}_cost"] = {
                 "mark_pct": round(100 * sum(c["mark_s"] for c in cs) / sum(c["total_s"] for c in cs), 2),
                 "sign_pct": round(100 * sum(c["sign_s"] for c in cs) / sum(c["total_s"] for c in cs), 2),
-                "psnr_min": round(min(c["psnr"] for c in cs), 2), "psnr_mean": round(float(np.mean([c["psnr"] for c in cs])), 2)}
+                "psnr_outputs_min": round(min(c["psnr"] for c in cs), 2),
+                "psnr_outputs_mean": round(float(np.mean([c["psnr"] for c in cs])), 2),
+                "psnr_mark_alone": [round(c["psnr_mark"], 2) for c in cs if "psnr_mark" in c]}
     result["strip"] = {"label_left": sum(c.get("strip_label", False) for c in clips),
                        "manifest": sorted({c.get("strip_manifest", "") for c in clips})}
     if not args.no_fp:
