@@ -31,7 +31,6 @@ from talkinghead.media.audio import resample
 from talkinghead.provenance import manifest as manifest_mod
 from talkinghead.provenance import watermark as wm
 from talkinghead.provenance.label import read_label
-from talkinghead.types import Waveform
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRANSFORMS = ("none", "crf28", "half", "crop10", "excerpt3s", "fps30", "strip")
@@ -293,8 +292,8 @@ def main() -> None:
         result["false_positives"] = false_positives(args.fp_limit)
     print(json.dumps(result, indent=1))
     if args.out:
-        args.out.write_text(json.dumps({"summary": result, "clips": [{k: (str(v) if isinstance(v, Path) else v)
-                                                                       for k, v in c.items()} for c in clips]}, indent=1))
+        rows = [{k: (str(v) if isinstance(v, Path) else v) for k, v in c.items()} for c in clips]
+        args.out.write_text(json.dumps({"summary": result, "clips": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -379,8 +379,9 @@ def verify(
         label, manifest, wm = result["label"], result["manifest"], result["watermark"]
         lines = [f"{video}: {'MARKED as synthetic' if result['marked'] else 'no talkinghead mark found'}",
                  "  label:     " + (f"synthetic={label.get('synthetic')}, {label.get('generator')}, "
-                                    f"mode {label.get('mode')}, created {label.get('created')}, job {label.get('job_id')}, "
-                                    f"watermark {'on' if label.get('watermark') else 'off'}" if label else "none"),
+                                    f"mode {label.get('mode')}, created {label.get('created')}, "
+                                    f"job {label.get('job_id')}, watermark {'on' if label.get('watermark') else 'off'}"
+                                    if label else "none"),
                  f"  manifest:  {manifest['status']}" + (f", signed by {manifest.get('signer')}"
                                                           f"{' (self-signed)' if manifest.get('self_signed') else ''}"
                                                           if manifest.get("signer") else

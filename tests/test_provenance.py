@@ -12,9 +12,9 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import CORPUS
 from typer.testing import CliRunner
 
-from conftest import CORPUS
 from talkinghead.cli import app
 from talkinghead.dubbing import dub
 from talkinghead.media import VideoWriter

@@ -126,7 +126,8 @@ class VideoWriter:
     def _encode(self, vf: av.VideoFrame, pts: int | None) -> None:
         if self._mark is not None:
             p = vf.planes[0]
-            self._mark(np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width])
+            y = np.frombuffer(p, np.uint8)  # type: ignore[call-overload]  # a VideoPlane is a buffer
+            self._mark(y.reshape(-1, p.line_size)[: p.height, : p.width])
         vf.pts = self._next_pts(pts)
         vf.time_base = self._video_tb
         self._mux(self._video.encode(vf))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import av
 
@@ -32,7 +32,7 @@ class Label:
 
     @staticmethod
     def now(generator: str, mode: str, watermark: bool, job_id: str) -> Label:
-        created = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         return Label(generator=generator, created=created, mode=mode, watermark=watermark, job_id=job_id)
 
     def sentence(self) -> str:

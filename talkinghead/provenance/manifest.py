@@ -19,7 +19,7 @@ from talkinghead.errors import OutputError
 from talkinghead.provenance.label import Label
 from talkinghead.provenance.signer import LOCAL_ORG, credentials
 
-__all__ = ["DIGITAL_SOURCE_TYPE", "available", "read_manifest", "sign_file", "file_sha256"]
+__all__ = ["DIGITAL_SOURCE_TYPE", "available", "file_sha256", "read_manifest", "sign_file"]
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 _ASSERTION = "org.talkinghead.provenance"

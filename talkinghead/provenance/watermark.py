@@ -3,13 +3,13 @@
 Embedding. One 32x32-chip tile (4 px chips: 128 px) is repeated over the whole frame, the same in every
 frame, so cutting an excerpt, changing the frame rate or dropping frames cannot remove it. The tile is a sum
 of 33 mutually orthogonal +-1 chip patterns (rows of a 1024x1024 Hadamard matrix, sign-scrambled and permuted
-with a fixed key so that they look like noise): one *sync* pattern carrying a third of the energy, which
-locates the tile (scale and position), and 32 *bit* patterns, each multiplied by +-1: an 8-bit marker and a
-24-bit job id. Chips are softened by a small blur; the tile has an RMS of 1.6 luma levels (1.86 RGB levels: PSNR 42.7 dB).
-Marking a frame is two saturated uint8 additions on its Y plane.
+with a fixed key so that they look like noise): one *sync* pattern carrying half of the energy, which says
+"talkinghead" and locates the tile (scale and position), and 32 *bit* patterns, each multiplied by +-1: a
+24-bit job id and its CRC-8. Chips are softened by a small blur; the tile has an RMS of 1.6 luma levels
+(1.86 RGB levels: PSNR 42.7 dB). Marking a frame is two saturated uint8 additions on its Y plane.
 
 Detection. The luma of up to `MAX_FRAMES` frames is averaged (the mark adds up), then every tile period from
-44 to 136 px is tried on a central window: the image is rescaled so that the tile is 128 px, high-passed,
+0.34x to 1.06x is tried on a central window: the image is rescaled so that the tile is 128 px, high-passed,
 divided by its local RMS (edges would otherwise dominate), folded (all tiles summed into one), partly
 whitened and cross-correlated with the sync pattern over all 128x128 cyclic shifts with one FFT. This undoes
 a downscale and a crop (a crop is only a cyclic shift of the tile). The best periods are refined on the
@@ -17,10 +17,10 @@ whole image; at the best (period, shift) the 32 bits are read as the signs of th
 
 False positives. The sync peak is measured in standard deviations of its correlation surface; without a
 watermark each of the H correlations tried is ~ N(0, 1) (whitened, normalised), so the chance that the
-largest passes z is below H * Q(z) (union bound, Q the normal tail). The 8 marker bits must match as well,
-a further 1/256 (their patterns are orthogonal to the sync and keyed). The threshold `threshold()` solves
-H * Q(z) / 256 = 1e-6 (z ~ 6.4 for H ~ 4.6 million); `benchmarks/provenance.py` checks it on every real
-video of the corpus.
+largest passes z is below H * Q(z) (union bound, Q the normal tail). A file is marked when z passes the
+threshold for a false-positive rate of 0.5e-6 (z ~ 7.35 for H ~ 4.6 million), or when the bits read form a
+valid CRC-8 (a random word does once in 256) and z passes the threshold for 256 x 0.5e-6 (z ~ 6.57): at most
+1e-6 in all. `benchmarks/provenance.py` checks it on every real video of the corpus.
 """
 
 from __future__ import annotations
