@@ -366,30 +366,14 @@ def verify(
     Exit code 0: marked; 2: not marked; 1: the file cannot be read."""
     import json
 
-    from talkinghead.provenance.verify import verify as run
+    from talkinghead.provenance.verify import summary, verify as run
 
     try:
         with err.status("Checking..."):
             result = run(video, watermark=not no_watermark)
     except TalkingHeadError as exc:
         _fail(exc)
-    if as_json:
-        print(json.dumps(result))
-    else:
-        label, manifest, wm = result["label"], result["manifest"], result["watermark"]
-        lines = [f"{video}: {'MARKED as synthetic' if result['marked'] else 'no talkinghead mark found'}",
-                 "  label:     " + (f"synthetic={label.get('synthetic')}, {label.get('generator')}, "
-                                    f"mode {label.get('mode')}, created {label.get('created')}, "
-                                    f"job {label.get('job_id')}, watermark {'on' if label.get('watermark') else 'off'}"
-                                    if label else "none"),
-                 f"  manifest:  {manifest['status']}" + (f", signed by {manifest.get('signer')}"
-                                                          f"{' (self-signed)' if manifest.get('self_signed') else ''}"
-                                                          if manifest.get("signer") else
-                                                          (f" ({manifest['reason']})" if manifest.get("reason") else "")),
-                 "  watermark: " + ("not checked" if wm is None else
-                                    f"found, job {wm['payload']}, confidence {wm['confidence']:.9f}" if wm["found"]
-                                    else f"not found (sync {wm['sync_z']:.1f} < {wm['threshold_z']:.1f} sd)")]
-        print("\n".join(lines))
+    print(json.dumps(result) if as_json else summary(result))
     raise typer.Exit(0 if result["marked"] else 2)
 
 
