@@ -189,3 +189,24 @@ def test_operator_credentials_from_env(config_home, tmp_path, monkeypatch):
     monkeypatch.setenv("TALKINGHEAD_C2PA_KEY", str(tmp_path / "key.pem"))
     c = credentials()
     assert not c.self_signed and c.key == (tmp_path / "key.pem").read_bytes()
+
+
+def test_without_c2pa_label_and_watermark_still_work(tmp_path, monkeypatch):
+    """The manifest is an optional extra: without it the output is still labelled and watermarked."""
+    import talkinghead.provenance.stamp as stamp_mod
+    from talkinghead.provenance.stamp import Stamp
+    from talkinghead.provenance.verify import verify
+
+    monkeypatch.setattr(stamp_mod, "available", lambda: False)
+    monkeypatch.setattr(manifest, "available", lambda: False)
+    stamp = Stamp.new("photo", True, [], {"seed": 1})
+    out = tmp_path / "noc2pa.mp4"
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, (384, 384, 3), dtype=np.uint8), (0, 0), 2)
+    with VideoWriter(out, 384, 384, fps=25, **stamp.writer_args(384, 384)) as w:
+        for _ in range(25):
+            w.write(frame)
+    result = verify(out)
+    assert result["marked"] and result["manifest"]["status"] == "unavailable"
+    assert result["label"]["job_id"] == stamp.label.job_id
+    assert result["watermark"]["found"] and result["watermark"]["payload"] == stamp.label.job_id
