@@ -156,14 +156,15 @@ def psnr(a: Path, b: Path) -> float:
     return float(10 * np.log10(255.0 ** 2 / max(se / n, 1e-12)))
 
 
-def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, timer: Timed) -> list[dict]:
+def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, timer: Timed,
+                 dub_glob: str = "*.mp4") -> list[dict]:
     from talkinghead.dubbing import dub
     from talkinghead.pipeline import Animator, generate
 
     portraits = sorted((DATA / "portraits").glob("*.jpg"))
     speech = sorted((DATA / "speech").glob("*.flac"))
-    videos = sorted(p for p in (DATA / "talking").rglob("*.mp4") if not p.name.startswith("grid"))
-    videos += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:10]
+    videos = sorted(p for p in (DATA / "talking").rglob(dub_glob) if not p.name.startswith("grid"))
+    videos += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:10] if dub_glob == "*.mp4" else []
     rng.shuffle(portraits)
     rng.shuffle(videos)
     animator = Animator()
@@ -254,6 +255,7 @@ def main() -> None:
     ap.add_argument("--fp-limit", type=int, default=0, help="real videos checked for false positives (0 = all)")
     ap.add_argument("--no-fp", action="store_true", help="skip the false-positive scan")
     ap.add_argument("--no-clips", action="store_true", help="only the false-positive scan")
+    ap.add_argument("--dub-glob", default="*.mp4", help="which talking clips to dub, e.g. 'multivsr*' (the large ones)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None, help="the corpus (default: ../shared/data)")
@@ -267,7 +269,7 @@ def main() -> None:
         args.photos = args.dubs = 0
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
-        clips = marked_clips(args.photos, args.dubs, folder, rng, timer)
+        clips = marked_clips(args.photos, args.dubs, folder, rng, timer, args.dub_glob)
         rates = robustness(clips, folder, rng)
     result["clips"] = {m: sum(c["mode"] == m for c in clips) for m in ("photo", "dub")}
     result["detection"] = {k: f"{v['exact']}/{v['n']} exact, {v['found']}/{v['n']} found" for k, v in rates.items()}
