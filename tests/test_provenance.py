@@ -125,7 +125,7 @@ def test_watermark_is_invisible(animator, demo_face, clips):
 
 def test_no_watermark_not_found(clips):
     d = watermark.detect(clips["plain"])
-    assert not d.found and d.payload is None and d.sync_z < watermark.threshold()
+    assert not d.found and d.payload is None and d.sync_z < d.threshold_z
 
 
 def test_real_clip_not_marked():

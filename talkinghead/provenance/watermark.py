@@ -64,12 +64,13 @@ class Detection:
     payload: str | None
     sync_z: float  # height of the sync peak in standard deviations of its correlation surface
     crc_ok: bool  # the 32 bits read are a job id and its CRC-8
+    threshold_z: float  # the sync z this search needed (without a valid CRC)
     period: float  # tile period found, in px of the analysed video (128 = not rescaled)
     frames: int
 
     def as_dict(self) -> dict[str, object]:
         return {"found": self.found, "confidence": round(self.confidence, 9), "payload": self.payload,
-                "sync_z": round(self.sync_z, 2), "threshold_z": round(threshold(), 2), "crc_ok": self.crc_ok,
+                "sync_z": round(self.sync_z, 2), "threshold_z": round(self.threshold_z, 2), "crc_ok": self.crc_ok,
                 "scale": round(self.period / TILE, 4), "frames": self.frames}
 
 
@@ -270,7 +271,8 @@ def detect_luma(luma: np.ndarray, frames: int = 1) -> Detection:
     # two tests, each at half the false-positive budget
     p_false = min(1.0, 2 * hypotheses * _normal_sf(z) / (2 ** (BITS - ID_BITS) if crc_ok else 1))
     return Detection(found=found, confidence=1.0 - p_false, payload=f"{job:06x}" if found and crc_ok else None,
-                     sync_z=float(z), crc_ok=bool(crc_ok), period=period, frames=frames)
+                     sync_z=float(z), crc_ok=bool(crc_ok), threshold_z=threshold(hypotheses), period=period,
+                     frames=frames)
 
 
 def detect(path: str | os.PathLike[str], max_frames: int = MAX_FRAMES) -> Detection:
