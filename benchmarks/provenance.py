@@ -157,11 +157,12 @@ def psnr(a: Path, b: Path) -> float:
 
 
 def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, timer: Timed,
-                 dub_glob: str = "*.mp4") -> list[dict]:
+                 dub_glob: str = "*.mp4", min_side: int = 0) -> list[dict]:
     from talkinghead.dubbing import dub
     from talkinghead.pipeline import Animator, generate
 
-    portraits = sorted((DATA / "portraits").glob("*.jpg"))
+    portraits = sorted(p for p in (DATA / "portraits").glob("*.jpg")
+                       if not min_side or max(cv2.imread(os.fspath(p)).shape[:2]) >= min_side)
     speech = sorted((DATA / "speech").glob("*.flac"))
     videos = sorted(p for p in (DATA / "talking").rglob(dub_glob) if not p.name.startswith("grid"))
     videos += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:10] if dub_glob == "*.mp4" else []
@@ -286,6 +287,7 @@ def main() -> None:
     ap.add_argument("--no-fp", action="store_true", help="skip the false-positive scan")
     ap.add_argument("--no-clips", action="store_true", help="only the false-positive scan")
     ap.add_argument("--micro", action="store_true", help="only the per-frame marking and signing costs")
+    ap.add_argument("--min-side", type=int, default=0, help="only portraits whose longer side is at least this")
     ap.add_argument("--dub-glob", default="*.mp4", help="which talking clips to dub, e.g. 'multivsr*' (the large ones)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
@@ -304,7 +306,7 @@ def main() -> None:
         args.photos = args.dubs = 0
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
-        clips = marked_clips(args.photos, args.dubs, folder, rng, timer, args.dub_glob)
+        clips = marked_clips(args.photos, args.dubs, folder, rng, timer, args.dub_glob, args.min_side)
         rates = robustness(clips, folder, rng)
     result["clips"] = {m: sum(c["mode"] == m for c in clips) for m in ("photo", "dub")}
     result["detection"] = {k: f"{v['exact']}/{v['n']} exact, {v['found']}/{v['n']} found" for k, v in rates.items()}
