@@ -5,8 +5,8 @@ watermark, applied to each frame's Y plane before encoding) and `finalize` (the 
 finished temporary file before it is renamed into place). A dub renders segments with `segment_args` (the
 watermark only) and joins them with `join_args` (label and manifest, no re-encoding).
 
-The job id is a hash of the inputs and options, so the same job reproduces the same output bytes' pixels
-and a resumed dub keeps the id of its first run.
+The job id is a hash of the inputs and options, so the same job reproduces the same pixels and a resumed
+dub keeps the id of its first run.
 """
 
 from __future__ import annotations
