@@ -225,6 +225,9 @@ def generate(
     emotion_strength: float = typer.Option(1.0, "--emotion-strength", callback=_range(0, 2)),
     lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
     motion_weights: Optional[Path] = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
+    no_watermark: bool = typer.Option(False, "--no-watermark",
+                                      help="No invisible watermark in the pixels (recorded in the label; the label "
+                                           "and the signed manifest are still written)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo (or an avatar) with a speech recording."""
@@ -247,7 +250,7 @@ def generate(
     opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
                            pose_scale=pose_scale, blinks_per_min=blink_rate,
                            pose_from=str(pose_from) if pose_from else None, emotion=emotion,
-                           emotion_strength=emotion_strength)
+                           emotion_strength=emotion_strength, watermark=not no_watermark)
 
     def job(update: Callable[[int, int], None]) -> Path:
         from talkinghead.media.heap import pin_mmap_threshold
@@ -353,6 +356,9 @@ def dub(
     crf: int = typer.Option(18, "--crf", callback=_range(0, 51), help="H.264 quality (lower = better, bigger)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an interrupted dub."),
     lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
+    no_watermark: bool = typer.Option(False, "--no-watermark",
+                                      help="No invisible watermark in the pixels (recorded in the label; the label "
+                                           "and the signed manifest are still written)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Make the speaker in a video say new speech: only mouth and jaw change, at full resolution."""
@@ -363,7 +369,8 @@ def dub(
     from talkinghead.media.heap import pin_mmap_threshold
 
     pin_mmap_threshold()  # flat memory over a long video (media/heap.py)
-    opts = DubOptions(face=face, loop=loop, rest=rest, lip_strength=lip_strength, crf=crf, resume=not fresh)
+    opts = DubOptions(face=face, loop=loop, rest=rest, lip_strength=lip_strength, crf=crf, resume=not fresh,
+                      watermark=not no_watermark)
     try:
         with _stage_progress(quiet) as update:
             dubber = Dubber(lips_weights) if lips_weights else None
@@ -478,6 +485,28 @@ def serve(
     # proxy_headers off: the client address is the socket's, so a loopback-only server cannot be fooled
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, server_header=False,
                 log_level="info", timeout_graceful_shutdown=10)
+
+
+@app.command()
+def verify(
+    video: Path = typer.Argument(..., help="Video to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    no_watermark: bool = typer.Option(False, "--no-watermark", help="Skip the (slower) watermark search."),
+) -> None:
+    """Is this video marked as made by talkinghead? Label, signed C2PA manifest, invisible watermark.
+
+    Exit code 0: marked; 2: not marked; 1: the file cannot be read."""
+    import json
+
+    from talkinghead.provenance.verify import summary, verify as run
+
+    try:
+        with err.status("Checking..."):
+            result = run(video, watermark=not no_watermark)
+    except TalkingHeadError as exc:
+        _fail(exc)
+    print(json.dumps(result) if as_json else summary(result))
+    raise typer.Exit(0 if result["marked"] else 2)
 
 
 @app.command("eval")

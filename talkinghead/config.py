@@ -19,6 +19,7 @@ class GenerateOptions:
     pose_from: str | None = None  # driving video: head pose and blinks follow it
     emotion: str = "neutral"
     emotion_strength: float = 1.0
+    watermark: bool = True  # invisible watermark in the pixels (the label and manifest are always written)
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,4 @@ class DubOptions:
     crf: int = 18
     preset: str = "veryfast"
     resume: bool = True  # continue an interrupted dub of the same inputs and options
+    watermark: bool = True  # invisible watermark in the pixels (the label and manifest are always written)

@@ -21,7 +21,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from talkinghead.media.soundtrack import splice_soundtrack
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.mouth import MouthModel
+from talkinghead.provenance.stamp import Stamp
 from talkinghead.motion.resample import at_rate
 from talkinghead.render.mouth_bank import BankLoader, MouthPainter
 from talkinghead.render.region import dub_region
@@ -121,13 +122,18 @@ class Dubber:
         video, opts, wave = job.video, job.opts, job.wave
         report = (lambda *a: None) if progress is None else progress
         work, resumed = work_folder(job.out, video, job.audio, opts)
+        # provenance: the segments get the watermark, the joined output the label and the signed manifest
+        stamp = Stamp.new("dub", opts.watermark, [video, job.audio],
+                          {k: v for k, v in asdict(opts).items() if k != "resume"},
+                          (job.info.width, job.info.height), ingredient=video)
         pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
         pred = pred * opts.lip_strength
         tracker = TrackJob(video, work, FaceChoice.parse(opts.face), self.mouth.geometry.reference, report, CHUNK)
         tracker.start()  # tracking runs ahead in a thread; rendering follows a chunk behind
         try:
             with FrameFetcher(video) as fetch:
-                render = _Renderer(fetch, work, tracker, pred, wave.duration, self.mouth.geometry, job.info, opts, report)
+                render = _Renderer(fetch, work, tracker, pred, wave.duration, self.mouth.geometry, job.info, opts, report,
+                                   stamp)
                 segments = render.while_tracking()
                 track = tracker.result()
                 if not (track.status == TrackStatus.OK).any():
@@ -144,7 +150,7 @@ class Dubber:
         weights = _weights(plan.pts * float(fetch.time_base), wave.duration)
         counts = Counter(TrackStatus(s) for s in track.status[plan.source][weights > 0])
         sound = splice_soundtrack(wave, video, plan, float(fetch.time_base), opts.rest)
-        join_segments(segments, job.out, sound, report)
+        join_segments(segments, job.out, sound, report, **stamp.join_args())
         shutil.rmtree(work, ignore_errors=True)
         passed = {s.reason: counts.get(s, 0) for s in TrackStatus if s != TrackStatus.OK}
         passed["after the new speech"] = int((weights <= 0).sum())
@@ -183,7 +189,9 @@ class _Renderer:
     """Renders segments of CHUNK output frames into the work folder; a finished segment is kept."""
 
     def __init__(self, fetch: FrameFetcher, work: Path, job: TrackJob, pred: np.ndarray, duration: float,
-                 geometry: MouthGeometry, info: VideoInfo, opts: DubOptions, report: StageProgress) -> None:
+                 geometry: MouthGeometry, info: VideoInfo, opts: DubOptions, report: StageProgress,
+                 stamp: Stamp) -> None:
+        self.stamp = stamp  # provenance: the watermark of every rendered frame
         self.fetch, self.work, self.job, self.pred, self.duration = fetch, work, job, pred, duration
         self.geometry, self.info, self.opts, self.report = geometry, info, opts, report
         self.tb = float(fetch.time_base)
@@ -232,7 +240,8 @@ class _Renderer:
         painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
         w, h = self.size
         with VideoWriter(path, w, h, fps=self.info.fps or 25.0, crf=self.opts.crf, preset=self.opts.preset,
-                         time_base=self.fetch.time_base, colors=self.fetch.colors) as writer:
+                         time_base=self.fetch.time_base, colors=self.fetch.colors,
+                         **self.stamp.segment_args(w, h)) as writer:
             for j, frame in enumerate(self.fetch.frames(src)):
                 i = int(src[j])
                 p = smooth[i - lo]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from talkinghead.motion.driving import driven_motion
 from talkinghead.motion.emotion import Emotions
 from talkinghead.motion.learned import LearnedMotion
 from talkinghead.motion.mouth import MouthModel
+from talkinghead.provenance.stamp import Stamp
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
@@ -197,7 +198,10 @@ def generate(face: str | os.PathLike[str] | None, audio: str | os.PathLike[str],
     anim.expression(opts)  # an unknown emotion fails here, before any output exists
     h, w = src.image.shape[:2]
     n_frames = max(1, int(round(wave.duration * opts.fps)))
-    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf) as writer:
+    source = face if face is not None else avatar
+    assert source is not None
+    stamp = Stamp.new("photo", opts.watermark, [source, audio], asdict(opts), (w, h))  # label, watermark, C2PA
+    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
         for k, frame in enumerate(anim.frames(speech, n_frames, opts)):
             writer.write(frame)
             if progress:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from types import TracebackType
 
@@ -50,6 +51,9 @@ class VideoWriter:
         time_base: Fraction | None = None,
         copy_from: av.video.stream.VideoStream | None = None,
         colors: tuple[int, int, int, int] | None = None,
+        metadata: dict[str, str] | None = None,
+        mark: Callable[[np.ndarray], None] | None = None,
+        finalize: Callable[[str], None] | None = None,
     ) -> None:
         if int(width) != width or int(height) != height or width <= 0 or height <= 0:
             raise ValueError(f"width and height must be positive integers, got {width}x{height}")
@@ -70,6 +74,11 @@ class VideoWriter:
         self._explicit_tb = Fraction(time_base) if time_base is not None else None
         # (range, space, primaries, transfer) of frames given as planes: a dub keeps the source's tags
         self._colors = colors
+        # provenance hooks (talkinghead.provenance.Stamp): container tags, an in-place change of each frame's
+        # Y plane before encoding (the watermark), and a last step on the finished temporary file (signing)
+        self._metadata = metadata
+        self._mark = mark
+        self._finalize = finalize
         self._last_pts: int | None = None
         self._frames = 0
         self._closed = False
@@ -116,6 +125,10 @@ class VideoWriter:
             raise OutputError(f"Writing the video '{self.path}' failed: {exc}.") from None
 
     def _encode(self, vf: av.VideoFrame, pts: int | None) -> None:
+        if self._mark is not None:
+            p = vf.planes[0]
+            y = np.frombuffer(p, np.uint8)  # type: ignore[call-overload]  # a VideoPlane is a buffer
+            self._mark(y.reshape(-1, p.line_size)[: p.height, : p.width])
         vf.pts = self._next_pts(pts)
         vf.time_base = self._video_tb
         self._mux(self._video.encode(vf))
@@ -178,6 +191,8 @@ class VideoWriter:
             self._container.close()
             self._container = None
             assert self._tmp_path is not None
+            if self._finalize is not None:
+                self._finalize(self._tmp_path)
             os.replace(self._tmp_path, self.path)
             self._tmp_path = None
         except (av.FFmpegError, OSError) as exc:
@@ -221,9 +236,11 @@ class VideoWriter:
               copy_from: av.video.stream.VideoStream | None) -> None:
         assert self._tmp_path is not None
         try:
-            container = av.open(
-                self._tmp_path, mode="w", format="mp4", options={"movflags": "+faststart"}
-            )
+            # use_metadata_tags: the mp4 muxer drops keys of its own (the provenance label) without it
+            flags = "+faststart+use_metadata_tags" if self._metadata else "+faststart"
+            container = av.open(self._tmp_path, mode="w", format="mp4", options={"movflags": flags})
+            if self._metadata:
+                container.metadata.update(self._metadata)
         except (av.FFmpegError, OSError) as exc:
             raise OutputError(f"Cannot create the video file '{self.path}': {exc}.") from None
         self._container = container

@@ -1,0 +1,83 @@
+"""Everything one output gets marked with, handed to the VideoWriter as three hooks.
+
+`Stamp.writer_args(w, h)` -> `metadata` (the label, written with the container header), `mark` (the
+watermark, applied to each frame's Y plane before encoding) and `finalize` (the C2PA manifest, signed on the
+finished temporary file before it is renamed into place). A dub renders segments with `segment_args` (the
+watermark only) and joins them with `join_args` (label and manifest, no re-encoding).
+
+The job id is a hash of the inputs and options, so the same job reproduces the same pixels and a resumed
+dub keeps the id of its first run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from talkinghead.provenance.label import Label
+from talkinghead.provenance.manifest import available, sign_file
+from talkinghead.provenance.watermark import WatermarkEmbedder
+
+__all__ = ["MIN_WATERMARK_SIDE", "Stamp", "job_id"]
+
+MIN_WATERMARK_SIDE = 400  # px: smaller outputs get the label and the manifest, not the watermark
+
+
+def job_id(inputs: list[str | os.PathLike[str]], options: dict[str, Any], mode: str) -> str:
+    """6 hex digits (the watermark's 24-bit payload) from the inputs' size/mtime, the options and the mode."""
+    parts: list[object] = [mode, options]
+    for p in inputs:
+        if isinstance(p, (str, os.PathLike)) and os.path.isfile(p):
+            st = os.stat(p)
+            parts.append([os.path.basename(os.fspath(p)), st.st_size, st.st_mtime_ns])
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
+@dataclass(frozen=True)
+class Stamp:
+    label: Label
+    ingredient: Path | None = None  # a dub's original video
+
+    @staticmethod
+    def new(mode: str, watermark: bool, inputs: list[str | os.PathLike[str]], options: dict[str, Any],
+            size: tuple[int, int], ingredient: str | os.PathLike[str] | None = None) -> Stamp:
+        """The marks for one output of `size` (width, height). The watermark goes only on outputs whose shorter
+        side is at least MIN_WATERMARK_SIDE: below it the mark mostly does not survive a re-encode (measured,
+        RESULTS.md), and on such small faces it perturbs the face mesh enough to move measured lip sync; the
+        label then says the watermark is off."""
+        from talkinghead import __version__
+
+        watermark = watermark and min(size) >= MIN_WATERMARK_SIDE
+        label = Label.now(f"talkinghead {__version__}", mode, watermark, job_id(inputs, options, mode))
+        return Stamp(label, Path(ingredient) if ingredient is not None else None)
+
+    def marker(self, width: int, height: int) -> Callable[[np.ndarray], None] | None:
+        return WatermarkEmbedder(width, height, int(self.label.job_id, 16)) if self.label.watermark else None
+
+    def sign(self, tmp_path: str) -> None:
+        """Embed the signed manifest when c2pa-python is installed (label and watermark work without it)."""
+        if available():
+            sign_file(tmp_path, self.label, self.title, self.ingredient)
+
+    @property
+    def title(self) -> str:
+        return f"talkinghead {self.label.mode} {self.label.job_id}"
+
+    def writer_args(self, width: int, height: int) -> dict[str, Any]:
+        """Everything: an output encoded in one go (generate)."""
+        return {**self.join_args(), **self.segment_args(width, height)}
+
+    def segment_args(self, width: int, height: int) -> dict[str, Any]:
+        """The watermark only: a dub's intermediate segments."""
+        return {"mark": self.marker(width, height)}
+
+    def join_args(self) -> dict[str, Any]:
+        """Label and manifest: the file that is handed to the user."""
+        return {"metadata": self.label.tags(), "finalize": self.sign}
