@@ -23,25 +23,25 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dub_quality import mouth_crop  # noqa: E402
-from eval_lips import CORPUS, pearson  # noqa: E402
+from dub_quality import mouth_crop
+from eval_lips import CORPUS, pearson
 
-from talkinghead.avatar import build_avatar, load_avatar, save_avatar  # noqa: E402
-from talkinghead.face.track import track_video  # noqa: E402
-from talkinghead.media import VideoWriter, iter_frames, load_audio, probe_video  # noqa: E402
-from talkinghead.metrics.evaluate import evaluate  # noqa: E402
-from talkinghead.metrics.image import ssim  # noqa: E402
-from talkinghead.metrics.mouth import measure_track  # noqa: E402
-from talkinghead.pipeline import Animator, generate  # noqa: E402
-from talkinghead.render.mouth_bank import MouthBank  # noqa: E402
-from talkinghead.types import Waveform  # noqa: E402
+from talkinghead.avatar import build_avatar, load_avatar, save_avatar
+from talkinghead.face.track import track_video
+from talkinghead.media import VideoWriter, iter_frames, load_audio, probe_video
+from talkinghead.metrics.evaluate import evaluate
+from talkinghead.metrics.image import ssim
+from talkinghead.metrics.mouth import measure_track
+from talkinghead.pipeline import Animator, generate
+from talkinghead.render.mouth_bank import MouthBank
+from talkinghead.types import Waveform
 
 
 def cut(clip: Path, t0: float, t1: float, out: Path, repeat: int = 1) -> Path:
     """Frames and sound of [t0, t1) of `clip` (played `repeat` times) as a new MP4 (re-encoded, CRF 18)."""
     info = probe_video(clip)
     wave = load_audio(clip)
-    a = wave.samples[int(t0 * wave.sample_rate): int(t1 * wave.sample_rate)]
+    a = wave.samples[int(t0 * wave.sample_rate) : int(t1 * wave.sample_rate)]
     frames = [f for t, f in iter_frames(clip) if t0 <= t < t1]
     h, w = frames[0].shape[:2]
     with VideoWriter(out, w, h, fps=info.fps, audio=Waveform(np.tile(a, repeat), wave.sample_rate), crf=18) as wr:
@@ -59,8 +59,10 @@ def mouth_figures(real: Path, fake: Path, lp) -> dict[str, float]:
         if k < min(len(tr.times), len(tf.times)) and tr.found[k] and tf.found[k]:
             crops.append((mouth_crop(x, tr.points[k]), mouth_crop(y, tf.points[k])))
     n = min(len(tr.times), len(tf.times))
-    out = {"mouth_ssim": float(np.mean([ssim(a, b) for a, b in crops])),
-           "mouth_r": pearson(measure_track(tr).mouth[:n], measure_track(tf).mouth[:n])}
+    out = {
+        "mouth_ssim": float(np.mean([ssim(a, b) for a, b in crops])),
+        "mouth_r": pearson(measure_track(tr).mouth[:n], measure_track(tf).mouth[:n]),
+    }
     if lp is not None:
         out["mouth_lpips"] = float(np.mean(lp.distances(crops)))
     return out
@@ -73,8 +75,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     corpus = Path(args.corpus)
-    clips = [c for c in sorted(corpus.glob("*.mp4")) if probe_video(c).duration >= args.min_seconds] \
-        if corpus.is_dir() else []
+    clips = (
+        [c for c in sorted(corpus.glob("*.mp4")) if probe_video(c).duration >= args.min_seconds]
+        if corpus.is_dir()
+        else []
+    )
     if not clips:
         print(f"skipped: no validation clips >= {args.min_seconds} s under {corpus} (the corpus is not here)")
         return
@@ -99,19 +104,28 @@ def main() -> None:
             avatar = build_avatar(first, tmp / "me.avatar")
             build_s = time.perf_counter() - t
             av = load_avatar(avatar)
-            row: dict[str, object] = {"clip": clip.stem, "seconds": round(info.duration, 2),
-                                      "build_s": round(build_s, 2), "bank": len(av.bank),
-                                      "lids": av.eyes_closed is not None,
-                                      "pose_scale": av.style.pose_scale, "blinks_per_min": av.style.blinks_per_min,
-                                      "lip_gain": av.style.lip_gain}
+            row: dict[str, object] = {
+                "clip": clip.stem,
+                "seconds": round(info.duration, 2),
+                "build_s": round(build_s, 2),
+                "bank": len(av.bank),
+                "lids": av.eyes_closed is not None,
+                "pose_scale": av.style.pose_scale,
+                "blinks_per_min": av.style.blinks_per_min,
+                "lip_gain": av.style.lip_gain,
+            }
             size = max(info.width, info.height)
             # ablation: the same avatar without its mouth bank (painted interior), to see what the bank adds
             nobank = save_avatar(replace(av, bank=MouthBank.empty()), tmp / "nobank.avatar")
-            for name, kw in (("photo", {"face": photo}), ("avatar", {"face": None, "avatar": avatar}),
-                             ("avatar_nobank", {"face": None, "avatar": nobank})):
+            for name, kw in (
+                ("photo", {"face": photo}),
+                ("avatar", {"face": None, "avatar": avatar}),
+                ("avatar_nobank", {"face": None, "avatar": nobank}),
+            ):
                 face = kw.pop("face")
-                out = generate(face, second, tmp / f"{name}.mp4", animator=animator, size=size, fps=info.fps,
-                               seed=args.seed, **kw)
+                out = generate(
+                    face, second, tmp / f"{name}.mp4", animator=animator, size=size, fps=info.fps, seed=args.seed, **kw
+                )
                 figs = mouth_figures(second, out, lp)
                 ev = evaluate(out, reference=second, audio=second)
                 figs.update(lmd=ev["lmd"], identity=ev["identity_distance"])
@@ -134,8 +148,11 @@ def main() -> None:
             t = time.perf_counter()
             build_avatar(minute, tmp / "minute.avatar")
             mi = probe_video(minute)
-            print(f"build time for a {mi.duration:.1f} s clip ({clip.stem}, {mi.width}x{mi.height}, "
-                  f"{mi.fps:g} fps): {time.perf_counter() - t:.1f} s", flush=True)
+            print(
+                f"build time for a {mi.duration:.1f} s clip ({clip.stem}, {mi.width}x{mi.height}, "
+                f"{mi.fps:g} fps): {time.perf_counter() - t:.1f} s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

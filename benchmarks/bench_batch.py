@@ -121,8 +121,10 @@ class TreeSampler:
             self.cpu_waited += usage.ru_utime + usage.ru_stime
             if code != 0:
                 err.seek(0)
-                print(f"  {' '.join(argv[1:4])}...: exit {code}: {err.read().decode(errors='replace')[-500:]}",
-                      file=sys.stderr)
+                print(
+                    f"  {' '.join(argv[1:4])}...: exit {code}: {err.read().decode(errors='replace')[-500:]}",
+                    file=sys.stderr,
+                )
         return code
 
 
@@ -138,9 +140,18 @@ def make_inputs(folder: Path, jobs: int, seconds: float, size: int) -> Path:
     n = int(seconds * 16000)
     starts = [int(s) for s in range(0, max(1, len(speech) - n), max(1, (len(speech) - n) // 4))][:4]
     for k, s in enumerate(starts):
-        write_wav(folder / f"speech{k}.wav", speech[s:s + n], 16000)
-    rows = [{"mode": "generate", "face": "face.jpg", "audio": f"speech{i % len(starts)}.wav",
-             "output": f"job{i:02d}.mp4", "seed": str(i), "size": str(size)} for i in range(jobs)]
+        write_wav(folder / f"speech{k}.wav", speech[s : s + n], 16000)
+    rows = [
+        {
+            "mode": "generate",
+            "face": "face.jpg",
+            "audio": f"speech{i % len(starts)}.wav",
+            "output": f"job{i:02d}.mp4",
+            "seed": str(i),
+            "size": str(size),
+        }
+        for i in range(jobs)
+    ]
     with open(folder / "jobs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()
@@ -168,8 +179,10 @@ def main() -> None:
             "workers2": "`batch --workers 2`",
             "ray": "`batch --ray --workers 2` (local Ray)",
         }
-        print(f"{args.jobs} jobs: demo face at {args.size} px, {args.seconds:g} s of speech each; "
-              f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.1f}")
+        print(
+            f"{args.jobs} jobs: demo face at {args.size} px, {args.seconds:g} s of speech each; "
+            f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.1f}"
+        )
         for mode in args.modes.split(","):
             if mode == "ray" and importlib.util.find_spec("ray") is None:
                 print(f"{modes[mode]:42s} skipped: ray is not installed (pip install -e '.[ray]')")
@@ -181,20 +194,40 @@ def main() -> None:
                 t0 = time.perf_counter()
                 if mode == "cli":
                     for r in rows:
-                        failures += sampler.run([*cmd, "generate", "--face", r["face"], "--audio", r["audio"], "-o",
-                                                 str(out / r["output"]), "--size", r["size"], "--seed", r["seed"],
-                                                 "-q"], folder) != 0
+                        failures += (
+                            sampler.run(
+                                [
+                                    *cmd,
+                                    "generate",
+                                    "--face",
+                                    r["face"],
+                                    "--audio",
+                                    r["audio"],
+                                    "-o",
+                                    str(out / r["output"]),
+                                    "--size",
+                                    r["size"],
+                                    "--seed",
+                                    r["seed"],
+                                    "-q",
+                                ],
+                                folder,
+                            )
+                            != 0
+                        )
                 else:
                     extra = {"inline": [], "workers2": ["--workers", "2"], "ray": ["--ray", "--workers", "2"]}[mode]
                     failures += sampler.run([*cmd, "batch", str(jobs_file), "-o", str(out), "-q", *extra], folder) != 0
                 wall = time.perf_counter() - t0
                 load = os.getloadavg()[0]
             made = len(list(out.glob("job*.mp4")))
-            print(f"{modes[mode]:42s} wall {wall:6.1f} s  ({wall / args.jobs:4.2f} s/job)   CPU {sampler.cpu:6.1f} s   "
-                  f"peak RSS sum "
-                  f"{sampler.peak_rss / 2**20:6.0f} MB   peak PSS sum {sampler.peak_pss / 2**20:6.0f} MB   "
-                  f"processes {sampler.procs:3d}   outputs {made}/{args.jobs}   load after {load:.1f}"
-                  + ("   FAILED" if failures else ""))
+            print(
+                f"{modes[mode]:42s} wall {wall:6.1f} s  ({wall / args.jobs:4.2f} s/job)   CPU {sampler.cpu:6.1f} s   "
+                f"peak RSS sum "
+                f"{sampler.peak_rss / 2**20:6.0f} MB   peak PSS sum {sampler.peak_pss / 2**20:6.0f} MB   "
+                f"processes {sampler.procs:3d}   outputs {made}/{args.jobs}   load after {load:.1f}"
+                + ("   FAILED" if failures else "")
+            )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def build_source(folder: Path, minutes: float, fps: float) -> Path:
     for f in faces:
         bg = cv2.GaussianBlur(cv2.resize(f, (W, H)), (0, 0), 25)
         y0, x0 = (H - f.shape[0]) // 2, (W - f.shape[1]) // 2
-        bg[y0:y0 + f.shape[0], x0:x0 + f.shape[1]] = f
+        bg[y0 : y0 + f.shape[0], x0 : x0 + f.shape[1]] = f
         canvas.append(bg)
     src = folder / "source_1080p.mp4"
     with VideoWriter(src, W, H, fps=fps, audio=sound, crf=20, preset="superfast") as w:
@@ -60,10 +60,12 @@ def main() -> None:
             src = args.keep
         out = folder / "dubbed.mp4"
         # as the CLI does: the library leaves glibc's allocator alone (media/heap.py)
-        code = (f"import resource; from talkinghead.media.heap import pin_mmap_threshold; pin_mmap_threshold(); "
-                f"from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, "
-                f"{str(out)!r}); print(r.summary()); "
-                f"print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+        code = (
+            f"import resource; from talkinghead.media.heap import pin_mmap_threshold; pin_mmap_threshold(); "
+            f"from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, "
+            f"{str(out)!r}); print(r.summary()); "
+            f"print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+        )
         t0 = time.perf_counter()
         run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -72,8 +74,10 @@ def main() -> None:
         peak = float(lines[-1].split()[1])
         seconds = args.minutes * 60
         print(f"source {W}x{H} at {args.fps:g} fps, {seconds:.0f} s ({int(round(seconds * args.fps))} frames)")
-        print(f"dub (end to end, incl. model load) {wall:7.1f} s -> {seconds * args.fps / wall:5.1f} frames/s, "
-              f"real-time factor {seconds / wall:.2f}x")
+        print(
+            f"dub (end to end, incl. model load) {wall:7.1f} s -> {seconds * args.fps / wall:5.1f} frames/s, "
+            f"real-time factor {seconds / wall:.2f}x"
+        )
         print(f"peak RSS of the dub process        {peak:7.0f} MB")
 
 

@@ -45,7 +45,7 @@ def build(folder: Path, clips: int, seconds: float) -> list[tuple[Path, Path]]:
     wavs = []
     for k, s in enumerate(starts):
         wavs.append(folder / f"speech_{k}.wav")
-        write_wav(wavs[-1], np.resize(speech[s:s + n], n))
+        write_wav(wavs[-1], np.resize(speech[s : s + n], n))
     anim = th.Animator()
     pairs = []
     for k in range(clips):
@@ -76,8 +76,18 @@ def child(mode: str, pairs: list[tuple[str, str]], folder: Path) -> None:
     else:
         reports = [th.dub(v, a, folder / f"{mode}_{k}.mp4") for k, (v, a) in enumerate(pairs)]
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"wall": wall, "cpu": cpu, "loads": len(loads), "load_s": sum(loads),
-                      "frames": sum(r.frames for r in reports), "dubbed": sum(r.dubbed for r in reports)}))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "loads": len(loads),
+                "load_s": sum(loads),
+                "frames": sum(r.frames for r in reports),
+                "dubbed": sum(r.dubbed for r in reports),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -97,20 +107,27 @@ def main() -> None:
         pairs = [(str(v), str(a)) for v, a in build(folder, args.clips, args.seconds)]
         results: dict[str, list[dict]] = {"shared": [], "separate": []}
         for r in range(args.rounds):
-            for mode in (("shared", "separate") if r % 2 == 0 else ("separate", "shared")):
-                run = subprocess.run([sys.executable, __file__, "--child", mode, "--pairs", json.dumps(pairs),
-                                      "--folder", str(folder)], check=True, capture_output=True, text=True)
+            for mode in ("shared", "separate") if r % 2 == 0 else ("separate", "shared"):
+                run = subprocess.run(
+                    [sys.executable, __file__, "--child", mode, "--pairs", json.dumps(pairs), "--folder", str(folder)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
                 results[mode].append(json.loads(run.stdout.strip().splitlines()[-1]))
                 last = results[mode][-1]
                 print(f"round {r + 1} {mode:8s} wall {last['wall']:6.2f} s  cpu {last['cpu']:6.2f} s", flush=True)
     frames = results["shared"][0]["frames"]
-    print(f"{args.clips} clips of {args.seconds:g} s at 256x256 ({frames} frames in all), "
-          f"median of {args.rounds} rounds:")
+    print(
+        f"{args.clips} clips of {args.seconds:g} s at 256x256 ({frames} frames in all), median of {args.rounds} rounds:"
+    )
     for mode, label in (("shared", "one Dubber"), ("separate", f"{args.clips} th.dub() calls")):
         rs = results[mode]
-        print(f"  {label:18s} wall {statistics.median(r['wall'] for r in rs):6.2f} s  "
-              f"cpu {statistics.median(r['cpu'] for r in rs):6.2f} s  "
-              f"({rs[0]['loads']} model load(s), {statistics.median(r['load_s'] for r in rs):.2f} s loading)")
+        print(
+            f"  {label:18s} wall {statistics.median(r['wall'] for r in rs):6.2f} s  "
+            f"cpu {statistics.median(r['cpu'] for r in rs):6.2f} s  "
+            f"({rs[0]['loads']} model load(s), {statistics.median(r['load_s'] for r in rs):.2f} s loading)"
+        )
 
 
 if __name__ == "__main__":

@@ -80,11 +80,31 @@ def main() -> None:
                 from talkinghead.pipeline import DEMO_FACE
 
                 if mode == "generate":
-                    cmd = exe + ["generate", "--face", str(DEMO_FACE), "--audio", str(audio), "--size", str(args.size),
-                                 "-o", str(d / "g.mp4"), "-q"]
+                    cmd = exe + [
+                        "generate",
+                        "--face",
+                        str(DEMO_FACE),
+                        "--audio",
+                        str(audio),
+                        "--size",
+                        str(args.size),
+                        "-o",
+                        str(d / "g.mp4"),
+                        "-q",
+                    ]
                 else:
-                    cmd = exe + ["dub", "--video", str(video), "--audio", str(audio), "--loop", "loop",
-                                 "-o", str(d / "d.mp4"), "-q"]
+                    cmd = exe + [
+                        "dub",
+                        "--video",
+                        str(video),
+                        "--audio",
+                        str(audio),
+                        "--loop",
+                        "loop",
+                        "-o",
+                        str(d / "d.mp4"),
+                        "-q",
+                    ]
                 mb, secs, rc = peak_rss(cmd)
                 label = f"generate --size {args.size}" if mode == "generate" else "dub 1280x720 --loop loop"
                 print(f"{label}, {minutes:g} min of speech: peak RSS {mb:.0f} MB, {secs:.0f} s, exit {rc}", flush=True)

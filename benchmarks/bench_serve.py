@@ -74,8 +74,11 @@ def run_job(client: httpx.Client, face: bytes, audio: bytes, size: int, seed: in
     retries = 0
     while True:
         t_submit = time.perf_counter()
-        r = client.post("/v1/jobs", data={"mode": "generate", "size": str(size), "seed": str(seed)},
-                        files={"face": ("face.jpg", face), "audio": ("speech.wav", audio)})
+        r = client.post(
+            "/v1/jobs",
+            data={"mode": "generate", "size": str(size), "seed": str(seed)},
+            files={"face": ("face.jpg", face), "audio": ("speech.wav", audio)},
+        )
         if r.status_code != 429:
             break
         retries += 1
@@ -104,10 +107,16 @@ def run_job(client: httpx.Client, face: bytes, audio: bytes, size: int, seed: in
 
     ran = (datetime.fromisoformat(job["finished"]) - datetime.fromisoformat(job["started"])).total_seconds()
     first_progress = first_progress or t_done
-    return {"submit": t_submit, "accepted": t_accepted, "first_event": (first_event or t_done) - t_accepted,
-            "first_progress": first_progress - t_accepted,
-            "start_to_progress": first_progress - (first_running or first_progress),
-            "done": t_done, "ran": ran, "retries": retries}
+    return {
+        "submit": t_submit,
+        "accepted": t_accepted,
+        "first_event": (first_event or t_done) - t_accepted,
+        "first_progress": first_progress - t_accepted,
+        "start_to_progress": first_progress - (first_running or first_progress),
+        "done": t_done,
+        "ran": ran,
+        "retries": retries,
+    }
 
 
 def main() -> None:
@@ -127,10 +136,28 @@ def main() -> None:
         _write_wav(wav, speech)
         audio, face = wav.read_bytes(), Path(DEMO_FACE).read_bytes()
         port = _free_port()
-        cmd = [sys.executable, "-m", "talkinghead.cli", "serve", "--port", str(port), "--workers", str(args.workers),
-               "--queue", str(args.queue), "--data-dir", str(Path(d) / "data"), "--keep-hours", "1"]
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env={k: v for k, v in os.environ.items() if k != "TALKINGHEAD_TOKEN"})
+        cmd = [
+            sys.executable,
+            "-m",
+            "talkinghead.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--queue",
+            str(args.queue),
+            "--data-dir",
+            str(Path(d) / "data"),
+            "--keep-hours",
+            "1",
+        ]
+        server = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if k != "TALKINGHEAD_TOKEN"},
+        )
         sampler = MemorySampler(server.pid)
         sampler.start()
         base = f"http://127.0.0.1:{port}"
@@ -178,16 +205,23 @@ def main() -> None:
     started = sorted(r["start_to_progress"] for r in results)
     any_event = sorted(r["first_event"] for r in results)
     ran = [r["ran"] for r in results]
-    print(f"\n{args.jobs} jobs ({args.size} px, {seconds:.2f} s of speech each), {args.clients} clients, "
-          f"{args.workers} worker(s), queue {args.queue}, on {os.cpu_count()} CPU cores")
+    print(
+        f"\n{args.jobs} jobs ({args.size} px, {seconds:.2f} s of speech each), {args.clients} clients, "
+        f"{args.workers} worker(s), queue {args.queue}, on {os.cpu_count()} CPU cores"
+    )
     print(f"wall time                       {wall:.1f} s")
     print(f"throughput                      {args.jobs / wall * 60:.1f} jobs/min")
     print(f"real-time factor under load     {args.jobs * seconds / wall:.2f}x (speech seconds per wall second)")
-    print(f"render time per job (median)    {statistics.median(ran):.2f} s = {seconds / statistics.median(ran):.2f}x "
-          f"real time")
+    print(
+        f"render time per job (median)    {statistics.median(ran):.2f} s = {seconds / statistics.median(ran):.2f}x "
+        f"real time"
+    )
+
     def spread(xs: list[float]) -> str:
-        return (f"median {statistics.median(xs) * 1000:.0f} ms, p95 {xs[int(0.95 * (len(xs) - 1))] * 1000:.0f} ms, "
-                f"max {xs[-1] * 1000:.0f} ms")
+        return (
+            f"median {statistics.median(xs) * 1000:.0f} ms, p95 {xs[int(0.95 * (len(xs) - 1))] * 1000:.0f} ms, "
+            f"max {xs[-1] * 1000:.0f} ms"
+        )
 
     print(f"first event after 202           {spread(any_event)}")
     print(f"first progress > 0 after 202    {spread(first)} (includes waiting for a worker)")

@@ -43,8 +43,10 @@ def main() -> None:
         n = int(round(args.seconds * 25))
         print(f"photo {args.size}x{args.size}, speech {args.seconds:.0f} s, {n} frames at 25 fps")
         print(f"model load          {t1 - t0:6.2f} s")
-        print(f"generate (end2end)  {t2 - t1:6.2f} s  -> {n / (t2 - t1):6.1f} frames/s, "
-              f"real-time factor {args.seconds / (t2 - t1):.2f}x")
+        print(
+            f"generate (end2end)  {t2 - t1:6.2f} s  -> {n / (t2 - t1):6.1f} frames/s, "
+            f"real-time factor {args.seconds / (t2 - t1):.2f}x"
+        )
         print(f"peak RSS            {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:6.0f} MB")
         print(f"output size         {out.stat().st_size / 1e6:6.2f} MB")
 

@@ -34,8 +34,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 subprocess.run([exe, *argv], cwd=tmp, capture_output=True, check=False)
                 times.append(time.perf_counter() - t0)
-            print(f"{name:30s} median {statistics.median(times):.2f} s  (min {min(times):.2f}, max {max(times):.2f}, "
-                  f"{args.runs} runs)")
+            print(
+                f"{name:30s} median {statistics.median(times):.2f} s  (min {min(times):.2f}, max {max(times):.2f}, "
+                f"{args.runs} runs)"
+            )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 import cv2
+import numpy as np
 
 from talkinghead import dubbing
 from talkinghead.audio.features import log_mel, normalize
@@ -38,7 +37,7 @@ from talkinghead.metrics.mouth import measure_track
 from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_lips import CORPUS, pearson  # noqa: E402
+from eval_lips import CORPUS, pearson
 
 
 def frame_ssim(a: Path, b: Path) -> float:
@@ -77,8 +76,9 @@ def mouth_crop(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
     side = 1.6 * float(np.linalg.norm(lips[0] - lips[len(UPPER_OUTER_LIP) - 1]))
     s = side / CROP
     m = np.array([[s, 0, c[0] - side / 2], [0, s, c[1] - side / 2]])
-    return cv2.warpAffine(frame, m, (CROP, CROP), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        frame, m, (CROP, CROP), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def mouth_scores(real: Path, fake: Path, points: np.ndarray, lp) -> dict[str, float]:
@@ -101,8 +101,11 @@ def mouth_main(args: argparse.Namespace) -> None:
     grid = [c for c in clips if c.name.startswith("grid")]
     lrcar = [c for c in clips if c.name.startswith("lrcar")]
     others = [c for c in clips if not c.name.startswith(("grid", "lrcar"))]
-    chosen = (grid[:: max(1, len(grid) // max(args.grid, 1))][: args.grid]
-              + lrcar[:: max(1, len(lrcar) // max(args.lrcar, 1))][: args.lrcar] + others)
+    chosen = (
+        grid[:: max(1, len(grid) // max(args.grid, 1))][: args.grid]
+        + lrcar[:: max(1, len(lrcar) // max(args.lrcar, 1))][: args.lrcar]
+        + others
+    )
     lp = quality.Lpips() if quality.lpips_available() else None
     print(f"{len(chosen)} clips; LPIPS {'on' if lp else 'off (install the [quality] extra)'}", flush=True)
     rows = []
@@ -166,10 +169,12 @@ def main() -> None:
                 "r_own": pearson(measure_track(own_track).mouth[:m], real_mouth[:m]),
                 "r_new_vs_real_mouth": pearson(measure_track(new_track).mouth[:n], real_mouth[:n]),
                 # baseline: how alike two real speakers' mouths are when they say different things
-                "r_other_real_vs_real_mouth": pearson(other_mouth[:min(n, len(other_mouth))],
-                                                      real_mouth[:min(n, len(other_mouth))]),
-                "r_new_vs_new_real_mouth": pearson(measure_track(new_track).mouth[:min(n, len(other_mouth))],
-                                                   other_mouth[:min(n, len(other_mouth))]),
+                "r_other_real_vs_real_mouth": pearson(
+                    other_mouth[: min(n, len(other_mouth))], real_mouth[: min(n, len(other_mouth))]
+                ),
+                "r_new_vs_new_real_mouth": pearson(
+                    measure_track(new_track).mouth[: min(n, len(other_mouth))], other_mouth[: min(n, len(other_mouth))]
+                ),
                 "real_sync": sync(expert, real, clip, fps),
                 "own_sync": sync(expert, own_track, clip, fps),
                 "new_sync_new_audio": sync(expert, new_track, other, fps),
@@ -179,18 +184,28 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"{len(rows)} clips")
-    for key in ("ssim_own", "r_own", "r_new_vs_real_mouth", "r_other_real_vs_real_mouth", "r_new_vs_new_real_mouth",
-                "dubbed_share"):
+    for key in (
+        "ssim_own",
+        "r_own",
+        "r_new_vs_real_mouth",
+        "r_other_real_vs_real_mouth",
+        "r_new_vs_new_real_mouth",
+        "dubbed_share",
+    ):
         v = np.array([r[key] for r in rows])
         print(f"{key}: mean {v.mean():.3f}, min {v.min():.3f}")
     conf_new = np.array([r["new_sync_new_audio"][1] for r in rows])
     conf_old = np.array([r["new_sync_old_audio"][1] for r in rows])
-    print(f"dubbed with other speech: expert confidence vs new audio {conf_new.mean():.3f}, vs original audio "
-          f"{conf_old.mean():.3f}; new > original on {100 * np.mean(conf_new > conf_old):.0f} % of clips")
+    print(
+        f"dubbed with other speech: expert confidence vs new audio {conf_new.mean():.3f}, vs original audio "
+        f"{conf_old.mean():.3f}; new > original on {100 * np.mean(conf_new > conf_old):.0f} % of clips"
+    )
     for key in ("real_sync", "own_sync", "new_sync_new_audio"):
         off = np.array([r[key][0] for r in rows])
-        print(f"{key}: |offset| <= 1 on {100 * np.mean(np.abs(off) <= 1):.0f} %, mean confidence "
-              f"{np.mean([r[key][1] for r in rows]):.3f}")
+        print(
+            f"{key}: |offset| <= 1 on {100 * np.mean(np.abs(off) <= 1):.0f} %, mean confidence "
+            f"{np.mean([r[key][1] for r in rows]):.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from talkinghead.metrics.mouth import count_blinks, measure_video
 from talkinghead.pipeline import Animator, generate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lips_series import GROUPS, clip_metrics, group_of  # noqa: E402
+from lips_series import GROUPS, clip_metrics, group_of
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "talking" / "val"
 
@@ -65,7 +65,7 @@ def main() -> None:
         raise SystemExit(f"corpus not found at {args.corpus}")
     grid = [c for c in clips if c.name.startswith("grid")]
     other = [c for c in clips if not c.name.startswith(("grid", "lrcar"))]
-    other += [c for c in clips if c.name.startswith("lrcar")][::args.lrcar_every]
+    other += [c for c in clips if c.name.startswith("lrcar")][:: args.lrcar_every]
     chosen = grid[:: max(1, len(grid) // args.grid)][: args.grid] + other
     anim = Animator(args.weights)
     rows = []
@@ -87,13 +87,20 @@ def main() -> None:
             loud = loudness(speech, len(gen.times), 25.0)
             blinks, durs = count_blinks(gen.eyes, 25.0)
             shape = shape_metrics(gen, real, anim.mouth.reference, speech)
-            row = {"clip": clip.stem, "grid": clip.name.startswith("grid"), "group": group_of(clip.stem), **shape,
-                   "fps": info.fps,
-                   "r": pearson(gen.mouth, real_m), "r_loudness": pearson(loud, real_m),
-                   "blinks": blinks, "seconds": len(gen.times) / 25.0,
-                   "blinks_per_min": blinks / (len(gen.times) / 25.0) * 60,
-                   "gen_mouth_p90": float(np.nanpercentile(gen.mouth, 90)),
-                   "real_mouth_p90": float(np.nanpercentile(real_m, 90))}
+            row = {
+                "clip": clip.stem,
+                "grid": clip.name.startswith("grid"),
+                "group": group_of(clip.stem),
+                **shape,
+                "fps": info.fps,
+                "r": pearson(gen.mouth, real_m),
+                "r_loudness": pearson(loud, real_m),
+                "blinks": blinks,
+                "seconds": len(gen.times) / 25.0,
+                "blinks_per_min": blinks / (len(gen.times) / 25.0) * 60,
+                "gen_mouth_p90": float(np.nanpercentile(gen.mouth, 90)),
+                "real_mouth_p90": float(np.nanpercentile(real_m, 90)),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
     rows = [r for r in rows if "r" in r]
@@ -101,14 +108,21 @@ def main() -> None:
         sel = [r for r in rows if r["group"] == g]
         if sel:
             m = {k: float(np.mean([r[k] for r in sel])) for k in ("r", "r_loudness", "r_width", "lmd", "amp")}
-            print(f"{g:15s} n={len(sel):3d}  r={m['r']:.3f}  loudness baseline r={m['r_loudness']:.3f}  "
-                  f"width r={m['r_width']:.3f}  LMD={m['lmd']:.2f}  amplitude={m['amp']:.2f}")
-    for name, sel in (("GRID", [r for r in rows if r["grid"]]), ("other speakers", [r for r in rows if not r["grid"]]),
-                      ("all", rows)):
+            print(
+                f"{g:15s} n={len(sel):3d}  r={m['r']:.3f}  loudness baseline r={m['r_loudness']:.3f}  "
+                f"width r={m['r_width']:.3f}  LMD={m['lmd']:.2f}  amplitude={m['amp']:.2f}"
+            )
+    for name, sel in (
+        ("GRID", [r for r in rows if r["grid"]]),
+        ("other speakers", [r for r in rows if not r["grid"]]),
+        ("all", rows),
+    ):
         if sel:
-            print(f"{name:15s} n={len(sel):3d}  r={np.mean([r['r'] for r in sel]):.3f}  "
-                  f"loudness baseline r={np.mean([r['r_loudness'] for r in sel]):.3f}  "
-                  f"blinks/min={60 * sum(r['blinks'] for r in sel) / sum(r['seconds'] for r in sel):.1f} (pooled)")
+            print(
+                f"{name:15s} n={len(sel):3d}  r={np.mean([r['r'] for r in sel]):.3f}  "
+                f"loudness baseline r={np.mean([r['r_loudness'] for r in sel]):.3f}  "
+                f"blinks/min={60 * sum(r['blinks'] for r in sel) / sum(r['seconds'] for r in sel):.1f} (pooled)"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

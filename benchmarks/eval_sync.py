@@ -23,8 +23,8 @@ from talkinghead.metrics.sync import SyncExpert
 from talkinghead.pipeline import Animator, generate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_lips import CORPUS, first_face_frame  # noqa: E402
-from lips_series import GROUPS, group_of  # noqa: E402
+from eval_lips import CORPUS, first_face_frame
+from lips_series import GROUPS, group_of
 
 
 def main() -> None:
@@ -37,9 +37,12 @@ def main() -> None:
     args = ap.parse_args()
     clips = sorted(args.corpus.glob("*.mp4"))
     grid = [c for c in clips if c.name.startswith("grid")]
-    lrcar = [c for c in clips if c.name.startswith("lrcar")][::args.lrcar_every]
-    chosen = grid[:: max(1, len(grid) // args.grid)][: args.grid] + lrcar + [
-        c for c in clips if not c.name.startswith(("grid", "lrcar"))]
+    lrcar = [c for c in clips if c.name.startswith("lrcar")][:: args.lrcar_every]
+    chosen = (
+        grid[:: max(1, len(grid) // args.grid)][: args.grid]
+        + lrcar
+        + [c for c in clips if not c.name.startswith(("grid", "lrcar"))]
+    )
     expert, anim = SyncExpert(), Animator(args.weights)
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -52,13 +55,24 @@ def main() -> None:
             real = evaluate(clip, expert=expert)
             gen = evaluate(generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=k), expert=expert)
             rows.append({"clip": clip.stem, "group": group_of(clip.stem), "real": real, "gen": gen})
-            print(json.dumps({"clip": clip.stem, "real_offset": real["sync_offset_frames"],
-                              "gen_offset": gen["sync_offset_frames"], "real_conf": round(real["sync_confidence"], 3),
-                              "gen_conf": round(gen["sync_confidence"], 3)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "clip": clip.stem,
+                        "real_offset": real["sync_offset_frames"],
+                        "gen_offset": gen["sync_offset_frames"],
+                        "real_conf": round(real["sync_confidence"], 3),
+                        "gen_conf": round(gen["sync_confidence"], 3),
+                    }
+                ),
+                flush=True,
+            )
     within = np.mean([abs(r["gen"]["sync_offset_frames"] - r["real"]["sync_offset_frames"]) <= 1 for r in rows])
     conf = np.mean([r["gen"]["sync_confidence"] >= r["real"]["sync_confidence"] for r in rows])
-    print(f"{len(rows)} clips: generated offset within +-1 of real on {100 * within:.0f} %, "
-          f"confidence >= real on {100 * conf:.0f} %")
+    print(
+        f"{len(rows)} clips: generated offset within +-1 of real on {100 * within:.0f} %, "
+        f"confidence >= real on {100 * conf:.0f} %"
+    )
     for g in GROUPS:
         sel = [r for r in rows if r["group"] == g]
         if sel:

@@ -35,8 +35,9 @@ from talkinghead.face.indices import (
 GROUPS = ("grid", "old five", "lrc-ar", "third pass")
 _I13, _I14 = MOUTH_JAW.index(LIP_TOP), MOUTH_JAW.index(LIP_BOTTOM)
 _LEFT, _RIGHT = MOUTH_JAW.index(61), MOUTH_JAW.index(291)
-_CONTOUR = [MOUTH_JAW.index(i)
-            for i in sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUTER_LIP))]
+_CONTOUR = [
+    MOUTH_JAW.index(i) for i in sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUTER_LIP))
+]
 
 
 def group_of(name: str) -> str:
@@ -66,8 +67,13 @@ def clip_metrics(pred: np.ndarray, offsets: np.ndarray, valid: np.ndarray, sampl
     wid_r = offsets[v, _RIGHT, 0] - offsets[v, _LEFT, 0]
     lmd = np.linalg.norm(pred[v][:, _CONTOUR] - offsets[v][:, _CONTOUR], axis=-1).mean()
     loud = loudness(samples, len(valid), fps)[v]
-    return {"r": pearson(gap_p, gap_r), "r_width": pearson(wid_p, wid_r), "lmd": float(100 * lmd),
-            "amp": float(gap_p.std() / max(gap_r.std(), 1e-9)), "r_loud": pearson(loud, gap_r)}
+    return {
+        "r": pearson(gap_p, gap_r),
+        "r_width": pearson(wid_p, wid_r),
+        "lmd": float(100 * lmd),
+        "amp": float(gap_p.std() / max(gap_r.std(), 1e-9)),
+        "r_loud": pearson(loud, gap_r),
+    }
 
 
 def summarise(rows: list[dict], label: str) -> str:
@@ -76,12 +82,16 @@ def summarise(rows: list[dict], label: str) -> str:
         sel = [r for r in rows if r["group"] == g]
         if sel:
             m = {k: float(np.mean([r[k] for r in sel])) for k in ("r", "r_width", "lmd", "amp", "r_loud")}
-            lines.append(f"  {g:10s} n={len(sel):3d}  r={m['r']:.3f}  r_width={m['r_width']:.3f}  "
-                         f"lmd={m['lmd']:.2f}  amp={m['amp']:.2f}  (loudness r={m['r_loud']:.3f})")
+            lines.append(
+                f"  {g:10s} n={len(sel):3d}  r={m['r']:.3f}  r_width={m['r_width']:.3f}  "
+                f"lmd={m['lmd']:.2f}  amp={m['amp']:.2f}  (loudness r={m['r_loud']:.3f})"
+            )
     varied = [r for r in rows if r["group"] != "grid"]
     if varied:
-        lines.append(f"  {'varied':10s} n={len(varied):3d}  r={np.mean([r['r'] for r in varied]):.3f}  "
-                     f"(clip mean over old five + LRC-AR + third pass)")
+        lines.append(
+            f"  {'varied':10s} n={len(varied):3d}  r={np.mean([r['r'] for r in varied]):.3f}  "
+            f"(clip mean over old five + LRC-AR + third pass)"
+        )
     return "\n".join(lines)
 
 
@@ -107,8 +117,13 @@ def main() -> None:
         rows = []
         for c in clips:
             pred = model.predict(c.samples, len(c.valid), c.fps)
-            rows.append({"clip": c.name.split("__")[-1], "group": group_of(c.name),
-                         **clip_metrics(pred, c.offsets, c.valid, c.samples, c.fps)})
+            rows.append(
+                {
+                    "clip": c.name.split("__")[-1],
+                    "group": group_of(c.name),
+                    **clip_metrics(pred, c.offsets, c.valid, c.samples, c.fps),
+                }
+            )
         print(summarise(rows, str(name)), flush=True)
         out[str(name)] = rows
     if args.json:

@@ -54,8 +54,13 @@ def main() -> None:
         clips = [c for c in clips if all(c in run for run in runs)]
         if not clips:
             return
-        cells = [f"{np.nanmean([run[c][k] for c in clips]):.3f}" if k != "lmd" else
-                 f"{np.nanmean([run[c][k] for c in clips]):.2f}" for k in keys for run in runs]
+        cells = [
+            f"{np.nanmean([run[c][k] for c in clips]):.3f}"
+            if k != "lmd"
+            else f"{np.nanmean([run[c][k] for c in clips]):.2f}"
+            for k in keys
+            for run in runs
+        ]
         loud = np.nanmean([runs[0][c]["r_loudness"] for c in clips])
         print(f"| {name} | {len(clips)} | " + " | ".join(cells) + f" | {loud:.3f} |")
 
@@ -70,8 +75,10 @@ def main() -> None:
                 line(f"LRC-AR {ident.replace('LRC-AR ', '')}", [c for c in members if ids.get(c, "?") == ident])
         line(f"**{g} (mean)**", members)
     line("**all unseen (clip mean)**", sorted(c for c in first if first[c]["group"] != "grid"))
-    line("**unseen, old five + third pass (clip mean)**",
-         sorted(c for c in first if first[c]["group"] in ("old five", "third pass")))
+    line(
+        "**unseen, old five + third pass (clip mean)**",
+        sorted(c for c in first if first[c]["group"] in ("old five", "third pass")),
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ correlation of head speed with speech activity (loudness within 30 dB of the cli
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/motion_stats.py [CACHE] [SPEECH_DIR] [--seeds N]
 """
+
 import argparse
 import glob
 import time
@@ -48,18 +49,27 @@ def lid_blinks(lids: np.ndarray) -> tuple[int, list[float]]:
 
 def summary(rows: list[dict], minutes: float, n_blinks: int, durs: list[float]) -> dict:
     d = np.array(durs) * 1000 if durs else np.zeros(1)
-    return {"std": np.mean([r["std"] for r in rows], 0), "jitter": np.mean([r["jitter"] for r in rows], 0),
-            "corr": float(np.nanmean([r["corr"] for r in rows])), "bpm": n_blinks / minutes,
-            "dur_med": float(np.median(d)), "dur_in": float(np.mean((d >= 100) & (d <= 400))) if durs else float("nan")}
+    return {
+        "std": np.mean([r["std"] for r in rows], 0),
+        "jitter": np.mean([r["jitter"] for r in rows], 0),
+        "corr": float(np.nanmean([r["corr"] for r in rows])),
+        "bpm": n_blinks / minutes,
+        "dur_med": float(np.median(d)),
+        "dur_in": float(np.mean((d >= 100) & (d <= 400))) if durs else float("nan"),
+    }
 
 
 def fmt(name: str, s: dict, real: dict | None = None) -> str:
-    line = (f"{name:34s} std {np.array2string(s['std'], precision=2)} jitter {np.array2string(s['jitter'], precision=3)}"
-            f" corr {s['corr']:.3f} blinks/min {s['bpm']:.1f} dur median {s['dur_med']:.0f} ms"
-            f" (in 100-400 ms: {100 * s['dur_in']:.0f} %)")
+    line = (
+        f"{name:34s} std {np.array2string(s['std'], precision=2)} jitter {np.array2string(s['jitter'], precision=3)}"
+        f" corr {s['corr']:.3f} blinks/min {s['bpm']:.1f} dur median {s['dur_med']:.0f} ms"
+        f" (in 100-400 ms: {100 * s['dur_in']:.0f} %)"
+    )
     if real is not None:
-        line += (f"\n{'':34s} std ratio {np.array2string(s['std'] / real['std'], precision=2)}"
-                 f" jitter ratio {np.array2string(s['jitter'] / real['jitter'], precision=2)}")
+        line += (
+            f"\n{'':34s} std ratio {np.array2string(s['std'] / real['std'], precision=2)}"
+            f" jitter ratio {np.array2string(s['jitter'] / real['jitter'], precision=2)}"
+        )
     return line
 
 
@@ -87,8 +97,9 @@ def main() -> None:
         clips.append((Path(p).stem, pz, a, nb, durs))
     minutes = sum(len(c[1]) for c in clips) / FPS / 60
     print(f"{len(clips)} real validation clips outside GRID, {minutes:.2f} min")
-    real = summary([motion_stats(c[1], c[2]) for c in clips], minutes, sum(c[3] for c in clips),
-                   [d for c in clips for d in c[4]])
+    real = summary(
+        [motion_stats(c[1], c[2]) for c in clips], minutes, sum(c[3] for c in clips), [d for c in clips for d in c[4]]
+    )
     print(fmt("real speakers (val)", real))
     for label, learned in (("learned", True), ("procedural baseline", False)):
         per_seed = []
@@ -127,8 +138,10 @@ def main() -> None:
                 rows.append(motion_stats(pose, a))
                 b, d = lid_blinks(lids)
                 nb, durs, mins = nb + b, durs + d, mins + n / FPS / 60
-        print(f"{len(files)} speech files ({mins / 2:.1f} min), 2 seeds each; sampling took "
-              f"{spent / mins:.2f} s per minute of speech (features included)")
+        print(
+            f"{len(files)} speech files ({mins / 2:.1f} min), 2 seeds each; sampling took "
+            f"{spent / mins:.2f} s per minute of speech (features included)"
+        )
         print(fmt("learned on ../shared/data/speech", summary(rows, mins, nb, durs), real))
 
 

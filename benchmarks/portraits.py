@@ -33,8 +33,10 @@ def main() -> None:
                 refused.append((p.name, str(exc)))
             except Exception:  # a bug: report and carry on
                 crashed.append((p.name, traceback.format_exc(limit=3)))
-    print(f"{len(photos)} portraits in {time.perf_counter() - t0:.0f} s: {len(ok)} animated, "
-          f"{len(refused)} refused with a message, {len(crashed)} crashed")
+    print(
+        f"{len(photos)} portraits in {time.perf_counter() - t0:.0f} s: {len(ok)} animated, "
+        f"{len(refused)} refused with a message, {len(crashed)} crashed"
+    )
     for name, msg in refused:
         print(f"  refused  {name}: {msg}")
     for name, tb in crashed:

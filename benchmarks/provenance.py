@@ -38,14 +38,26 @@ TRANSFORMS = ("none", "crf28", "half", "crop10", "excerpt3s", "fps30", "strip")
 
 # ------------------------------------------------------------------------------------------ transformations
 
-def reencode(src: Path, dst: Path, crf: int = 23, scale: float = 1.0, crop: float = 0.0, fps: float | None = None,
-             start: float = 0.0, duration: float | None = None) -> Path:
+
+def reencode(
+    src: Path,
+    dst: Path,
+    crf: int = 23,
+    scale: float = 1.0,
+    crop: float = 0.0,
+    fps: float | None = None,
+    start: float = 0.0,
+    duration: float | None = None,
+) -> Path:
     """Decode, crop `crop` of each side, scale, resample the frame rate (nearest frame), cut, encode H.264."""
     with av.open(os.fspath(src)) as ic:
         s = ic.streams.video[0]
         src_fps = float(s.average_rate or 25)
-        frames = [f.to_ndarray(format="rgb24") for f in ic.decode(s)
-                  if float(f.time) >= start and (duration is None or float(f.time) < start + duration)]
+        frames = [
+            f.to_ndarray(format="rgb24")
+            for f in ic.decode(s)
+            if float(f.time) >= start and (duration is None or float(f.time) < start + duration)
+        ]
     h, w = frames[0].shape[:2]
     y0, x0 = int(round(h * crop)), int(round(w * crop))
     ch, cw = h - 2 * y0, w - 2 * x0
@@ -57,7 +69,7 @@ def reencode(src: Path, dst: Path, crf: int = 23, scale: float = 1.0, crop: floa
         o.width, o.height, o.pix_fmt = ow, oh, "yuv420p"
         o.options = {"crf": str(crf), "preset": "veryfast"}
         for i in range(n_out):
-            a = frames[min(len(frames) - 1, int(i * src_fps / rate))][y0:y0 + ch, x0:x0 + cw]
+            a = frames[min(len(frames) - 1, int(i * src_fps / rate))][y0 : y0 + ch, x0 : x0 + cw]
             a = cv2.resize(a, (ow, oh), interpolation=cv2.INTER_AREA) if (ow, oh) != (cw, ch) else a[:oh, :ow]
             for p in o.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(a), format="rgb24")):
                 oc.mux(p)
@@ -101,6 +113,7 @@ def transformed(src: Path, kind: str, folder: Path, rng: random.Random) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ marked clips
+
 
 class Timed:
     """Wraps the watermark embedder and the signer to add up the time they take."""
@@ -153,16 +166,26 @@ def psnr(a: Path, b: Path) -> float:
             y = fb.to_ndarray(format="rgb24").astype(np.float32)
             se += float(np.sum((x - y) ** 2))
             n += x.size
-    return float(10 * np.log10(255.0 ** 2 / max(se / n, 1e-12)))
+    return float(10 * np.log10(255.0**2 / max(se / n, 1e-12)))
 
 
-def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, timer: Timed,
-                 dub_glob: str = "*.mp4", min_side: int = 0) -> list[dict]:
+def marked_clips(
+    n_photos: int,
+    n_dubs: int,
+    folder: Path,
+    rng: random.Random,
+    timer: Timed,
+    dub_glob: str = "*.mp4",
+    min_side: int = 0,
+) -> list[dict]:
     from talkinghead.dubbing import dub
     from talkinghead.pipeline import Animator, generate
 
-    portraits = sorted(p for p in (DATA / "portraits").glob("*.jpg")
-                       if not min_side or max(cv2.imread(os.fspath(p)).shape[:2]) >= min_side)
+    portraits = sorted(
+        p
+        for p in (DATA / "portraits").glob("*.jpg")
+        if not min_side or max(cv2.imread(os.fspath(p)).shape[:2]) >= min_side
+    )
     speech = sorted((DATA / "speech").glob("*.flac"))
     videos = sorted(p for p in (DATA / "talking").rglob(dub_glob) if not p.name.startswith("grid"))
     videos += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:10] if dub_glob == "*.mp4" else []
@@ -194,8 +217,18 @@ def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, t
         label = read_label(out)
         with av.open(os.fspath(out)) as c:
             size = max(c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height)
-        clips.append({"mode": mode, "source": src.name, "seconds": round(seconds, 2), "path": out, "size": size,
-                      "job_id": label["job_id"] if label else None, "psnr": psnr(out, plain), **cost})
+        clips.append(
+            {
+                "mode": mode,
+                "source": src.name,
+                "seconds": round(seconds, 2),
+                "path": out,
+                "size": size,
+                "job_id": label["job_id"] if label else None,
+                "psnr": psnr(out, plain),
+                **cost,
+            }
+        )
         if k % 5 == 0:  # the mark alone: lossless renders with and without it (encoder noise left out)
             a, b = folder / "lossless_a.mp4", folder / "lossless_b.mp4"
             if mode == "photo":
@@ -205,9 +238,12 @@ def marked_clips(n_photos: int, n_dubs: int, folder: Path, rng: random.Random, t
                 dub(src, audio, a, crf=0)
                 dub(src, audio, b, crf=0, watermark=False)
             clips[-1]["psnr_mark"] = psnr(a, b)
-        print(f"{mode} {k} {src.name} ({size} px): {seconds:.1f}s, psnr {clips[-1]['psnr']:.2f} dB "
-              f"(mark alone {clips[-1].get('psnr_mark', float('nan')):.2f}), "
-              f"mark {cost['mark_s']:.3f}s sign {cost['sign_s']:.3f}s of {total:.1f}s", flush=True)
+        print(
+            f"{mode} {k} {src.name} ({size} px): {seconds:.1f}s, psnr {clips[-1]['psnr']:.2f} dB "
+            f"(mark alone {clips[-1].get('psnr_mark', float('nan')):.2f}), "
+            f"mark {cost['mark_s']:.3f}s sign {cost['sign_s']:.3f}s of {total:.1f}s",
+            flush=True,
+        )
     return clips
 
 
@@ -244,8 +280,14 @@ def false_positives(limit: int) -> dict[str, object]:
             found.append(v.name)
         if k % 100 == 0:
             print(f"fp {k}/{len(videos)} max z so far {max(zs):.2f}", flush=True)
-    return {"videos": len(videos), "frames_averaged": frames, "false_positives": found, "max_z": round(max(zs), 2),
-            "mean_z": round(float(np.mean(zs)), 2), "threshold_z": round(wm.threshold(), 2)}
+    return {
+        "videos": len(videos),
+        "frames_averaged": frames,
+        "false_positives": found,
+        "max_z": round(max(zs), 2),
+        "mean_z": round(float(np.mean(zs)), 2),
+        "threshold_z": round(wm.threshold(), 2),
+    }
 
 
 def micro(folder: Path) -> dict[str, object]:
@@ -310,12 +352,17 @@ def main() -> None:
         rates = robustness(clips, folder, rng)
     result["clips"] = {m: sum(c["mode"] == m for c in clips) for m in ("photo", "dub")}
     result["detection"] = {k: f"{v['exact']}/{v['n']} exact, {v['found']}/{v['n']} found" for k, v in rates.items()}
-    for lo, hi in ((0, 400), (400, 700), (700, 10 ** 5)):
+    for lo, hi in ((0, 400), (400, 700), (700, 10**5)):
         cs = [c for c in clips if lo <= c["size"] < hi]
         if cs:
             result[f"detection_{lo}-{hi}px"] = {
-                "clips": len(cs), **{k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in cs)} exact, "
-                                        f"{sum(c[k]['found'] for c in cs)} found" for k in TRANSFORMS}}
+                "clips": len(cs),
+                **{
+                    k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in cs)} exact, "
+                    f"{sum(c[k]['found'] for c in cs)} found"
+                    for k in TRANSFORMS
+                },
+            }
     for mode in ("photo", "dub"):
         cs = [c for c in clips if c["mode"] == mode]
         if cs:
@@ -324,9 +371,12 @@ def main() -> None:
                 "sign_pct": round(100 * sum(c["sign_s"] for c in cs) / sum(c["total_s"] for c in cs), 2),
                 "psnr_outputs_min": round(min(c["psnr"] for c in cs), 2),
                 "psnr_outputs_mean": round(float(np.mean([c["psnr"] for c in cs])), 2),
-                "psnr_mark_alone": [round(c["psnr_mark"], 2) for c in cs if "psnr_mark" in c]}
-    result["strip"] = {"label_left": sum(c.get("strip_label", False) for c in clips),
-                       "manifest": sorted({c.get("strip_manifest", "") for c in clips})}
+                "psnr_mark_alone": [round(c["psnr_mark"], 2) for c in cs if "psnr_mark" in c],
+            }
+    result["strip"] = {
+        "label_left": sum(c.get("strip_label", False) for c in clips),
+        "manifest": sorted({c.get("strip_manifest", "") for c in clips}),
+    }
     if not args.no_fp:
         result["false_positives"] = false_positives(args.fp_limit)
     print(json.dumps(result, indent=1))

@@ -28,9 +28,7 @@ PARTS = [
 
 def main() -> None:
     """Synthesise the demo, check it fits the asset's promises, and write it."""
-    samples, pauses = speech_with_pause(
-        PARTS, "en", pause_s=1.0, lead_s=0.3, sample_rate=SAMPLE_RATE
-    )
+    samples, pauses = speech_with_pause(PARTS, "en", pause_s=1.0, lead_s=0.3, sample_rate=SAMPLE_RATE)
     duration = samples.size / SAMPLE_RATE
     if not 6.0 <= duration <= 9.0:
         raise SystemExit(f"demo speech is {duration:.2f} s; keep it within 6-9 s")

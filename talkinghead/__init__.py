@@ -13,16 +13,45 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _API = {
-    "Animator": "talkinghead.pipeline", "generate": "talkinghead.pipeline", "demo": "talkinghead.pipeline",
-    "Dubber": "talkinghead.dubbing", "DubReport": "talkinghead.dubbing", "dub": "talkinghead.dubbing",
-    "GenerateOptions": "talkinghead.config", "DubOptions": "talkinghead.config",
-    "Motion": "talkinghead.types", "MouthGeometry": "talkinghead.types", "Waveform": "talkinghead.types",
-    "load_model": "talkinghead.weights", "build_avatar": "talkinghead.avatar",
-    "TalkingHeadError": "talkinghead.errors", "InputError": "talkinghead.errors", "NoFaceError": "talkinghead.errors",
+    "Animator": "talkinghead.pipeline",
+    "generate": "talkinghead.pipeline",
+    "demo": "talkinghead.pipeline",
+    "Dubber": "talkinghead.dubbing",
+    "DubReport": "talkinghead.dubbing",
+    "dub": "talkinghead.dubbing",
+    "GenerateOptions": "talkinghead.config",
+    "DubOptions": "talkinghead.config",
+    "Motion": "talkinghead.types",
+    "MouthGeometry": "talkinghead.types",
+    "Waveform": "talkinghead.types",
+    "load_model": "talkinghead.weights",
+    "build_avatar": "talkinghead.avatar",
+    "TalkingHeadError": "talkinghead.errors",
+    "InputError": "talkinghead.errors",
+    "NoFaceError": "talkinghead.errors",
     "OutputError": "talkinghead.errors",
 }
 
-__all__ = sorted(_API) + ["__version__"]
+__all__ = [
+    "Animator",
+    "DubOptions",
+    "DubReport",
+    "Dubber",
+    "GenerateOptions",
+    "InputError",
+    "Motion",
+    "MouthGeometry",
+    "NoFaceError",
+    "OutputError",
+    "TalkingHeadError",
+    "Waveform",
+    "__version__",
+    "build_avatar",
+    "demo",
+    "dub",
+    "generate",
+    "load_model",
+]
 
 if TYPE_CHECKING:
     from talkinghead.avatar import build_avatar

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shlex
 import sys
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,8 +26,14 @@ class _OneSentenceErrors(typer.core.TyperGroup):
     that click would report with a usage panel and exit code 2; they are converted here, in one place,
     so they read and exit like every other user error (`TalkingHeadError`). Ctrl-C exits 130."""
 
-    def main(self, args: Optional[list[str]] = None, prog_name: Optional[str] = None,  # type: ignore[override]
-             complete_var: Optional[str] = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -90,8 +96,9 @@ def _ctrl_c_outside_imports(until_exit: bool) -> Iterator[None]:
 def _usage_sentence(exc: click.UsageError) -> str:
     msg = exc.format_message().strip()
     if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
-        hint = exc.param_hint or (exc.param.opts[0] if exc.param is not None and getattr(exc.param, "opts", None)
-                                  else None)
+        hint = exc.param_hint or (
+            exc.param.opts[0] if exc.param is not None and getattr(exc.param, "opts", None) else None
+        )
         if hint:
             hint = hint if isinstance(hint, str) else " / ".join(hint)
             msg = f"Invalid value for {hint}: {exc.message}"
@@ -105,10 +112,10 @@ def _say(message: str) -> None:
     err.print(f"[red]Error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def _range(lo: float, hi: float) -> Callable[[Optional[float]], Optional[float]]:
+def _range(lo: float, hi: float) -> Callable[[float | None], float | None]:
     """Option callback: a number from lo to hi (NaN and infinity refused with the valid range)."""
 
-    def check(value: Optional[float]) -> Optional[float]:
+    def check(value: float | None) -> float | None:
         import math
 
         if value is not None and not (math.isfinite(value) and lo <= value <= hi):
@@ -119,9 +126,13 @@ def _range(lo: float, hi: float) -> Callable[[Optional[float]], Optional[float]]
     return check
 
 
-app = typer.Typer(cls=_OneSentenceErrors, add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_enable=False,
-                  help="Turn one photo of a face and a speech recording into a talking-head video.")
+app = typer.Typer(
+    cls=_OneSentenceErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Turn one photo of a face and a speech recording into a talking-head video.",
+)
 train_app = typer.Typer(no_args_is_help=True, help="Train the small models on prepared data.")
 app.add_typer(train_app, name="train")
 err = Console(stderr=True)
@@ -136,8 +147,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """Command-line defaults a library must not impose on its callers: mediapipe's start-up log lines muted."""
     from talkinghead.face.native_logs import mute_native_logs
 
@@ -149,8 +163,14 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     if quiet:
         yield lambda done, total: None
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
@@ -159,7 +179,7 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException) -> NoReturn:
     _say(str(exc))
     raise typer.Exit(1)
 
@@ -167,7 +187,7 @@ def _fail(exc: BaseException) -> None:
 _INTERRUPTED = "[yellow]Interrupted.[/yellow] "
 
 
-def _check_inputs(**files: Optional[Path]) -> None:
+def _check_inputs(**files: Path | None) -> None:
     """Missing input files fail here, in milliseconds, before any model is loaded."""
     from talkinghead.errors import require_file
 
@@ -198,36 +218,50 @@ _WEIGHTS_HELP = "A {} model written by `talkinghead train` (default: the built-i
 
 @app.command()
 def generate(
-    face: Optional[Path] = typer.Option(None, "--face", help="Photo with a face: JPEG, PNG or WebP."),
+    face: Path | None = typer.Option(None, "--face", help="Photo with a face: JPEG, PNG or WebP."),
     audio: Path = typer.Option(..., "--audio", help="Speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track."),
     out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="Output .mp4 file."),
-    avatar: Optional[Path] = typer.Option(None, "--avatar",
-                                          help="An avatar made by `talkinghead avatar` (instead of --face)."),
-    size: Optional[int] = typer.Option(None, "--size", callback=_range(64, 4096),
-                                       help="Longer side of the output in pixels, 64 to 4096 (default: the "
-                                            "photo's own, at most 4096)."),
+    avatar: Path | None = typer.Option(
+        None, "--avatar", help="An avatar made by `talkinghead avatar` (instead of --face)."
+    ),
+    size: int | None = typer.Option(
+        None,
+        "--size",
+        callback=_range(64, 4096),
+        help="Longer side of the output in pixels, 64 to 4096 (default: the photo's own, at most 4096).",
+    ),
     fps: float = typer.Option(25.0, "--fps", callback=_range(1, 120), help="Output frame rate, 1 to 120."),
-    seed: int = typer.Option(0, "--seed", callback=_range(0, float("inf")),
-                              help="Seed for head motion and blinks (0 or more)."),
+    seed: int = typer.Option(
+        0, "--seed", callback=_range(0, float("inf")), help="Seed for head motion and blinks (0 or more)."
+    ),
     still: bool = typer.Option(False, "--still", help="No head motion (blinks are kept)."),
-    face_index: int = typer.Option(0, "--face-index", callback=_range(0, 99),
-                                   help="Which face to animate: 0 = largest."),
-    lip_strength: float = typer.Option(1.0, "--lip-strength", callback=_range(0, 3),
-                                       help="Scale of mouth motion: <1 subtler, >1 more articulated."),
-    pose_scale: float = typer.Option(1.0, "--pose-scale", callback=_range(0, 3),
-                                     help="Scale of head motion (0 = still, like --still)."),
-    blink_rate: float = typer.Option(17.0, "--blink-rate", callback=_range(0, 60),
-                                     help="Blinks per minute (0 = none)."),
-    pose_from: Optional[Path] = typer.Option(None, "--pose-from",
-                                             help="Driving video: head pose and blinks follow its face."),
-    emotion: str = typer.Option("neutral", "--emotion",
-                                help="neutral, happy, sad, angry, surprised, fear, disgusted or contempt."),
+    face_index: int = typer.Option(
+        0, "--face-index", callback=_range(0, 99), help="Which face to animate: 0 = largest."
+    ),
+    lip_strength: float = typer.Option(
+        1.0, "--lip-strength", callback=_range(0, 3), help="Scale of mouth motion: <1 subtler, >1 more articulated."
+    ),
+    pose_scale: float = typer.Option(
+        1.0, "--pose-scale", callback=_range(0, 3), help="Scale of head motion (0 = still, like --still)."
+    ),
+    blink_rate: float = typer.Option(
+        17.0, "--blink-rate", callback=_range(0, 60), help="Blinks per minute (0 = none)."
+    ),
+    pose_from: Path | None = typer.Option(
+        None, "--pose-from", help="Driving video: head pose and blinks follow its face."
+    ),
+    emotion: str = typer.Option(
+        "neutral", "--emotion", help="neutral, happy, sad, angry, surprised, fear, disgusted or contempt."
+    ),
     emotion_strength: float = typer.Option(1.0, "--emotion-strength", callback=_range(0, 2)),
-    lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
-    motion_weights: Optional[Path] = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
-    no_watermark: bool = typer.Option(False, "--no-watermark",
-                                      help="No invisible watermark in the pixels (recorded in the label; the label "
-                                           "and the signed manifest are still written)."),
+    lips_weights: Path | None = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
+    motion_weights: Path | None = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
+    no_watermark: bool = typer.Option(
+        False,
+        "--no-watermark",
+        help="No invisible watermark in the pixels (recorded in the label; the label "
+        "and the signed manifest are still written).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo (or an avatar) with a speech recording."""
@@ -235,8 +269,14 @@ def generate(
 
     if (face is None) == (avatar is None):
         _fail(TalkingHeadError("Give either --face PHOTO or --avatar FILE (one of them)."))
-    _check_inputs(face_image=face, avatar_file=avatar, audio_file=audio, driving_video=pose_from,
-                  lips_weights_file=lips_weights, motion_weights_file=motion_weights)
+    _check_inputs(
+        face_image=face,
+        avatar_file=avatar,
+        audio_file=audio,
+        driving_video=pose_from,
+        lips_weights_file=lips_weights,
+        motion_weights_file=motion_weights,
+    )
     if avatar is not None:
         try:
             from talkinghead.avatar.file import check_avatar
@@ -247,15 +287,26 @@ def generate(
     if size is None and not quiet and face is not None:
         _note_large_photo(face)
 
-    opts = GenerateOptions(size=size, fps=fps, seed=seed, still=still, face_index=face_index, lip_strength=lip_strength,
-                           pose_scale=pose_scale, blinks_per_min=blink_rate,
-                           pose_from=str(pose_from) if pose_from else None, emotion=emotion,
-                           emotion_strength=emotion_strength, watermark=not no_watermark)
+    opts = GenerateOptions(
+        size=size,
+        fps=fps,
+        seed=seed,
+        still=still,
+        face_index=face_index,
+        lip_strength=lip_strength,
+        pose_scale=pose_scale,
+        blinks_per_min=blink_rate,
+        pose_from=str(pose_from) if pose_from else None,
+        emotion=emotion,
+        emotion_strength=emotion_strength,
+        watermark=not no_watermark,
+    )
 
     def job(update: Callable[[int, int], None]) -> Path:
         from talkinghead.media.heap import pin_mmap_threshold
         from talkinghead.media.inputs import check_output
-        from talkinghead.pipeline import Animator, generate as run
+        from talkinghead.pipeline import Animator
+        from talkinghead.pipeline import generate as run
 
         check_output(out)  # an output that cannot be written fails before the models load
         pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
@@ -277,18 +328,23 @@ def _note_large_photo(face: Path) -> None:
     except Exception:  # the loader gives the real error
         return
     if max(w, h) > MAX_SIDE:
-        err.print(f"The photo is {w}x{h} pixels; the video is made {MAX_SIDE} pixels on its longer side "
-                  "(--size chooses another size, 64 to 4096).", highlight=False)
+        err.print(
+            f"The photo is {w}x{h} pixels; the video is made {MAX_SIDE} pixels on its longer side "
+            "(--size chooses another size, 64 to 4096).",
+            highlight=False,
+        )
 
 
 @app.command()
 def avatar(
     video: Path = typer.Option(..., "--video", help="A clip of the person talking (5 s to 5 min)."),
     out: Path = typer.Option(Path("me.avatar"), "-o", "--out", help="Output avatar file."),
-    face: str = typer.Option("auto", "--face",
-                             help="auto (the speaking/largest face), N (0 = largest) or x,y (the face at that pixel)."),
-    photo: Optional[Path] = typer.Option(None, "--photo",
-                                         help="Use this photo as the face shown (the clip gives the rest)."),
+    face: str = typer.Option(
+        "auto", "--face", help="auto (the speaking/largest face), N (0 = largest) or x,y (the face at that pixel)."
+    ),
+    photo: Path | None = typer.Option(
+        None, "--photo", help="Use this photo as the face shown (the clip gives the rest)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Adapt to a person from a short clip: their best frame, own mouth, lids and motion style."""
@@ -330,14 +386,20 @@ def _stage_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
     if quiet:
         yield lambda stage, done, total: None
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+            bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
         yield update
 
@@ -347,30 +409,43 @@ def dub(
     video: Path = typer.Option(..., "--video", help="Video with the speaker to dub (any frame rate, VFR too)."),
     audio: Path = typer.Option(..., "--audio", help="New speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track."),
     out: Path = typer.Option(Path("dubbed.mp4"), "-o", "--out", help="Output .mp4 file."),
-    face: str = typer.Option("auto", "--face",
-                             help="auto (the speaking/largest face), N (0 = largest) or x,y (the face at that pixel)."),
+    face: str = typer.Option(
+        "auto", "--face", help="auto (the speaking/largest face), N (0 = largest) or x,y (the face at that pixel)."
+    ),
     loop: str = typer.Option("pingpong", "--loop", help="Audio longer than the video: pingpong, loop or freeze."),
-    rest: str = typer.Option("keep", "--rest",
-                             help="Audio shorter than the video: keep (rest of the video with its own sound) or trim."),
+    rest: str = typer.Option(
+        "keep", "--rest", help="Audio shorter than the video: keep (rest of the video with its own sound) or trim."
+    ),
     lip_strength: float = typer.Option(1.0, "--lip-strength", callback=_range(0, 3), help="Scale of mouth motion."),
     crf: int = typer.Option(18, "--crf", callback=_range(0, 51), help="H.264 quality (lower = better, bigger)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an interrupted dub."),
-    lips_weights: Optional[Path] = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
-    no_watermark: bool = typer.Option(False, "--no-watermark",
-                                      help="No invisible watermark in the pixels (recorded in the label; the label "
-                                           "and the signed manifest are still written)."),
+    lips_weights: Path | None = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
+    no_watermark: bool = typer.Option(
+        False,
+        "--no-watermark",
+        help="No invisible watermark in the pixels (recorded in the label; the label "
+        "and the signed manifest are still written).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Make the speaker in a video say new speech: only mouth and jaw change, at full resolution."""
     from talkinghead.config import DubOptions
 
     _check_inputs(video_file=video, audio_file=audio, lips_weights_file=lips_weights)
-    from talkinghead.dubbing import Dubber, dub as run
+    from talkinghead.dubbing import Dubber
+    from talkinghead.dubbing import dub as run
     from talkinghead.media.heap import pin_mmap_threshold
 
     pin_mmap_threshold()  # flat memory over a long video (media/heap.py)
-    opts = DubOptions(face=face, loop=loop, rest=rest, lip_strength=lip_strength, crf=crf, resume=not fresh,
-                      watermark=not no_watermark)
+    opts = DubOptions(
+        face=face,
+        loop=loop,
+        rest=rest,
+        lip_strength=lip_strength,
+        crf=crf,
+        resume=not fresh,
+        watermark=not no_watermark,
+    )
     try:
         with _stage_progress(quiet) as update:
             dubber = Dubber(lips_weights) if lips_weights else None
@@ -395,24 +470,37 @@ class _BatchCommand(TyperCommand):
     `--ray=local` before parsing."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        fixed = [("--ray=local" if a == "--ray" and (i + 1 == len(args) or not _ray_address(args[i + 1])) else a)
-                 for i, a in enumerate(args)]
+        fixed = [
+            ("--ray=local" if a == "--ray" and (i + 1 == len(args) or not _ray_address(args[i + 1])) else a)
+            for i, a in enumerate(args)
+        ]
         return super().parse_args(ctx, fixed)
 
 
 @app.command(cls=_BatchCommand)
 def batch(
-    jobs: Path = typer.Argument(..., help="CSV or JSON Lines file, one job per row: mode (generate|dub), face, video, "
-                                          "audio, output (relative to OUT_DIR) and any option by its CLI name "
-                                          "with underscores (seed, still, lip_strength...). See docs/BATCH.md."),
+    jobs: Path = typer.Argument(
+        ...,
+        help="CSV or JSON Lines file, one job per row: mode (generate|dub), face, video, "
+        "audio, output (relative to OUT_DIR) and any option by its CLI name "
+        "with underscores (seed, still, lip_strength...). See docs/BATCH.md.",
+    ),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: outputs, report.json and report.csv."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1,
-                                          help="Workers, each keeping its models loaded (default 1, in this "
-                                               "process; with --ray one per CPU of the cluster)."),
-    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
-                                      help="Run the jobs on a Ray cluster: alone, a new local Ray instance; with an "
-                                           "address (e.g. ray://head:10001 or auto), an existing cluster. Needs "
-                                           "the \\[ray] extra; inputs and outputs must be on storage every node sees."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Workers, each keeping its models loaded (default 1, in this "
+        "process; with --ray one per CPU of the cluster).",
+    ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Run the jobs on a Ray cluster: alone, a new local Ray instance; with an "
+        "address (e.g. ray://head:10001 or auto), an existing cluster. Needs "
+        "the \\[ray] extra; inputs and outputs must be on storage every node sees.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-job lines."),
 ) -> None:
     """Run many generate/dub jobs from one file; running it again skips finished jobs and resumes the rest.
@@ -426,12 +514,18 @@ def batch(
         _fail(exc)
     counts, report = summary.report.counts(), escape(str(out / "report.csv"))
     if summary.interrupted:
-        err.print(f"[yellow]Interrupted.[/yellow] {counts['done']} done, {counts['pending']} not finished; run the "
-                  f"same command again to resume. Report: {report}", highlight=False)
+        err.print(
+            f"[yellow]Interrupted.[/yellow] {counts['done']} done, {counts['pending']} not finished; run the "
+            f"same command again to resume. Report: {report}",
+            highlight=False,
+        )
         raise typer.Exit(130)
     if not quiet:
-        err.print(f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed; "
-                  f"report: {report}", highlight=False)
+        err.print(
+            f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed; "
+            f"report: {report}",
+            highlight=False,
+        )
     if counts["failed"]:
         raise typer.Exit(1)
 
@@ -451,22 +545,32 @@ def _is_loopback(host: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but loopback needs --token."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
-    workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                help="Worker processes, each with its own loaded models; one job each at a time."),
-    token: Optional[str] = typer.Option(None, "--token", envvar="TALKINGHEAD_TOKEN",
-                                        help="Bearer token required on every request (or set TALKINGHEAD_TOKEN, "
-                                             "which keeps it out of the process list)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Worker processes, each with its own loaded models; one job each at a time."
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="TALKINGHEAD_TOKEN",
+        help="Bearer token required on every request (or set TALKINGHEAD_TOKEN, "
+        "which keeps it out of the process list).",
+    ),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", min=0.1, help="Largest request body, in MB."),
     queue: int = typer.Option(8, "--queue", min=0, help="Jobs that may wait for a worker; more get 429."),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir",
-                                            help="Jobs and results (default ~/.local/share/talkinghead/serve)."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Jobs and results (default ~/.local/share/talkinghead/serve)."
+    ),
     keep_hours: float = typer.Option(24.0, "--keep-hours", min=0.0, help="Finished jobs are deleted after this."),
     max_seconds: float = typer.Option(300.0, "--max-seconds", min=1.0, help="Longest audio or video, in seconds."),
 ) -> None:
     """A web page and an HTTP API (docs at /docs) on this computer; jobs run in worker processes."""
     if not _is_loopback(host) and not token:
-        _fail(TalkingHeadError(f"Listening on {host} lets other computers in, so it needs --token (for example "
-                               f"--token $(python -c 'import secrets; print(secrets.token_urlsafe())'))."))
+        _fail(
+            TalkingHeadError(
+                f"Listening on {host} lets other computers in, so it needs --token (for example "
+                f"--token $(python -c 'import secrets; print(secrets.token_urlsafe())'))."
+            )
+        )
     if token is not None and len(token) < 16:
         _fail(TalkingHeadError("The token must be at least 16 characters long."))
     try:
@@ -478,13 +582,27 @@ def serve(
     from talkinghead.serving import ServeSettings, create_app
     from talkinghead.serving.settings import default_data_dir
 
-    settings = ServeSettings(data_dir=data_dir or default_data_dir(), workers=workers, token=token, queue=queue,
-                             max_upload_mb=max_upload_mb, keep_hours=keep_hours, max_seconds=max_seconds)
+    settings = ServeSettings(
+        data_dir=data_dir or default_data_dir(),
+        workers=workers,
+        token=token,
+        queue=queue,
+        max_upload_mb=max_upload_mb,
+        keep_hours=keep_hours,
+        max_seconds=max_seconds,
+    )
     shown = "localhost" if _is_loopback(host) else host
     err.print(f"talkinghead serving on http://{shown}:{port}/ (API docs at /docs); jobs in {settings.data_dir}")
     # proxy_headers off: the client address is the socket's, so a loopback-only server cannot be fooled
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, server_header=False,
-                log_level="info", timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=False,
+        server_header=False,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
 
 
 @app.command()
@@ -498,7 +616,8 @@ def verify(
     Exit code 0: marked; 2: not marked; 1: the file cannot be read."""
     import json
 
-    from talkinghead.provenance.verify import summary, verify as run
+    from talkinghead.provenance.verify import summary
+    from talkinghead.provenance.verify import verify as run
 
     try:
         with err.status("Checking..."):
@@ -512,10 +631,10 @@ def verify(
 @app.command("eval")
 def evaluate_cmd(
     video: Path = typer.Argument(..., help="Video to measure (generated or real)."),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="Real video to compare with, frame by frame."),
-    audio: Optional[Path] = typer.Option(None, "--audio", help="Speech to check sync against (default: the video's own)."),
+    reference: Path | None = typer.Option(None, "--reference", help="Real video to compare with, frame by frame."),
+    audio: Path | None = typer.Option(None, "--audio", help="Speech to check sync against (default: the video's own)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    sync_weights: Optional[Path] = typer.Option(None, "--sync-weights", help=_WEIGHTS_HELP.format("lip-sync expert")),
+    sync_weights: Path | None = typer.Option(None, "--sync-weights", help=_WEIGHTS_HELP.format("lip-sync expert")),
 ) -> None:
     """The field's metrics on any video: sync (our expert's LSE-D/LSE-C analogue), pose, blinks, PSNR/SSIM..."""
     import json
@@ -526,8 +645,13 @@ def evaluate_cmd(
 
     try:
         with err.status("Measuring...") as status:
-            result = evaluate(video, reference, audio, progress=lambda s: status.update(f"Measuring: {s}"),
-                              sync_weights=sync_weights or "sync")
+            result = evaluate(
+                video,
+                reference,
+                audio,
+                progress=lambda s: status.update(f"Measuring: {s}"),
+                sync_weights=sync_weights or "sync",
+            )
     except TalkingHeadError as exc:
         _fail(exc)
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}
@@ -540,8 +664,10 @@ def evaluate_cmd(
     for k, v in clean.items():
         table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
     Console().print(table)
-    err.print("sync_* come from our own lip-sync expert: an analogue of LSE-D/LSE-C, not comparable with "
-              "figures computed with the original SyncNet weights.")
+    err.print(
+        "sync_* come from our own lip-sync expert: an analogue of LSE-D/LSE-C, not comparable with "
+        "figures computed with the original SyncNet weights."
+    )
 
 
 @app.command()
@@ -558,8 +684,10 @@ def prepare(
         _fail(TalkingHeadError(f"{video_dir} is not a folder."))
     with _progress("Preparing", quiet) as update:
         summary = run(video_dir, out, workers=workers, on_progress=update)
-    err.print(f"{summary.done} prepared, {summary.skipped_existing} already done, {len(summary.failed)} failed"
-              + (f" (reasons in {out / 'failed.json'})" if summary.failed else ""))
+    err.print(
+        f"{summary.done} prepared, {summary.skipped_existing} already done, {len(summary.failed)} failed"
+        + (f" (reasons in {out / 'failed.json'})" if summary.failed else "")
+    )
 
 
 def _training_command(data: Path) -> str:
@@ -569,7 +697,7 @@ def _training_command(data: Path) -> str:
     return "talkinghead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def _options(cls: type, config: Optional[Path], overrides: dict) -> object:
+def _options(cls: type, config: Path | None, overrides: dict) -> object:
     """Defaults <- config file <- the flags given; a bad file is one sentence and exit code 1."""
     from talkinghead.training.config_file import ConfigError, load_options
 
@@ -588,84 +716,120 @@ def _train(run: Callable[[], dict], out: Path) -> None:
     err.print(f"Best validation: {best}; wrote {out}")
 
 
-_CONFIG_HELP = ("TOML file whose keys are the training options (see configs/); flags given on the command line "
-                "override it.")
-_RESUME_NOTE = (" After each epoch the state is saved to OUT.ckpt; rerunning the same command (same options and "
-                "data) resumes from it and gives the same weights as an uninterrupted run.")
+_CONFIG_HELP = (
+    "TOML file whose keys are the training options (see configs/); flags given on the command line override it."
+)
+_RESUME_NOTE = (
+    " After each epoch the state is saved to OUT.ckpt; rerunning the same command (same options and "
+    "data) resumes from it and gives the same weights as an uninterrupted run."
+)
 
 
 @train_app.command("lips", help="Train the audio -> mouth-motion model." + _RESUME_NOTE)
 def train_lips(
     data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
     out: Path = typer.Option(Path("weights/lips.safetensors"), "-o", "--out"),
-    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default 15."),
-    steps: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1, help="Default 200."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Default 0."),
-    amplitude: Optional[float] = typer.Option(None, "--amplitude", min=0.1, max=3.0,
-                                              help="Gain on predicted motion at inference, stored in the weights "
-                                                   "file. Default 1.3."),
-    sync_weight: Optional[float] = typer.Option(None, "--sync-weight", min=0.0,
-                                                help="Weight of the lip-sync expert's loss (0 = off). Default 0.2."),
-    init: Optional[str] = typer.Option(None, "--init", help="Fine-tune: start from these lips weights (a path, or "
-                                                            "'lips' for the shipped ones). Default: random."),
-    features: Optional[str] = typer.Option(None, "--features",
-                                           help="Model input: mel | mel+embedding | embedding (the speech embedding "
-                                                "shipped in openwakeword, speaker-invariant) | mel+whisper | whisper "
-                                                "(Whisper-base encoder states, talkinghead[whisper]). Default mel."),
+    config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Default 15."),
+    steps: int | None = typer.Option(None, "--steps-per-epoch", min=1, help="Default 200."),
+    seed: int | None = typer.Option(None, "--seed", help="Default 0."),
+    amplitude: float | None = typer.Option(
+        None,
+        "--amplitude",
+        min=0.1,
+        max=3.0,
+        help="Gain on predicted motion at inference, stored in the weights file. Default 1.3.",
+    ),
+    sync_weight: float | None = typer.Option(
+        None, "--sync-weight", min=0.0, help="Weight of the lip-sync expert's loss (0 = off). Default 0.2."
+    ),
+    init: str | None = typer.Option(
+        None,
+        "--init",
+        help="Fine-tune: start from these lips weights (a path, or 'lips' for the shipped ones). Default: random.",
+    ),
+    features: str | None = typer.Option(
+        None,
+        "--features",
+        help="Model input: mel | mel+embedding | embedding (the speech embedding "
+        "shipped in openwakeword, speaker-invariant) | mel+whisper | whisper "
+        "(Whisper-base encoder states, talkinghead[whisper]). Default mel.",
+    ),
 ) -> None:
-    from talkinghead.training.train_lips import TrainLipsOptions, train_lips as run
+    from talkinghead.training.train_lips import TrainLipsOptions
+    from talkinghead.training.train_lips import train_lips as run
 
     model: dict[str, object] = {}
     if features is not None:
         if features not in ("mel", "mel+embedding", "embedding", "mel+whisper", "whisper"):
-            _fail(TalkingHeadError(f"--features must be mel, mel+embedding, embedding, mel+whisper or whisper, "
-                                   f"not {features}."))
+            _fail(
+                TalkingHeadError(
+                    f"--features must be mel, mel+embedding, embedding, mel+whisper or whisper, not {features}."
+                )
+            )
         kind = "whisper" if "whisper" in features else "speech"
         n_embed = 0 if features == "mel" else 512 if kind == "whisper" else 96
         model = {"n_embed": n_embed, "use_mel": "mel" in features, "embedding": kind}
-    opts = _options(TrainLipsOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed,
-                                               "amplitude": amplitude, "sync_weight": sync_weight, "init": init,
-                                               "config": model})
+    opts = _options(
+        TrainLipsOptions,
+        config,
+        {
+            "epochs": epochs,
+            "steps_per_epoch": steps,
+            "seed": seed,
+            "amplitude": amplitude,
+            "sync_weight": sync_weight,
+            "init": init,
+            "config": model,
+        },
+    )
     command = _training_command(data)
-    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)
+    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)  # type: ignore[arg-type]
 
 
 @train_app.command("sync", help="Train the lip-sync expert (contrastive, audio vs. mouth motion)." + _RESUME_NOTE)
 def train_sync(
     data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
     out: Path = typer.Option(Path("weights/sync.safetensors"), "-o", "--out"),
-    config: Optional[Path] = typer.Option(None, "--config", help=_CONFIG_HELP),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default 8."),
-    steps: Optional[int] = typer.Option(None, "--steps-per-epoch", min=1, help="Default 150."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Default 0."),
+    config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Default 8."),
+    steps: int | None = typer.Option(None, "--steps-per-epoch", min=1, help="Default 150."),
+    seed: int | None = typer.Option(None, "--seed", help="Default 0."),
 ) -> None:
-    from talkinghead.training.train_sync import TrainSyncOptions, train_sync as run
+    from talkinghead.training.train_sync import TrainSyncOptions
+    from talkinghead.training.train_sync import train_sync as run
 
     opts = _options(TrainSyncOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed})
     command = _training_command(data)
-    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)
+    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)  # type: ignore[arg-type]
 
 
 @train_app.command("motion")
 def train_motion(
-    data: list[Path] = typer.Option(..., "--data", help="Cache folders written by `talkinghead prepare` (repeat "
-                                    "--data for several: talking clips with speech, motion clips without)."),
+    data: list[Path] = typer.Option(
+        ...,
+        "--data",
+        help="Cache folders written by `talkinghead prepare` (repeat "
+        "--data for several: talking clips with speech, motion clips without).",
+    ),
     out: Path = typer.Option(Path("weights/motion.safetensors"), "-o", "--out"),
     epochs: int = typer.Option(12, "--epochs", min=1),
     steps: int = typer.Option(100, "--steps-per-epoch", min=1),
     seed: int = typer.Option(0, "--seed"),
-    motion_share: float = typer.Option(0.15, "--motion-share", min=0.0, max=0.9,
-                                       help="Fraction of training windows from clips without speech."),
+    motion_share: float = typer.Option(
+        0.15, "--motion-share", min=0.0, max=0.9, help="Fraction of training windows from clips without speech."
+    ),
 ) -> None:
     """Train the head-motion and blink model (conditional sequential VAE + blink hazard)."""
-    from talkinghead.training.train_motion import TrainMotionOptions, train_motion as run
+    from talkinghead.training.train_motion import TrainMotionOptions
+    from talkinghead.training.train_motion import train_motion as run
 
-    command = [_training_command(d) for d in data][0]
+    command = _training_command(data[0])
+    for d in data[1:]:
+        _training_command(d)  # every cache must exist
     opts = TrainMotionOptions(epochs=epochs, steps_per_epoch=steps, seed=seed, motion_share=motion_share)
     try:
-        best = run(data, out, opts, command=command,
-                   log=lambda s: err.print(s, highlight=False))
+        best = run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False))
     except ValueError as exc:
         _fail(TalkingHeadError(str(exc)))
     err.print(f"Best validation: {best}; wrote {out}")

@@ -20,15 +20,14 @@ from talkinghead.errors import InputError
 from talkinghead.face.canonical import fit_canonical
 from talkinghead.face.choice import speaking_face
 from talkinghead.face.follow import FaceChoice, FaceFollower, usable
+from talkinghead.face.indices import inter_ocular
 from talkinghead.media.frame_fetch import FrameFetcher
 from talkinghead.media.video_reader import probe_video
-from talkinghead.types import TrackStatus, lip_gap
-from talkinghead.face.indices import inter_ocular
 from talkinghead.render.mouth_bank import MouthCollector
 from talkinghead.render.region import cheek_tone
+from talkinghead.types import TrackStatus, lip_gap
 
 StageProgress = Callable[[str, int, int], None]
-
 
 
 @dataclass(frozen=True)
@@ -57,15 +56,21 @@ class Track:
         renders the same whether the job ran through or was resumed."""
         ok = self.status[:upto] == 0
         gaps, tones = self.gaps[:upto][ok], self.tones[:upto][ok]
-        return (float(np.percentile(gaps, 10)) if len(gaps) else 0.0,
-                float(np.median(tones)) if len(tones) else 1.0)
+        return (float(np.percentile(gaps, 10)) if len(gaps) else 0.0, float(np.median(tones)) if len(tones) else 1.0)
 
 
 class TrackJob(threading.Thread):
     """Pass 1 in a background thread: follows the face and saves a chunk of landmarks every `chunk` frames."""
 
-    def __init__(self, video: str | os.PathLike[str], work: Path, choice: FaceChoice, reference: np.ndarray,
-                 report: StageProgress, chunk: int) -> None:
+    def __init__(
+        self,
+        video: str | os.PathLike[str],
+        work: Path,
+        choice: FaceChoice,
+        reference: np.ndarray,
+        report: StageProgress,
+        chunk: int,
+    ) -> None:
         super().__init__(daemon=True, name="talkinghead-track")
         self.video, self.work, self.choice, self.reference, self.report = video, work, choice, reference, report
         self.chunk = chunk
@@ -95,8 +100,9 @@ class TrackJob(threading.Thread):
             chunks = list(self._chunks)
         if not chunks:
             return Track(self.work, self.chunk, *(np.zeros(0, t) for t in (np.int64, np.uint8, np.float32, np.float32)))
-        return Track(self.work, self.chunk,
-                     *(np.concatenate([c[k] for c in chunks]) for k in ("pts", "status", "gaps", "tones")))
+        return Track(
+            self.work, self.chunk, *(np.concatenate([c[k] for c in chunks]) for k in ("pts", "status", "gaps", "tones"))
+        )
 
     def result(self) -> Track:
         self.join()
@@ -154,11 +160,16 @@ class TrackJob(threading.Thread):
                         "points": np.asarray(chunk["points"], np.float32).reshape(-1, 478, 3),
                         "status": np.asarray(chunk["status"], np.uint8),
                         "gaps": np.asarray(chunk["gaps"], np.float32),
-                        "tones": np.asarray(chunk["tones"], np.float32)}
+                        "tones": np.asarray(chunk["tones"], np.float32),
+                    }
                     k = len(self._chunks)
                     mouths.save(self.work / f"mouths_{k:05d}.npz")
-                    save_npz(self.work / f"track_{k:05d}.npz", **arrays,
-                             box=np.asarray(follower.box if follower.box else [], np.float64), last=np.asarray(last))
+                    save_npz(
+                        self.work / f"track_{k:05d}.npz",
+                        **arrays,
+                        box=np.asarray(follower.box if follower.box else [], np.float64),
+                        last=np.asarray(last),
+                    )
                     del arrays["points"]
                     self._publish(arrays)
                     for v in chunk.values():
@@ -169,8 +180,11 @@ class TrackJob(threading.Thread):
                         return
                     found = follower(frame)
                     sim = fit_canonical(found, self.reference) if found is not None else None
-                    status = (TrackStatus.NO_FACE if found is None or sim is None
-                              else usable(found, sim, frame.width, frame.height))
+                    status = (
+                        TrackStatus.NO_FACE
+                        if found is None or sim is None
+                        else usable(found, sim, frame.width, frame.height)
+                    )
                     chunk["pts"].append(p)
                     chunk["status"].append(status)
                     if status == TrackStatus.OK and found is not None and sim is not None:

@@ -28,12 +28,17 @@ def fingerprint(path: str | os.PathLike[str]) -> dict[str, object]:
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def work_folder(out: Path, video: str | os.PathLike[str], audio: str | os.PathLike[str],
-                opts: DubOptions) -> tuple[Path, bool]:
+def work_folder(
+    out: Path, video: str | os.PathLike[str], audio: str | os.PathLike[str], opts: DubOptions
+) -> tuple[Path, bool]:
     """The hidden folder of this job and whether it resumes one (some tracking already saved);
     reused when the same inputs and options were interrupted before, else made empty."""
-    job = {"format": FORMAT, "video": fingerprint(video), "audio": fingerprint(audio),
-           "options": {k: v for k, v in asdict(opts).items() if k != "resume"}}
+    job = {
+        "format": FORMAT,
+        "video": fingerprint(video),
+        "audio": fingerprint(audio),
+        "options": {k: v for k, v in asdict(opts).items() if k != "resume"},
+    }
     key = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
     work = out.parent / f".{out.name}.dub"
     stamp = work / "job.json"

@@ -40,8 +40,8 @@ from talkinghead.media.soundtrack import splice_soundtrack
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.mouth import MouthModel
-from talkinghead.provenance.stamp import Stamp
 from talkinghead.motion.resample import at_rate
+from talkinghead.provenance.stamp import Stamp
 from talkinghead.render.mouth_bank import BankLoader, MouthPainter
 from talkinghead.render.region import dub_region
 from talkinghead.types import MouthGeometry, TrackStatus, Waveform
@@ -83,8 +83,13 @@ class _Job:
     speech: np.ndarray  # 16 kHz mono, for the lips model
 
 
-def _check(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
-           options: DubOptions | None, overrides: dict[str, object]) -> _Job:
+def _check(
+    video: str | os.PathLike[str],
+    audio: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: DubOptions | None,
+    overrides: dict[str, object],
+) -> _Job:
     """Options, inputs and output checked and loaded; a user error raises here with one plain sentence."""
     opts = replace(options or DubOptions(), **overrides)  # type: ignore[arg-type]
     if opts.loop not in LOOP_MODES:
@@ -95,8 +100,10 @@ def _check(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: st
     out_path = check_output(out)
     info = probe_video(video)
     if choice.mode == "point" and not (choice.point[0] < info.width and choice.point[1] < info.height):
-        raise InputError(f"--face {opts.face} is outside the video, whose frames are {info.width}x{info.height} "
-                         "pixels (x from the left, y from the top).")
+        raise InputError(
+            f"--face {opts.face} is outside the video, whose frames are {info.width}x{info.height} "
+            "pixels (x from the left, y from the top)."
+        )
     wave, speech = load_speech(audio)
     if not out_path.parent.is_dir():
         raise InputError(f"Cannot write '{out_path}' because the folder '{out_path.parent}' does not exist.")
@@ -111,9 +118,15 @@ class Dubber:
     def __init__(self, lips_weights: WeightsRef = "lips") -> None:
         self.mouth = MouthModel(lips_weights)
 
-    def dub(self, video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
-            options: DubOptions | None = None, progress: StageProgress | None = None,
-            **overrides: object) -> DubReport:
+    def dub(
+        self,
+        video: str | os.PathLike[str],
+        audio: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        options: DubOptions | None = None,
+        progress: StageProgress | None = None,
+        **overrides: object,
+    ) -> DubReport:
         """Make the speaker in `video` say `audio`; everything but mouth and jaw stays as filmed.
         Keyword overrides (loop="freeze", face="0", ...) patch `options`."""
         return self._run(_check(video, audio, out, options, overrides), progress)
@@ -123,17 +136,23 @@ class Dubber:
         report = (lambda *a: None) if progress is None else progress
         work, resumed = work_folder(job.out, video, job.audio, opts)
         # provenance: the segments get the watermark, the joined output the label and the signed manifest
-        stamp = Stamp.new("dub", opts.watermark, [video, job.audio],
-                          {k: v for k, v in asdict(opts).items() if k != "resume"},
-                          (job.info.width, job.info.height), ingredient=video)
+        stamp = Stamp.new(
+            "dub",
+            opts.watermark,
+            [video, job.audio],
+            {k: v for k, v in asdict(opts).items() if k != "resume"},
+            (job.info.width, job.info.height),
+            ingredient=video,
+        )
         pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
         pred = pred * opts.lip_strength
         tracker = TrackJob(video, work, FaceChoice.parse(opts.face), self.mouth.geometry.reference, report, CHUNK)
         tracker.start()  # tracking runs ahead in a thread; rendering follows a chunk behind
         try:
             with FrameFetcher(video) as fetch:
-                render = _Renderer(fetch, work, tracker, pred, wave.duration, self.mouth.geometry, job.info, opts, report,
-                                   stamp)
+                render = _Renderer(
+                    fetch, work, tracker, pred, wave.duration, self.mouth.geometry, job.info, opts, report, stamp
+                )
                 segments = render.while_tracking()
                 track = tracker.result()
                 if not (track.status == TrackStatus.OK).any():
@@ -157,9 +176,15 @@ class Dubber:
         return DubReport(job.out, len(plan), counts.get(TrackStatus.OK, 0), passed, resumed)
 
 
-def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str | os.PathLike[str],
-        options: DubOptions | None = None, progress: StageProgress | None = None, dubber: Dubber | None = None,
-        **overrides: object) -> DubReport:
+def dub(
+    video: str | os.PathLike[str],
+    audio: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: DubOptions | None = None,
+    progress: StageProgress | None = None,
+    dubber: Dubber | None = None,
+    **overrides: object,
+) -> DubReport:
     """Make the speaker in `video` say `audio`; everything but mouth and jaw stays as filmed.
     Pass a `Dubber` to reuse its loaded model across calls; without one the model is loaded here
     (after the inputs are checked, so a bad input fails fast)."""
@@ -170,13 +195,18 @@ def dub(video: str | os.PathLike[str], audio: str | os.PathLike[str], out: str |
 def _no_face_message(video: str | os.PathLike[str], choice: FaceChoice, status: np.ndarray) -> str:
     """Why nothing can be dubbed, in the terms of the choice the user made."""
     if choice.mode == "index" and choice.index > 0 and (status == TrackStatus.NO_FACE).all():
-        return (f"No frame of '{os.fspath(video)}' shows a face number {choice.index} (faces are numbered from 0, "
-                "the largest, in each frame); try --face auto or a smaller number.")
-    return (f"No usable face was found in '{os.fspath(video)}' (faces must be at least {MIN_INTER_OCULAR:.0f} px "
-            "between the eyes and not in profile); nothing to dub.")
+        return (
+            f"No frame of '{os.fspath(video)}' shows a face number {choice.index} (faces are numbered from 0, "
+            "the largest, in each frame); try --face auto or a smaller number."
+        )
+    return (
+        f"No usable face was found in '{os.fspath(video)}' (faces must be at least {MIN_INTER_OCULAR:.0f} px "
+        "between the eyes and not in profile); nothing to dub."
+    )
 
 
 # ------------------------------------------------------------------------------------------ mouth motion
+
 
 def _weights(t: np.ndarray, duration: float) -> np.ndarray:
     """Weight of the new mouth: 1 during the new speech, easing back to the original mouth after it."""
@@ -185,12 +215,23 @@ def _weights(t: np.ndarray, duration: float) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ pass 2: render
 
+
 class _Renderer:
     """Renders segments of CHUNK output frames into the work folder; a finished segment is kept."""
 
-    def __init__(self, fetch: FrameFetcher, work: Path, job: TrackJob, pred: np.ndarray, duration: float,
-                 geometry: MouthGeometry, info: VideoInfo, opts: DubOptions, report: StageProgress,
-                 stamp: Stamp) -> None:
+    def __init__(
+        self,
+        fetch: FrameFetcher,
+        work: Path,
+        job: TrackJob,
+        pred: np.ndarray,
+        duration: float,
+        geometry: MouthGeometry,
+        info: VideoInfo,
+        opts: DubOptions,
+        report: StageProgress,
+        stamp: Stamp,
+    ) -> None:
         self.stamp = stamp  # provenance: the watermark of every rendered frame
         self.fetch, self.work, self.job, self.pred, self.duration = fetch, work, job, pred, duration
         self.geometry, self.info, self.opts, self.report = geometry, info, opts, report
@@ -209,11 +250,19 @@ class _Renderer:
             if not self.job.wait_for(need):
                 return segments
             track = self.job.snapshot()
-            t = (track.pts[a:a + CHUNK] - track.pts[0]) * self.tb
+            t = (track.pts[a : a + CHUNK] - track.pts[0]) * self.tb
             if self.opts.rest == "trim" and t[-1] >= self.duration:
                 return segments  # the cut falls in this segment: decided once the plan is known
-            segments.append(self._segment(len(segments), track, np.arange(a, a + CHUNK),
-                                          track.pts[a:a + CHUNK] - track.pts[0], need, self.job.total))
+            segments.append(
+                self._segment(
+                    len(segments),
+                    track,
+                    np.arange(a, a + CHUNK),
+                    track.pts[a : a + CHUNK] - track.pts[0],
+                    need,
+                    self.job.total,
+                )
+            )
 
     def rest(self, plan: Timeline, track: Track, start: int) -> list[Path]:
         """All segments from `start` on, following the finished plan (loops and cuts included)."""
@@ -224,8 +273,7 @@ class _Renderer:
             segments.append(self._segment(s, track, plan.source[a:b], plan.pts[a:b], len(track.pts), len(plan)))
         return segments
 
-    def _segment(self, s: int, track: Track, src: np.ndarray, out_pts: np.ndarray, stats_upto: int,
-                 total: int) -> Path:
+    def _segment(self, s: int, track: Track, src: np.ndarray, out_pts: np.ndarray, stats_upto: int, total: int) -> Path:
         path = self.work / f"video_{s:05d}.mp4"
         a = s * CHUNK
         if path.is_file():
@@ -239,15 +287,24 @@ class _Renderer:
         smooth = smooth_points(track.points(lo, hi))
         painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
         w, h = self.size
-        with VideoWriter(path, w, h, fps=self.info.fps or 25.0, crf=self.opts.crf, preset=self.opts.preset,
-                         time_base=self.fetch.time_base, colors=self.fetch.colors,
-                         **self.stamp.segment_args(w, h)) as writer:
+        with VideoWriter(
+            path,
+            w,
+            h,
+            fps=self.info.fps or 25.0,
+            crf=self.opts.crf,
+            preset=self.opts.preset,
+            time_base=self.fetch.time_base,
+            colors=self.fetch.colors,
+            **self.stamp.segment_args(w, h),
+        ) as writer:
             for j, frame in enumerate(self.fetch.frames(src)):
                 i = int(src[j])
                 p = smooth[i - lo]
                 if track.status[i] == TrackStatus.OK and weights[j] > 0 and not np.isnan(p[0, 0]):
-                    dub_region(frame, p, dub_target(self.geometry, p, offsets[j], closed, float(weights[j])), tone,
-                               painter)
+                    dub_region(
+                        frame, p, dub_target(self.geometry, p, offsets[j], closed, float(weights[j])), tone, painter
+                    )
                 writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
                 self.report("Rendering", a + j + 1, max(total, a + j + 1))
         return path

@@ -55,8 +55,12 @@ class Animator:
     `lips_weights`, `motion_weights` and `emotions_weights` take a built-in name or a file written by
     `talkinghead train` (checked for fitting its kind at load)."""
 
-    def __init__(self, lips_weights: WeightsRef = "lips", motion_weights: WeightsRef = "motion",
-                 emotions_weights: WeightsRef = "emotions") -> None:
+    def __init__(
+        self,
+        lips_weights: WeightsRef = "lips",
+        motion_weights: WeightsRef = "motion",
+        emotions_weights: WeightsRef = "emotions",
+    ) -> None:
         self.mouth = MouthModel(lips_weights)
         self.head = LearnedMotion(motion_weights)
         self._emotions_weights = emotions_weights
@@ -73,16 +77,20 @@ class Animator:
             raise RuntimeError("Animator: call set_source() with a photo before animating it.")
         return self._face
 
-    def set_source(self, image: np.ndarray | str | os.PathLike[str], size: int | None = None,
-                   face_index: int = 0) -> SourceFace:
+    def set_source(
+        self, image: np.ndarray | str | os.PathLike[str], size: int | None = None, face_index: int = 0
+    ) -> SourceFace:
         """Analyse the photo's face (0 = largest) once; `size` is the output's longer side (None = as is)."""
         img = load_image(image) if not isinstance(image, np.ndarray) else image
         img = fit_size(img, size)
         source = analyse_source(img, self.mouth.geometry.reference, face_index)
-        self._face = _PreparedFace(source=source, warper=MeshWarper(img, source.points),
-                                   neutral=self.mouth.geometry.close(source.canonical),
-                                   tone=face_tone(img, source.points),
-                                   eyes=EyeCloser(img, source.points, source.inter_ocular))
+        self._face = _PreparedFace(
+            source=source,
+            warper=MeshWarper(img, source.points),
+            neutral=self.mouth.geometry.close(source.canonical),
+            tone=face_tone(img, source.points),
+            eyes=EyeCloser(img, source.points, source.inter_ocular),
+        )
         return source
 
     def set_avatar(self, path: str | os.PathLike[str], size: int | None = None) -> SourceFace:
@@ -97,8 +105,18 @@ class Animator:
         img = fit_size(avatar.reference, size)
         k = img.shape[1] / avatar.reference.shape[1]
         faces = detect_faces(img)  # the avatar's face: the one nearest where it was filmed
-        index = (int(np.argmin([np.hypot(f.center[0] - avatar.face_point[0] * k, f.center[1] - avatar.face_point[1] * k)
-                                for f in faces])) if faces else 0)
+        index = (
+            int(
+                np.argmin(
+                    [
+                        np.hypot(f.center[0] - avatar.face_point[0] * k, f.center[1] - avatar.face_point[1] * k)
+                        for f in faces
+                    ]
+                )
+            )
+            if faces
+            else 0
+        )
         source = self.set_source(img, face_index=index)
         face = self._prepared()
         eyes = EyeCloser(img, source.points, source.inter_ocular, lids=avatar.eyes_closed)
@@ -164,8 +182,14 @@ class Animator:
 
 def check_options(opts: GenerateOptions) -> GenerateOptions:
     """The options, if every number is in range (the CLI's ranges, for Python callers); else InputError."""
-    ranges = {"fps": (1, 120), "lip_strength": (0, 3), "pose_scale": (0, 3), "blinks_per_min": (0, 60),
-              "emotion_strength": (0, 2), "crf": (0, 51)}
+    ranges = {
+        "fps": (1, 120),
+        "lip_strength": (0, 3),
+        "pose_scale": (0, 3),
+        "blinks_per_min": (0, 60),
+        "emotion_strength": (0, 2),
+        "crf": (0, 51),
+    }
     for name, (lo, hi) in ranges.items():
         value = getattr(opts, name)
         if not (math.isfinite(value) and lo <= value <= hi):
@@ -179,10 +203,16 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
     return opts
 
 
-def generate(face: str | os.PathLike[str] | None, audio: str | os.PathLike[str], out: str | os.PathLike[str],
-             options: GenerateOptions | None = None, progress: Progress | None = None,
-             animator: Animator | None = None, avatar: str | os.PathLike[str] | None = None,
-             **overrides: object) -> Path:
+def generate(
+    face: str | os.PathLike[str] | None,
+    audio: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: GenerateOptions | None = None,
+    progress: Progress | None = None,
+    animator: Animator | None = None,
+    avatar: str | os.PathLike[str] | None = None,
+    **overrides: object,
+) -> Path:
     """Photo (or `avatar` file, face=None) + speech -> MP4 at `out`. Keyword overrides (seed=7, still=True,
     ...) patch `options`."""
     from dataclasses import replace
@@ -193,8 +223,11 @@ def generate(face: str | os.PathLike[str] | None, audio: str | os.PathLike[str],
     if (face is None) == (avatar is None):
         raise InputError("Give either a face photo or an avatar file, not both or neither.")
     anim = animator or Animator()
-    src = (anim.set_avatar(avatar, size=opts.size) if avatar is not None
-           else anim.set_source(face, size=opts.size, face_index=opts.face_index))  # type: ignore[arg-type]
+    src = (
+        anim.set_avatar(avatar, size=opts.size)
+        if avatar is not None
+        else anim.set_source(face, size=opts.size, face_index=opts.face_index)  # type: ignore[arg-type]
+    )
     anim.expression(opts)  # an unknown emotion fails here, before any output exists
     h, w = src.image.shape[:2]
     n_frames = max(1, int(round(wave.duration * opts.fps)))

@@ -64,8 +64,9 @@ class Motion:
     def __post_init__(self) -> None:
         n = len(self.mouth)
         if self.mouth.ndim != 3 or self.mouth.shape[2] != 2 or self.lids.shape != (n,) or self.pose.shape != (n, 5):
-            raise ValueError(f"inconsistent Motion shapes: mouth {self.mouth.shape}, lids {self.lids.shape}, "
-                             f"pose {self.pose.shape}")
+            raise ValueError(
+                f"inconsistent Motion shapes: mouth {self.mouth.shape}, lids {self.lids.shape}, pose {self.pose.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.mouth)
@@ -129,5 +130,10 @@ class TrackStatus(enum.IntEnum):
         return _REASONS[self]
 
 
-_REASONS = {TrackStatus.OK: "dubbed", TrackStatus.NO_FACE: "no face", TrackStatus.TOO_SMALL: "too small",
-            TrackStatus.PROFILE: "profile", TrackStatus.MOUTH_OUT_OF_FRAME: "mouth out of frame"}
+_REASONS = {
+    TrackStatus.OK: "dubbed",
+    TrackStatus.NO_FACE: "no face",
+    TrackStatus.TOO_SMALL: "too small",
+    TrackStatus.PROFILE: "profile",
+    TrackStatus.MOUTH_OUT_OF_FRAME: "mouth out of frame",
+}

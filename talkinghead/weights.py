@@ -67,16 +67,20 @@ def load_weights(name_or_path: WeightsRef) -> Weights:
         fname, digest = REGISTRY[str(name_or_path)]
         path = WEIGHTS_DIR / fname
         if not path.exists():
-            raise TalkingHeadError(f"The built-in weights '{name_or_path}' are missing ({path}); reinstall talkinghead.")
+            raise TalkingHeadError(
+                f"The built-in weights '{name_or_path}' are missing ({path}); reinstall talkinghead."
+            )
         if digest and sha256(path) != digest:
-            raise TalkingHeadError(f"The built-in weights file {path} is corrupted (sha256 mismatch); reinstall talkinghead.")
+            raise TalkingHeadError(
+                f"The built-in weights file {path} is corrupted (sha256 mismatch); reinstall talkinghead."
+            )
     else:
         path = Path(name_or_path)
         if not path.is_file():
             raise InputError(f"The weights file {path} does not exist.")
     try:
         with safe_open(str(path), framework="pt") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
             metadata = dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"The weights file {path} is not a readable safetensors file ({exc}).") from None
@@ -163,8 +167,9 @@ def load_model(kind: str, name_or_path: WeightsRef | None = None) -> LoadedModel
             net = spec.build(w.json("config"))
             net.load_state_dict({k.removeprefix("model."): v for k, v in w.tensors.items() if k.startswith("model.")})
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise InputError(f"The weights {where} do not fit this talkinghead's {kind} model: "
-                             f"{str(exc).splitlines()[0]}") from None
+            raise InputError(
+                f"The weights {where} do not fit this talkinghead's {kind} model: {str(exc).splitlines()[0]}"
+            ) from None
         net.eval()
     return LoadedModel(net, w, os.fspath(ref))
 

@@ -42,8 +42,9 @@ def leftovers(out: Path) -> list[str]:
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
 
 
-def assert_user_error(result, out: Path, *needles: str, existing: bytes | None = None,
-                      allow_work: bool = False, folder: bool = False) -> str:
+def assert_user_error(
+    result, out: Path, *needles: str, existing: bytes | None = None, allow_work: bool = False, folder: bool = False
+) -> str:
     """Exit 1, one line starting 'Error:' on stderr, no traceback or usage dump, output absent (or
     untouched), no leftovers. Returns the sentence."""
     err = result.stderr.strip()
@@ -52,7 +53,7 @@ def assert_user_error(result, out: Path, *needles: str, existing: bytes | None =
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), err
     assert "Traceback" not in result.output and "Usage:" not in result.output, result.output
-    sentence = lines[0][len("Error: "):]
+    sentence = lines[0][len("Error: ") :]
     assert (sentence.endswith((".", ")")) and sentence[0].isupper()) or sentence[0] in "'-/", sentence
     for n in needles:
         assert n.lower() in sentence.lower(), sentence
@@ -80,6 +81,7 @@ def assert_video(out: Path, duration: float, size: tuple[int, int] | None = None
 
 # ------------------------------------------------------------------------------------------ audio
 
+
 def tone_speech(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
     """Voiced-like synthetic signal with syllable gaps (the models animate anything loud enough)."""
     t = np.arange(int(seconds * rate)) / rate
@@ -100,8 +102,13 @@ def write_pcm(path: Path, samples: np.ndarray, rate: int, width: int = 2) -> Pat
         raw = (np.round(x * 127) + 128).astype(np.uint8).tobytes()
     else:
         ints = np.round(x * float(2 ** (8 * width - 1) - 1)).astype("<i4")
-        raw = ints.astype("<i2").tobytes() if width == 2 else \
-            ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes() if width == 3 else ints.tobytes()
+        raw = (
+            ints.astype("<i2").tobytes()
+            if width == 2
+            else ints.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+            if width == 3
+            else ints.tobytes()
+        )
     with wave.open(str(path), "wb") as w:
         w.setnchannels(x.shape[1])
         w.setsampwidth(width)
@@ -130,7 +137,7 @@ def write_encoded(path: Path, samples: np.ndarray, rate: int, codec: str, fmt: s
         n = s.codec_context.frame_size or 1024
         pos = 0
         while pos < len(x):
-            chunk = x[pos:pos + n]
+            chunk = x[pos : pos + n]
             if fmt_name.startswith("s16"):
                 arr = (np.clip(chunk, -1, 1) * 32767).astype(np.int16)
             elif fmt_name.startswith("s32"):
@@ -150,6 +157,7 @@ def write_encoded(path: Path, samples: np.ndarray, rate: int, codec: str, fmt: s
 
 
 # ------------------------------------------------------------------------------------------ images
+
 
 def demo_face_rgb() -> np.ndarray:
     from talkinghead.media import load_image
@@ -182,8 +190,16 @@ def write_exif_jpeg(path: Path, stored: np.ndarray, orientation: int) -> Path:
 
 # ------------------------------------------------------------------------------------------ videos
 
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0, audio: tuple[np.ndarray, int] | None = None,
-                codec: str = "libx264", pix_fmt: str = "yuv420p", rotate: int | None = None) -> Path:
+
+def write_video(
+    path: Path,
+    frames: list[np.ndarray],
+    fps: float = 25.0,
+    audio: tuple[np.ndarray, int] | None = None,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rotate: int | None = None,
+) -> Path:
     """Frames (RGB) to a video with PyAV, any codec / size / rate; `rotate` adds display-matrix side data
     through the container's metadata (phone videos)."""
     from fractions import Fraction
@@ -208,7 +224,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0, audio: 
         if a is not None:
             x = audio[0].astype(np.float32)
             for k in range(0, len(x), 1024):
-                fr = av.AudioFrame.from_ndarray(x[None, k:k + 1024], format="fltp", layout="mono")
+                fr = av.AudioFrame.from_ndarray(x[None, k : k + 1024], format="fltp", layout="mono")
                 fr.sample_rate = audio[1]
                 fr.pts = k
                 for p in a.encode(fr):

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from speech import write_wav  # noqa: E402
+from speech import write_wav
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-__all__ = ["SENTENCES", "synthesize", "speech_with_pause", "write_wav"]
+__all__ = ["SENTENCES", "speech_with_pause", "synthesize", "write_wav"]
 
 # Two natural sentences per language, each about 2-3 s at 150 wpm. Keys are
 # the language codes callers use; ``_VOICE_ALIASES`` maps them to espeak voices.
@@ -72,9 +72,7 @@ _ENS_OK = 0
 _EE_OK = 0
 
 # int callback(short *wav, int numsamples, espeak_EVENT *events)
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 _lock = threading.Lock()  # espeak-ng keeps global state: one synthesis at a time
 _lib: ctypes.CDLL | None = None
@@ -109,8 +107,14 @@ def _bind(lib: ctypes.CDLL) -> None:
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.espeak_SetParameter.restype = ctypes.c_int
     lib.espeak_Synth.argtypes = [
-        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-        ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_uint,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
     ]
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_Synchronize.argtypes = []
@@ -155,9 +159,7 @@ def _engine() -> ctypes.CDLL:
     return lib
 
 
-def synthesize(
-    text: str, language: str, rate_wpm: int = 150, sample_rate: int = 16000
-) -> np.ndarray:
+def synthesize(text: str, language: str, rate_wpm: int = 150, sample_rate: int = 16000) -> np.ndarray:
     """Speak ``text`` with the espeak-ng voice for ``language``.
 
     Returns float32 mono samples in [-1, 1] at ``sample_rate`` (espeak renders
@@ -167,15 +169,11 @@ def synthesize(
     with _lock:
         lib = _engine()
         if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
-            raise RuntimeError(
-                f"espeak-ng has no voice for language {language!r} (tried {voice!r})"
-            )
+            raise RuntimeError(f"espeak-ng has no voice for language {language!r} (tried {voice!r})")
         lib.espeak_SetParameter(_ESPEAK_RATE, int(rate_wpm), 0)
         data = text.encode("utf-8")
         _chunks.clear()
-        status = lib.espeak_Synth(
-            data, len(data) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
-        )
+        status = lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
         lib.espeak_Synchronize()
         pcm = np.concatenate(_chunks) if _chunks else np.zeros(0, np.int16)
         _chunks.clear()

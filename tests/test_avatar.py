@@ -77,8 +77,9 @@ def test_avatar_mouth_comes_from_the_bank(built, animator, speech):
     animator.set_avatar(built)
     motion = animator.motion(speech16k, 60, opts)
     k = int(np.argmax(np.abs(motion.mouth).sum((1, 2))))
-    one = type(motion)(mouth=motion.mouth[k:k + 1], lids=motion.lids[k:k + 1] * 0, pose=motion.pose[k:k + 1],
-                       fps=motion.fps)
+    one = type(motion)(
+        mouth=motion.mouth[k : k + 1], lids=motion.lids[k : k + 1] * 0, pose=motion.pose[k : k + 1], fps=motion.fps
+    )
     own = next(iter(animator.render(one, opts)))
     animator.set_source(animator.source.image)  # same frame, generic interior
     painted = next(iter(animator.render(one, opts)))
@@ -92,7 +93,7 @@ def test_other_format_is_refused(built, folder):
     from talkinghead.avatar import load_avatar
 
     with safe_open(str(built), framework="numpy") as f:
-        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
     bad = folder / "old.avatar"
     save_file(tensors, str(bad), metadata=dict(meta, format="talkinghead-avatar-99"))
     with pytest.raises(InputError, match="talkinghead-avatar-1") as exc:
@@ -165,8 +166,9 @@ def test_cli_refuses_bad_inputs_before_loading(tmp_path, speech, built):
     out = tmp_path / "x.mp4"
     r = runner.invoke(app, ["avatar", "--video", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "a.avatar")])
     assert r.exit_code == 1 and "does not exist" in r.output
-    r = runner.invoke(app, ["generate", "--face", str(DEMO_FACE), "--avatar", str(built), "--audio", str(speech),
-                            "-o", str(out)])
+    r = runner.invoke(
+        app, ["generate", "--face", str(DEMO_FACE), "--avatar", str(built), "--audio", str(speech), "-o", str(out)]
+    )
     assert r.exit_code == 1 and "either" in r.output.lower() and not out.exists()
     r = runner.invoke(app, ["avatar", "--video", str(tmp_path / "missing.mp4"), "--face", "left"])
     assert r.exit_code == 1

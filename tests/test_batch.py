@@ -55,12 +55,34 @@ def read_report(out: Path) -> dict[str, dict]:
 
 
 def test_csv_values_get_their_option_types_and_paths_resolve_from_the_jobs_folder(inputs, tmp_path, monkeypatch):
-    jobs_file = write_csv(inputs / "typed.csv", [
-        {"mode": "generate", "face": "face.jpg", "audio": "one.wav", "output": "a/x.mp4", "seed": "7",
-         "still": "yes", "size": "256", "lip_strength": "0.5", "blink_rate": "5", "loop": "", "id": "first"},
-        {"mode": "dub", "video": "film.mp4", "audio": "one.wav", "output": "y.mp4", "face": "1", "loop": "freeze",
-         "fresh": "true", "lip_strength": "2"},
-    ])
+    jobs_file = write_csv(
+        inputs / "typed.csv",
+        [
+            {
+                "mode": "generate",
+                "face": "face.jpg",
+                "audio": "one.wav",
+                "output": "a/x.mp4",
+                "seed": "7",
+                "still": "yes",
+                "size": "256",
+                "lip_strength": "0.5",
+                "blink_rate": "5",
+                "loop": "",
+                "id": "first",
+            },
+            {
+                "mode": "dub",
+                "video": "film.mp4",
+                "audio": "one.wav",
+                "output": "y.mp4",
+                "face": "1",
+                "loop": "freeze",
+                "fresh": "true",
+                "lip_strength": "2",
+            },
+        ],
+    )
     monkeypatch.chdir(tmp_path)  # relative inputs are relative to the jobs file, not to the working directory
     gen, dub = load_jobs(jobs_file, tmp_path / "out")
     assert gen.error is None and dub.error is None
@@ -72,10 +94,20 @@ def test_csv_values_get_their_option_types_and_paths_resolve_from_the_jobs_folde
 
 
 def test_jsonl_values_and_fingerprint_follow_options(inputs, tmp_path):
-    lines = [{"mode": "generate", "face": str(inputs / "face.jpg"), "audio": "one.wav", "output": "a.mp4",
-              "seed": 3, "still": False, "fps": 30, "size": None},
-             {"mode": "generate", "face": "face.jpg", "audio": "one.wav", "output": "b.mp4", "seed": 4, "fps": 30},
-             {"mode": "dub", "video": "film.mp4", "audio": "one.wav", "output": "c.mp4", "face": 0}]
+    lines = [
+        {
+            "mode": "generate",
+            "face": str(inputs / "face.jpg"),
+            "audio": "one.wav",
+            "output": "a.mp4",
+            "seed": 3,
+            "still": False,
+            "fps": 30,
+            "size": None,
+        },
+        {"mode": "generate", "face": "face.jpg", "audio": "one.wav", "output": "b.mp4", "seed": 4, "fps": 30},
+        {"mode": "dub", "video": "film.mp4", "audio": "one.wav", "output": "c.mp4", "face": 0},
+    ]
     jobs_file = inputs / "jobs.jsonl"
     jobs_file.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
     a, b, c = load_jobs(jobs_file, tmp_path)
@@ -87,20 +119,29 @@ def test_jsonl_values_and_fingerprint_follow_options(inputs, tmp_path):
     assert load_jobs(jobs_file, tmp_path)[0].fingerprint == a.fingerprint  # same job, written differently
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"sed": "1"}, "Row 1: `sed` is not a column of generate jobs (did you mean `seed`?)."),
-    ({"loop": "freeze"}, "Row 1: `loop` is an option of dub jobs, not of generate jobs."),
-    ({"seed": "abc"}, "Row 1: `seed` must be a whole number, not 'abc'."),
-    ({"still": "maybe"}, "Row 1: `still` must be true or false, not 'maybe'."),
-    ({"size": "10"}, "Row 1: `size` must be between 64 and 4096, not 10."),
-    ({"output": "../escape.mp4"}, "Row 1: `output` '../escape.mp4' would be written outside the output folder."),
-    ({"output": "a/../../escape.mp4"}, "Row 1: `output` 'a/../../escape.mp4' would be written outside the output folder."),
-    ({"output": "/tmp/abs.mp4"}, "Row 1: `output` must be a path relative to the output folder, not '/tmp/abs.mp4'."),
-    ({"output": "x.avi"}, "Row 1: `output` must end in .mp4, not 'x.avi'."),
-    ({"face": "missing.jpg"}, "Row 1: the face image 'missing.jpg' does not exist."),
-    ({"mode": "dance"}, "Row 1: `mode` must be generate or dub, not 'dance'."),
-    ({"audio": ""}, "Row 1: a generate job needs a file in the `audio` column."),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"sed": "1"}, "Row 1: `sed` is not a column of generate jobs (did you mean `seed`?)."),
+        ({"loop": "freeze"}, "Row 1: `loop` is an option of dub jobs, not of generate jobs."),
+        ({"seed": "abc"}, "Row 1: `seed` must be a whole number, not 'abc'."),
+        ({"still": "maybe"}, "Row 1: `still` must be true or false, not 'maybe'."),
+        ({"size": "10"}, "Row 1: `size` must be between 64 and 4096, not 10."),
+        ({"output": "../escape.mp4"}, "Row 1: `output` '../escape.mp4' would be written outside the output folder."),
+        (
+            {"output": "a/../../escape.mp4"},
+            "Row 1: `output` 'a/../../escape.mp4' would be written outside the output folder.",
+        ),
+        (
+            {"output": "/tmp/abs.mp4"},
+            "Row 1: `output` must be a path relative to the output folder, not '/tmp/abs.mp4'.",
+        ),
+        ({"output": "x.avi"}, "Row 1: `output` must end in .mp4, not 'x.avi'."),
+        ({"face": "missing.jpg"}, "Row 1: the face image 'missing.jpg' does not exist."),
+        ({"mode": "dance"}, "Row 1: `mode` must be generate or dub, not 'dance'."),
+        ({"audio": ""}, "Row 1: a generate job needs a file in the `audio` column."),
+    ],
+)
 def test_a_bad_row_fails_that_job_only(inputs, tmp_path, extra, message):
     good = {"mode": "generate", "face": "face.jpg", "audio": "one.wav", "output": "ok.mp4"}
     bad = {**good, "output": "bad.mp4", **extra}
@@ -116,13 +157,16 @@ def test_an_inner_dotdot_that_stays_inside_is_fine_and_duplicate_outputs_are_ref
     assert second.error == "Row 2: the output 'b.mp4' is already written by row 1."
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("jobs.txt", "mode,face\n", "must be a .csv or .jsonl file"),
-    ("jobs.csv", "face,audio,output\nf.jpg,a.wav,o.mp4\n", "is not a jobs file"),
-    ("jobs.csv", "mode,face,audio,output\n", "holds no jobs"),
-    ("jobs.jsonl", "hello\nworld\n", "is not a jobs file"),
-    ("jobs.csv", b"\xff\xfe\x00\x81binary", "is not a UTF-8 text file"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("jobs.txt", "mode,face\n", "must be a .csv or .jsonl file"),
+        ("jobs.csv", "face,audio,output\nf.jpg,a.wav,o.mp4\n", "is not a jobs file"),
+        ("jobs.csv", "mode,face,audio,output\n", "holds no jobs"),
+        ("jobs.jsonl", "hello\nworld\n", "is not a jobs file"),
+        ("jobs.csv", b"\xff\xfe\x00\x81binary", "is not a UTF-8 text file"),
+    ],
+)
 def test_a_file_that_is_not_a_jobs_file_is_one_sentence_and_exit_1(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -138,9 +182,14 @@ def test_a_file_that_is_not_a_jobs_file_is_one_sentence_and_exit_1(tmp_path, nam
 
 def three_jobs(inputs: Path, name: str) -> Path:
     row = {"mode": "generate", "face": "face.jpg", "audio": "one.wav", "size": "128"}
-    return write_csv(inputs / name, [{**row, "output": "a.mp4", "seed": "1"},
-                                     {**row, "output": "sub/b.mp4", "seed": "2", "still": "true"},
-                                     {**row, "output": "c.mp4", "face": "bad.jpg"}])
+    return write_csv(
+        inputs / name,
+        [
+            {**row, "output": "a.mp4", "seed": "1"},
+            {**row, "output": "sub/b.mp4", "seed": "2", "still": "true"},
+            {**row, "output": "c.mp4", "face": "bad.jpg"},
+        ],
+    )
 
 
 @pytest.mark.slow
@@ -192,7 +241,9 @@ def test_one_worker_in_process_loads_models_once_fails_one_job_and_resumes(input
 
     monkeypatch.setattr(dubbing, "Dubber", CountingDubber)
     row = {"mode": "dub", "video": str(out / "a.mp4"), "audio": str(inputs / "one.wav")}
-    dub_file = write_csv(tmp_path / "dub.csv", [{**row, "output": "d1.mp4"}, {**row, "output": "d2.mp4", "rest": "trim"}])
+    dub_file = write_csv(
+        tmp_path / "dub.csv", [{**row, "output": "d1.mp4"}, {**row, "output": "d2.mp4", "rest": "trim"}]
+    )
     run_batch(dub_file, tmp_path / "dubs", workers=1)
     report = read_report(tmp_path / "dubs")
     for name in ("d1.mp4", "d2.mp4"):
@@ -221,8 +272,9 @@ def test_ctrl_c_leaves_a_report_with_the_unfinished_jobs_pending(inputs, tmp_pat
 @pytest.mark.slow
 def test_two_worker_processes_through_the_cli(inputs, tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["batch", str(three_jobs(inputs, "pool.csv")), "-o", str(out), "--workers", "2",
-                                      "--quiet"])
+    result = CliRunner().invoke(
+        app, ["batch", str(three_jobs(inputs, "pool.csv")), "-o", str(out), "--workers", "2", "--quiet"]
+    )
     assert result.exit_code == 1, result.output  # one job failed
     report = read_report(out)
     assert [report[k]["status"] for k in ("a.mp4", "sub/b.mp4", "c.mp4")] == ["done", "done", "failed"]
@@ -237,8 +289,10 @@ def test_two_worker_processes_through_the_cli(inputs, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                    reason="ray is not installed (pip install -e '.[ray]'); the --ray backend is untested here")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="ray is not installed (pip install -e '.[ray]'); the --ray backend is untested here",
+)
 def test_ray_local_instance_runs_jobs_as_actors_and_reports_the_failure(inputs, tmp_path):
     import ray
 

@@ -48,6 +48,7 @@ def _gen(face, audio, out, *extra):
 
 # ------------------------------------------------------------------------------------------ tracebacks
 
+
 def test_nan_samples_in_a_float_wav_are_not_a_traceback(tmp_path):
     x = tone_speech(1.0)
     x[1000:1200] = np.nan
@@ -85,8 +86,7 @@ def test_dub_into_a_folder_it_cannot_write(tmp_path, talking, speech, monkeypatc
     else:
         locked.chmod(0o555)
     try:
-        assert_user_error(run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q"]), out,
-                          "cannot write")
+        assert_user_error(run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q"]), out, "cannot write")
     finally:
         locked.chmod(0o755)
 
@@ -98,11 +98,21 @@ def test_output_name_too_long(tmp_path, speech):
     assert_user_error(_gen(DEMO_FACE, speech, out), out, "too long")
 
 
-@pytest.mark.parametrize("flag, value, needle", [
-    ("--fps", "nan", "from 1 to 120"), ("--fps", "0.5", "from 1 to 120"), ("--fps", "inf", "from 1 to 120"),
-    ("--seed", "-1", "0 or more"), ("--lip-strength", "nan", "from 0 to 3"), ("--size", "20", "64 to 4096"),
-    ("--pose-scale", "-1", "from 0 to 3"), ("--blink-rate", "nan", "0 to 60"), ("--face-index", "-1", "0"),
-    ("--emotion-strength", "9", "0 to 2")])
+@pytest.mark.parametrize(
+    "flag, value, needle",
+    [
+        ("--fps", "nan", "from 1 to 120"),
+        ("--fps", "0.5", "from 1 to 120"),
+        ("--fps", "inf", "from 1 to 120"),
+        ("--seed", "-1", "0 or more"),
+        ("--lip-strength", "nan", "from 0 to 3"),
+        ("--size", "20", "64 to 4096"),
+        ("--pose-scale", "-1", "from 0 to 3"),
+        ("--blink-rate", "nan", "0 to 60"),
+        ("--face-index", "-1", "0"),
+        ("--emotion-strength", "9", "0 to 2"),
+    ],
+)
 def test_option_values_one_sentence_exit_1(tmp_path, speech, flag, value, needle):
     out = tmp_path / "out.mp4"
     s = assert_user_error(_gen(DEMO_FACE, speech, out, flag, value), out, flag, needle)
@@ -121,23 +131,34 @@ def test_python_api_refuses_what_the_cli_refuses(tmp_path, speech):
 
 # ------------------------------------------------------------------------------------------ one exit rule
 
-@pytest.mark.parametrize("args", [
-    ["dub", "--video", "{talking}", "--audio", "{speech}", "--crf", "99"],
-    ["dub", "--video", "{talking}", "--audio", "{speech}", "--lip-strength", "nan"],
-    ["generate", "--face", "{face}"],  # missing --audio
-    ["generate", "--face", "{face}", "--audio", "{speech}", "--no-such-flag"],
-    ["generate", "--face", "{face}", "--audio", "{speech}", "--size", "big"],
-    ["no-such-command"],
-    ["prepare", "{speech}", "-o", "{tmp}/c", "--workers", "0"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dub", "--video", "{talking}", "--audio", "{speech}", "--crf", "99"],
+        ["dub", "--video", "{talking}", "--audio", "{speech}", "--lip-strength", "nan"],
+        ["generate", "--face", "{face}"],  # missing --audio
+        ["generate", "--face", "{face}", "--audio", "{speech}", "--no-such-flag"],
+        ["generate", "--face", "{face}", "--audio", "{speech}", "--size", "big"],
+        ["no-such-command"],
+        ["prepare", "{speech}", "-o", "{tmp}/c", "--workers", "0"],
+    ],
+)
 def test_every_usage_error_exits_1_with_one_sentence(tmp_path, talking, speech, args):
     fill = {"talking": str(talking), "speech": str(speech), "face": str(DEMO_FACE), "tmp": str(tmp_path)}
     out = tmp_path / "never.mp4"
-    assert_user_error(run_cli([a.format(**fill) for a in args] + ["-o", str(out)]
-                              if args[0] in ("generate", "dub") else [a.format(**fill) for a in args]), out)
+    assert_user_error(
+        run_cli(
+            [a.format(**fill) for a in args] + ["-o", str(out)]
+            if args[0] in ("generate", "dub")
+            else [a.format(**fill) for a in args]
+        ),
+        out,
+    )
 
 
 # ------------------------------------------------------------------------------------------ huge photos
+
 
 def test_decompression_bomb_is_refused_from_its_header(tmp_path, speech):
     import struct
@@ -147,8 +168,12 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path, speech):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     bomb = tmp_path / "bomb.png"  # 30000 x 30000 declared, a few bytes of data
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
     out = tmp_path / "out.mp4"
     t = time.perf_counter()
     assert_user_error(_gen(bomb, speech, out), out, "too large", "megapixels")
@@ -176,6 +201,7 @@ def test_8000_pixel_photo_finishes_at_the_cap(tmp_path, speech):
 
 
 # ------------------------------------------------------------------------------------------ leftovers
+
 
 def test_stale_partial_of_a_killed_run_is_swept(tmp_path, speech):
     import subprocess
@@ -219,6 +245,7 @@ def test_dub_of_a_video_that_can_never_succeed_leaves_no_work_folder(tmp_path, t
 
 # ------------------------------------------------------------------------------------------ wrong results
 
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_matches_pillow(tmp_path, orientation):
     from PIL import Image, ImageOps
@@ -244,14 +271,19 @@ def test_phone_photo_comes_out_upright(tmp_path, speech):
 
 def test_dub_face_point_outside_the_frame(tmp_path, talking, speech):
     out = tmp_path / "d.mp4"
-    assert_user_error(run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q", "--face", "99,99999"]),
-                      out, "outside the video", "128x128")
+    assert_user_error(
+        run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q", "--face", "99,99999"]),
+        out,
+        "outside the video",
+        "128x128",
+    )
 
 
 def test_dub_face_number_that_is_not_there(tmp_path, talking, speech):
     out = tmp_path / "d.mp4"
-    s = assert_user_error(run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q", "--face", "5"]),
-                          out, "face number 5")
+    s = assert_user_error(
+        run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q", "--face", "5"]), out, "face number 5"
+    )
     assert "10 px" not in s
 
 
@@ -291,6 +323,7 @@ def test_odd_sized_video_keeps_every_pixel(tmp_path, speech):
 
 # ------------------------------------------------------------------------------------------ messages
 
+
 def test_eval_of_a_photo_says_it_is_an_image(tmp_path):
     res = run_cli(["eval", DEMO_FACE])
     assert_user_error(res, tmp_path / "none.mp4", "single image, not a video")
@@ -323,6 +356,7 @@ def test_existing_output_untouched_by_a_failed_run(tmp_path, speech):
 
 
 # ------------------------------------------------------------------------------------------ memory
+
 
 def test_speech_cues_of_long_speech_take_flat_memory_and_the_same_values(monkeypatch):
     """1 h of speech reached 6.7 GB in `generate`: the per-frame loudness (one float64 cumsum of the whole
@@ -391,8 +425,10 @@ def test_render_takes_motion_in_pieces(animator):
     animator.set_source(DEMO_FACE, size=64)
     opts = GenerateOptions(seed=2)
     whole = animator.motion(tone_speech(1.0), 25, opts)
-    pieces = [Motion(whole.mouth[a:a + 10], whole.lids[a:a + 10], whole.pose[a:a + 10], whole.fps)
-              for a in range(0, 25, 10)]
+    pieces = [
+        Motion(whole.mouth[a : a + 10], whole.lids[a : a + 10], whole.pose[a : a + 10], whole.fps)
+        for a in range(0, 25, 10)
+    ]
     a = list(animator.render(whole, opts))
     b = list(animator.render(iter(pieces), opts))
     assert len(a) == len(b) == 25 and all(np.array_equal(p, q) for p, q in zip(a, b))

@@ -42,15 +42,19 @@ def test_no_face(tmp_path, speech):
     cv2.imwrite(str(img), np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1)))
     out = tmp_path / "o" / "out.mp4"
     out.parent.mkdir()
-    _assert_clean_failure(_run(["generate", "--face", str(img), "--audio", str(speech), "-o", str(out), "-q"]),
-                          out, "no face")
+    _assert_clean_failure(
+        _run(["generate", "--face", str(img), "--audio", str(speech), "-o", str(out), "-q"]), out, "no face"
+    )
 
 
 def test_face_index_out_of_range(tmp_path, speech, demo_face):
     out = tmp_path / "o" / "out.mp4"
     out.parent.mkdir()
-    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out),
-                                "--face-index", "3", "-q"]), out, "face-index")
+    _assert_clean_failure(
+        _run(["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out), "--face-index", "3", "-q"]),
+        out,
+        "face-index",
+    )
 
 
 def test_several_faces_animates_largest(tmp_path, speech, demo_face):
@@ -91,8 +95,9 @@ def test_bad_audio(kind, needle, tmp_path, demo_face, wav_file):
     audio = _bad_audio(kind, tmp_path, wav_file)
     out = tmp_path / "o" / "out.mp4"
     out.parent.mkdir()
-    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(audio), "-o", str(out), "-q"]),
-                          out, needle)
+    _assert_clean_failure(
+        _run(["generate", "--face", str(demo_face), "--audio", str(audio), "-o", str(out), "-q"]), out, needle
+    )
 
 
 def test_unsupported_face_file(tmp_path, speech):
@@ -100,26 +105,32 @@ def test_unsupported_face_file(tmp_path, speech):
     doc.write_bytes(b"%PDF-1.4 not an image")
     out = tmp_path / "o" / "out.mp4"
     out.parent.mkdir()
-    _assert_clean_failure(_run(["generate", "--face", str(doc), "--audio", str(speech), "-o", str(out), "-q"]),
-                          out, "face.jpg")
+    _assert_clean_failure(
+        _run(["generate", "--face", str(doc), "--audio", str(speech), "-o", str(out), "-q"]), out, "face.jpg"
+    )
 
 
 def test_missing_face_file(tmp_path, speech):
     out = tmp_path / "out.mp4"
-    _assert_clean_failure(_run(["generate", "--face", str(tmp_path / "nope.jpg"), "--audio", str(speech),
-                                "-o", str(out), "-q"]), out, "does not exist")
+    _assert_clean_failure(
+        _run(["generate", "--face", str(tmp_path / "nope.jpg"), "--audio", str(speech), "-o", str(out), "-q"]),
+        out,
+        "does not exist",
+    )
 
 
 def test_unwritable_output(tmp_path, speech, demo_face):
     out = tmp_path / "missing-folder" / "out.mp4"
-    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out), "-q"]),
-                          out)
+    _assert_clean_failure(
+        _run(["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out), "-q"]), out
+    )
 
 
 def test_output_must_be_mp4(tmp_path, speech, demo_face):
     out = tmp_path / "out.avi"
-    _assert_clean_failure(_run(["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out), "-q"]),
-                          out, ".mp4")
+    _assert_clean_failure(
+        _run(["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out), "-q"]), out, ".mp4"
+    )
 
 
 def test_existing_output_survives_a_failed_run(tmp_path, demo_face, wav_file):

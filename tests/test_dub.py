@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from speech import SENTENCES, speech_with_pause, write_wav
+
 from talkinghead import dubbing
 from talkinghead.audio.features import loudness
 from talkinghead.dubbing import dub
@@ -51,8 +51,9 @@ def _speech(tmp_path: Path, lang: str, seconds: float | None = None, name: str =
     return p
 
 
-def _write(path: Path, images: list[np.ndarray], times: list[float] | None = None, fps: float = 25.0,
-           audio=None) -> Path:
+def _write(
+    path: Path, images: list[np.ndarray], times: list[float] | None = None, fps: float = 25.0, audio=None
+) -> Path:
     """Re-encode frames at given timestamps (variable frame rate when `times` is irregular)."""
     tb = Fraction(1, 90000)
     h, w = images[0].shape[:2]
@@ -87,8 +88,9 @@ def test_another_voice_moves_the_mouth_and_nothing_else(talking, frames, tmp_pat
     db = loudness(load_audio(new).samples, len(dubbed), 25.0)
     env = np.clip(db - (db.max() - 45), 0, None)
     r_new = np.corrcoef(np.nan_to_num(dubbed, nan=np.nanmedian(dubbed)), env)[0, 1]
-    r_old = np.corrcoef(np.nan_to_num(dubbed, nan=np.nanmedian(dubbed)),
-                        np.nan_to_num(original, nan=np.nanmedian(original)))[0, 1]
+    r_old = np.corrcoef(
+        np.nan_to_num(dubbed, nan=np.nanmedian(dubbed)), np.nan_to_num(original, nan=np.nanmedian(original))
+    )[0, 1]
     assert r_new > 0.35, f"the dubbed mouth must follow the new speech (r={r_new:.2f})"
     assert r_new > r_old + 0.1, f"...more than the original mouth (new {r_new:.2f}, original {r_old:.2f})"
 
@@ -135,7 +137,7 @@ def test_audio_shorter_keep_and_trim(frames, tmp_path):
     assert probe_video(kept.path).n_frames == 75
     sound = load_audio(kept.path).samples
     assert abs(len(sound) / 16000 - 3.0) < 0.1
-    tail, want = sound[int(1.6 * 16000): int(2.8 * 16000)], orig_sound.samples[int(1.6 * 16000): int(2.8 * 16000)]
+    tail, want = sound[int(1.6 * 16000) : int(2.8 * 16000)], orig_sound.samples[int(1.6 * 16000) : int(2.8 * 16000)]
     assert np.corrcoef(tail, want)[0, 1] > 0.9, "after the new speech the original sound continues"
     trimmed = dub(src, audio, tmp_path / "trim.mp4", rest="trim")
     assert abs(probe_video(trimmed.path).duration - 1.2) <= 0.05
@@ -170,11 +172,13 @@ def test_two_faces_auto_picks_the_speaker_and_a_point_picks_the_other(frames, tm
         frames: re-encoding alone changes every frame a little; a dub that keeps the speaker's own teeth
         changes the mouth less on average). The right face is the mirror image."""
         out = [f for _, f in iter_frames(path)]
-        left = np.percentile([np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).mean()
-                              for a, b in zip(out, src_frames)], 90)
+        left = np.percentile(
+            [np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).mean() for a, b in zip(out, src_frames)], 90
+        )
         r0, r1 = 2 * w - x1, 2 * w - x0
-        right = np.percentile([np.abs(a[y0:y1, r0:r1].astype(int) - b[y0:y1, r0:r1]).mean()
-                               for a, b in zip(out, src_frames)], 90)
+        right = np.percentile(
+            [np.abs(a[y0:y1, r0:r1].astype(int) - b[y0:y1, r0:r1]).mean() for a, b in zip(out, src_frames)], 90
+        )
         return left, right
 
     left, right = changed(dub(src, audio, tmp_path / "auto.mp4").path)

@@ -13,9 +13,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from speech import SENTENCES, speech_with_pause, write_wav
 
 import talkinghead as th
-from speech import SENTENCES, speech_with_pause, write_wav
 from talkinghead import dubbing
 from talkinghead.face import choice as choice_mod
 from talkinghead.face.follow import FaceChoice
@@ -30,8 +30,8 @@ from talkinghead.media.timeline import plan_timeline
 from talkinghead.render.region import even_box
 from talkinghead.types import Waveform
 
-
 # ------------------------------------------------------------------------------------------ frame fetching
+
 
 def _numbered_video(path: Path, n: int = 60, gop: int = 8, times: list[float] | None = None) -> Path:
     """Frame k is a flat grey of luma 20 + 3k (told apart after encoding), with a keyframe every `gop`
@@ -123,6 +123,7 @@ def test_fetched_frames_are_writable_copies(numbered):
 
 # ------------------------------------------------------------------------------------------ I420 regions
 
+
 def _smooth_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
     """A smooth colourful image (chroma subsampling loses little on it)."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -164,7 +165,7 @@ def test_region_put_round_trip_changes_only_the_box():
     uv_before = before[50:].reshape(2, 25, 33)
     uv_after = after[50:].reshape(2, 25, 33)
     outside = np.ones((25, 33), bool)
-    outside[y0 // 2:y1 // 2, x0 // 2:x1 // 2] = False
+    outside[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = False
     assert np.array_equal(uv_before[:, outside], uv_after[:, outside]), "chroma outside the box is untouched"
     assert np.abs(frame.region(x0, y0, x1, y1).astype(int) - (200, 40, 90)).max() <= 3
 
@@ -203,11 +204,14 @@ def test_timeline_audio_exactly_as_long_as_the_video_reuses_nothing():
             assert plan.end_pts == 20 * 512
 
 
-@pytest.mark.parametrize("loop,expected", [
-    ("pingpong", [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2]),
-    ("loop", [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]),
-    ("freeze", [0, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3]),
-])
+@pytest.mark.parametrize(
+    "loop,expected",
+    [
+        ("pingpong", [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 2]),
+        ("loop", [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]),
+        ("freeze", [0, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3]),
+    ],
+)
 def test_timeline_reuses_frames_when_the_audio_is_longer(loop, expected):
     plan = plan_timeline(np.arange(4) * 512 + 1000, TB, 11 * 512 * TB, loop)  # first pts need not be 0
     assert plan.source.tolist() == expected
@@ -247,6 +251,7 @@ def test_timeline_reused_frames_keep_their_own_durations():
 
 # ------------------------------------------------------------------------------------------ smoothing
 
+
 def _face(x: float, y: float, jitter: np.random.Generator) -> np.ndarray:
     """(478, 3) points spread like a face 60 px between the eyes, centred at x, y, with tracker noise."""
     rng = np.random.default_rng(0)
@@ -283,6 +288,7 @@ def test_single_frame_runs_are_kept_as_they_are():
 
 # ------------------------------------------------------------------------------------------ soundtrack
 
+
 def _video_with_sound(path: Path, seconds: float, sound: Waveform | None) -> Path:
     n = int(round(seconds * 25))
     with VideoWriter(path, 32, 32, fps=25, audio=sound) as w:
@@ -293,8 +299,9 @@ def _video_with_sound(path: Path, seconds: float, sound: Waveform | None) -> Pat
 
 def test_soundtrack_continues_with_the_videos_own_sound(tmp_path):
     t = np.arange(48000) / 16000
-    orig = Waveform((0.5 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 1.5 * t)) / 2).astype(np.float32),
-                    16000)
+    orig = Waveform(
+        (0.5 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 1.5 * t)) / 2).astype(np.float32), 16000
+    )
     video = _video_with_sound(tmp_path / "v.mp4", 3.0, orig)
     plan = plan_timeline(np.arange(75) * 512, TB, 1.0, rest="keep")
     new = Waveform(np.random.default_rng(0).uniform(-0.3, 0.3, 16000).astype(np.float32), 16000)
@@ -320,6 +327,7 @@ def test_soundtrack_of_a_silent_video_and_a_stereo_speech(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ face choice
+
 
 class _Frame:
     def rgb(self) -> np.ndarray:
@@ -377,18 +385,19 @@ def test_auto_choice_takes_the_largest_when_no_mouth_clearly_moves_more(monkeypa
 def test_auto_choice_has_nothing_to_choose_with_one_face_or_none(monkeypatch):
     frames = _fake_faces(monkeypatch, 0, [_detected(100, 80)], {100.0: 3.0})
     assert choice_mod.speaking_face(frames) is None
-    frames = _fake_faces(monkeypatch, 10 ** 6, [], {})
+    frames = _fake_faces(monkeypatch, 10**6, [], {})
     assert choice_mod.speaking_face(frames) is None
 
 
 # ------------------------------------------------------------------------------------------ Dubber
+
 
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory, animator, demo_face) -> Path:
     """1.2 s of the demo face speaking, 256 px (made by `generate`, no corpus)."""
     d = tmp_path_factory.mktemp("dubber")
     samples, _ = speech_with_pause(SENTENCES["en"], "en", pause_s=0.3, lead_s=0.2)
-    write_wav(d / "a.wav", samples[:int(1.2 * 16000)])
+    write_wav(d / "a.wav", samples[: int(1.2 * 16000)])
     return th.generate(demo_face, d / "a.wav", d / "clip.mp4", animator=animator, size=256, seed=1)
 
 
@@ -402,6 +411,7 @@ def test_a_dubber_loads_the_model_once_for_many_videos(short_clip, tmp_path, mon
 
     monkeypatch.setattr(dubbing, "MouthModel", counting)
     import talkinghead.media.heap as heap
+
     monkeypatch.setattr(heap, "_done", False)
     pinned: list[str] = []
     monkeypatch.setattr(heap.ctypes.util, "find_library", lambda name: pinned.append(name))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from speech import SENTENCES, speech_with_pause
 from typer.testing import CliRunner
 
-from speech import SENTENCES, speech_with_pause
 from talkinghead.cli import app
 from talkinghead.face.indices import inter_ocular
 from talkinghead.face.track import track_video
@@ -36,8 +36,16 @@ def _measure(video) -> dict[str, float]:
 def test_emotions_move_the_face_their_way(animator, demo_face, speech, tmp_path):
     m = {}
     for emo in ("neutral", "happy", "surprised"):
-        out = generate(demo_face, speech, tmp_path / f"{emo}.mp4", animator=animator, seed=3, still=True,
-                       emotion=emo, blinks_per_min=0)
+        out = generate(
+            demo_face,
+            speech,
+            tmp_path / f"{emo}.mp4",
+            animator=animator,
+            seed=3,
+            still=True,
+            emotion=emo,
+            blinks_per_min=0,
+        )
         m[emo] = _measure(out)
     assert m["happy"]["mouth_width"] > m["neutral"]["mouth_width"] + 0.03, m
     assert m["surprised"]["brow_height"] > m["neutral"]["brow_height"] + 0.02, m
@@ -45,6 +53,7 @@ def test_emotions_move_the_face_their_way(animator, demo_face, speech, tmp_path)
 
 def test_unknown_emotion_is_a_clear_error(demo_face, speech, tmp_path):
     out = tmp_path / "x.mp4"
-    res = CliRunner().invoke(app, ["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out),
-                                   "--emotion", "bored", "-q"])
+    res = CliRunner().invoke(
+        app, ["generate", "--face", str(demo_face), "--audio", str(speech), "-o", str(out), "--emotion", "bored", "-q"]
+    )
     assert res.exit_code == 1 and "Unknown emotion 'bored'" in res.output and not out.exists()

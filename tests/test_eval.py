@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from speech import SENTENCES, speech_with_pause
 from typer.testing import CliRunner
 
-from speech import SENTENCES, speech_with_pause
 from talkinghead.cli import app
 from talkinghead.media import VideoWriter, iter_frames, load_audio
 from talkinghead.metrics.evaluate import evaluate
@@ -23,6 +23,7 @@ def expert():
 def talking(tmp_path_factory, animator, demo_face):
     """A 6-7 s talking video made by the product, and its frames."""
     from speech import write_wav
+
     from talkinghead.pipeline import generate
 
     d = tmp_path_factory.mktemp("eval")
@@ -50,7 +51,7 @@ def test_video_against_itself_is_perfect(talking, expert):
     from talkinghead.metrics import quality
 
     # fid / lpips come with the [quality] extra (tests/test_quality.py); without it they are null
-    assert ("fid" in r and "lpips" in r)
+    assert "fid" in r and "lpips" in r
     if not quality.fid_available():
         assert r["fid"] is None
     if not quality.lpips_available():

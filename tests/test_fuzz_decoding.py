@@ -27,7 +27,7 @@ def _corrupt(data: bytes, rng: np.random.Generator) -> bytes:
     elif kind == 2:  # zero a run
         a = int(rng.integers(0, len(b)))
         n = min(len(b) - a, int(rng.integers(1, 2000)))
-        b[a:a + n] = bytes(n)
+        b[a : a + n] = bytes(n)
     elif kind == 3:  # insert random bytes
         a = int(rng.integers(0, len(b)))
         b[a:a] = rng.bytes(int(rng.integers(1, 500)))
@@ -75,8 +75,9 @@ def originals(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-@pytest.mark.parametrize("fmt, load", [("jpg", _load_image), ("wav", _load_sound), ("mp3", _load_sound),
-                                       ("mp4", _load_video)])
+@pytest.mark.parametrize(
+    "fmt, load", [("jpg", _load_image), ("wav", _load_sound), ("mp3", _load_sound), ("mp4", _load_video)]
+)
 def test_corrupted_files_raise_only_input_error(fmt, load, originals, tmp_path):
     load(originals[fmt])  # the original loads
     data = originals[fmt].read_bytes()

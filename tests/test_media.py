@@ -346,19 +346,17 @@ def test_writer_rejects_bad_arguments(tmp_path):
 
 def test_exception_inside_with_leaves_nothing(tmp_path):
     target = tmp_path / "out.mp4"
-    with pytest.raises(RuntimeError, match="boom"):
-        with VideoWriter(target, 64, 48, audio=_sine(440, 1.0, 16000)) as vw:
-            for i in range(10):
-                vw.write(_gradient(i, 48, 64))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), VideoWriter(target, 64, 48, audio=_sine(440, 1.0, 16000)) as vw:
+        for i in range(10):
+            vw.write(_gradient(i, 48, 64))
+        raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
 
     # An existing file at the target is not clobbered by a failed write either.
     target.write_bytes(b"previous")
-    with pytest.raises(RuntimeError):
-        with VideoWriter(target, 64, 48) as vw:
-            vw.write(_gradient(0, 48, 64))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), VideoWriter(target, 64, 48) as vw:
+        vw.write(_gradient(0, 48, 64))
+        raise RuntimeError("boom")
     assert target.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["out.mp4"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from speech import SENTENCES, speech_with_pause
+
 from talkinghead.audio.features import loudness
 from talkinghead.config import GenerateOptions
 from talkinghead.motion.learned import LearnedMotion
@@ -68,7 +68,18 @@ def test_generated_statistics_within_the_issue_ranges(model, minute_of_speech):
         c, d = _blinks(lids)
         count, durs = count + c, durs + list(d)
     ratio = np.mean(stds, 0) / REAL_STD
-    print("std ratio", ratio, "jitter", np.mean(jits, 0), "corr", corrs, "blinks/min", count / 3, "durations", np.median(durs))
+    print(
+        "std ratio",
+        ratio,
+        "jitter",
+        np.mean(jits, 0),
+        "corr",
+        corrs,
+        "blinks/min",
+        count / 3,
+        "durations",
+        np.median(durs),
+    )
     assert np.all((ratio >= 0.5) & (ratio <= 2.0)), f"pose std ratio {ratio} outside x0.5-2 of real"
     assert np.all(np.mean(jits, 0) <= REAL_JITTER), "generated motion must not be jerkier than real"
     assert 10 <= count / 3 <= 30, f"{count / 3:.1f} blinks a minute"

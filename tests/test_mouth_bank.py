@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
 from talkinghead import dubbing
+from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
 from talkinghead.media import VideoWriter, iter_frames
 from talkinghead.media.i420 import I420Frame
 from talkinghead.render import mouth_bank as mb
@@ -28,9 +28,9 @@ def _mouth(cx: float, cy: float, half_w: float, gap: float) -> np.ndarray:
     pts = np.zeros((478, 3), np.float32)
     t = np.linspace(-1, 1, len(UPPER_INNER_LIP))
     pts[UPPER_INNER_LIP, 0] = cx + half_w * t
-    pts[UPPER_INNER_LIP, 1] = cy - 0.5 * gap * (1 - t ** 2)
+    pts[UPPER_INNER_LIP, 1] = cy - 0.5 * gap * (1 - t**2)
     pts[LOWER_INNER_LIP, 0] = cx + half_w * t
-    pts[LOWER_INNER_LIP, 1] = cy + 0.5 * gap * (1 - t ** 2)
+    pts[LOWER_INNER_LIP, 1] = cy + 0.5 * gap * (1 - t**2)
     pts[1] = (cx, cy - 40, 0)  # nose tip straight above: a frontal face
     return pts
 
@@ -62,7 +62,7 @@ def _bank(tmp_path: Path, gaps=(14, 20, 26, 32)) -> mb.MouthBank:
         pts = _mouth(120, 100, 40, g)
         col.add(k, I420Frame.from_rgb(_real_mouth(pts)), pts, IOD)
     col.save(tmp_path / "mouths_00000.npz")
-    return mb.MouthBank.load([tmp_path / "mouths_00000.npz"], upto=10 ** 9)
+    return mb.MouthBank.load([tmp_path / "mouths_00000.npz"], upto=10**9)
 
 
 def test_the_filmed_mouth_stays_where_the_new_lips_match_it() -> None:
@@ -105,7 +105,7 @@ def test_dub_frame_keeps_original_mouth_pixels_where_the_shape_matches() -> None
     src[FACE_OVAL, 1] = 90 + 85 * np.sin(ang)
     src[[33, 133, 263, 362], :2] = [[80, 60], [105, 60], [160, 60], [135, 60]]
     tgt = src.copy()
-    chin = FACE_OVAL[len(FACE_OVAL) // 2 - 2: len(FACE_OVAL) // 2 + 3]
+    chin = FACE_OVAL[len(FACE_OVAL) // 2 - 2 : len(FACE_OVAL) // 2 + 3]
     tgt[chin, 1] += 1.5
     frame = I420Frame.from_rgb(img)
     before = frame.region(0, 0, frame.width, frame.height)
@@ -187,9 +187,9 @@ def test_bank_is_bounded_and_only_uses_frames_before_the_limit(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("opens", [False, True])
-def test_dub_of_a_clip_uses_the_bank_only_when_the_speaker_opens_their_mouth(tmp_path: Path, demo_face,
-                                                                             animator, wav_file, opens,
-                                                                             monkeypatch) -> None:
+def test_dub_of_a_clip_uses_the_bank_only_when_the_speaker_opens_their_mouth(
+    tmp_path: Path, demo_face, animator, wav_file, opens, monkeypatch
+) -> None:
     """End to end: a still clip (mouth never open) is dubbed with the painted interior; a talking clip
     with its own mouths."""
     from speech import SENTENCES, speech_with_pause

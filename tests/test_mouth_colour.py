@@ -39,8 +39,18 @@ def _shown(vf: av.VideoFrame, space: int, rng: int) -> np.ndarray:
     return vf.reformat(format="rgb24", src_colorspace=_SPACE[space], src_color_range=_RANGE[rng]).to_ndarray()
 
 
-COLOURS = [(255, 255, 255), (128, 128, 128), (30, 30, 30), (240, 236, 226), (220, 20, 30), (20, 200, 40),
-           (30, 40, 220), (205, 150, 125), (70, 28, 30), (0, 220, 220)]
+COLOURS = [
+    (255, 255, 255),
+    (128, 128, 128),
+    (30, 30, 30),
+    (240, 236, 226),
+    (220, 20, 30),
+    (20, 200, 40),
+    (30, 40, 220),
+    (205, 150, 125),
+    (70, 28, 30),
+    (0, 220, 220),
+]
 
 
 @pytest.mark.parametrize("name,space,rng", TAGS)
@@ -53,7 +63,7 @@ def test_i420_put_is_shown_in_the_colour_asked_for(name: str, space: int, rng: i
     shown = _shown(f.av_frame, space, rng).astype(int)
     back = f.region(0, 0, f.width, f.height).astype(int)
     for k, c in enumerate(COLOURS):
-        block = np.s_[4:12, 16 * k + 4: 16 * k + 12]
+        block = np.s_[4:12, 16 * k + 4 : 16 * k + 12]
         assert np.abs(shown[block].mean((0, 1)) - c).max() <= 3, (name, c, shown[block].mean((0, 1)))
         assert np.abs(back[block].mean((0, 1)) - c).max() <= 3, (name, c, back[block].mean((0, 1)))
 
@@ -62,7 +72,8 @@ def test_i420_put_is_shown_in_the_colour_asked_for(name: str, space: int, rng: i
 def test_i420_region_reads_a_decoded_frame_as_a_player_shows_it(name: str, space: int, rng: int) -> None:
     rgb = np.concatenate([np.full((16, 16, 3), c, np.uint8) for c in COLOURS], axis=1)
     vf = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-        format="yuv420p", dst_colorspace=_SPACE[space], dst_color_range=_RANGE[rng])
+        format="yuv420p", dst_colorspace=_SPACE[space], dst_color_range=_RANGE[rng]
+    )
     vf.colorspace, vf.color_range = space, rng
     f = I420Frame.from_av(vf)
     got = f.region(0, 0, f.width, f.height).astype(int)
@@ -85,7 +96,8 @@ def test_i420_rotation_keeps_pixels_and_tags() -> None:
     rgb = np.zeros((32, 48, 3), np.uint8)
     rgb[:8, :8] = (220, 20, 30)
     vf = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-        format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+        format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+    )
     vf.colorspace, vf.color_range = 1, 1
     f = I420Frame.from_av(vf, quarter_turns=1)
     assert (f.height, f.width) == (48, 32)
@@ -97,14 +109,15 @@ def test_i420_rotation_keeps_pixels_and_tags() -> None:
 
 # ------------------------------------------------------------------------------------------ painted mouth
 
+
 def _mouth(cx: float, cy: float, half_w: float, gap: float) -> np.ndarray:
     """Landmarks with only the inner lips set: an open mouth centred at (cx, cy)."""
     pts = np.zeros((478, 3), np.float32)
     t = np.linspace(-1, 1, len(UPPER_INNER_LIP))
     pts[UPPER_INNER_LIP, 0] = cx + half_w * t
-    pts[UPPER_INNER_LIP, 1] = cy - 0.5 * gap * (1 - t ** 2)
+    pts[UPPER_INNER_LIP, 1] = cy - 0.5 * gap * (1 - t**2)
     pts[LOWER_INNER_LIP, 0] = cx + half_w * t
-    pts[LOWER_INNER_LIP, 1] = cy + 0.5 * gap * (1 - t ** 2)
+    pts[LOWER_INNER_LIP, 1] = cy + 0.5 * gap * (1 - t**2)
     return pts
 
 
@@ -155,7 +168,9 @@ def test_painted_interior_colour_in_dub_and_photo_mode(tmp_path: Path, name: str
         for _ in range(3):
             vf = av.VideoFrame(w, h, "yuv420p")
             for k, p in enumerate((frame.y, frame.u, frame.v)):
-                np.frombuffer(vf.planes[k], np.uint8).reshape(-1, vf.planes[k].line_size)[:p.shape[0], :p.shape[1]] = p
+                np.frombuffer(vf.planes[k], np.uint8).reshape(-1, vf.planes[k].line_size)[
+                    : p.shape[0], : p.shape[1]
+                ] = p
             wr.write_yuv(vf)
     dub_err = _interior_error(asked, _decode(dub), before)
     assert max(photo_err.values()) <= 5, ("photo", name, photo_err)

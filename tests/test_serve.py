@@ -29,11 +29,14 @@ from talkinghead.pipeline import DEMO_FACE
 from talkinghead.serving import ServeSettings, create_app
 
 LOCAL = {"base_url": "http://127.0.0.1:8000", "client": ("127.0.0.1", 50000)}
-URL = re.compile(r"(?:https?:)?//[\w-]+\.[\w.-]+")  # a URL with a host: the page and docs must load nothing from elsewhere
+URL = re.compile(
+    r"(?:https?:)?//[\w-]+\.[\w.-]+"
+)  # a URL with a host: the page and docs must load nothing from elsewhere
 TOKEN = "s3cret-token-for-tests-0123456789"
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory) -> dict[str, Path]:
@@ -46,13 +49,26 @@ def media(tmp_path_factory) -> dict[str, Path]:
     import cv2
 
     cv2.imwrite(str(d / "noface.png"), np.full((96, 96, 3), 128, np.uint8))
-    return {"wav": d / "hello.wav", "silence": d / "silence.wav", "long": d / "long.wav", "longer": d / "longer.wav",
-            "face": Path(DEMO_FACE), "noface": d / "noface.png"}
+    return {
+        "wav": d / "hello.wav",
+        "silence": d / "silence.wav",
+        "long": d / "long.wav",
+        "longer": d / "longer.wav",
+        "face": Path(DEMO_FACE),
+        "noface": d / "noface.png",
+    }
 
 
 def settings(data_dir: Path, **kw: object) -> ServeSettings:
-    base = {"data_dir": data_dir, "workers": 1, "queue": 2, "max_upload_mb": 2.0, "max_pixels": 4_000_000,
-            "max_seconds": 10.0, "threads_per_worker": 1}
+    base = {
+        "data_dir": data_dir,
+        "workers": 1,
+        "queue": 2,
+        "max_upload_mb": 2.0,
+        "max_pixels": 4_000_000,
+        "max_seconds": 10.0,
+        "threads_per_worker": 1,
+    }
     base.update(kw)
     return ServeSettings(**base)  # type: ignore[arg-type]
 
@@ -68,10 +84,17 @@ def server(tmp_path_factory):
         yield client
 
 
-def files(media: dict[str, Path], face: str = "face", audio: str = "wav", face_name: str = "photo.jpg",
-          audio_name: str = "speech.wav") -> dict[str, tuple]:
-    return {"face": (face_name, media[face].read_bytes(), "image/jpeg"),
-            "audio": (audio_name, media[audio].read_bytes(), "audio/wav")}
+def files(
+    media: dict[str, Path],
+    face: str = "face",
+    audio: str = "wav",
+    face_name: str = "photo.jpg",
+    audio_name: str = "speech.wav",
+) -> dict[str, tuple]:
+    return {
+        "face": (face_name, media[face].read_bytes(), "image/jpeg"),
+        "audio": (audio_name, media[audio].read_bytes(), "audio/wav"),
+    }
 
 
 def submit(client: TestClient, media: dict[str, Path], **fields: str) -> dict:
@@ -102,15 +125,17 @@ def job_dirs(data: Path) -> set[str]:
 
 # ------------------------------------------------------------------------------------------ endpoints
 
+
 def test_health_openapi_and_docs_are_local(server) -> None:
     h = server.get("/v1/health")
     assert h.status_code == 200 and h.json()["status"] == "ok" and h.json()["workers"] == 1
     spec = server.get("/openapi.json").json()
-    for path in ("/v1/health", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events",
-                 "/v1/jobs/{job_id}/result"):
+    for path in ("/v1/health", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/result"):
         assert path in spec["paths"], path
     body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert {"mode", "face", "video", "audio", "seed", "size", "still", "emotion", "face_index"} <= set(body["properties"])
+    assert {"mode", "face", "video", "audio", "seed", "size", "still", "emotion", "face_index"} <= set(
+        body["properties"]
+    )
     for page in ("/docs", "/redoc"):
         assert not URL.findall(server.get(page).text), page
     assert server.get("/docs-static/swagger-ui-bundle.js").status_code == 200
@@ -149,8 +174,11 @@ def test_dub_job(server, media) -> None:
     first = submit(server, media)
     assert wait(server, first["id"])["status"] == "done"
     video = server.get(f"/v1/jobs/{first['id']}/result").content
-    r = server.post("/v1/jobs", data={"mode": "dub", "face": "auto"},
-                    files={"video": ("clip.mp4", video, "video/mp4"), "audio": ("new.wav", media["wav"].read_bytes())})
+    r = server.post(
+        "/v1/jobs",
+        data={"mode": "dub", "face": "auto"},
+        files={"video": ("clip.mp4", video, "video/mp4"), "audio": ("new.wav", media["wav"].read_bytes())},
+    )
     assert r.status_code == 202, r.text
     done = wait(server, r.json()["id"])
     assert done["status"] == "done", done
@@ -167,6 +195,7 @@ def test_unknown_job_is_404_and_ids_never_reach_the_disk(server) -> None:
 
 
 # ------------------------------------------------------------------------------------------ refusals
+
 
 def test_failed_job_has_message_and_no_result(server, media) -> None:
     r = server.post("/v1/jobs", data={"size": "128"}, files=files(media, face="noface", face_name="grey.png"))
@@ -195,8 +224,10 @@ def test_upload_over_the_limit_is_413_and_leaves_nothing(server, media) -> None:
     boundary = "b0undary"
 
     def body():
-        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"x.wav\"\r\n"
-               f"Content-Type: audio/wav\r\n\r\n").encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="x.wav"\r\n'
+            f"Content-Type: audio/wav\r\n\r\n"
+        ).encode()
         for _ in range(40):  # 5 MB in 128 kB chunks
             yield bytes(128 * 1024)
         yield f"\r\n--{boundary}--\r\n".encode()
@@ -220,16 +251,25 @@ def test_content_is_sniffed_not_trusted(server, media) -> None:
         assert r.status_code == 415, r.text
         assert r.json()["error"]["code"] == "unsupported_file"
     # the other way round: right bytes under misleading names and types are taken for what they are
-    r = server.post("/v1/jobs", data={"size": "128"}, files={"face": ("notes.txt", jpg, "text/plain"),
-                                                            "audio": ("song.png", wav, "image/png")})
+    r = server.post(
+        "/v1/jobs",
+        data={"size": "128"},
+        files={"face": ("notes.txt", jpg, "text/plain"), "audio": ("song.png", wav, "image/png")},
+    )
     assert r.status_code == 202
     assert wait(server, r.json()["id"])["status"] == "done"
 
 
 def test_client_file_names_never_become_paths(server, media, tmp_path) -> None:
     names = ["../../../../tmp/evil.jpg", "/etc/passwd", "..\\..\\win.ini", "a/../../b.wav"]
-    r = server.post("/v1/jobs", data={"size": "128"}, files={
-        "face": (names[0], media["face"].read_bytes(), "image/jpeg"), "audio": (names[3], media["wav"].read_bytes())})
+    r = server.post(
+        "/v1/jobs",
+        data={"size": "128"},
+        files={
+            "face": (names[0], media["face"].read_bytes(), "image/jpeg"),
+            "audio": (names[3], media["wav"].read_bytes()),
+        },
+    )
     assert r.status_code == 202
     job = r.json()
     assert job["files"] == {"face": "evil.jpg", "audio": "b.wav"}
@@ -268,11 +308,17 @@ def _jpeg_header(w: int, h: int) -> bytes:
 def test_decompression_bombs_are_refused_before_decoding(server, media) -> None:
     bomb = _png_bomb(20000, 20000)  # 400 megapixels, 1.2 GB decoded
     assert len(bomb) < 2**20
-    for name, data in [("bomb.png", bomb), ("head.png", _png_header_only(30000, 30000)),
-                       ("big.jpg", _jpeg_header(60000, 60000))]:
+    for name, data in [
+        ("bomb.png", bomb),
+        ("head.png", _png_header_only(30000, 30000)),
+        ("big.jpg", _jpeg_header(60000, 60000)),
+    ]:
         t = time.perf_counter()
-        r = server.post("/v1/jobs", data={"size": "128"},
-                        files={"face": (name, data, "image/png"), "audio": ("a.wav", media["wav"].read_bytes())})
+        r = server.post(
+            "/v1/jobs",
+            data={"size": "128"},
+            files={"face": (name, data, "image/png"), "audio": ("a.wav", media["wav"].read_bytes())},
+        )
         assert r.status_code == 422 and r.json()["error"]["code"] == "too_large", r.text
         assert "megapixels" in r.json()["error"]["message"]
         assert time.perf_counter() - t < 2.0
@@ -284,14 +330,17 @@ def test_audio_longer_than_the_limit_is_refused(server, media) -> None:
     assert "10 seconds" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("fields, code", [
-    ({"pose_from": "/etc/passwd"}, "bad_option"),  # server paths are never options
-    ({"size": "10"}, "bad_option"),
-    ({"seed": "x"}, "bad_option"),
-    ({"emotion": "bored"}, "bad_option"),
-    ({"mode": "paint"}, "bad_option"),
-    ({"face": "auto"}, "bad_option"),  # a dub option in generate mode
-])
+@pytest.mark.parametrize(
+    "fields, code",
+    [
+        ({"pose_from": "/etc/passwd"}, "bad_option"),  # server paths are never options
+        ({"size": "10"}, "bad_option"),
+        ({"seed": "x"}, "bad_option"),
+        ({"emotion": "bored"}, "bad_option"),
+        ({"mode": "paint"}, "bad_option"),
+        ({"face": "auto"}, "bad_option"),  # a dub option in generate mode
+    ],
+)
 def test_bad_options_are_refused(server, media, fields, code) -> None:
     r = server.post("/v1/jobs", data={"size": "128", **fields}, files=files(media))
     assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
@@ -306,8 +355,11 @@ def test_missing_or_misplaced_files_are_refused(server, media) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "unexpected_file"
     r = server.post("/v1/jobs", json={"mode": "generate"})
     assert r.status_code == 415
-    r = server.post("/v1/jobs", content=b"--x\r\nno headers here\r\n\r\n" * 50,
-                    headers={"content-type": "multipart/form-data; boundary=y"})
+    r = server.post(
+        "/v1/jobs",
+        content=b"--x\r\nno headers here\r\n\r\n" * 50,
+        headers={"content-type": "multipart/form-data; boundary=y"},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "bad_form"
 
 
@@ -373,6 +425,7 @@ def test_burst_of_50_leaves_health_answering(server, media) -> None:
 
 # ------------------------------------------------------------------------------------------ access
 
+
 def test_without_a_token_only_this_computer_is_served(tmp_path) -> None:
     app = create_app(settings(tmp_path))  # no lifespan: no workers needed to check access
     assert TestClient(app, **LOCAL).get("/v1/health").status_code == 200
@@ -386,8 +439,7 @@ def test_without_a_token_only_this_computer_is_served(tmp_path) -> None:
 
 def test_token_is_required_on_every_api_and_page_request(tmp_path) -> None:
     app = create_app(settings(tmp_path, token=TOKEN))
-    anyone = TestClient(app, base_url="http://192.0.2.10:8000", client=("198.51.100.3", 4000),
-                        follow_redirects=False)
+    anyone = TestClient(app, base_url="http://192.0.2.10:8000", client=("198.51.100.3", 4000), follow_redirects=False)
     for path in ("/v1/health", "/v1/jobs", f"/v1/jobs/{'0' * 32}", "/openapi.json", "/docs", "/static/app.js"):
         r = anyone.get(path)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
@@ -424,6 +476,7 @@ def test_cli_refuses_other_hosts_without_a_token() -> None:
 
 
 # ------------------------------------------------------------------------------------------ restarts, expiry
+
 
 def test_restart_keeps_results_fails_interrupted_jobs_and_expiry_cleans_the_disk(tmp_path, media) -> None:
     app = create_app(settings(tmp_path))
@@ -473,13 +526,19 @@ def test_janitor_expires_finished_jobs_on_its_own(tmp_path, media) -> None:
 
 # ------------------------------------------------------------------------------------------ header sniffing
 
-@pytest.mark.parametrize("ext, params, channels, fmt", [
-    (".jpg", [], 3, "jpeg"), (".jpg", [1, 50, 2, 1], 3, "jpeg"),  # baseline; progressive (SOF2)
-    (".png", [], 3, "png"), (".png", [], 4, "png"),
-    (".webp", [], 3, "webp"),  # lossy: VP8
-    (".webp", [64, 101], 3, "webp"),  # lossless: VP8L
-    (".webp", [], 4, "webp"),  # lossy with alpha: VP8X
-])
+
+@pytest.mark.parametrize(
+    "ext, params, channels, fmt",
+    [
+        (".jpg", [], 3, "jpeg"),
+        (".jpg", [1, 50, 2, 1], 3, "jpeg"),  # baseline; progressive (SOF2)
+        (".png", [], 3, "png"),
+        (".png", [], 4, "png"),
+        (".webp", [], 3, "webp"),  # lossy: VP8
+        (".webp", [64, 101], 3, "webp"),  # lossless: VP8L
+        (".webp", [], 4, "webp"),  # lossy with alpha: VP8X
+    ],
+)
 def test_image_headers_give_the_real_size(tmp_path, ext, params, channels, fmt) -> None:
     import cv2
 

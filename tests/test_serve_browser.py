@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason='the [serve] extra is not installed (pip install "talkinghead[serve]")')
-playwright = pytest.importorskip("playwright.sync_api",
-                                 reason='Playwright is not installed (pip install "talkinghead[browser]")')
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason='Playwright is not installed (pip install "talkinghead[browser]")'
+)
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser")) if p), None)
 if CHROMIUM is None:
     pytest.skip("no Chromium browser is installed (apt-get install chromium)", allow_module_level=True)
@@ -44,9 +45,24 @@ def base_url(tmp_path_factory):
     data = tmp_path_factory.mktemp("browser_data")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("TALKINGHEAD_TOKEN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "talkinghead.cli", "serve", "--port", str(port), "--data-dir",
-                             str(data), "--max-seconds", "20"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "talkinghead.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--max-seconds",
+            "20",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         end = time.time() + 120
@@ -74,8 +90,10 @@ def base_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+        )
         yield b
         b.close()
 
@@ -110,8 +128,11 @@ def _only_local(pg, base_url: str) -> None:
 
 def _plays(pg) -> None:
     pg.wait_for_selector("#result:not([hidden])", timeout=90_000)
-    pg.wait_for_function("() => { const v = document.querySelector('#video-out');"
-                         " return v.readyState >= 2 && v.duration > 0 && v.videoWidth > 0; }", timeout=30_000)
+    pg.wait_for_function(
+        "() => { const v = document.querySelector('#video-out');"
+        " return v.readyState >= 2 && v.duration > 0 && v.videoWidth > 0; }",
+        timeout=30_000,
+    )
 
 
 def test_page_loads_without_console_errors(page, base_url) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from speech import SENTENCES, speech_with_pause, synthesize, write_wav
 
 SR = 16000

@@ -32,8 +32,14 @@ def _clip(path: Path, seed: int, seconds: float = 3.0) -> None:
     points += rng.normal(0, 0.05, points.shape).astype(np.float32)
     hop = int(RATE / FPS)
     audio = rng.normal(0, 1, n * hop) * np.repeat(0.02 + 0.3 * env, hop)
-    np.savez_compressed(path, points=points, times=np.arange(n) / FPS, fps=np.float64(FPS),
-                        size=np.array([360, 300]), audio=(np.clip(audio, -1, 1) * 32767).astype(np.int16))
+    np.savez_compressed(
+        path,
+        points=points,
+        times=np.arange(n) / FPS,
+        fps=np.float64(FPS),
+        size=np.array([360, 300]),
+        audio=(np.clip(audio, -1, 1) * 32767).astype(np.int16),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -96,8 +102,9 @@ def test_config_file_flags_override_and_metadata(tiny_cache, tmp_path):
     cfg = tmp_path / "lips.toml"
     cfg.write_text("epochs = 3\nsteps_per_epoch = 2\nbatch = 4\nseed = 9\nsync_weight = 0.5\n[config]\nwidth = 32\n")
     out = tmp_path / "lips.safetensors"
-    res = CliRunner().invoke(app, ["train", "lips", "--data", str(tiny_cache), "-o", str(out), "--config", str(cfg),
-                                   "--epochs", "1"])
+    res = CliRunner().invoke(
+        app, ["train", "lips", "--data", str(tiny_cache), "-o", str(out), "--config", str(cfg), "--epochs", "1"]
+    )
     assert res.exit_code == 0, res.output
     with safe_open(str(out), framework="np") as f:
         meta = f.metadata()
@@ -116,17 +123,21 @@ def test_config_file_flags_override_and_metadata(tiny_cache, tmp_path):
     assert load_options(TrainLipsOptions, again, {}) == load_options(TrainLipsOptions, cfg, {"epochs": 1})
 
 
-@pytest.mark.parametrize("text, message", [
-    ("epochs = 2\nbatchsize = 4\n", "unknown key batchsize"),
-    ("[config]\nwidht = 4\n", "unknown key config.widht"),
-    ("epochs = 'two'\n", "epochs must be an integer"),
-    ("epochs = \n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("epochs = 2\nbatchsize = 4\n", "unknown key batchsize"),
+        ("[config]\nwidht = 4\n", "unknown key config.widht"),
+        ("epochs = 'two'\n", "epochs must be an integer"),
+        ("epochs = \n", "not valid TOML"),
+    ],
+)
 def test_bad_config_is_one_sentence(tiny_cache, tmp_path, text, message):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
-    res = CliRunner().invoke(app, ["train", "lips", "--data", str(tiny_cache), "-o", str(tmp_path / "x.safetensors"),
-                                   "--config", str(cfg)])
+    res = CliRunner().invoke(
+        app, ["train", "lips", "--data", str(tiny_cache), "-o", str(tmp_path / "x.safetensors"), "--config", str(cfg)]
+    )
     said = " ".join(res.output.split())  # rich wraps long lines
     assert res.exit_code == 1
     assert message in said and "Traceback" not in said
@@ -136,15 +147,30 @@ def test_bad_config_is_one_sentence(tiny_cache, tmp_path, text, message):
 def test_foreign_checkpoint_is_refused(tiny_cache, tmp_path):
     out = tmp_path / "sync.safetensors"
     (tmp_path / "sync.safetensors.ckpt").write_bytes(b"")
-    res = CliRunner().invoke(app, ["train", "sync", "--data", str(tiny_cache), "-o", str(out), "--epochs", "1",
-                                   "--steps-per-epoch", "1", "--config",
-                                   str(Path(__file__).parents[1] / "configs" / "sync.toml")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "sync",
+            "--data",
+            str(tiny_cache),
+            "-o",
+            str(out),
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "1",
+            "--config",
+            str(Path(__file__).parents[1] / "configs" / "sync.toml"),
+        ],
+    )
     assert res.exit_code == 1 and "delete it" in " ".join(res.output.split()) and "Traceback" not in res.output
     import torch
 
     torch.save({"fingerprint": "another run"}, tmp_path / "sync.safetensors.ckpt")
-    res = CliRunner().invoke(app, ["train", "sync", "--data", str(tiny_cache), "-o", str(out), "--epochs", "1",
-                                   "--steps-per-epoch", "1"])
+    res = CliRunner().invoke(
+        app, ["train", "sync", "--data", str(tiny_cache), "-o", str(out), "--epochs", "1", "--steps-per-epoch", "1"]
+    )
     assert res.exit_code == 1 and "other options or data" in " ".join(res.output.split())
 
 
@@ -152,7 +178,7 @@ def test_sync_loss_is_differentiable_and_weighted(tiny_cache):
     import torch
 
     from talkinghead.training.mouth_data import reference_shape
-    from talkinghead.training.train_lips import TrainLipsOptions, Trainer, load_clips, split_paths
+    from talkinghead.training.train_lips import Trainer, TrainLipsOptions, load_clips, split_paths
 
     train_paths, val_paths = split_paths(tiny_cache)
     ref = reference_shape(train_paths)

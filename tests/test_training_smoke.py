@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from speech import SENTENCES, speech_with_pause
 from typer.testing import CliRunner
 
-from speech import SENTENCES, speech_with_pause
 from talkinghead.cli import app
 
 
@@ -33,8 +33,9 @@ def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
     res = runner.invoke(app, ["prepare", str(tmp_path / "videos"), "-o", str(cache), "--workers", "1", "-q"])
     assert "0 prepared, 2 already done" in res.output
     out = tmp_path / "lips.safetensors"
-    res = runner.invoke(app, ["train", "lips", "--data", str(cache), "-o", str(out), "--epochs", "1",
-                              "--steps-per-epoch", "2"])
+    res = runner.invoke(
+        app, ["train", "lips", "--data", str(cache), "-o", str(out), "--epochs", "1", "--steps-per-epoch", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert out.with_suffix(".csv").exists() and out.with_suffix(".png").stat().st_size > 1000
     model = MouthModel(str(out))
@@ -42,8 +43,9 @@ def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
     assert pred.shape == (50, len(model.geometry.indices), 2) and np.isfinite(pred).all()
 
     sync_out = tmp_path / "sync.safetensors"
-    res = runner.invoke(app, ["train", "sync", "--data", str(cache), "-o", str(sync_out), "--epochs", "1",
-                              "--steps-per-epoch", "2"])
+    res = runner.invoke(
+        app, ["train", "sync", "--data", str(cache), "-o", str(sync_out), "--epochs", "1", "--steps-per-epoch", "2"]
+    )
     assert res.exit_code == 0, res.output
     from talkinghead.metrics.sync import SyncExpert
 
@@ -51,8 +53,9 @@ def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
 
     motion_out = tmp_path / "motion.safetensors"
     threads = torch.get_num_threads()
-    res = runner.invoke(app, ["train", "motion", "--data", str(cache), "-o", str(motion_out), "--epochs", "1",
-                              "--steps-per-epoch", "2"])
+    res = runner.invoke(
+        app, ["train", "motion", "--data", str(cache), "-o", str(motion_out), "--epochs", "1", "--steps-per-epoch", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert torch.get_num_threads() == threads, "training must not change the caller's thread count"
     from talkinghead.motion.learned import LearnedMotion
@@ -62,13 +65,42 @@ def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
 
     # the trained models work in one command each; a file of another kind is refused with a sentence
     video = tmp_path / "trained.mp4"
-    res = runner.invoke(app, ["generate", "--face", str(demo_face), "--audio", str(wav_file(samples)), "-o",
-                              str(video), "--size", "128", "--lips-weights", str(out), "--motion-weights",
-                              str(motion_out), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "--face",
+            str(demo_face),
+            "--audio",
+            str(wav_file(samples)),
+            "-o",
+            str(video),
+            "--size",
+            "128",
+            "--lips-weights",
+            str(out),
+            "--motion-weights",
+            str(motion_out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0 and video.stat().st_size > 1000, res.output
     res = runner.invoke(app, ["eval", str(video), "--sync-weights", str(sync_out), "--json"])
     assert res.exit_code == 0 and '"sync_confidence"' in res.output, res.output
-    res = runner.invoke(app, ["generate", "--face", str(demo_face), "--audio", str(wav_file(samples)), "-o",
-                              str(tmp_path / "wrong.mp4"), "--lips-weights", str(sync_out), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "--face",
+            str(demo_face),
+            "--audio",
+            str(wav_file(samples)),
+            "-o",
+            str(tmp_path / "wrong.mp4"),
+            "--lips-weights",
+            str(sync_out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 1 and "not a lips model (their format is sync)" in res.output, res.output
     assert not (tmp_path / "wrong.mp4").exists()

@@ -65,9 +65,9 @@ def test_warp_moves_a_point_where_asked(demo_face):
     moved[:, 0] += 6.0  # whole face 6 px right
     out = MeshWarper(img, pts).warp(moved)
     x, y = int(pts[1, 0]), int(pts[1, 1])  # nose tip
-    patch = img[y - 8:y + 8, x - 8:x + 8].astype(float)
-    shifted = out[y - 8:y + 8, x - 2:x + 14].astype(float)
-    assert np.abs(shifted - patch).mean() < np.abs(out[y - 8:y + 8, x - 8:x + 8].astype(float) - patch).mean()
+    patch = img[y - 8 : y + 8, x - 8 : x + 8].astype(float)
+    shifted = out[y - 8 : y + 8, x - 2 : x + 14].astype(float)
+    assert np.abs(shifted - patch).mean() < np.abs(out[y - 8 : y + 8, x - 8 : x + 8].astype(float) - patch).mean()
 
 
 def test_builtin_weights_are_checked(tmp_path, monkeypatch):
@@ -135,8 +135,9 @@ def test_long_speech_is_predicted_in_windows_with_the_same_result(monkeypatch):
 
     rng = np.random.default_rng(0)
     t = np.arange(16000 * 12) / 16000
-    speech = (0.3 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 1.3 * t) > 0)
-              + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    speech = (
+        0.3 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 1.3 * t) > 0) + 0.02 * rng.standard_normal(len(t))
+    ).astype(np.float32)
     model = mouth_mod.MouthModel()
     whole = model.predict(speech, 300, 25.0)
     monkeypatch.setattr(mouth_mod, "WINDOW", 64)

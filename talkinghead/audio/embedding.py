@@ -25,8 +25,9 @@ EMB_HOP = 4  # mel frames between embeddings (40 ms: one per video frame at 25 f
 def _sessions():
     spec = importlib.util.find_spec("openwakeword")
     if spec is None or not spec.submodule_search_locations or importlib.util.find_spec("onnxruntime") is None:
-        raise TalkingHeadError("The speech-embedding features need the optional packages: "
-                               "pip install 'talkinghead[embedding]'.")
+        raise TalkingHeadError(
+            "The speech-embedding features need the optional packages: pip install 'talkinghead[embedding]'."
+        )
     import onnxruntime as ort
 
     d = os.path.join(spec.submodule_search_locations[0], "resources", "models")
@@ -54,8 +55,8 @@ def speech_embedding(samples: np.ndarray, batch: int = 256) -> np.ndarray:
     ends = ends[ends <= len(spec)]
     out = np.zeros((len(ends), EMB_DIM), np.float32)
     for a in range(0, len(ends), batch):
-        e = ends[a:a + batch]
-        win = np.stack([spec[k - EMB_WINDOW:k] for k in e])[..., None]
-        out[a:a + batch] = emb_sess.run(None, {"input_1": win})[0].reshape(len(e), EMB_DIM)
+        e = ends[a : a + batch]
+        win = np.stack([spec[k - EMB_WINDOW : k] for k in e])[..., None]
+        out[a : a + batch] = emb_sess.run(None, {"input_1": win})[0].reshape(len(e), EMB_DIM)
     rows = np.minimum(np.arange(n_mel) // EMB_HOP, max(len(out) - 1, 0))
     return out[rows] if len(out) else np.zeros((n_mel, EMB_DIM), np.float32)

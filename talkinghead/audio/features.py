@@ -20,9 +20,11 @@ MEL_FPS = SAMPLE_RATE // HOP  # 100
 
 
 @functools.lru_cache(maxsize=4)
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE,
-                   fmin: float = 55.0, fmax: float = 7600.0) -> np.ndarray:
+def mel_filterbank(
+    n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE, fmin: float = 55.0, fmax: float = 7600.0
+) -> np.ndarray:
     """Slaney-style triangular mel filters, shape (n_mels, n_fft // 2 + 1)."""
+
     def hz_to_mel(f: np.ndarray) -> np.ndarray:
         return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
 
@@ -30,10 +32,10 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RA
         return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
 
     freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))  # type: ignore[arg-type]
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     fb = np.maximum(0, np.minimum((freqs - lower) / (centre - lower), (upper - freqs) / (upper - centre)))
-    fb *= (2.0 / (upper - lower))  # equal area per band
+    fb *= 2.0 / (upper - lower)  # equal area per band
     return fb.astype(np.float32)
 
 
@@ -48,7 +50,7 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     n = max(n, 1)
     window = np.zeros(N_FFT, np.float32)
     off = (N_FFT - WIN) // 2
-    window[off:off + WIN] = np.hanning(WIN + 2)[1:-1]
+    window[off : off + WIN] = np.hanning(WIN + 2)[1:-1]
     bank = mel_filterbank().T
     expected = int(np.ceil(len(samples) / HOP))
     out = np.empty((min(n, expected), bank.shape[1]), np.float32)
@@ -68,7 +70,7 @@ def padded_slice(x: np.ndarray, start: int, stop: int, left: int) -> np.ndarray:
     out = np.zeros(stop - start, x.dtype)
     a, b = max(start - left, 0), min(stop - left, len(x))
     if b > a:
-        out[a - (start - left):b - (start - left)] = x[a:b]
+        out[a - (start - left) : b - (start - left)] = x[a:b]
     return out
 
 
@@ -91,7 +93,7 @@ def mel_slice(mel: np.ndarray, start: int, stop: int, fill: float | None = None)
     out = np.full((stop - start, mel.shape[1]), fill_value, np.float32)
     a, b = max(start, 0), min(stop, len(mel))
     if b > a:
-        out[a - start:b - start] = mel[a:b]
+        out[a - start : b - start] = mel[a:b]
     return out
 
 
@@ -109,7 +111,7 @@ def loudness(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     energy = np.zeros(len(edges), np.float64)
     carry = 0.0
     for a in range(0, len(x), _SAMPLES_BLOCK):
-        v = np.asarray(x[a:a + _SAMPLES_BLOCK], np.float64)
+        v = np.asarray(x[a : a + _SAMPLES_BLOCK], np.float64)
         run = np.cumsum(np.concatenate([[carry], v * v]))  # run[k] = energy[a + k]
         lo, hi = np.searchsorted(edges, a, "left"), np.searchsorted(edges, a + len(v), "right")
         energy[lo:hi] = run[edges[lo:hi] - a]

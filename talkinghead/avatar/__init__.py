@@ -11,8 +11,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-_API = {"build_avatar": "talkinghead.avatar.build", **{n: "talkinghead.avatar.file" for n in (
-    "FORMAT", "Avatar", "AvatarStyle", "check_avatar", "load_avatar", "save_avatar")}}
+_API = {
+    "build_avatar": "talkinghead.avatar.build",
+    **{
+        n: "talkinghead.avatar.file"
+        for n in ("FORMAT", "Avatar", "AvatarStyle", "check_avatar", "load_avatar", "save_avatar")
+    },
+}
 __all__ = ["FORMAT", "Avatar", "AvatarStyle", "build_avatar", "check_avatar", "load_avatar", "save_avatar"]
 
 if TYPE_CHECKING:

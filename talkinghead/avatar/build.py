@@ -66,8 +66,9 @@ def _eye_crops(frame, points: np.ndarray) -> np.ndarray:
 
     eyes = points[LEFT_EYE_CONTOUR + RIGHT_EYE_CONTOUR, :2]
     pad = 0.6 * inter_ocular(points)
-    x0, y0, x1, y1 = frame.clip(eyes[:, 0].min() - pad, eyes[:, 1].min() - pad, eyes[:, 0].max() + pad,
-                                eyes[:, 1].max() + pad)
+    x0, y0, x1, y1 = frame.clip(
+        eyes[:, 0].min() - pad, eyes[:, 1].min() - pad, eyes[:, 0].max() + pad, eyes[:, 1].max() + pad
+    )
     rgb = frame.region(x0, y0, x1, y1)
     local = points[:, :2] - [x0, y0]
     return np.stack([eye_crop(rgb, local, 0), eye_crop(rgb, local, 1)])
@@ -109,8 +110,13 @@ def _blinks(lids: np.ndarray) -> int:
     return int((shut[1:] & ~shut[:-1]).sum() + (1 if len(shut) and shut[0] else 0))
 
 
-def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], face: str = "auto",
-                 photo: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> Path:
+def build_avatar(
+    video: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    face: str = "auto",
+    photo: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> Path:
     """Clip of the person talking (+ optional photo to use as the reference) -> avatar file at `out`."""
     from talkinghead.motion.driving import driver_motion
     from talkinghead.weights import load_weights
@@ -125,8 +131,9 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
 
         photo_rgb = load_image(photo)
         if not detect_faces(photo_rgb):
-            raise NoFaceError(f"No face was found in the photo '{os.fspath(photo)}'; use one where the face is "
-                              "clearly visible.")
+            raise NoFaceError(
+                f"No face was found in the photo '{os.fspath(photo)}'; use one where the face is clearly visible."
+            )
     reference = load_weights("lips").tensors["reference"].numpy()
     total = probe_video(src).n_frames
     if choice.mode == "auto":  # several people in shot: the one whose mouth moves, as in dubbing
@@ -169,8 +176,10 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
     track = FaceTrack(np.asarray(times, np.float64), np.stack(points) if points else np.zeros((0, 478, 3), np.float32))
     n_ok = int(track.found.sum())
     if n_ok < MIN_FRAMES:
-        raise InputError(f"The video '{src}' shows a usable face in only {n_ok} frame(s); an avatar needs a clip "
-                         "of at least a few seconds where the face is clearly visible.")
+        raise InputError(
+            f"The video '{src}' shows a usable face in only {n_ok} frame(s); an avatar needs a clip "
+            "of at least a few seconds where the face is clearly visible."
+        )
     motion = driver_motion(track, reference)
     ok = track.found
     duration_min = max(float(track.times[-1] - track.times[0]), 1e-3) / 60.0
@@ -193,21 +202,44 @@ def build_avatar(video: str | os.PathLike[str], out: str | os.PathLike[str], fac
         assert best_ref is not None
         ref_rgb, ref_pts = best_ref[2], best_ref[3]
         face_point = (float(ref_pts[:, 0].mean()), float(ref_pts[:, 1].mean()))
-        ref_meta = {"from": "clip", "frame": best_ref[1], "time_s": round(float(track.times[best_ref[1]]), 3),
-                    "score": round(best_ref[0], 3)}
+        ref_meta = {
+            "from": "clip",
+            "frame": best_ref[1],
+            "time_s": round(float(track.times[best_ref[1]]), 3),
+            "score": round(best_ref[0], 3),
+        }
     gain, gain_info = lip_gain(src, np.asarray(gaps, np.float64))
     from talkinghead import __version__
 
-    meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "talkinghead": __version__,
-            "source": _fingerprint(src), "frames": len(track.times), "frames_with_face": n_ok,
-            "duration_s": round(duration_min * 60.0, 3), "reference": ref_meta,
-            "blinks_filmed": blinks, "articulation": gain_info,
-            "eyes": ({"frame": closed[1], "eye_aspect_ratio": round(float(closed[0]), 4),
-                      "open_level": round(open_level, 4)} if eyes is not None and closed is not None else None),
-            "build_s": round(time.perf_counter() - started, 2)}
-    style = AvatarStyle(pose_std=[round(float(v), 5) for v in pose_std],
-                        pose_scale=[round(float(v), 4) for v in pose_scale], blinks_per_min=round(float(rate), 2),
-                        lip_gain=round(gain, 4))
-    avatar = Avatar(reference=np.ascontiguousarray(ref_rgb), face_point=face_point, bank=mouths.bank(),
-                    eyes_closed=eyes, style=style, meta=meta)
+    meta = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "talkinghead": __version__,
+        "source": _fingerprint(src),
+        "frames": len(track.times),
+        "frames_with_face": n_ok,
+        "duration_s": round(duration_min * 60.0, 3),
+        "reference": ref_meta,
+        "blinks_filmed": blinks,
+        "articulation": gain_info,
+        "eyes": (
+            {"frame": closed[1], "eye_aspect_ratio": round(float(closed[0]), 4), "open_level": round(open_level, 4)}
+            if eyes is not None and closed is not None
+            else None
+        ),
+        "build_s": round(time.perf_counter() - started, 2),
+    }
+    style = AvatarStyle(
+        pose_std=[round(float(v), 5) for v in pose_std],
+        pose_scale=[round(float(v), 4) for v in pose_scale],
+        blinks_per_min=round(float(rate), 2),
+        lip_gain=round(gain, 4),
+    )
+    avatar = Avatar(
+        reference=np.ascontiguousarray(ref_rgb),
+        face_point=face_point,
+        bank=mouths.bank(),
+        eyes_closed=eyes,
+        style=style,
+        meta=meta,
+    )
     return save_avatar(avatar, out)

@@ -75,8 +75,10 @@ def _check_format(p: str, header: dict[str, str]) -> None:
     fmt = header.get("format")
     if fmt != FORMAT:
         found = f"format '{fmt}'" if fmt else "no avatar format"
-        raise InputError(f"'{p}' is not an avatar this version of talkinghead can read ({found}; expected "
-                         f"'{FORMAT}'); rebuild it with `talkinghead avatar`.")
+        raise InputError(
+            f"'{p}' is not an avatar this version of talkinghead can read ({found}; expected "
+            f"'{FORMAT}'); rebuild it with `talkinghead avatar`."
+        )
 
 
 def check_avatar(path: str | os.PathLike[str]) -> None:
@@ -110,6 +112,12 @@ def load_avatar(path: str | os.PathLike[str]) -> Avatar:
         raise _unreadable(p) from exc
     if "reference" not in tensors:
         raise _unreadable(p)
-    bank = (MouthBank(*(tensors[f"mouth_{k}"] for k in _BANK)) if "mouth_crop" in tensors else MouthBank.empty())
-    return Avatar(reference=tensors["reference"], face_point=(point[0], point[1]), bank=bank,
-                  eyes_closed=tensors.get("eyes_closed"), style=style, meta=meta)
+    bank = MouthBank(*(tensors[f"mouth_{k}"] for k in _BANK)) if "mouth_crop" in tensors else MouthBank.empty()
+    return Avatar(
+        reference=tensors["reference"],
+        face_point=(point[0], point[1]),
+        bank=bank,
+        eyes_closed=tensors.get("eyes_closed"),
+        style=style,
+        meta=meta,
+    )

@@ -33,8 +33,15 @@ _PATH_OPTIONS = ("pose_from",)
 _RESERVED = ("mode", "video", "audio", "output", "id")  # `face` is an input of generate, an option of dub
 # the CLI's limits (cli.py), by option field
 _RANGES: dict[str, tuple[float, float | None]] = {
-    "size": (64, 4096), "fps": (1, 120), "face_index": (0, None), "lip_strength": (0, 3), "pose_scale": (0, 3),
-    "blinks_per_min": (0, 60), "emotion_strength": (0, 2), "crf": (0, 51)}
+    "size": (64, 4096),
+    "fps": (1, 120),
+    "face_index": (0, None),
+    "lip_strength": (0, 3),
+    "pose_scale": (0, 3),
+    "blinks_per_min": (0, 60),
+    "emotion_strength": (0, 2),
+    "crf": (0, 51),
+}
 
 
 class JobsFileError(InputError):
@@ -65,8 +72,11 @@ def load_jobs(jobs_file: str | os.PathLike[str], out_dir: str | os.PathLike[str]
     """Every row of `jobs_file` as a Job (invalid rows carry their error). JobsFileError if it is not a jobs file."""
     path = Path(jobs_file)
     if not path.is_file():
-        raise JobsFileError(f"The jobs file '{path}' does not exist." if not path.exists()
-                            else f"The jobs file '{path}' is a folder, not a file.")
+        raise JobsFileError(
+            f"The jobs file '{path}' does not exist."
+            if not path.exists()
+            else f"The jobs file '{path}' is a folder, not a file."
+        )
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".ndjson"):
         raise JobsFileError(f"The jobs file '{path}' must be a .csv or .jsonl file, not '{path.suffix or path.name}'.")
@@ -87,8 +97,9 @@ def load_jobs(jobs_file: str | os.PathLike[str], out_dir: str | os.PathLike[str]
         if job.error is None:
             key = os.path.normcase(str(job.path))
             if key in owner:
-                job = replace(job, path=None, error=f"Row {n}: the output '{job.output}' is already written by "
-                                                   f"row {owner[key]}.")
+                job = replace(
+                    job, path=None, error=f"Row {n}: the output '{job.output}' is already written by row {owner[key]}."
+                )
             else:
                 owner[key] = n
         jobs.append(job)
@@ -100,8 +111,9 @@ def _csv_rows(path: Path, text: str) -> list[dict[str, object] | str]:
         reader = csv.DictReader(text.splitlines())
         header = [(h or "").strip().lower() for h in reader.fieldnames or []]
         if "mode" not in header:
-            raise JobsFileError(f"The jobs file '{path}' is not a jobs file: its first line must name the columns, "
-                                "`mode` among them.")
+            raise JobsFileError(
+                f"The jobs file '{path}' is not a jobs file: its first line must name the columns, `mode` among them."
+            )
         rows: list[dict[str, object] | str] = []
         for record in reader:
             if None in record:  # more cells than the header has columns
@@ -214,8 +226,11 @@ def _options(mode: str, values: dict[str, object], base: Path) -> GenerateOption
         if name not in hints:
             raise _RowError(_unknown(mode, key))
         kind, optional = _base_type(hints[name])
-        parsed = None if optional and isinstance(value, str) and value.strip().lower() in ("none", "null") \
+        parsed = (
+            None
+            if optional and isinstance(value, str) and value.strip().lower() in ("none", "null")
             else _coerce(key, value, kind)
+        )
         if name in _PATH_OPTIONS and parsed is not None:
             parsed = _input_path(name, parsed, base)
         if parsed is not None and name in _RANGES:
@@ -301,6 +316,11 @@ def fingerprint(job: Job) -> str:
         if options.get(name):
             options[name] = _stat(str(options[name]))
     weights = {k: (_stat(v) if os.path.isabs(v) else v) for k, v in job.weights.items()}
-    data = {"mode": job.mode, "inputs": {k: _stat(v) for k, v in job.inputs.items()}, "options": options,
-            "weights": weights, "output": str(job.path)}
+    data = {
+        "mode": job.mode,
+        "inputs": {k: _stat(v) for k, v in job.inputs.items()},
+        "options": options,
+        "weights": weights,
+        "output": str(job.path),
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -88,9 +88,16 @@ def run_pool(jobs: Sequence[Job], workers: int, events: Events) -> None:
             row, began = held
             if row in remaining:
                 remaining.discard(row)
-                events.finished(JobResult(row, "failed", f"The worker process died (exit code {p.exitcode}) while "
-                                                         "running this job.", began, time.time() - began,
-                                          f"{socket.gethostname()}:{pid}"))
+                events.finished(
+                    JobResult(
+                        row,
+                        "failed",
+                        f"The worker process died (exit code {p.exitcode}) while running this job.",
+                        began,
+                        time.time() - began,
+                        f"{socket.gethostname()}:{pid}",
+                    )
+                )
             if deaths > n + len(jobs):
                 return False
             if remaining and len(procs) < n:
@@ -121,8 +128,9 @@ def run_pool(jobs: Sequence[Job], workers: int, events: Events) -> None:
                 checked = time.monotonic()
                 if not reap():
                     for row in sorted(remaining):
-                        events.finished(JobResult(row, "failed", "Worker processes keep dying; see the messages "
-                                                                 "above."))
+                        events.finished(
+                            JobResult(row, "failed", "Worker processes keep dying; see the messages above.")
+                        )
                     remaining.clear()
     finally:
         for _, inbox in procs.values():

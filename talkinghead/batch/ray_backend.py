@@ -78,10 +78,17 @@ def run_ray(jobs: Sequence[Job], workers: int | None, address: str, events: Even
             _reachable(address)
             ray.init(address=address, **quiet)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        hint = "" if os.environ.get("RAY_AUTH_MODE") else (
-            "; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token and its token here")
-        raise TalkingHeadError(f"Cannot connect to the Ray cluster at '{address}' ({str(exc).rstrip('.')}{hint}).") \
-            from None
+        hint = (
+            ""
+            if os.environ.get("RAY_AUTH_MODE")
+            else (
+                "; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token "
+                "and its token here"
+            )
+        )
+        raise TalkingHeadError(
+            f"Cannot connect to the Ray cluster at '{address}' ({str(exc).rstrip('.')}{hint})."
+        ) from None
     try:
         _run(ray, jobs, workers, events)
     finally:
@@ -109,11 +116,16 @@ def _run(ray: Any, jobs: Sequence[Job], workers: int | None, events: Events) -> 
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:
-                    result = JobResult(job.row, "failed", f"The Ray worker died while running this job "
-                                                          f"({type(exc).__name__}).", worker=f"ray actor {i}")
+                    result = JobResult(
+                        job.row,
+                        "failed",
+                        f"The Ray worker died while running this job ({type(exc).__name__}).",
+                        worker=f"ray actor {i}",
+                    )
                 except ray.exceptions.RayError as exc:
-                    result = JobResult(job.row, "failed", f"{type(exc).__name__}: {exc}".split("\n")[0],
-                                       worker=f"ray actor {i}")
+                    result = JobResult(
+                        job.row, "failed", f"{type(exc).__name__}: {exc}".split("\n")[0], worker=f"ray actor {i}"
+                    )
                 events.finished(result)
     finally:
         for actor in actors:

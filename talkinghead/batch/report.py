@@ -69,8 +69,12 @@ def finished_before(job: Job, previous: dict[str, dict]) -> dict | None:
     if job.error or job.path is None:
         return None
     entry = previous.get(str(job.path))
-    if entry and entry.get("status") in ("done", "skipped") and entry.get("fingerprint") == job.fingerprint \
-            and job.path.is_file():
+    if (
+        entry
+        and entry.get("status") in ("done", "skipped")
+        and entry.get("fingerprint") == job.fingerprint
+        and job.path.is_file()
+    ):
         return entry
     return None
 
@@ -89,9 +93,15 @@ class Report:
         if final:
             self.finished = _iso(time.time())
         entries = [self.entries[r] for r in sorted(self.entries)]
-        data = {"jobs_file": str(self.jobs_file), "out_dir": str(self.out_dir), "backend": self.backend,
-                "started": self.started, "finished": self.finished, "counts": self.counts(),
-                "jobs": [asdict(e) for e in entries]}
+        data = {
+            "jobs_file": str(self.jobs_file),
+            "out_dir": str(self.out_dir),
+            "backend": self.backend,
+            "started": self.started,
+            "finished": self.finished,
+            "counts": self.counts(),
+            "jobs": [asdict(e) for e in entries],
+        }
         _write_atomic(self.out_dir / "report.json", json.dumps(data, indent=1, ensure_ascii=False) + "\n")
         buf = io.StringIO()
         writer = csv.DictWriter(buf, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")

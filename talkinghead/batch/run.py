@@ -43,8 +43,14 @@ class _Display:
 
     def __enter__(self) -> _Display:
         if self.console is not None and self.total:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                TimeRemainingColumn(), console=self.console, transient=False)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
             self.bar.__enter__()
             self.overall = self.bar.add_task(self._title(), total=self.total)
         return self
@@ -58,8 +64,7 @@ class _Display:
 
     def _redraw(self) -> None:
         if self.bar is not None and self.overall is not None:
-            self.bar.update(self.overall, completed=self.done + sum(self.fractions.values()),
-                            description=self._title())
+            self.bar.update(self.overall, completed=self.done + sum(self.fractions.values()), description=self._title())
 
     def started(self, row: int, worker: str) -> None:
         self.fractions[row] = 0.0
@@ -86,15 +91,24 @@ class _Display:
         if self.console is not None:
             if result.status == "done":
                 extra = f" ({result.summary})" if result.summary else ""
-                self.console.print(f"[green]done[/green]   {escape(entry.output)} in {result.seconds:.1f} s"
-                                   f"{escape(extra)}", highlight=False)
+                self.console.print(
+                    f"[green]done[/green]   {escape(entry.output)} in {result.seconds:.1f} s{escape(extra)}",
+                    highlight=False,
+                )
             else:
-                self.console.print(f"[red]failed[/red] {escape(entry.output or f'row {entry.row}')}: "
-                                   f"{escape(result.error)}", highlight=False)
+                self.console.print(
+                    f"[red]failed[/red] {escape(entry.output or f'row {entry.row}')}: {escape(result.error)}",
+                    highlight=False,
+                )
 
 
-def run_batch(jobs_file: str | os.PathLike[str], out_dir: str | os.PathLike[str], workers: int | None = None,
-              ray: str | None = None, console: Console | None = None) -> BatchSummary:
+def run_batch(
+    jobs_file: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    workers: int | None = None,
+    ray: str | None = None,
+    console: Console | None = None,
+) -> BatchSummary:
     """Run every job of `jobs_file` not already done into `out_dir`; returns the final report.
 
     `workers`: worker count (local default 1, run in this process; Ray default one per cluster CPU).
@@ -119,8 +133,9 @@ def run_batch(jobs_file: str | os.PathLike[str], out_dir: str | os.PathLike[str]
         elif job.error is None:
             todo.append(job)
         entries.append(entry)
-    backend = "inline" if ray is None and (workers or 1) == 1 else (
-        f"processes:{workers}" if ray is None else f"ray:{ray}")
+    backend = (
+        "inline" if ray is None and (workers or 1) == 1 else (f"processes:{workers}" if ray is None else f"ray:{ray}")
+    )
     report = Report(out.resolve(), jobs_path.resolve(), backend, entries)
     report.write()
     if console is not None:
@@ -164,5 +179,3 @@ def _announce(console: Console, jobs: list[Job], entries: list[Entry]) -> None:
     for entry in entries:
         if entry.status == "failed":
             console.print(f"[red]failed[/red] {escape(entry.error)}", highlight=False)
-
-

@@ -79,20 +79,29 @@ class Worker:
             else:
                 summary = self._dub(job, job.path, job.options, progress)
         except TalkingHeadError as exc:
-            return JobResult(job.row, "failed", str(exc), started, time.perf_counter() - t0, self.name,
-                             self.loads > loads)
+            return JobResult(
+                job.row, "failed", str(exc), started, time.perf_counter() - t0, self.name, self.loads > loads
+            )
         except Exception as exc:  # a bug: say what it was, keep the traceback, run the next job
-            return JobResult(job.row, "failed", f"{type(exc).__name__}: {exc}", started, time.perf_counter() - t0,
-                             self.name, self.loads > loads, traceback=traceback.format_exc())
-        return JobResult(job.row, "done", "", started, time.perf_counter() - t0, self.name, self.loads > loads,
-                         summary)
+            return JobResult(
+                job.row,
+                "failed",
+                f"{type(exc).__name__}: {exc}",
+                started,
+                time.perf_counter() - t0,
+                self.name,
+                self.loads > loads,
+                traceback=traceback.format_exc(),
+            )
+        return JobResult(job.row, "done", "", started, time.perf_counter() - t0, self.name, self.loads > loads, summary)
 
     def _generate(self, job: Job, out: Path, opts: GenerateOptions, progress: Fraction | None) -> str:
         from talkinghead import pipeline
 
         lips, motion = job.weights.get("lips_weights", "lips"), job.weights.get("motion_weights", "motion")
-        animator = self._model(("animator", lips, motion),
-                               lambda: pipeline.Animator(lips_weights=lips, motion_weights=motion))
+        animator = self._model(
+            ("animator", lips, motion), lambda: pipeline.Animator(lips_weights=lips, motion_weights=motion)
+        )
         update = None if progress is None else (lambda done, total: progress(done / max(total, 1)))
         pipeline.generate(job.inputs["face"], job.inputs["audio"], out, opts, progress=update, animator=animator)
         return ""

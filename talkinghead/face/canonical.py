@@ -39,7 +39,7 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> Similarity:
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         sign[2, 2] = -1
     rot = u @ sign @ vt
-    var_s = (s ** 2).sum() / len(src)
+    var_s = (s**2).sum() / len(src)
     scale = float(np.trace(np.diag(sig) @ sign) / max(var_s, 1e-12))
     trans = mu_d - scale * rot @ mu_s
     return Similarity(rot.astype(np.float64), scale, trans.astype(np.float64))

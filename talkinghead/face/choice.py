@@ -21,8 +21,9 @@ DETECT_EVERY = 10  # frames between face searches until several faces are found
 CLEAR_MARGIN = 1.2  # the speaker's mouth must vary this much more than the runner-up's
 
 
-def speaking_face(frames: Iterable[I420Frame], probe_frames: int = PROBE_FRAMES
-                  ) -> tuple[tuple[float, float], list[float]] | None:
+def speaking_face(
+    frames: Iterable[I420Frame], probe_frames: int = PROBE_FRAMES
+) -> tuple[tuple[float, float], list[float]] | None:
     """(centre of the chosen face in the first frame with several faces, each candidate's score), or
     None when there is nothing to choose: no face or a single face in the first frame with a face
     (searched every DETECT_EVERY frames for DETECT_EVERY * probe_frames frames)."""

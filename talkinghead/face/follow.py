@@ -17,9 +17,9 @@ import numpy as np
 from talkinghead.errors import InputError
 from talkinghead.face.canonical import Similarity, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
-from talkinghead.types import TrackStatus
 from talkinghead.face.landmarks import DetectedFace, VideoMesh, detect_faces, mesh_in_crop
 from talkinghead.media.i420 import I420Frame
+from talkinghead.types import TrackStatus
 
 MIN_INTER_OCULAR = 10.0  # pixels: smaller faces are passed through
 MAX_YAW = 55.0  # degrees: beyond this the far half of the mouth is hidden

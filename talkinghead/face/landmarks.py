@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
-import numpy as np
-
 import mediapipe as mp
+import numpy as np
 
 from talkinghead.face.native_logs import quiet_native_logs
 
@@ -56,8 +55,9 @@ def _detect_faces(image: np.ndarray, max_faces: int) -> list[DetectedFace]:
     h, w = image.shape[:2]
     boxes = _detect_boxes(image)
     faces: list[DetectedFace] = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                                         min_detection_confidence=0.3) as mesh:
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
+    ) as mesh:
         for x0, y0, x1, y1, score in boxes[:max_faces]:
             pts = mesh_in_crop(mesh, image, (x0, y0, x1, y1))
             if pts is not None:
@@ -89,15 +89,24 @@ def _detect_boxes(image: np.ndarray) -> list[tuple[float, float, float, float, f
             steps = tiles * 2 - 1 if tiles > 1 else 1
             for y in np.linspace(0, h - th, steps).astype(int):
                 for x in np.linspace(0, w - tw, steps).astype(int):
-                    tile = np.ascontiguousarray(image[y:y + th, x:x + tw])
+                    tile = np.ascontiguousarray(image[y : y + th, x : x + tw])
                     for d in det.process(tile).detections or []:
                         bb = d.location_data.relative_bounding_box
-                        boxes.append((x + bb.xmin * tw, y + bb.ymin * th, x + (bb.xmin + bb.width) * tw,
-                                      y + (bb.ymin + bb.height) * th, float(d.score[0])))
+                        boxes.append(
+                            (
+                                x + bb.xmin * tw,
+                                y + bb.ymin * th,
+                                x + (bb.xmin + bb.width) * tw,
+                                y + (bb.ymin + bb.height) * th,
+                                float(d.score[0]),
+                            )
+                        )
     return _merge_boxes(boxes)
 
 
-def _merge_boxes(boxes: list[tuple[float, float, float, float, float]]) -> list[tuple[float, float, float, float, float]]:
+def _merge_boxes(
+    boxes: list[tuple[float, float, float, float, float]],
+) -> list[tuple[float, float, float, float, float]]:
     """Keep the best-scoring box of each group overlapping by IoU > 0.3."""
     kept: list[tuple[float, float, float, float, float]] = []
     for b in sorted(boxes, key=lambda b: -b[4]):
@@ -127,8 +136,13 @@ def mesh_in_crop(mesh, image: np.ndarray, box: tuple[float, float, float, float]
     scale = _MESH_INPUT / side
     # affine: image -> crop
     m = np.array([[scale, 0, _MESH_INPUT / 2 - scale * cx], [0, scale, _MESH_INPUT / 2 - scale * cy]], np.float32)
-    crop = cv2.warpAffine(image, m, (_MESH_INPUT, _MESH_INPUT), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(
+        image,
+        m,
+        (_MESH_INPUT, _MESH_INPUT),
+        flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     found = mesh_points(mesh.process(crop), _MESH_INPUT, _MESH_INPUT)
     if not found:
         return None
@@ -155,10 +169,13 @@ class VideoMesh:
     def __init__(self, min_confidence: float = 0.5) -> None:
         self._calls = 0
         with quiet_native_logs():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                         refine_landmarks=True,
-                                                         min_detection_confidence=min_confidence,
-                                                         min_tracking_confidence=min_confidence)
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=False,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=min_confidence,
+                min_tracking_confidence=min_confidence,
+            )
 
     def process(self, rgb: np.ndarray):  # -> mediapipe's result object
         self._calls += 1
@@ -186,7 +203,7 @@ class FaceTracker:
     def close(self) -> None:
         self._mesh.close()
 
-    def __enter__(self) -> "FaceTracker":
+    def __enter__(self) -> FaceTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -28,8 +28,10 @@ def choose_face(faces: list[DetectedFace], index: int) -> DetectedFace:
     if not faces:
         raise NoFaceError("No face was found in the image; use a photo where one face is clearly visible.")
     if not 0 <= index < len(faces):
-        raise NoFaceError(f"--face-index {index} is out of range: the image has {len(faces)} face(s), "
-                          f"numbered 0 (largest) to {len(faces) - 1}.")
+        raise NoFaceError(
+            f"--face-index {index} is out of range: the image has {len(faces)} face(s), "
+            f"numbered 0 (largest) to {len(faces) - 1}."
+        )
     return faces[index]
 
 
@@ -38,5 +40,11 @@ def analyse_source(image: np.ndarray, reference: np.ndarray, face_index: int = 0
     faces = detect_faces(image)
     face = choose_face(faces, face_index)
     sim = fit_canonical(face.points, reference)
-    return SourceFace(image=image, points=face.points, to_canonical=sim, canonical=sim.apply(face.points),
-                      inter_ocular=inter_ocular(face.points), n_faces=len(faces))
+    return SourceFace(
+        image=image,
+        points=face.points,
+        to_canonical=sim,
+        canonical=sim.apply(face.points),
+        inter_ocular=inter_ocular(face.points),
+        n_faces=len(faces),
+    )

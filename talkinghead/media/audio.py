@@ -22,9 +22,7 @@ __all__ = ["load_audio", "resample"]
 _EXACT_LENGTH_FORMATS = ("mov", "mp4", "m4a")
 
 
-def load_audio(
-    path: str | os.PathLike[str], sample_rate: int | None = 16000, mono: bool = True
-) -> Waveform:
+def load_audio(path: str | os.PathLike[str], sample_rate: int | None = 16000, mono: bool = True) -> Waveform:
     """Decode an audio (or video) file to float32 samples in [-1, 1].
 
     `sample_rate=None` keeps the file's own rate. With `mono=False` the channels are kept and the
@@ -113,7 +111,7 @@ def _decode(
                 chunk = chunk.mean(axis=1, keepdims=True, dtype=np.float32)
             chunks.append(chunk)
 
-    stream.thread_type = "AUTO"
+    stream.thread_type = "AUTO"  # type: ignore[attr-defined]
     for frame in container.decode(stream):
         if frame.samples == 0:
             continue
@@ -136,7 +134,7 @@ def _decode(
         # Only the sample order matters here; dropping pts keeps the resampler's filter graph
         # from reacting to timestamp jumps in damaged files.
         frame.pts = None
-        drain(resampler.resample(frame))
+        drain(resampler.resample(frame))  # type: ignore[union-attr]
     if resampler is not None:
         drain(resampler.resample(None))
     return chunks, out_rate, native_rate or out_rate
@@ -154,9 +152,7 @@ def _declared_length(
     return int(round(float(stream.duration * stream.time_base) * out_rate))
 
 
-def _trim_padding(
-    samples: np.ndarray, expected: int | None, native_rate: int, out_rate: int
-) -> np.ndarray:
+def _trim_padding(samples: np.ndarray, expected: int | None, native_rate: int, out_rate: int) -> np.ndarray:
     """Drop the encoder's end padding (under one AAC frame) that FFmpeg's decoder leaves in.
 
     Without this a 2.000 s track decodes to ~2.02 s, which shifts frame counts derived from

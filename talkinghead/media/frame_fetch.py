@@ -31,7 +31,7 @@ class FrameFetcher:
             self._container.close()
             raise
         self._stream.thread_type = "AUTO"
-        self.time_base = Fraction(self._stream.time_base)
+        self.time_base = Fraction(self._stream.time_base)  # type: ignore[arg-type]
         cc = self._stream.codec_context
         # colour tags of the source, so frames passed through as planes are shown exactly as before
         self.colors = (int(cc.color_range), int(cc.colorspace), int(cc.color_primaries), int(cc.color_trc))
@@ -46,21 +46,21 @@ class FrameFetcher:
             self._seek(after_pts)
         self._used = True
         for frame in self._decoder or self._decoded():
-            if after_pts is not None and frame.pts <= after_pts:
+            if after_pts is not None and frame.pts <= after_pts:  # type: ignore[operator]
                 continue
-            yield int(frame.pts), I420Frame.from_av(frame, _quarter_turns(frame), copy=False)
+            yield int(frame.pts), I420Frame.from_av(frame, _quarter_turns(frame), copy=False)  # type: ignore[arg-type]
 
     def index(self, pts: Sequence[int] | np.ndarray) -> None:
         """Tell the fetcher every frame's pts (from `scan`), so frames can be asked for by index."""
         new = np.asarray(pts, np.int64)
         old = getattr(self, "_pts", None)
         if old is not None and len(old) <= len(new) and np.array_equal(new[: len(old)], old):
-            self._index_of.update({int(p): i for i, p in enumerate(new[len(old):], start=len(old))})
+            self._index_of.update({int(p): i for i, p in enumerate(new[len(old) :], start=len(old))})
             self._pts = new  # more frames known: the decoder keeps its place
             return
         self._pts = new
         self._index_of = {int(p): i for i, p in enumerate(self._pts)}
-        self._decoder, self._next = None, -(10 ** 9)  # force a seek on first use
+        self._decoder, self._next = None, -(10**9)  # force a seek on first use
 
     def frames(self, indices: Sequence[int] | np.ndarray) -> Iterator[I420Frame]:
         """Frames at these indices, in this order (a fresh frame each)."""
@@ -90,7 +90,7 @@ class FrameFetcher:
             frame = next(self._decoder, None)
             if frame is None:
                 raise InputError(f"The video '{self.path}' ended before frame {i}; was it changed during the dub?")
-            k = self._index_of.get(int(frame.pts))
+            k = self._index_of.get(int(frame.pts))  # type: ignore[arg-type]
             if k is None or k < self._next:
                 continue
             self._next = k + 1
@@ -100,8 +100,9 @@ class FrameFetcher:
     def _seek(self, pts: int | None) -> None:
         """Position the decoder at the keyframe at or before `pts` (None: the start)."""
         try:
-            self._container.seek(0 if pts is None else max(int(pts), 0), stream=self._stream,
-                                 backward=True, any_frame=False)
+            self._container.seek(
+                0 if pts is None else max(int(pts), 0), stream=self._stream, backward=True, any_frame=False
+            )
         except (av.FFmpegError, OSError) as exc:
             raise InputError(f"Cannot seek in the video '{self.path}' ({_reason(exc)}).") from None
         self._decoder = self._decoded()

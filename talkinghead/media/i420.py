@@ -37,9 +37,16 @@ def _affines(matrix: str, full_range: bool) -> tuple[np.ndarray, np.ndarray]:
     kr, kb = _MATRICES[matrix]
     kg = 1.0 - kr - kb
     ys, cs, y0 = (255.0, 255.0, 0.0) if full_range else (219.0, 224.0, 16.0)
-    rows = np.array([[kr, kg, kb],
-                     [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
-                     [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))]]) / 255.0
+    rows = (
+        np.array(
+            [
+                [kr, kg, kb],
+                [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
+                [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))],
+            ]
+        )
+        / 255.0
+    )
     fwd = np.zeros((4, 4))
     fwd[:3, :3] = rows * np.array([[ys], [cs], [cs]])
     fwd[:3, 3] = [y0, 128.0, 128.0]
@@ -54,7 +61,7 @@ _AFFINES = {(m, f): _affines(m, f) for m in _MATRICES for f in (False, True)}
 def _plane(frame: av.VideoFrame, k: int) -> np.ndarray:
     """Writable (height, width) view of plane k of a frame we own (rows padded to line_size)."""
     p = frame.planes[k]
-    return np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width]
+    return np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width]  # type: ignore[call-overload]
 
 
 def _tags(frame: av.VideoFrame) -> tuple[int, int]:
@@ -121,8 +128,8 @@ class I420Frame:
         w, h = frame.width, frame.height
         own = I420Frame(av.VideoFrame(w + w % 2, h + h % 2, "yuv420p"), space, rng)
         own.y[:h, :w] = _plane(frame, 0)
-        own.y[:h, w:] = own.y[:h, w - 1:w]
-        own.y[h:] = own.y[h - 1:h]
+        own.y[:h, w:] = own.y[:h, w - 1 : w]
+        own.y[h:] = own.y[h - 1 : h]
         own.u[:] = _plane(frame, 1)
         own.v[:] = _plane(frame, 2)
         return own
@@ -132,8 +139,9 @@ class I420Frame:
         """RGB -> planes, tagged with the matrix and range used; odd sizes are padded by repeating the edge
         (see `_padded`)."""
         if rgb.shape[0] % 2 or rgb.shape[1] % 2:
-            rgb = cv2.copyMakeBorder(np.ascontiguousarray(rgb), 0, rgb.shape[0] % 2, 0, rgb.shape[1] % 2,
-                                     cv2.BORDER_REPLICATE)
+            rgb = cv2.copyMakeBorder(
+                np.ascontiguousarray(rgb), 0, rgb.shape[0] % 2, 0, rgb.shape[1] % 2, cv2.BORDER_REPLICATE
+            )
         h, w = rgb.shape[:2]
         own = I420Frame(av.VideoFrame(w, h, "yuv420p"), _SPACE_CODES[matrix], _JPEG if full_range else 1)
         own.put(np.ascontiguousarray(rgb), 0, 0)
@@ -163,8 +171,10 @@ class I420Frame:
         w, h = x1 - x0, y1 - y0
         if w == 0 or h == 0:
             return np.zeros((h, w, 3), np.uint8)
-        up = [cv2.resize(p[y0 // 2:y1 // 2, x0 // 2:x1 // 2], (w, h), interpolation=cv2.INTER_NEAREST)
-              for p in (self.u, self.v)]
+        up = [
+            cv2.resize(p[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], (w, h), interpolation=cv2.INTER_NEAREST)
+            for p in (self.u, self.v)
+        ]
         return cv2.transform(cv2.merge([self.y[y0:y1, x0:x1], *up]), self._to_rgb)
 
     def put(self, rgb: np.ndarray, x0: int, y0: int) -> None:
@@ -173,8 +183,8 @@ class I420Frame:
         if w == 0 or h == 0:
             return
         yuv = cv2.transform(rgb.astype(np.float32), self._to_yuv)
-        self.y[y0:y0 + h, x0:x0 + w] = np.clip(np.rint(yuv[..., 0]), 0, 255)
+        self.y[y0 : y0 + h, x0 : x0 + w] = np.clip(np.rint(yuv[..., 0]), 0, 255)
         for k, p in ((1, self.u), (2, self.v)):
             half = cv2.resize(yuv[..., k], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-            p[y0 // 2:(y0 + h) // 2, x0 // 2:(x0 + w) // 2] = np.clip(np.rint(half), 0, 255)
+            p[y0 // 2 : (y0 + h) // 2, x0 // 2 : (x0 + w) // 2] = np.clip(np.rint(half), 0, 255)
         self._rgb = None

@@ -34,8 +34,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     elif img.shape[2] == 4:
         a = img[..., 3:4].astype(np.float32) / 255.0
-        img = cv2.cvtColor((img[..., :3].astype(np.float32) * a + 255.0 * (1 - a)).astype(np.uint8),
-                           cv2.COLOR_BGR2RGB)
+        img = cv2.cvtColor((img[..., :3].astype(np.float32) * a + 255.0 * (1 - a)).astype(np.uint8), cv2.COLOR_BGR2RGB)
     else:
         img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(upright(img, orientation))
@@ -62,8 +61,10 @@ def _check_header(p: str) -> int:
     except Exception:  # not something Pillow reads (OpenCV may): its decoder decides below
         return 1
     if w * h > MAX_PIXELS:
-        raise InputError(f"{p} is too large an image ({w}x{h} pixels; at most {MAX_PIXELS // 1_000_000} "
-                         "megapixels): scale it down first.")
+        raise InputError(
+            f"{p} is too large an image ({w}x{h} pixels; at most {MAX_PIXELS // 1_000_000} "
+            "megapixels): scale it down first."
+        )
     return orientation if 1 <= orientation <= 8 else 1
 
 

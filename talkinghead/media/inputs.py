@@ -50,8 +50,10 @@ def check_output(out: str | os.PathLike[str]) -> Path:
         raise OutputError(f"The output must be an .mp4 file, not '{p.name}'.")
     limit = _name_max(p.parent) - _HIDDEN_EXTRA
     if len(os.fsencode(p.name)) > limit:
-        raise OutputError(f"The output file name is too long for this file system ({len(os.fsencode(p.name))} "
-                          f"bytes; at most {limit}).")
+        raise OutputError(
+            f"The output file name is too long for this file system ({len(os.fsencode(p.name))} "
+            f"bytes; at most {limit})."
+        )
     try:
         is_dir = p.is_dir()
     except OSError as exc:  # a path component too long, a loop of links...

@@ -17,9 +17,13 @@ from talkinghead.media.video_writer import VideoWriter
 from talkinghead.types import Waveform
 
 
-def join_segments(segments: Sequence[Path], out: Path, sound: Waveform,
-                  report: Callable[[str, int, int], None] = lambda stage, done, total: None,
-                  **writer_args: Any) -> None:
+def join_segments(
+    segments: Sequence[Path],
+    out: Path,
+    sound: Waveform,
+    report: Callable[[str, int, int], None] = lambda stage, done, total: None,
+    **writer_args: Any,
+) -> None:
     """Concatenate the segments' video packets into `out` (written atomically) with `sound` as its audio.
     All segments must share one encoder setting; a decode timestamp that does not increase across a
     join is nudged forward by one tick, as a muxer requires. `writer_args` go to the VideoWriter (the
@@ -27,9 +31,15 @@ def join_segments(segments: Sequence[Path], out: Path, sound: Waveform,
     template = av.open(os.fspath(segments[0]))
     try:
         stream = template.streams.video[0]
-        with VideoWriter(out, stream.codec_context.width, stream.codec_context.height,
-                         fps=float(stream.average_rate or 25), audio=sound, copy_from=stream,
-                         **writer_args) as writer:
+        with VideoWriter(
+            out,
+            stream.codec_context.width,
+            stream.codec_context.height,
+            fps=float(stream.average_rate or 25),
+            audio=sound,
+            copy_from=stream,
+            **writer_args,
+        ) as writer:
             last_dts = None
             for k, seg in enumerate(segments):
                 with av.open(os.fspath(seg)) as c:

@@ -16,8 +16,9 @@ from talkinghead.media.timeline import Timeline
 from talkinghead.types import Waveform
 
 
-def splice_soundtrack(wave: Waveform, video: str | os.PathLike[str], plan: Timeline, time_base: float,
-                      rest: str) -> Waveform:
+def splice_soundtrack(
+    wave: Waveform, video: str | os.PathLike[str], plan: Timeline, time_base: float, rest: str
+) -> Waveform:
     """The new speech; with rest 'keep' and a longer video, followed by the video's own sound up to the
     plan's end, at the speech's sample rate and channel count."""
     end = plan.end_pts * time_base
@@ -31,7 +32,7 @@ def splice_soundtrack(wave: Waveform, video: str | os.PathLike[str], plan: Timel
         o = orig.samples if orig.samples.ndim == 2 else orig.samples[:, None]
         if o.shape[1] != channels:
             o = np.repeat(o.mean(1, keepdims=True), channels, axis=1)
-        piece = o[wave.samples.shape[0]: n_end]
+        piece = o[wave.samples.shape[0] : n_end]
         tail[: len(piece)] = piece
     except InputError:
         pass  # a video without sound: the rest is silent

@@ -29,8 +29,9 @@ class Timeline:
         return len(self.source)
 
 
-def plan_timeline(pts: np.ndarray, time_base: float, audio_duration: float, loop: str = "pingpong",
-                  rest: str = "keep") -> Timeline:
+def plan_timeline(
+    pts: np.ndarray, time_base: float, audio_duration: float, loop: str = "pingpong", rest: str = "keep"
+) -> Timeline:
     """Plan output frames for input frames stamped `pts` (ticks of `time_base` seconds)."""
     if loop not in LOOP_MODES:
         raise ValueError(f"loop must be one of {LOOP_MODES}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from talkinghead.errors import InputError, require_file
 
-__all__ = ["VideoInfo", "probe_video", "iter_frames"]
+__all__ = ["VideoInfo", "iter_frames", "probe_video"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _frames(
                 img = frame.to_ndarray(format="rgb24")
                 k = _quarter_turns(frame)
                 if k:
-                    img = np.ascontiguousarray(np.rot90(img, k=k))
+                    img = np.ascontiguousarray(np.rot90(img, k=k))  # type: ignore[assignment]
                 index += 1
                 last_t = float(t)
                 yield float(t), img
@@ -146,9 +146,7 @@ def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc or type(exc).__name__).rstrip(".").lower()
 
 
-def _video_stream(
-    container: av.container.InputContainer, p: str
-) -> av.video.stream.VideoStream:
+def _video_stream(container: av.container.InputContainer, p: str) -> av.video.stream.VideoStream:
     if not container.streams.video:
         raise InputError(f"'{p}' has no video track.")
     return container.streams.video[0]

@@ -107,9 +107,7 @@ class VideoWriter:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be a uint8 numpy array, got {_describe(frame)}")
         if frame.shape != (self.height, self.width, 3):
-            raise ValueError(
-                f"frame must have shape {(self.height, self.width, 3)}, got {frame.shape}"
-            )
+            raise ValueError(f"frame must have shape {(self.height, self.width, 3)}, got {frame.shape}")
         try:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             vf = self._reformatter.reformat(
@@ -145,8 +143,9 @@ class VideoWriter:
             raise RuntimeError("VideoWriter is already closed")
         padded = (self.width + self.width % 2, self.height + self.height % 2)
         if (vf.width, vf.height) not in ((self.width, self.height), padded) or vf.format.name != "yuv420p":
-            raise ValueError(f"frame must be yuv420p {self.width}x{self.height}, got {vf.format.name} "
-                             f"{vf.width}x{vf.height}")
+            raise ValueError(
+                f"frame must be yuv420p {self.width}x{self.height}, got {vf.format.name} {vf.width}x{vf.height}"
+            )
         if self.pix_fmt == "yuv444p":
             vf = _cropped_444(vf, self.width, self.height)
         if (pts is None) != (self._explicit_tb is None):
@@ -232,8 +231,9 @@ class VideoWriter:
 
     # ----------------------------------------------------------------------------- internals
 
-    def _open(self, audio: Waveform | None, crf: int, preset: str,
-              copy_from: av.video.stream.VideoStream | None) -> None:
+    def _open(
+        self, audio: Waveform | None, crf: int, preset: str, copy_from: av.video.stream.VideoStream | None
+    ) -> None:
         assert self._tmp_path is not None
         try:
             # use_metadata_tags: the mp4 muxer drops keys of its own (the provenance label) without it
@@ -250,7 +250,7 @@ class VideoWriter:
         self._audio_pos = 0
         if copy_from is not None:
             self._video = container.add_stream_from_template(copy_from)
-            self._copy_tb = Fraction(copy_from.time_base)
+            self._copy_tb = Fraction(copy_from.time_base)  # type: ignore[arg-type]
             if audio is not None:
                 self._setup_audio(container, audio)
             return
@@ -305,7 +305,7 @@ class VideoWriter:
         # frame_size is only known once the codec is open; opening now lets us cut exact frames.
         stream.codec_context.open()
         self._audio_frame_size = int(stream.codec_context.frame_size) or 1024
-        self._audio = stream
+        self._audio = stream  # type: ignore[assignment]
 
     def _next_pts(self, pts: int | None) -> int:
         if pts is None:
@@ -341,9 +341,7 @@ class VideoWriter:
             if n < size and not final:
                 break  # only the very last frame may be short (AAC allows a small last frame)
             chunk = self._audio_planar[:, self._audio_pos : self._audio_pos + n]
-            af = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(chunk), format="fltp", layout=self._audio_layout
-            )
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=self._audio_layout)
             af.sample_rate = self._audio_rate
             af.pts = self._audio_pos
             af.time_base = self._audio_tb
@@ -424,10 +422,13 @@ def sweep_partials(path: str | os.PathLike[str]) -> list[str]:
         return removed
     for entry in entries:
         full = os.path.join(directory, entry)
-        pid_text = entry[len(prefix):-len(".mp4")].split("-")[0]
+        pid_text = entry[len(prefix) : -len(".mp4")].split("-")[0]
         try:
-            stale = not _alive(int(pid_text)) if "-" in entry[len(prefix):] else \
-                os.path.getmtime(full) < time.time() - _LEGACY_STALE_S
+            stale = (
+                not _alive(int(pid_text))
+                if "-" in entry[len(prefix) :]
+                else os.path.getmtime(full) < time.time() - _LEGACY_STALE_S
+            )
             if stale:
                 os.remove(full)
                 removed.append(full)

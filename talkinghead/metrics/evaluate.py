@@ -15,8 +15,7 @@ import numpy as np
 
 from talkinghead.audio.features import log_mel, normalize
 from talkinghead.errors import InputError
-from talkinghead.face.indices import (LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, UPPER_OUTER_LIP,
-                                      inter_ocular)
+from talkinghead.face.indices import LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, UPPER_OUTER_LIP, inter_ocular
 from talkinghead.face.mouth_motion import mouth_offsets
 from talkinghead.face.track import FaceTrack, track_video
 from talkinghead.media import VideoInfo, iter_frames, load_audio, probe_video
@@ -31,10 +30,14 @@ from talkinghead.weights import WeightsRef
 _MOUTH = sorted(set(UPPER_OUTER_LIP + LOWER_OUTER_LIP + UPPER_INNER_LIP + LOWER_INNER_LIP))
 
 
-def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | None = None,
-             audio: str | os.PathLike[str] | None = None, expert: SyncExpert | None = None,
-             progress: Callable[[str], None] | None = None,
-             sync_weights: WeightsRef = "sync") -> dict[str, float | int | None]:
+def evaluate(
+    video: str | os.PathLike[str],
+    reference: str | os.PathLike[str] | None = None,
+    audio: str | os.PathLike[str] | None = None,
+    expert: SyncExpert | None = None,
+    progress: Callable[[str], None] | None = None,
+    sync_weights: WeightsRef = "sync",
+) -> dict[str, float | int | None]:
     """All metrics as one flat dict (JSON-ready). The sync figures come from `expert`, else the expert in
     `sync_weights` (the shipped one by default, or a file written by `talkinghead train sync`)."""
     say = progress or (lambda _s: None)
@@ -50,8 +53,11 @@ def evaluate(video: str | os.PathLike[str], reference: str | os.PathLike[str] | 
     if track.found.sum() < 2:
         raise InputError(f"No face was found in {os.fspath(video)}.")
     expert = expert or SyncExpert(sync_weights)
-    out: dict[str, float | int | None] = {"frames": len(track.times), "fps": info.fps,
-                                         "face_found_ratio": float(track.found.mean())}
+    out: dict[str, float | int | None] = {
+        "frames": len(track.times),
+        "fps": info.fps,
+        "face_found_ratio": float(track.found.mean()),
+    }
     say("lip sync")
     speech = load_audio(audio if audio is not None else video).samples
     offsets, valid, _ = mouth_offsets(track.points, expert.reference)
@@ -76,9 +82,11 @@ def _check_reference(info: VideoInfo, ref: VideoInfo, reference: str | os.PathLi
     """Frame-by-frame figures (PSNR, SSIM...) only mean something against a reference of the same size and
     length; anything else is refused rather than measured as a meaningless number."""
     if (ref.width, ref.height) != (info.width, info.height) or abs(ref.n_frames - info.n_frames) > 1:
-        raise InputError(f"The reference '{os.fspath(reference)}' ({ref.width}x{ref.height}, {ref.n_frames} frames) "
-                         f"does not match the video ({info.width}x{info.height}, {info.n_frames} frames); frame-by-frame "
-                         "comparison needs the same size and length.")
+        raise InputError(
+            f"The reference '{os.fspath(reference)}' ({ref.width}x{ref.height}, {ref.n_frames} frames) "
+            f"does not match the video ({info.width}x{info.height}, {info.n_frames} frames); frame-by-frame "
+            "comparison needs the same size and length."
+        )
 
 
 def _mean_cpbd(video: str | os.PathLike[str], every: int = 5) -> float:
@@ -88,8 +96,9 @@ def _mean_cpbd(video: str | os.PathLike[str], every: int = 5) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLike[str],
-                       track: FaceTrack) -> dict[str, float | None]:
+def _reference_metrics(
+    video: str | os.PathLike[str], reference: str | os.PathLike[str], track: FaceTrack
+) -> dict[str, float | None]:
     ref_track = track_video(reference)
     n = min(len(track.times), len(ref_track.times))
     p, s, m, ident = [], [], [], []
@@ -111,8 +120,13 @@ def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLi
                 lpips += lp.distances(pairs)
                 pairs.clear()
         if use_id and k % 10 == 0 and track.found[k] and ref_track.found[k]:
-            ident.append(float(np.linalg.norm(identity.face_descriptor(a, track.points[k])
-                                              - identity.face_descriptor(b, ref_track.points[k]))))
+            ident.append(
+                float(
+                    np.linalg.norm(
+                        identity.face_descriptor(a, track.points[k]) - identity.face_descriptor(b, ref_track.points[k])
+                    )
+                )
+            )
         if b.shape != a.shape:
             b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         p.append(psnr(a, b))
@@ -126,11 +140,17 @@ def _reference_metrics(video: str | os.PathLike[str], reference: str | os.PathLi
         a, b = track.points[k, :, :2], ref_track.points[k, :, :2]
         scale = 1.0 / max(inter_ocular(ref_track.points[k]), 1e-6)
         # align centres so a global shift does not count as a wrong mouth
-        lmd.append(np.linalg.norm((a[_MOUTH] - a[_MOUTH].mean(0)) - (b[_MOUTH] - b[_MOUTH].mean(0)), axis=1).mean() * scale)
+        lmd.append(
+            np.linalg.norm((a[_MOUTH] - a[_MOUTH].mean(0)) - (b[_MOUTH] - b[_MOUTH].mean(0)), axis=1).mean() * scale
+        )
         fld.append(np.linalg.norm(a - b, axis=1).mean() * scale)
-    return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)),
-            "ms_ssim": float(np.mean(m)),
-            "lmd": float(np.mean(lmd)) if lmd else float("nan"), "fld": float(np.mean(fld)) if fld else float("nan"),
-            "identity_distance": float(np.mean(ident)) if ident else None,
-            "fid": quality.fid(fid_a, fid_b) if use_fid and len(fid_a) > 1 else None,
-            "lpips": float(np.mean(lpips)) if lpips else None}
+    return {
+        "psnr": float(np.mean(p)),
+        "ssim": float(np.mean(s)),
+        "ms_ssim": float(np.mean(m)),
+        "lmd": float(np.mean(lmd)) if lmd else float("nan"),
+        "fld": float(np.mean(fld)) if fld else float("nan"),
+        "identity_distance": float(np.mean(ident)) if ident else None,
+        "fid": quality.fid(fid_a, fid_b) if use_fid and len(fid_a) > 1 else None,
+        "lpips": float(np.mean(lpips)) if lpips else None,
+    }

@@ -22,8 +22,10 @@ def _models():
     import dlib
 
     d = os.path.join(spec.submodule_search_locations[0], "models")
-    return (dlib.shape_predictor(os.path.join(d, "shape_predictor_5_face_landmarks.dat")),
-            dlib.face_recognition_model_v1(os.path.join(d, "dlib_face_recognition_resnet_model_v1.dat")))
+    return (
+        dlib.shape_predictor(os.path.join(d, "shape_predictor_5_face_landmarks.dat")),
+        dlib.face_recognition_model_v1(os.path.join(d, "dlib_face_recognition_resnet_model_v1.dat")),
+    )
 
 
 def available() -> bool:

@@ -25,18 +25,18 @@ def _blur(x: np.ndarray) -> np.ndarray:
 def _ssim_parts(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     mx, my = _blur(x), _blur(y)
-    sxx = _blur(x * x) - mx ** 2
-    syy = _blur(y * y) - my ** 2
+    sxx = _blur(x * x) - mx**2
+    syy = _blur(y * y) - my**2
     sxy = _blur(x * y) - mx * my
     cs = (2 * sxy + c2) / (sxx + syy + c2)
-    lum = (2 * mx * my + c1) / (mx ** 2 + my ** 2 + c1)
+    lum = (2 * mx * my + c1) / (mx**2 + my**2 + c1)
     return float((lum * cs).mean()), float(cs.mean())
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """dB over all channels, capped at PSNR_CAP."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10 * np.log10(255.0 ** 2 / mse))
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10 * np.log10(255.0**2 / mse))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

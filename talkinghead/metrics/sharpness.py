@@ -27,7 +27,7 @@ def cpbd(frame: np.ndarray) -> float:
     if len(xs) == 0:
         return float("nan")
     sign = np.sign(gx[ys, xs])  # +1: intensity rises to the right
-    h, w = g.shape
+    w = g.shape[1]
     widths = np.zeros(len(xs))
     for direction in (-1, 1):  # walk left then right while the profile keeps rising/falling
         pos = xs.copy()
@@ -45,5 +45,5 @@ def cpbd(frame: np.ndarray) -> float:
     mn = cv2.erode(g, np.ones((8, 8)))
     contrast = (mx - mn)[ys, xs]
     jnb = np.where(contrast <= 50, 5.0, 3.0)
-    p_blur = 1.0 - np.exp(-np.abs(widths / jnb) ** _BETA)
+    p_blur = 1.0 - np.exp(-(np.abs(widths / jnb) ** _BETA))
     return float(np.mean(p_blur <= _P_JNB))

@@ -55,8 +55,9 @@ def mouth_windows(offsets: np.ndarray, frames: np.ndarray, width: int = 5) -> np
 
 
 @torch.no_grad()
-def similarity_map(net: SyncNet, mel: np.ndarray, offsets: np.ndarray, fps: float,
-                   max_shift: int = MAX_SHIFT) -> np.ndarray:
+def similarity_map(
+    net: SyncNet, mel: np.ndarray, offsets: np.ndarray, fps: float, max_shift: int = MAX_SHIFT
+) -> np.ndarray:
     """(2*max_shift+1, T) cosine similarity of video frame t with the audio at frame t + shift."""
     net.eval()
     n = len(offsets)
@@ -66,7 +67,7 @@ def similarity_map(net: SyncNet, mel: np.ndarray, offsets: np.ndarray, fps: floa
     a = net.embed_audio(torch.from_numpy(audio_windows(mel, frames, fps, cfg.mel_window)).float())
     sims = np.zeros((2 * max_shift + 1, n), np.float32)
     for i, k in enumerate(range(-max_shift, max_shift + 1)):
-        sims[i] = (v * a[max_shift + k: max_shift + k + n]).sum(-1).numpy()
+        sims[i] = (v * a[max_shift + k : max_shift + k + n]).sum(-1).numpy()
     return sims
 
 
@@ -76,5 +77,9 @@ def sync_from_map(sims: np.ndarray, valid: np.ndarray | None = None) -> SyncResu
     curve = cols.mean(axis=1) if cols.shape[1] else np.zeros(sims.shape[0], np.float32)
     best = int(np.argmax(curve))
     shift = best - (len(curve) - 1) // 2
-    return SyncResult(offset_frames=-shift, confidence=float(curve[best] - np.median(curve)),
-                      distance=float(1.0 - curve[best]), curve=curve)
+    return SyncResult(
+        offset_frames=-shift,
+        confidence=float(curve[best] - np.median(curve)),
+        distance=float(1.0 - curve[best]),
+        curve=curve,
+    )

@@ -51,7 +51,9 @@ class LipsNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        self.stem = nn.Sequential(nn.Conv1d(cfg.n_mels * cfg.use_mel + cfg.n_embed, w, 5, padding=2), nn.BatchNorm1d(w), nn.GELU())
+        self.stem = nn.Sequential(
+            nn.Conv1d(cfg.n_mels * cfg.use_mel + cfg.n_embed, w, 5, padding=2), nn.BatchNorm1d(w), nn.GELU()
+        )
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(w, w, 3, padding=d, dilation=d), nn.BatchNorm1d(w), nn.GELU())
             for d in cfg.dilations
@@ -88,8 +90,9 @@ EMBED_SCALE = 0.1  # speech-embedding values have std ~10; bring them near the m
 EMBED_SCALES = {"speech": EMBED_SCALE, "whisper": 1.0}  # Whisper encoder states have std ~1.4
 
 
-def model_input(mel_normalized: np.ndarray, embedding: np.ndarray | None, use_mel: bool = True,
-                scale: float = EMBED_SCALE) -> np.ndarray:
+def model_input(
+    mel_normalized: np.ndarray, embedding: np.ndarray | None, use_mel: bool = True, scale: float = EMBED_SCALE
+) -> np.ndarray:
     """Per-mel-frame network input: normalised log-mel (if used), then the scaled embedding (if used)."""
     if embedding is None:
         return mel_normalized.astype(np.float32)

@@ -71,8 +71,9 @@ class MotionVAE(nn.Module):
         mu, logvar = self.enc_out(h).chunk(2, -1)
         return mu, logvar.clamp(-8, 4)
 
-    def prior_params(self, z_prev: torch.Tensor, audio_chunks: torch.Tensor,
-                     state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def prior_params(
+        self, z_prev: torch.Tensor, audio_chunks: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """p(z_k | z_<k, speech) for a run of chunks given the previous latents (teacher forcing or one step)."""
         h, state = self.prior(torch.cat([z_prev, audio_chunks], -1), state)
         mu, logvar = self.prior_out(h).chunk(2, -1)
@@ -94,7 +95,7 @@ class MotionVAE(nn.Module):
         state = None
         zs = []
         for i in range(k):
-            mu, logvar, state = self.prior_params(z_prev, ac[:, i:i + 1], state)
+            mu, logvar, state = self.prior_params(z_prev, ac[:, i : i + 1], state)
             eps = torch.randn(mu.shape, generator=generator)
             z_prev = mu + temperature * torch.exp(0.5 * logvar) * eps
             zs.append(z_prev)

@@ -35,15 +35,27 @@ class SyncNet(nn.Module):
         self.cfg = cfg
         w = cfg.width
         self.audio = nn.Sequential(
-            nn.Conv1d(cfg.n_mels, w, 3, padding=1), nn.BatchNorm1d(w), nn.GELU(),
-            nn.Conv1d(w, w, 3, padding=1, stride=2), nn.BatchNorm1d(w), nn.GELU(),
-            nn.Conv1d(w, w, 3, padding=1, stride=2), nn.BatchNorm1d(w), nn.GELU(),
-            nn.Flatten(), nn.Linear(w * ((cfg.mel_window + 3) // 4), cfg.dim),
+            nn.Conv1d(cfg.n_mels, w, 3, padding=1),
+            nn.BatchNorm1d(w),
+            nn.GELU(),
+            nn.Conv1d(w, w, 3, padding=1, stride=2),
+            nn.BatchNorm1d(w),
+            nn.GELU(),
+            nn.Conv1d(w, w, 3, padding=1, stride=2),
+            nn.BatchNorm1d(w),
+            nn.GELU(),
+            nn.Flatten(),
+            nn.Linear(w * ((cfg.mel_window + 3) // 4), cfg.dim),
         )
         self.mouth = nn.Sequential(
-            nn.Conv1d(cfg.mouth_dim, w, 3, padding=1), nn.BatchNorm1d(w), nn.GELU(),
-            nn.Conv1d(w, w, 3, padding=1), nn.BatchNorm1d(w), nn.GELU(),
-            nn.Flatten(), nn.Linear(w * cfg.video_window, cfg.dim),
+            nn.Conv1d(cfg.mouth_dim, w, 3, padding=1),
+            nn.BatchNorm1d(w),
+            nn.GELU(),
+            nn.Conv1d(w, w, 3, padding=1),
+            nn.BatchNorm1d(w),
+            nn.GELU(),
+            nn.Flatten(),
+            nn.Linear(w * cfg.video_window, cfg.dim),
         )
         self.log_scale = nn.Parameter(torch.tensor(2.3))  # learned inverse temperature (e^2.3 = 10)
 

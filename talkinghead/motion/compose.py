@@ -18,8 +18,14 @@ _LOWER = np.array(LEFT_EYE_LOWER + RIGHT_EYE_LOWER)
 _PIVOT = np.array([0.0, 0.9, 1.6], np.float32)
 
 
-def target_points(source: SourceFace, neutral: np.ndarray, mouth_indices: np.ndarray, mouth_offset: np.ndarray,
-                  eyelid_closure: float, pose: np.ndarray) -> np.ndarray:
+def target_points(
+    source: SourceFace,
+    neutral: np.ndarray,
+    mouth_indices: np.ndarray,
+    mouth_offset: np.ndarray,
+    eyelid_closure: float,
+    pose: np.ndarray,
+) -> np.ndarray:
     """(478, 3) target landmarks in pixels for one frame of `types.Motion` (mouth offset, lids, pose)."""
     p = neutral.copy()
     p[mouth_indices, :2] += mouth_offset

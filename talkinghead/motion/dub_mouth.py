@@ -15,8 +15,9 @@ from talkinghead.face.canonical import fit_canonical
 from talkinghead.types import MouthGeometry
 
 
-def dub_target(geometry: MouthGeometry, points: np.ndarray, offset: np.ndarray, closed_gap: float,
-               weight: float = 1.0) -> np.ndarray:
+def dub_target(
+    geometry: MouthGeometry, points: np.ndarray, offset: np.ndarray, closed_gap: float, weight: float = 1.0
+) -> np.ndarray:
     """(478, 3) pixels: `points` with the mouth following `offset`; weight 0 keeps the original.
     `closed_gap` is the speaker's lip gap with the mouth closed (canonical units)."""
     sim = fit_canonical(points, geometry.reference)

@@ -3,9 +3,9 @@
 The Animator now samples the learned model (`motion/learned.py`); this module stays as the baseline
 that `benchmarks/motion_stats.py` compares it with. Without a learned prior, head pose is low-pass
 filtered noise whose amplitude rises while the person speaks (people move more when talking), with
-small nods on loud syllables; blinks are a renewal process with a refractory gap and an asymmetric lid profile (fast close, slower open),
-at 10-30 a minute and 100-400 ms each like real speakers. Everything is drawn from one seeded
-generator, so a seed gives the same video every time.
+small nods on loud syllables; blinks are a renewal process with a refractory gap and an asymmetric lid
+profile (fast close, slower open), at 10-30 a minute and 100-400 ms each like real speakers. Everything is
+drawn from one seeded generator, so a seed gives the same video every time.
 """
 
 from __future__ import annotations

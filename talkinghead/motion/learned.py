@@ -64,8 +64,15 @@ class LearnedMotion:
         self.natural_rate = float(loaded.weights.metadata.get("blinks_per_min", "nan"))  # unscaled rate, for reference
 
     @torch.no_grad()
-    def sample(self, speech16k: np.ndarray, n_frames: int, fps: float, rng: np.random.Generator,
-               pose_scale: float = 1.0, blinks_per_min: float = 17.0) -> HeadMotion:
+    def sample(
+        self,
+        speech16k: np.ndarray,
+        n_frames: int,
+        fps: float,
+        rng: np.random.Generator,
+        pose_scale: float = 1.0,
+        blinks_per_min: float = 17.0,
+    ) -> HeadMotion:
         """Head pose and lid closure for `n_frames` frames at `fps` (conventions: `types.Motion`)."""
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
         if n_frames == 0:

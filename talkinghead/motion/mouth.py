@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
 from talkinghead.audio.embedding import speech_embedding
+from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
 from talkinghead.models.lips import EMBED_SCALES, LipsNet, model_input
 from talkinghead.types import MouthGeometry
@@ -25,9 +25,11 @@ class MouthModel:
         loaded = load_model("lips", weights)
         self.net, w = loaded.network(LipsNet), loaded.weights
         self.config = self.net.cfg
-        self.geometry = MouthGeometry(reference=w.tensors["reference"].numpy(),
-                                      indices=w.tensors["mouth_indices"].numpy().astype(int),
-                                      open_direction=w.tensors["open_direction"].numpy().reshape(-1, 2))
+        self.geometry = MouthGeometry(
+            reference=w.tensors["reference"].numpy(),
+            indices=w.tensors["mouth_indices"].numpy().astype(int),
+            open_direction=w.tensors["open_direction"].numpy().reshape(-1, 2),
+        )
         self.basis = w.tensors["pca_components"]
         self.std = w.tensors["pca_std"]
         # calibrated gain on the predicted motion (see the file's amplitude_note metadata)
@@ -65,7 +67,7 @@ class MouthModel:
         m0 = max(0, int(pos[g0]) - _MARGIN_MEL)
         m1 = min(mel.shape[0], int(pos[g1 - 1]) + _MARGIN_MEL)
         local = torch.from_numpy(pos[g0:g1] - m0)[None]
-        return self.net(mel[None, m0:m1], local)[0][f0 - g0:f1 - g0]
+        return self.net(mel[None, m0:m1], local)[0][f0 - g0 : f1 - g0]
 
 
 def embedding_features(samples: np.ndarray, kind: str) -> np.ndarray:
@@ -92,6 +94,6 @@ def speech_gate(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     # open slightly before the sound and close a little after it: max over +-2 frames, then smooth
     k = 2
     padded = np.pad(gate, k, mode="edge")
-    gate = np.max(np.stack([padded[i:i + n_frames] for i in range(2 * k + 1)]), axis=0)
+    gate = np.max(np.stack([padded[i : i + n_frames] for i in range(2 * k + 1)]), axis=0)
     kernel = np.array([0.25, 0.5, 0.25])
     return np.convolve(np.pad(gate, 1, mode="edge"), kernel, mode="valid").astype(np.float32)

@@ -37,13 +37,18 @@ class Label:
 
     def sentence(self) -> str:
         what = "a photo animated to speak" if self.mode == "photo" else "a video whose mouth was re-rendered to speak"
-        return (f"AI-generated (synthetic) video: {what}, made by {self.generator} on {self.created}. "
-                f"Invisible watermark: {'on' if self.watermark else 'off'}. Check with `talkinghead verify`.")
+        return (
+            f"AI-generated (synthetic) video: {what}, made by {self.generator} on {self.created}. "
+            f"Invisible watermark: {'on' if self.watermark else 'off'}. Check with `talkinghead verify`."
+        )
 
     def tags(self) -> dict[str, str]:
         """Container metadata to write (VideoWriter sets movflags=use_metadata_tags for them)."""
-        return {"comment": self.sentence(), "description": self.sentence(),
-                KEY: json.dumps(asdict(self), sort_keys=True)}
+        return {
+            "comment": self.sentence(),
+            "description": self.sentence(),
+            KEY: json.dumps(asdict(self), sort_keys=True),
+        }
 
 
 def read_label(path: str | os.PathLike[str]) -> dict[str, object] | None:

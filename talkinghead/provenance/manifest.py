@@ -45,15 +45,36 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 def _definition(label: Label, title: str, ingredient_sha256: str | None) -> dict[str, Any]:
     name, _, version = label.generator.partition(" ")
     agent = {"name": name, "version": version}
-    ours: dict[str, Any] = {"synthetic": True, "mode": label.mode, "job_id": label.job_id,
-                            "watermark": label.watermark, "created": label.created}
+    ours: dict[str, Any] = {
+        "synthetic": True,
+        "mode": label.mode,
+        "job_id": label.job_id,
+        "watermark": label.watermark,
+        "created": label.created,
+    }
     if ingredient_sha256:
         ours["source_sha256"] = ingredient_sha256
-    return {"claim_generator_info": [agent], "title": title, "format": "video/mp4",
-            "assertions": [{"label": "c2pa.actions", "data": {"actions": [
-                {"action": "c2pa.created", "digitalSourceType": DIGITAL_SOURCE_TYPE, "softwareAgent": agent,
-                 "when": label.created}]}},
-                {"label": _ASSERTION, "data": ours}]}
+    return {
+        "claim_generator_info": [agent],
+        "title": title,
+        "format": "video/mp4",
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "digitalSourceType": DIGITAL_SOURCE_TYPE,
+                            "softwareAgent": agent,
+                            "when": label.created,
+                        }
+                    ]
+                },
+            },
+            {"label": _ASSERTION, "data": ours},
+        ],
+    }
 
 
 def sign_file(path: str | os.PathLike[str], label: Label, title: str, ingredient: Path | None = None) -> None:
@@ -70,8 +91,11 @@ def sign_file(path: str | os.PathLike[str], label: Label, title: str, ingredient
             if ingredient is not None:
                 try:
                     with open(ingredient, "rb") as f:
-                        builder.add_ingredient({"title": ingredient.name, "relationship": "parentOf",
-                                                "format": "video/mp4"}, "video/mp4", f)
+                        builder.add_ingredient(
+                            {"title": ingredient.name, "relationship": "parentOf", "format": "video/mp4"},
+                            "video/mp4",
+                            f,
+                        )
                 except c2pa.C2paError:
                     pass  # a source c2pa cannot parse (damaged, not MP4): its hash is still in our assertion
             with open(src, "rb") as s, open(tmp, "w+b") as d:
@@ -89,8 +113,12 @@ def sign_file(path: str | os.PathLike[str], label: Label, title: str, ingredient
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """{status: valid|tampered|absent|unavailable, signer, self_signed, trusted, ...} for one file."""
     if not available():
-        return {"status": "unavailable", "signer": None, "self_signed": None,
-                "reason": "c2pa-python is not installed (pip install 'talkinghead[provenance]')"}
+        return {
+            "status": "unavailable",
+            "signer": None,
+            "self_signed": None,
+            "reason": "c2pa-python is not installed (pip install 'talkinghead[provenance]')",
+        }
     import c2pa
 
     try:
@@ -107,18 +135,25 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     broken = [c for c in failures if c not in trust]
     sig = active.get("signature_info") or {}
     issuer = str(sig.get("issuer") or "")
-    actions = [a for x in active.get("assertions", []) if x.get("label", "").startswith("c2pa.actions")
-               for a in x.get("data", {}).get("actions", [])]
+    actions = [
+        a
+        for x in active.get("assertions", [])
+        if x.get("label", "").startswith("c2pa.actions")
+        for a in x.get("data", {}).get("actions", [])
+    ]
     ours = next((x.get("data") for x in active.get("assertions", []) if x.get("label") == _ASSERTION), None)
-    return {"status": "tampered" if broken or state == "Invalid" else "valid",
-            "signer": sig.get("common_name") or issuer or None,
-            "issuer": issuer or None,
-            "self_signed": issuer == LOCAL_ORG,
-            "trusted": state == "Trusted",
-            "failures": broken,
-            "digital_source_type": next((a.get("digitalSourceType") for a in actions
-                                         if a.get("action") == "c2pa.created"), None),
-            "generator": active.get("claim_generator_info", [{}])[0].get("version") and
-            f"{active['claim_generator_info'][0].get('name')} {active['claim_generator_info'][0].get('version')}",
-            "ingredients": [i.get("title") for i in active.get("ingredients", [])],
-            "talkinghead": ours}
+    return {
+        "status": "tampered" if broken or state == "Invalid" else "valid",
+        "signer": sig.get("common_name") or issuer or None,
+        "issuer": issuer or None,
+        "self_signed": issuer == LOCAL_ORG,
+        "trusted": state == "Trusted",
+        "failures": broken,
+        "digital_source_type": next(
+            (a.get("digitalSourceType") for a in actions if a.get("action") == "c2pa.created"), None
+        ),
+        "generator": active.get("claim_generator_info", [{}])[0].get("version")
+        and f"{active['claim_generator_info'][0].get('name')} {active['claim_generator_info'][0].get('version')}",
+        "ingredients": [i.get("title") for i in active.get("ingredients", [])],
+        "talkinghead": ours,
+    }

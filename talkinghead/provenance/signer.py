@@ -42,8 +42,12 @@ def credentials() -> Credentials:
         if not (cert and key):
             raise TalkingHeadError("Set both TALKINGHEAD_C2PA_CERT and TALKINGHEAD_C2PA_KEY, or neither.")
         try:
-            return Credentials(Path(cert).read_bytes(), Path(key).read_bytes(),
-                               os.environ.get("TALKINGHEAD_C2PA_ALG", "es256").lower(), self_signed=False)
+            return Credentials(
+                Path(cert).read_bytes(),
+                Path(key).read_bytes(),
+                os.environ.get("TALKINGHEAD_C2PA_ALG", "es256").lower(),
+                self_signed=False,
+            )
         except OSError as exc:
             raise TalkingHeadError(f"Cannot read the signing certificate or key ({exc.strerror}).") from None
     folder = config_dir() / "c2pa"
@@ -72,32 +76,51 @@ def _make_local(folder: Path, chain_path: Path, key_path: Path) -> None:
     now = datetime.datetime.now(datetime.UTC)
 
     def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, LOCAL_ORG)])
+        return x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, LOCAL_ORG)]
+        )
 
     def usage(sign: bool) -> x509.KeyUsage:
-        return x509.KeyUsage(digital_signature=not sign, content_commitment=False, key_encipherment=False,
-                             data_encipherment=False, key_agreement=False, key_cert_sign=sign, crl_sign=sign,
-                             encipher_only=False, decipher_only=False)
+        return x509.KeyUsage(
+            digital_signature=not sign,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=sign,
+            crl_sign=sign,
+            encipher_only=False,
+            decipher_only=False,
+        )
 
     def base(subject: x509.Name, issuer: x509.Name, public: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
-                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=3650))
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False))
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        )
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name, leaf_name = name("talkinghead local CA"), name(f"talkinghead on {os.uname().nodename}")
-    ca = (base(ca_name, ca_name, ca_key.public_key())
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(usage(True), critical=True).sign(ca_key, hashes.SHA256()))
-    leaf = (base(leaf_name, ca_name, key.public_key())
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage(False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        base(ca_name, ca_name, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(usage(True), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        base(leaf_name, ca_name, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage(False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
-    _write_private(key_path, key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    _write_private(key_path, key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     _write_private(chain_path, leaf.public_bytes(pem) + ca.public_bytes(pem))

@@ -46,8 +46,14 @@ class Stamp:
     ingredient: Path | None = None  # a dub's original video
 
     @staticmethod
-    def new(mode: str, watermark: bool, inputs: list[str | os.PathLike[str]], options: dict[str, Any],
-            size: tuple[int, int], ingredient: str | os.PathLike[str] | None = None) -> Stamp:
+    def new(
+        mode: str,
+        watermark: bool,
+        inputs: list[str | os.PathLike[str]],
+        options: dict[str, Any],
+        size: tuple[int, int],
+        ingredient: str | os.PathLike[str] | None = None,
+    ) -> Stamp:
         """The marks for one output of `size` (width, height). The watermark goes only on outputs whose shorter
         side is at least MIN_WATERMARK_SIDE: below it the mark mostly does not survive a re-encode (measured,
         RESULTS.md), and on such small faces it perturbs the face mesh enough to move measured lip sync; the

@@ -25,8 +25,11 @@ def verify(path: str | os.PathLike[str], watermark: bool = True) -> dict[str, An
     except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
         raise InputError(f"'{p}' cannot be read as a video ({exc}).") from None
     manifest = read_manifest(p)
-    marked = (label is not None and bool(label.get("synthetic"))) or manifest["status"] in ("valid", "tampered") \
+    marked = (
+        (label is not None and bool(label.get("synthetic")))
+        or manifest["status"] in ("valid", "tampered")
         or bool(wm and wm["found"])
+    )
     return {"file": os.fspath(p), "marked": marked, "label": label, "manifest": manifest, "watermark": wm}
 
 
@@ -35,9 +38,11 @@ def summary(result: dict[str, Any]) -> str:
     label, manifest, wm = result["label"], result["manifest"], result["watermark"]
     head = "MARKED as synthetic" if result["marked"] else "no talkinghead mark found"
     if label:
-        text = (f"synthetic={label.get('synthetic')}, {label.get('generator')}, mode {label.get('mode')}, "
-                f"created {label.get('created')}, job {label.get('job_id')}, "
-                f"watermark {'on' if label.get('watermark') else 'off'}")
+        text = (
+            f"synthetic={label.get('synthetic')}, {label.get('generator')}, mode {label.get('mode')}, "
+            f"created {label.get('created')}, job {label.get('job_id')}, "
+            f"watermark {'on' if label.get('watermark') else 'off'}"
+        )
     else:
         text = "none"
     sign = manifest["status"]
@@ -52,5 +57,6 @@ def summary(result: dict[str, Any]) -> str:
         mark = f"found, {job}, confidence {wm['confidence']:.9f}"
     else:
         mark = f"not found (sync {wm['sync_z']:.1f} < {wm['threshold_z']:.1f} sd)"
-    return "\n".join([f"{result['file']}: {head}", f"  label:     {text}", f"  manifest:  {sign}",
-                      f"  watermark: {mark}"])
+    return "\n".join(
+        [f"{result['file']}: {head}", f"  label:     {text}", f"  manifest:  {sign}", f"  watermark: {mark}"]
+    )

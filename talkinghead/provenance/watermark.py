@@ -69,12 +69,20 @@ class Detection:
     frames: int
 
     def as_dict(self) -> dict[str, object]:
-        return {"found": self.found, "confidence": round(self.confidence, 9), "payload": self.payload,
-                "sync_z": round(self.sync_z, 2), "threshold_z": round(self.threshold_z, 2), "crc_ok": self.crc_ok,
-                "scale": round(self.period / TILE, 4), "frames": self.frames}
+        return {
+            "found": self.found,
+            "confidence": round(self.confidence, 9),
+            "payload": self.payload,
+            "sync_z": round(self.sync_z, 2),
+            "threshold_z": round(self.threshold_z, 2),
+            "crc_ok": self.crc_ok,
+            "scale": round(self.period / TILE, 4),
+            "frames": self.frames,
+        }
 
 
 # ------------------------------------------------------------------------------------------ patterns
+
 
 def _hadamard(n: int) -> np.ndarray:
     """Sylvester's n x n Hadamard matrix (n a power of 2): +-1 rows, mutually orthogonal."""
@@ -104,7 +112,7 @@ def _chip_patterns() -> np.ndarray:
     rng = np.random.default_rng(_KEY)
     n = GRID * GRID
     h = _hadamard(n)
-    rows = 1 + rng.permutation(n - 1)[:1 + BITS]  # never row 0 (constant)
+    rows = 1 + rng.permutation(n - 1)[: 1 + BITS]  # never row 0 (constant)
     signs = rng.choice(np.array([-1.0, 1.0], np.float32), n)
     order = rng.permutation(n)
     return (h[rows] * signs)[:, order]
@@ -149,7 +157,7 @@ def tile(job_id: int) -> np.ndarray:
     """The float pixel tile carrying `job_id`, at RMS `AMPLITUDE`."""
     chips = _chip_patterns()
     px = _to_pixels(SYNC_GAIN * chips[0] + payload_bits(job_id) @ chips[1:])
-    return px * (AMPLITUDE / float(np.sqrt(np.mean(px ** 2))))
+    return px * (AMPLITUDE / float(np.sqrt(np.mean(px**2))))
 
 
 class WatermarkEmbedder:
@@ -172,6 +180,7 @@ class WatermarkEmbedder:
 
 # ------------------------------------------------------------------------------------------ detection
 
+
 def _coarse_periods(longest: int) -> np.ndarray:
     lo, hi = SCALES[0] * TILE, SCALES[1] * TILE
     return np.exp(np.arange(math.log(lo), math.log(max(lo * 1.01, min(hi, 2.0 * longest))), _COARSE_STEP))
@@ -182,7 +191,7 @@ def threshold(hypotheses: int = 0, crc_ok: bool = False) -> float:
     """Sync z above which an unmarked video passes with probability < FALSE_POSITIVE_RATE / 2: union bound over
     the `hypotheses` (period, shift) tried (default: the largest search, a big video); with a valid CRC the
     bound is 256 times smaller (a random word passes a CRC-8 once in 256)."""
-    h = hypotheses or (len(_coarse_periods(10 ** 6)) + _TOP * len(_FINE)) * TILE * TILE
+    h = hypotheses or (len(_coarse_periods(10**6)) + _TOP * len(_FINE)) * TILE * TILE
     return _normal_isf(FALSE_POSITIVE_RATE / 2 * (2 ** (BITS - ID_BITS) if crc_ok else 1) / h)
 
 
@@ -234,7 +243,7 @@ def _rescaled(img: np.ndarray, period: float, window: int | None = None) -> np.n
         h, w = img.shape
         side = int(math.ceil(window * period))
         y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-        img = img[y0:y0 + side, x0:x0 + side]
+        img = img[y0 : y0 + side, x0 : x0 + side]
     f = TILE / period
     size = (max(8, int(round(img.shape[1] * f))), max(8, int(round(img.shape[0] * f))))
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
@@ -270,9 +279,16 @@ def detect_luma(luma: np.ndarray, frames: int = 1) -> Detection:
     found = z >= threshold(hypotheses) or (crc_ok and z >= threshold(hypotheses, crc_ok=True))
     # two tests, each at half the false-positive budget
     p_false = min(1.0, 2 * hypotheses * _normal_sf(z) / (2 ** (BITS - ID_BITS) if crc_ok else 1))
-    return Detection(found=found, confidence=1.0 - p_false, payload=f"{job:06x}" if found and crc_ok else None,
-                     sync_z=float(z), crc_ok=bool(crc_ok), threshold_z=threshold(hypotheses), period=period,
-                     frames=frames)
+    return Detection(
+        found=found,
+        confidence=1.0 - p_false,
+        payload=f"{job:06x}" if found and crc_ok else None,
+        sync_z=float(z),
+        crc_ok=bool(crc_ok),
+        threshold_z=threshold(hypotheses),
+        period=period,
+        frames=frames,
+    )
 
 
 def detect(path: str | os.PathLike[str], max_frames: int = MAX_FRAMES) -> Detection:

@@ -15,8 +15,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from talkinghead.face.indices import (LEFT_EYE_CONTOUR, LEFT_EYE_CORNERS, LEFT_EYE_LOWER, RIGHT_EYE_CONTOUR,
-                                     RIGHT_EYE_CORNERS, RIGHT_EYE_LOWER)
+from talkinghead.face.indices import (
+    LEFT_EYE_CONTOUR,
+    LEFT_EYE_CORNERS,
+    LEFT_EYE_LOWER,
+    RIGHT_EYE_CONTOUR,
+    RIGHT_EYE_CORNERS,
+    RIGHT_EYE_LOWER,
+)
 
 EYE_PX = 48  # eye width (corner to corner) in crop pixels
 EX_LO, EX_HI, EY_LO, EY_HI = -0.8, 0.8, -0.55, 0.55  # crop extent, in eye widths
@@ -40,15 +46,21 @@ def eye_matrix(points: np.ndarray, eye: int) -> np.ndarray:
 
 def eye_crop(image: np.ndarray, points: np.ndarray, eye: int) -> np.ndarray:
     """The eye-centred crop (EYE_H, EYE_W, 3) of eye 0 (left in the image) or 1 of `image`."""
-    return cv2.warpAffine(image, eye_matrix(points, eye), (EYE_W, EYE_H), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        image,
+        eye_matrix(points, eye),
+        (EYE_W, EYE_H),
+        flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 class EyeCloser:
     """Holds the open and closed eye textures of one photo and a working copy to blend into."""
 
-    def __init__(self, image: np.ndarray, points: np.ndarray, inter_ocular: float,
-                 lids: np.ndarray | None = None) -> None:
+    def __init__(
+        self, image: np.ndarray, points: np.ndarray, inter_ocular: float, lids: np.ndarray | None = None
+    ) -> None:
         """`lids`: optional (2, EYE_H, EYE_W, 3) uint8 crops of this person's closed eyes (`eye_crop`)."""
         self.image = image
         self.work = image.copy()  # the warp's source: the photo with eyes blended per frame
@@ -64,7 +76,12 @@ class EyeCloser:
             self.box = None
             return
         pad = 3 * grow + 2
-        self.box = (max(0, xs.min() - pad), max(0, ys.min() - pad), min(w, xs.max() + pad + 1), min(h, ys.max() + pad + 1))
+        self.box = (
+            max(0, xs.min() - pad),
+            max(0, ys.min() - pad),
+            min(w, xs.max() + pad + 1),
+            min(h, ys.max() + pad + 1),
+        )
         x0, y0, x1, y1 = self.box
         roi = np.ascontiguousarray(image[y0:y1, x0:x1])
         m = mask[y0:y1, x0:x1]
@@ -72,7 +89,8 @@ class EyeCloser:
         # inpainting pulls in lashes and liner, which reads as a dark smudge (and as an open eye to a
         # landmark model): pull the fill towards the lid skin around the eye, keeping some texture
         ring = cv2.dilate(m, np.ones((6 * grow + 1, 6 * grow + 1), np.uint8)) & ~cv2.dilate(
-            m, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+            m, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+        )
         around = roi[ring > 0].astype(np.float32)
         if len(around):
             lum = around.mean(axis=1)
@@ -84,8 +102,15 @@ class EyeCloser:
         for lower, corners in ((LEFT_EYE_LOWER, (33, 133)), (RIGHT_EYE_LOWER, (263, 362))):
             line = np.concatenate([pts[[corners[0]]], pts[lower[1:-1]], pts[[corners[1]]]]) - [x0, y0]
             line[:, 1] -= 0.02 * inter_ocular
-            cv2.polylines(lash, [np.round(line * 4).astype(np.int32)], False, 255,
-                          max(1, int(round(0.035 * inter_ocular))), cv2.LINE_AA, shift=2)
+            cv2.polylines(
+                lash,
+                [np.round(line * 4).astype(np.int32)],
+                False,
+                255,
+                max(1, int(round(0.035 * inter_ocular))),
+                cv2.LINE_AA,
+                shift=2,
+            )
         la = cv2.GaussianBlur(lash, (0, 0), 0.6 + 0.01 * inter_ocular).astype(np.float32)[..., None] / 255.0
         self.closed = (closed * (1 - 0.45 * la)).astype(np.float32)
         self.open = roi.astype(np.float32)
@@ -107,8 +132,9 @@ class EyeCloser:
         return self.work
 
 
-def _filmed_lids(lids: np.ndarray, pts: np.ndarray, open_roi: np.ndarray, fallback: np.ndarray,
-                 ring: np.ndarray) -> np.ndarray:
+def _filmed_lids(
+    lids: np.ndarray, pts: np.ndarray, open_roi: np.ndarray, fallback: np.ndarray, ring: np.ndarray
+) -> np.ndarray:
     """The filmed closed eyes warped onto this face's eyes (points local to the eye box), relit so the
     skin round the eyes matches; the inpainted `fallback` stays wherever the crops do not reach."""
     h, w = open_roi.shape[:2]

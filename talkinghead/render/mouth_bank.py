@@ -85,8 +85,13 @@ def footprint(points: np.ndarray) -> tuple[float, float, float, float]:
 
 def extract(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     """The mouth-centred crop (CROP_H, CROP_W, 3) of `image` (points in image coordinates)."""
-    return cv2.warpAffine(image, _crop_matrix(points), (CROP_W, CROP_H), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        image,
+        _crop_matrix(points),
+        (CROP_W, CROP_H),
+        flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 def _interior_mask(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
@@ -146,21 +151,27 @@ class MouthCollector:
         if not self._best:
             return MouthBank.empty()
         items = [self._best[k] for k in sorted(self._best)]
-        return MouthBank(*(np.stack([it[j] for it in items]).astype(t)
-                           for j, t in ((2, np.uint8), (3, np.float32), (4, np.float32), (5, np.float32),
-                                        (6, np.float32))))
+        return MouthBank(
+            *(
+                np.stack([it[j] for it in items]).astype(t)
+                for j, t in ((2, np.uint8), (3, np.float32), (4, np.float32), (5, np.float32), (6, np.float32))
+            )
+        )
 
     def save(self, path: Path) -> None:
         """Write what was kept (atomically) and start afresh: one file per tracked chunk."""
         items = [self._best[k] for k in sorted(self._best)]
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, score=np.array([i[0] for i in items], np.float64).reshape(-1),
-                 index=np.array([i[1] for i in items], np.int64).reshape(-1),
-                 crop=np.array([i[2] for i in items], np.uint8).reshape(-1, CROP_H, CROP_W, 3),
-                 up=np.array([i[3] for i in items], np.float32).reshape(-1, len(XS)),
-                 lo=np.array([i[4] for i in items], np.float32).reshape(-1, len(XS)),
-                 feat=np.array([i[5] for i in items], np.float32).reshape(-1, 3),
-                 surround=np.array([i[6] for i in items], np.float32).reshape(-1, 3))
+        np.savez(
+            tmp,
+            score=np.array([i[0] for i in items], np.float64).reshape(-1),
+            index=np.array([i[1] for i in items], np.int64).reshape(-1),
+            crop=np.array([i[2] for i in items], np.uint8).reshape(-1, CROP_H, CROP_W, 3),
+            up=np.array([i[3] for i in items], np.float32).reshape(-1, len(XS)),
+            lo=np.array([i[4] for i in items], np.float32).reshape(-1, len(XS)),
+            feat=np.array([i[5] for i in items], np.float32).reshape(-1, 3),
+            surround=np.array([i[6] for i in items], np.float32).reshape(-1, 3),
+        )
         tmp.replace(path)
         self._best.clear()
 
@@ -168,8 +179,9 @@ class MouthCollector:
 class MouthBank:
     """The entries of several collector files, best per shape bin, from frames before a fixed limit."""
 
-    def __init__(self, crop: np.ndarray, up: np.ndarray, lo: np.ndarray, feat: np.ndarray,
-                 surround: np.ndarray) -> None:
+    def __init__(
+        self, crop: np.ndarray, up: np.ndarray, lo: np.ndarray, feat: np.ndarray, surround: np.ndarray
+    ) -> None:
         self.crop, self.up, self.lo, self.feat, self.surround = crop, up, lo, feat, surround
 
     def __len__(self) -> int:
@@ -177,8 +189,10 @@ class MouthBank:
 
     @staticmethod
     def empty() -> MouthBank:
-        return MouthBank(np.zeros((0, CROP_H, CROP_W, 3), np.uint8), *(np.zeros((0, n), np.float32)
-                                                                        for n in (len(XS), len(XS), 3, 3)))
+        return MouthBank(
+            np.zeros((0, CROP_H, CROP_W, 3), np.uint8),
+            *(np.zeros((0, n), np.float32) for n in (len(XS), len(XS), 3, 3)),
+        )
 
     @staticmethod
     def load(files: list[Path], upto: int) -> MouthBank:
@@ -263,8 +277,10 @@ class _MouthGrid:
     def __init__(self, target: np.ndarray, box: tuple[int, int, int, int]) -> None:
         x0, y0, x1, y1 = box
         o, r, width = mouth_axes(target)
-        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32) - np.float32(o[0]),
-                             np.arange(y0, y1, dtype=np.float32) - np.float32(o[1]))
+        gx, gy = np.meshgrid(
+            np.arange(x0, x1, dtype=np.float32) - np.float32(o[0]),
+            np.arange(y0, y1, dtype=np.float32) - np.float32(o[1]),
+        )
         r = (r / width).astype(np.float32)
         xh = gx * r[0, 0] + gy * r[0, 1]
         yh = gx * r[1, 0] + gy * r[1, 1]
@@ -290,8 +306,9 @@ class MouthPainter:
         self._weights: dict[int, float] = {}
         self.used = {"kept": 0, "bank": 0, "painted": 0}
 
-    def __call__(self, rgb: np.ndarray, source: np.ndarray, target: np.ndarray, inter_ocular: float,
-                 tone: float) -> None:
+    def __call__(
+        self, rgb: np.ndarray, source: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float
+    ) -> None:
         """Draw the interior for `target` into `rgb` (already warped from `source`), in place."""
         upper, lower = target[UPPER_INNER_LIP, :2], target[LOWER_INNER_LIP, :2]
         if float(np.linalg.norm(upper[5] - lower[5])) < 0.02 * inter_ocular:
@@ -329,7 +346,7 @@ class MouthPainter:
 
     def _blend(self, order: np.ndarray, dist: np.ndarray) -> dict[int, float]:
         """Soft weights of the closest entries, smoothed over frames so a switch is a cross-fade."""
-        new = np.exp(-0.5 * dist ** 2)
+        new = np.exp(-0.5 * dist**2)
         new = new / new.sum()
         s = self.smoothing if self._weights else 0.0
         merged = {int(i): (1 - s) * float(v) for i, v in zip(order, new)}

@@ -40,8 +40,9 @@ def light_tint(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 TINT_POWER = 0.3  # how much of the skin's colour the teeth take
 
 
-def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float,
-                tint: np.ndarray | None = None) -> None:
+def paint_mouth(
+    frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float, tint: np.ndarray | None = None
+) -> None:
     """Draw the interior in place where the target inner lips are apart; `tint` (from `light_tint`)
     colours the teeth like the light (the dub's fallback uses it; photo mode keeps neutral teeth, which
     the face mesh reads as a wider opening)."""
@@ -85,13 +86,14 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone
     img = img * shade[..., None]
     # teeth: follow the upper inner lip, shifted down; lower teeth only when wide open. Lit like the
     # face, dimmer towards the mouth corners.
-    corner_dim = (1.0 - 0.35 * radial ** 2)[..., None]
+    corner_dim = (1.0 - 0.35 * radial**2)[..., None]
     teeth_col = np.array([240, 236, 226], np.float32) * min(tone, 1.05) * (1.0 if tint is None else tint)
     tooth_h = min(0.45 * gap, 0.11 * inter_ocular)
     img = _teeth_band(img, upper, +tooth_h, 0.8, teeth_col * corner_dim, local, (ch, cw))
     if gap > 0.15 * inter_ocular:
-        img = _teeth_band(img, lower, -min(0.25 * gap, 0.06 * inter_ocular), 0.6, teeth_col * 0.8 * corner_dim,
-                          local, (ch, cw))
+        img = _teeth_band(
+            img, lower, -min(0.25 * gap, 0.06 * inter_ocular), 0.6, teeth_col * 0.8 * corner_dim, local, (ch, cw)
+        )
     alpha = cv2.GaussianBlur(mask, (0, 0), 0.7 * _SS).astype(np.float32)[..., None] / 255.0
     small_img = cv2.resize(img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
     small_a = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)[..., None]
@@ -99,8 +101,15 @@ def paint_mouth(frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone
     frame[y0:y1, x0:x1] = np.clip(roi * (1 - small_a) + small_img * small_a, 0, 255).astype(np.uint8)
 
 
-def _teeth_band(img: np.ndarray, lip: np.ndarray, offset: float, span: float, colour: np.ndarray | float,
-                local, shape: tuple[int, int]) -> np.ndarray:
+def _teeth_band(
+    img: np.ndarray,
+    lip: np.ndarray,
+    offset: float,
+    span: float,
+    colour: np.ndarray | float,
+    local,
+    shape: tuple[int, int],
+) -> np.ndarray:
     """A band of teeth along `lip`, `offset` px towards the mouth centre, covering `span` of its width."""
     n = len(lip)
     keep = slice(int(round(n * (1 - span) / 2)), n - int(round(n * (1 - span) / 2)))

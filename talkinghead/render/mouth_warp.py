@@ -23,8 +23,9 @@ def _ring(points: np.ndarray, scale: float) -> np.ndarray:
     return centre + (oval - centre) * scale
 
 
-def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray,
-               inter_ocular: float) -> tuple[int, int, int, int] | None:
+def warp_mouth(
+    frame: np.ndarray, source: np.ndarray, target: np.ndarray, inter_ocular: float
+) -> tuple[int, int, int, int] | None:
     """Warp `frame` so the landmarks at `source` (478, 2+) land on `target`; only moved points matter.
 
     Returns the box (x0, y0, x1, y1) of the pixels that may have changed, None when nothing moved."""
@@ -50,16 +51,16 @@ def warp_mouth(frame: np.ndarray, source: np.ndarray, target: np.ndarray,
     gw, gh = (x1 - x0) // step + 2, (y1 - y0) // step + 2
     field = _grid_field(tri, d, hot, (x0, y0), step, (gh, gw))
     rw, rh = x1 - x0, y1 - y0
-    dense = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1),
-                       interpolation=cv2.INTER_LINEAR)[:rh, :rw]
+    dense = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1), interpolation=cv2.INTER_LINEAR)[:rh, :rw]
     bx, by = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
     mx, my = backward_map(dense, bx, by, (x0, y0))
     frame[y0:y1, x0:x1] = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return int(x0), int(y0), int(x1), int(y1)
 
 
-def _grid_field(tri: Delaunay, d: np.ndarray, hot: np.ndarray, origin: tuple[int, int], step: int,
-                shape: tuple[int, int]) -> np.ndarray:
+def _grid_field(
+    tri: Delaunay, d: np.ndarray, hot: np.ndarray, origin: tuple[int, int], step: int, shape: tuple[int, int]
+) -> np.ndarray:
     """Piecewise-linear displacement on a grid (node (i, j) at origin + step * (j, i)).
 
     Nodes are assigned to triangles by testing the nodes of each moving triangle's bounding box

@@ -17,8 +17,7 @@ from talkinghead.render.mouth_interior import CHEEKS, face_tone
 from talkinghead.render.mouth_warp import warp_mouth
 
 
-def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float,
-               painter: MouthPainter) -> None:
+def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float, painter: MouthPainter) -> None:
     """Move the mouth and jaw of `frame` from `source` to `target` landmarks (478, 3 pixels) in place and
     draw the mouth interior with `painter` (the speaker's own mouths, or painted lit by `tone` from
     `cheek_tone`)."""
@@ -46,8 +45,7 @@ def cheek_tone(frame: I420Frame, points: np.ndarray) -> float:
     """Skin brightness of the face (lights the painted mouth interior); only the box round the cheek
     points it samples is converted to RGB."""
     cheeks = points[CHEEKS]
-    x0, y0, x1, y1 = frame.clip(cheeks[:, 0].min(), cheeks[:, 1].min(), cheeks[:, 0].max() + 1,
-                                cheeks[:, 1].max() + 1)
+    x0, y0, x1, y1 = frame.clip(cheeks[:, 0].min(), cheeks[:, 1].min(), cheeks[:, 0].max() + 1, cheeks[:, 1].max() + 1)
     local = points.copy()
     local[:, 0] -= x0
     local[:, 1] -= y0

@@ -21,16 +21,18 @@ from talkinghead.face.indices import FACE_OVAL, RIGID
 _GRID = 4  # pixels between grid nodes where the displacement is evaluated exactly
 
 
-def backward_map(dense: np.ndarray, bx: np.ndarray, by: np.ndarray,
-                 origin: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def backward_map(
+    dense: np.ndarray, bx: np.ndarray, by: np.ndarray, origin: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """cv2.remap maps for a forward displacement field: where each output pixel takes its colour from.
 
     `dense` (h, w, 2) is the displacement known at *source* positions of the region whose top-left pixel
     is `origin`; `bx`, `by` are the region's absolute pixel coordinates. One fixed-point step evaluates
     the field near x - d(x) instead of at x, which is exact enough for smooth, small displacements."""
     x0, y0 = origin
-    d2 = cv2.remap(dense, bx - dense[..., 0] - x0, by - dense[..., 1] - y0, cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_REPLICATE)
+    d2 = cv2.remap(
+        dense, bx - dense[..., 0] - x0, by - dense[..., 1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return bx - d2[..., 0], by - d2[..., 1]
 
 
@@ -76,7 +78,9 @@ class MeshWarper:
         grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
         self.weights = self._barycentric(grid)
         rw, rh = self.x1 - self.x0, self.y1 - self.y0
-        xs, ys = np.meshgrid(np.arange(self.x0, self.x1, dtype=np.float32), np.arange(self.y0, self.y1, dtype=np.float32))
+        xs, ys = np.meshgrid(
+            np.arange(self.x0, self.x1, dtype=np.float32), np.arange(self.y0, self.y1, dtype=np.float32)
+        )
         self.base_x, self.base_y = xs, ys
         self.roi_size = (rw, rh)
 
@@ -94,8 +98,9 @@ class MeshWarper:
             rows.append(idx)
             cols.append(verts[:, k])
             vals.append(bary[:, k])
-        return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                 shape=(len(grid), len(self.src_ctrl)))
+        return sparse.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(grid), len(self.src_ctrl))
+        )
 
     def control_displacement(self, target: np.ndarray) -> np.ndarray:
         """Displacement of every control point: face points as given, head ring rigidly with the face."""
@@ -104,7 +109,7 @@ class MeshWarper:
         ring = self.head_ring @ m[:, :2].T + m[:, 2]
         d = np.zeros_like(self.src_ctrl)
         d[: self.n_face] = t - self.src_ctrl[: self.n_face]
-        d[self.n_face: self.n_moving] = ring - self.head_ring
+        d[self.n_face : self.n_moving] = ring - self.head_ring
         return d
 
     def warp(self, target: np.ndarray, out: np.ndarray | None = None, source: np.ndarray | None = None) -> np.ndarray:
@@ -117,12 +122,16 @@ class MeshWarper:
         disp = (self.weights @ d).astype(np.float32).reshape(*self.grid_shape, 2)
         rw, rh = self.roi_size
         # grid nodes are _GRID px apart starting at the ROI origin: scale so node k lands on pixel k*_GRID
-        dense = cv2.resize(disp, ((self.grid_shape[1] - 1) * _GRID + 1, (self.grid_shape[0] - 1) * _GRID + 1),
-                           interpolation=cv2.INTER_LINEAR)[:rh, :rw]
+        dense = cv2.resize(
+            disp,
+            ((self.grid_shape[1] - 1) * _GRID + 1, (self.grid_shape[0] - 1) * _GRID + 1),
+            interpolation=cv2.INTER_LINEAR,
+        )[:rh, :rw]
         mx, my = backward_map(dense, self.base_x, self.base_y, (self.x0, self.y0))
         frame = src.copy() if out is None else out
         if out is not None:
             frame[:] = src
-        frame[self.y0:self.y1, self.x0:self.x1] = cv2.remap(src, mx, my, cv2.INTER_LINEAR,
-                                                            borderMode=cv2.BORDER_REFLECT)
+        frame[self.y0 : self.y1, self.x0 : self.x1] = cv2.remap(
+            src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         return frame

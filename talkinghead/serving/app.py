@@ -42,11 +42,14 @@ from talkinghead.serving.workers import WorkerPool
 
 log = logging.getLogger("talkinghead.serve")
 STATIC = Path(__file__).parent / "static"
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
-            "script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 # ------------------------------------------------------------------------------------------- models
+
 
 class ErrorDetail(BaseModel):
     code: str
@@ -94,11 +97,17 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody, "description": d} for s, d in {
-        401: "The token is missing or wrong.", 404: "No such job (or it expired).",
-        409: "The job has no result (yet).", 413: "The upload is larger than the server takes.",
-        415: "A file is not of a kind the server takes.", 422: "An option or a file is refused.",
-        429: "The queue is full; retry after Retry-After seconds."}.items()}
+    s: {"model": ErrorBody, "description": d}
+    for s, d in {
+        401: "The token is missing or wrong.",
+        404: "No such job (or it expired).",
+        409: "The job has no result (yet).",
+        413: "The upload is larger than the server takes.",
+        415: "A file is not of a kind the server takes.",
+        422: "An option or a file is refused.",
+        429: "The queue is full; retry after Retry-After seconds.",
+    }.items()
+}
 
 
 def _upload_schema() -> dict[str, Any]:
@@ -107,17 +116,27 @@ def _upload_schema() -> dict[str, Any]:
         "mode": {"type": "string", "enum": list(MODES), "default": "generate"},
         "face": {"type": "string", "format": "binary", "description": "generate: photo (JPEG, PNG or WebP)."},
         "video": {"type": "string", "format": "binary", "description": "dub: video with the speaker."},
-        "audio": {"type": "string", "format": "binary",
-                  "description": "Speech: WAV, MP3, M4A, FLAC, OGG/Opus, WebM or a video's sound."},
+        "audio": {
+            "type": "string",
+            "format": "binary",
+            "description": "Speech: WAV, MP3, M4A, FLAC, OGG/Opus, WebM or a video's sound.",
+        },
     }
     for mode, options in OPTIONS.items():
         for name, opt in options.items():
             props.setdefault(name, {"type": "string", "description": f"{mode}: {opt.help}"})
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
-        "schema": {"type": "object", "required": ["audio"], "properties": props}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["audio"], "properties": props}}
+            },
+        }
+    }
 
 
 # ------------------------------------------------------------------------------------------- service
+
 
 class Service:
     """The state behind the routes: settings, jobs on disk, workers, and the janitor that expires jobs."""
@@ -179,6 +198,7 @@ class Service:
 
 # ------------------------------------------------------------------------------------------- app
 
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The talkinghead server as an ASGI app. Run it on a loopback address, or give `settings.token`."""
     settings = settings or ServeSettings()
@@ -192,9 +212,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         finally:
             await run_in_threadpool(service.stop)
 
-    app = FastAPI(title="talkinghead", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="A photo (or a video) and speech in, a lip-synced talking-head MP4 out. Jobs are "
-                              "queued; follow them with GET /v1/jobs/{id} or its server-sent events.")
+    app = FastAPI(
+        title="talkinghead",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="A photo (or a video) and speech in, a lip-synced talking-head MP4 out. Jobs are "
+        "queued; follow them with GET /v1/jobs/{id} or its server-sent events.",
+    )
     app.state.service = service
     app.add_middleware(Guard, token=settings.token)
     bearer = HTTPBearer(auto_error=False, description="The --token the server was started with.")
@@ -225,34 +251,64 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.get("/v1/health", response_model=Health, dependencies=api, tags=["server"])
     async def health() -> dict[str, Any]:
         """The server answers; how many workers have their models loaded, and how busy they are."""
-        return {"status": "ok", "version": __version__, "workers": len(pool.workers), "workers_ready": pool.ready,
-                "running": pool.busy, "queued": len(pool.queue), "queue_limit": pool.queue.limit}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "workers": len(pool.workers),
+            "workers_ready": pool.ready,
+            "running": pool.busy,
+            "queued": len(pool.queue),
+            "queue_limit": pool.queue.limit,
+        }
 
-    @app.post("/v1/jobs", status_code=202, response_model=JobOut, dependencies=api, tags=["jobs"],
-              responses=_ERRORS, openapi_extra=_upload_schema())
+    @app.post(
+        "/v1/jobs",
+        status_code=202,
+        response_model=JobOut,
+        dependencies=api,
+        tags=["jobs"],
+        responses=_ERRORS,
+        openapi_extra=_upload_schema(),
+    )
     async def create_job(request: Request) -> Response:
         """Queue a job: `mode` (generate or dub), the files (`face` or `video`, and `audio`) and any option
         by its command-line name with underscores. Answers 202 with the job; 429 when the queue is full."""
         if not pool.queue.reserve():
             wait = pool.retry_after()
-            return _error(429, "queue_full", f"The server is busy; try again in {wait} seconds.",
-                          {"Retry-After": str(wait)})
+            return _error(
+                429, "queue_full", f"The server is busy; try again in {wait} seconds.", {"Retry-After": str(wait)}
+            )
         reserved, folder = True, None
         try:
             length = request.headers.get("content-length", "")
             if length.isdigit() and int(length) > settings.max_upload_bytes:
-                raise UploadError(413, "too_large", f"The upload is larger than {settings.max_upload_mb:g} MB, the "
-                                                    f"most this server takes.")
+                raise UploadError(
+                    413,
+                    "too_large",
+                    f"The upload is larger than {settings.max_upload_mb:g} MB, the most this server takes.",
+                )
             job_id, folder = store.new_upload()
-            upload = await receive_form(request.headers.get("content-type", ""), request.stream(), folder,
-                                        settings.max_upload_bytes, ("face", "video", "audio"))
+            upload = await receive_form(
+                request.headers.get("content-type", ""),
+                request.stream(),
+                folder,
+                settings.max_upload_bytes,
+                ("face", "video", "audio"),
+            )
             mode = upload.fields.pop("mode", "generate").strip() or "generate"
             if mode not in MODES:
                 raise UploadError(422, "bad_option", f"The mode must be generate or dub, not '{mode[:40]}'.")
             overrides, shown = parse_options(mode, upload.fields)
             inputs, duration = await run_in_threadpool(service.check_inputs, mode, upload, folder)
-            job = Job(id=job_id, mode=mode, options=shown, overrides=overrides, inputs=inputs,
-                      names=upload.names, duration=duration)
+            job = Job(
+                id=job_id,
+                mode=mode,
+                options=shown,
+                overrides=overrides,
+                inputs=inputs,
+                names=upload.names,
+                duration=duration,
+            )
             store.add(job, folder)
             folder = None
             pool.queue.put(job_id)
@@ -285,9 +341,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         job = find(job_id)
         return _error(404, *not_found) if job is None else JSONResponse(public(job))
 
-    @app.get("/v1/jobs/{job_id}/events", dependencies=api, tags=["jobs"], responses={
-        200: {"content": {"text/event-stream": {}}, "description": "One `data:` line of job JSON per change."},
-        404: _ERRORS[404]})
+    @app.get(
+        "/v1/jobs/{job_id}/events",
+        dependencies=api,
+        tags=["jobs"],
+        responses={
+            200: {"content": {"text/event-stream": {}}, "description": "One `data:` line of job JSON per change."},
+            404: _ERRORS[404],
+        },
+    )
     async def job_events(job_id: str) -> Response:
         """Server-sent events: the job's JSON (as GET /v1/jobs/{id}) at every change, until it is finished."""
         if find(job_id) is None:
@@ -296,6 +358,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         async def stream() -> AsyncIterator[str]:
             loop = asyncio.get_running_loop()
             changed = asyncio.Event()
+
             def wake() -> None:
                 loop.call_soon_threadsafe(changed.set)
 
@@ -321,11 +384,20 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             finally:
                 store.unsubscribe(token)
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
 
-    @app.get("/v1/jobs/{job_id}/result", dependencies=api, tags=["jobs"], responses={
-        200: {"content": {"video/mp4": {}}, "description": "The MP4."}, 404: _ERRORS[404], 409: _ERRORS[409]})
+    @app.get(
+        "/v1/jobs/{job_id}/result",
+        dependencies=api,
+        tags=["jobs"],
+        responses={
+            200: {"content": {"video/mp4": {}}, "description": "The MP4."},
+            404: _ERRORS[404],
+            409: _ERRORS[409],
+        },
+    )
     async def job_result(job_id: str) -> Response:
         """The MP4 of a finished job; 409 while it is queued or running, or when it failed or was cancelled."""
         job = find(job_id)
@@ -333,16 +405,28 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return _error(404, *not_found)
         path = store.result(job_id)
         if path is None:
-            message = {"queued": "The job is still waiting for a worker.", "running": "The job is still running.",
-                       "failed": "The job failed; it has no result.", "cancelled": "The job was cancelled.",
-                       "done": "The result is gone."}[job.status]
+            message = {
+                "queued": "The job is still waiting for a worker.",
+                "running": "The job is still running.",
+                "failed": "The job failed; it has no result.",
+                "cancelled": "The job was cancelled.",
+                "done": "The result is gone.",
+            }[job.status]
             return _error(409, f"job_{job.status}", message)
-        return FileResponse(path, media_type="video/mp4", filename=f"talkinghead-{job_id[:8]}.mp4",
-                            content_disposition_type="inline")
+        return FileResponse(
+            path, media_type="video/mp4", filename=f"talkinghead-{job_id[:8]}.mp4", content_disposition_type="inline"
+        )
 
-    @app.delete("/v1/jobs/{job_id}", dependencies=api, tags=["jobs"], responses={
-        200: {"model": JobOut, "description": "The job was queued or running: it is cancelled."},
-        204: {"description": "The job was finished: it and its files are deleted."}, 404: _ERRORS[404]})
+    @app.delete(
+        "/v1/jobs/{job_id}",
+        dependencies=api,
+        tags=["jobs"],
+        responses={
+            200: {"model": JobOut, "description": "The job was queued or running: it is cancelled."},
+            204: {"description": "The job was finished: it and its files are deleted."},
+            404: _ERRORS[404],
+        },
+    )
     async def delete_job(job_id: str) -> Response:
         """Cancel a queued or running job (200, the job), or delete a finished one and its result (204)."""
         job = find(job_id)
@@ -363,8 +447,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def page() -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP,
-                                                             "Cache-Control": "no-store"})
+        return FileResponse(
+            STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"}
+        )
 
     def login_page(message: str = "", status: int = 200) -> HTMLResponse:
         text = (STATIC / "login.html").read_text().replace("{message}", html.escape(message))
@@ -390,8 +475,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             await asyncio.sleep(1.0)  # slows down guessing
             return login_page("That is not the token.", 401)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, session_value(settings.token), httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/")
+        response.set_cookie(
+            COOKIE,
+            session_value(settings.token),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
         return response
 
     @app.post("/logout", include_in_schema=False)
@@ -402,16 +493,23 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="talkinghead API",
-                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-static/swagger-ui.css",
-                                   swagger_favicon_url="/docs-static/favicon.png",
-                                   swagger_ui_parameters={"validatorUrl": None})
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="talkinghead API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> Response:
-        return get_redoc_html(openapi_url="/openapi.json", title="talkinghead API",
-                              redoc_js_url="/docs-static/redoc.standalone.js",
-                              redoc_favicon_url="/docs-static/favicon.png", with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="talkinghead API",
+            redoc_js_url="/docs-static/redoc.standalone.js",
+            redoc_favicon_url="/docs-static/favicon.png",
+            with_google_fonts=False,
+        )
 
     return app

@@ -24,7 +24,9 @@ COOKIE = "talkinghead_session"
 OPEN_PATHS = ("/login", "/static/style.css")  # the login form and its looks
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
 ]
 
 
@@ -86,16 +88,24 @@ class Guard:
         if self.token is None:
             client = scope.get("client")
             if not is_loopback(client[0] if client else None):
-                return 403, "local_only", ("This server only answers this computer; start it with --token to "
-                                           "serve others."), []
+                return (
+                    403,
+                    "local_only",
+                    ("This server only answers this computer; start it with --token to serve others."),
+                    [],
+                )
             name = _hostname(host)
             if name not in LOCAL_NAMES and not name.endswith(".localhost"):
                 return 403, "bad_host", "This server only answers requests addressed to localhost.", []
         elif path not in OPEN_PATHS and not token_ok(headers, self.token):
             if method == "GET" and path == "/":
                 return 303, "login", "Log in first.", [(b"location", b"/login")]
-            return 401, "unauthorized", "This server needs its token: send 'Authorization: Bearer TOKEN'.", [
-                (b"www-authenticate", b"Bearer")]
+            return (
+                401,
+                "unauthorized",
+                "This server needs its token: send 'Authorization: Bearer TOKEN'.",
+                [(b"www-authenticate", b"Bearer")],
+            )
         origin = headers.get("origin")
         cross = origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower()
         if method not in ("GET", "HEAD", "OPTIONS") and cross:

@@ -59,10 +59,20 @@ class Job:
         """The JSON of GET /v1/jobs/{id} (and of each server-sent event)."""
         expires = self.finished + keep_hours * 3600 if self.finished is not None else None
         return {
-            "id": self.id, "mode": self.mode, "status": self.status, "progress": round(self.progress, 4),
-            "stage": self.stage, "created": iso(self.created), "started": iso(self.started),
-            "finished": iso(self.finished), "expires": iso(expires), "options": self.options,
-            "files": self.names, "speech_seconds": self.duration, "error": self.error, "summary": self.summary,
+            "id": self.id,
+            "mode": self.mode,
+            "status": self.status,
+            "progress": round(self.progress, 4),
+            "stage": self.stage,
+            "created": iso(self.created),
+            "started": iso(self.started),
+            "finished": iso(self.finished),
+            "expires": iso(expires),
+            "options": self.options,
+            "files": self.names,
+            "speech_seconds": self.duration,
+            "error": self.error,
+            "summary": self.summary,
             "result": f"/v1/jobs/{self.id}/result" if self.status == "done" else None,
         }
 
@@ -109,8 +119,14 @@ class JobStore:
                 continue
             self._jobs[job.id] = job
             if job.status == "running":
-                self._finish(job, "failed", error={"code": "interrupted", "message":
-                                                   "The server stopped while this job was running; submit it again."})
+                self._finish(
+                    job,
+                    "failed",
+                    error={
+                        "code": "interrupted",
+                        "message": "The server stopped while this job was running; submit it again.",
+                    },
+                )
             elif job.status == "queued":
                 requeue.append(job)
             elif job.status == "done" and not (folder / RESULT).is_file():
@@ -216,8 +232,11 @@ class JobStore:
         now = time.time() if now is None else now
         limit = self.keep_hours * 3600
         with self._lock:
-            old = [j.id for j in self._jobs.values()
-                   if j.status in FINISHED and j.finished is not None and now - j.finished >= limit]
+            old = [
+                j.id
+                for j in self._jobs.values()
+                if j.status in FINISHED and j.finished is not None and now - j.finished >= limit
+            ]
         for job_id in old:
             self.delete(job_id)
         return old

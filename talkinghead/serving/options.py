@@ -93,14 +93,18 @@ OPTIONS: dict[str, dict[str, Option]] = {
         "lip_strength": Option(_number(float, 0, 3), "lip_strength", "Scale of mouth motion (default 1)."),
         "pose_scale": Option(_number(float, 0, 3), "pose_scale", "Scale of head motion (default 1)."),
         "blink_rate": Option(_number(float, 0, 60), "blinks_per_min", "Blinks per minute (default 17)."),
-        "emotion": Option(_choice(emotions), "emotion", "neutral, happy, sad, angry, surprised, fear, disgusted or "
-                                                        "contempt."),
+        "emotion": Option(
+            _choice(emotions), "emotion", "neutral, happy, sad, angry, surprised, fear, disgusted or contempt."
+        ),
         "emotion_strength": Option(_number(float, 0, 2), "emotion_strength", "Strength of the emotion (default 1)."),
     },
     "dub": {
         "face": Option(_face, "face", "auto (the speaking/largest face), N (0 = largest) or x,y (a pixel)."),
-        "loop": Option(_choice(lambda: ("pingpong", "loop", "freeze")), "loop",
-                       "Audio longer than the video: pingpong, loop or freeze."),
+        "loop": Option(
+            _choice(lambda: ("pingpong", "loop", "freeze")),
+            "loop",
+            "Audio longer than the video: pingpong, loop or freeze.",
+        ),
         "rest": Option(_choice(lambda: ("keep", "trim")), "rest", "Audio shorter than the video: keep or trim."),
         "lip_strength": Option(_number(float, 0, 3), "lip_strength", "Scale of mouth motion (default 1)."),
         "crf": Option(_number(int, 0, 51), "crf", "H.264 quality, lower = better and bigger (default 18)."),

@@ -118,8 +118,10 @@ def check_image(path: Path, max_pixels: int, what: str = "photo") -> ImageInfo:
     if info.width <= 0 or info.height <= 0:
         raise InputError(f"The {what} declares no size; it is damaged.")
     if info.width * info.height > max_pixels:
-        raise TooLarge(f"The {what} is {info.width}x{info.height} pixels; this server takes at most "
-                       f"{max_pixels / 1e6:.0f} megapixels.")
+        raise TooLarge(
+            f"The {what} is {info.width}x{info.height} pixels; this server takes at most "
+            f"{max_pixels / 1e6:.0f} megapixels."
+        )
     return info
 
 
@@ -146,12 +148,13 @@ def check_media(path: Path, kind: str, max_seconds: float, max_pixels: int = 0) 
             ctx: Any = stream.codec_context
             width, height = ctx.width, ctx.height
             if width * height > max_pixels:
-                raise TooLarge(f"The video is {width}x{height} pixels; this server takes at most "
-                               f"{max_pixels / 1e6:.0f} megapixels per frame.")
+                raise TooLarge(
+                    f"The video is {width}x{height} pixels; this server takes at most "
+                    f"{max_pixels / 1e6:.0f} megapixels per frame."
+                )
         duration = _duration(container, stream, max_seconds, what)
     except av.FFmpegError:
-        raise InputError(f"The {what} could not be decoded; the file is damaged or in an unsupported "
-                         f"format.") from None
+        raise InputError(f"The {what} could not be decoded; the file is damaged or in an unsupported format.") from None
     finally:
         container.close()
     return MediaInfo(fmt, duration, width, height)

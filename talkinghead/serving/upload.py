@@ -91,9 +91,11 @@ class _Receiver:
         self._name = name
         if b"filename" in params:
             if name not in self.roles:
-                raise UploadError(422, "unexpected_file",
-                                  f"The file field '{display_name(name)}' is not expected; send "
-                                  f"{' and '.join(self.roles)}.")
+                raise UploadError(
+                    422,
+                    "unexpected_file",
+                    f"The file field '{display_name(name)}' is not expected; send {' and '.join(self.roles)}.",
+                )
             if name in self.out.files:
                 raise UploadError(422, "duplicate_file", f"The form holds more than one '{name}' file.")
             path = self.folder / name  # the role, never the client's name
@@ -123,25 +125,36 @@ class _Receiver:
             self._file.close()
 
 
-async def receive_form(content_type: str, chunks: AsyncIterator[bytes], folder: Path, limit: int,
-                       file_roles: tuple[str, ...]) -> Upload:
+async def receive_form(
+    content_type: str, chunks: AsyncIterator[bytes], folder: Path, limit: int, file_roles: tuple[str, ...]
+) -> Upload:
     """Parse a multipart body from `chunks` into `folder`; UploadError past `limit` bytes or on a bad form.
     On error the caller removes `folder` (nothing of a refused upload is kept)."""
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data" or b"boundary" not in params:
         raise UploadError(415, "not_multipart", "Send the job as multipart/form-data (a form with files).")
     rx = _Receiver(folder, file_roles)
-    callbacks = {name: getattr(rx, name) for name in (
-        "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value", "on_header_end",
-        "on_headers_finished")}
+    callbacks = {
+        name: getattr(rx, name)
+        for name in (
+            "on_part_begin",
+            "on_part_data",
+            "on_part_end",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+        )
+    }
     parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     total = 0
     try:
         async for chunk in chunks:
             total += len(chunk)
             if total > limit:
-                raise UploadError(413, "too_large", f"The upload is larger than {limit / 2**20:g} MB, the most this "
-                                                    f"server takes.")
+                raise UploadError(
+                    413, "too_large", f"The upload is larger than {limit / 2**20:g} MB, the most this server takes."
+                )
             parser.write(chunk)
         parser.finalize()
     except FormParserError:

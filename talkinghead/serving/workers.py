@@ -40,6 +40,7 @@ class _Cancelled(Exception):
 
 # ---------------------------------------------------------------------------------------- in the worker
 
+
 def _worker_main(conn: Connection, cancel: Any, threads: int) -> None:
     """Body of a worker process: load the models, then run jobs sent down `conn` until None arrives."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the server stops us
@@ -105,8 +106,15 @@ def _run(spec: dict[str, Any], animator: Any, dubber: Any, cancel: Any, conn: Co
     except _Cancelled:
         return ("cancelled",)
     except TalkingHeadError as exc:
-        code = ("no_face" if isinstance(exc, NoFaceError) else "bad_input" if isinstance(exc, InputError)
-                else "output" if isinstance(exc, OutputError) else "refused")
+        code = (
+            "no_face"
+            if isinstance(exc, NoFaceError)
+            else "bad_input"
+            if isinstance(exc, InputError)
+            else "output"
+            if isinstance(exc, OutputError)
+            else "refused"
+        )
         return ("failed", code, _user_message(str(exc), folder, paths, spec["names"]))
     except Exception:
         traceback.print_exc()
@@ -122,6 +130,7 @@ def _user_message(message: str, folder: Path, paths: dict[str, Path], names: dic
 
 
 # ---------------------------------------------------------------------------------------- in the server
+
 
 class JobQueue:
     """Job ids waiting for a worker, at most `limit` of them, plus slots reserved by uploads in progress."""
@@ -192,8 +201,12 @@ class _Worker:
 
     def _spawn(self) -> None:
         ours, theirs = self._ctx.Pipe()
-        self.process = self._ctx.Process(target=_worker_main, args=(theirs, self.cancel, self.pool.threads),
-                                         name=f"talkinghead-worker-{self.index}", daemon=True)
+        self.process = self._ctx.Process(
+            target=_worker_main,
+            args=(theirs, self.cancel, self.pool.threads),
+            name=f"talkinghead-worker-{self.index}",
+            daemon=True,
+        )
         self.process.start()
         theirs.close()
         self.conn, self.ready = ours, False
@@ -301,8 +314,14 @@ class _Worker:
 
 
 def _spec(job: Job, store: JobStore) -> dict[str, Any]:
-    return {"id": job.id, "mode": job.mode, "folder": str(store.folder(job.id)), "inputs": job.inputs,
-            "names": job.names, "overrides": job.overrides}
+    return {
+        "id": job.id,
+        "mode": job.mode,
+        "folder": str(store.folder(job.id)),
+        "inputs": job.inputs,
+        "names": job.names,
+        "overrides": job.overrides,
+    }
 
 
 class WorkerPool:

@@ -34,7 +34,7 @@ def mask_bands(mel: np.ndarray, rng: np.random.Generator, n_masks: int = 2, max_
     for _ in range(n_masks):
         w = int(rng.integers(0, max_width + 1))
         f0 = int(rng.integers(0, mel.shape[1] - w + 1))
-        out[:, f0:f0 + w] = fill
+        out[:, f0 : f0 + w] = fill
     return out
 
 

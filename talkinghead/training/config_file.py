@@ -27,7 +27,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table.")
-        return build(hint, value, where)
+        return build(hint, value, where)  # type: ignore[arg-type]
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where} must be an array.")
@@ -58,11 +58,13 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 def build(cls: type[T], values: dict[str, Any], where: str = "", base: T | None = None) -> T:
     """`cls(**values)` on top of `base` (default: the defaults), with unknown keys and wrong types refused."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(where + k for k in unknown)} "
-                          f"(known: {', '.join(names)}).")
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(where + k for k in unknown)} "
+            f"(known: {', '.join(names)})."
+        )
     base = base if base is not None else cls()
     kwargs = {}
     for k, v in values.items():
@@ -71,7 +73,7 @@ def build(cls: type[T], values: dict[str, Any], where: str = "", base: T | None 
             kwargs[k] = build(hints[k], v, f"{where}{k}.", current)
         else:
             kwargs[k] = _coerce(v, hints[k], where + k)
-    return dataclasses.replace(base, **kwargs)
+    return dataclasses.replace(base, **kwargs)  # type: ignore[type-var]
 
 
 def load_options(cls: type[T], path: Path | None, overrides: dict[str, Any]) -> T:
@@ -93,9 +95,10 @@ def load_options(cls: type[T], path: Path | None, overrides: dict[str, Any]) -> 
     nested = {k: v for k, v in overrides.items() if isinstance(v, dict)}
     flat = {k: v for k, v in overrides.items() if v is not None and not isinstance(v, dict)}
     for k, v in nested.items():
-        flat[k] = build(typing.get_type_hints(cls)[k], {a: b for a, b in v.items() if b is not None}, f"{k}.",
-                        getattr(opts, k))
-    return dataclasses.replace(opts, **flat) if flat else opts
+        flat[k] = build(
+            typing.get_type_hints(cls)[k], {a: b for a, b in v.items() if b is not None}, f"{k}.", getattr(opts, k)
+        )
+    return dataclasses.replace(opts, **flat) if flat else opts  # type: ignore[type-var]
 
 
 def _toml_value(v: Any) -> str:
@@ -116,8 +119,10 @@ def to_toml(opts: Any) -> str:
     for f in dataclasses.fields(opts):
         v = getattr(opts, f.name)
         if dataclasses.is_dataclass(v):
-            tables.append(f"\n[{f.name}]\n" + "".join(f"{g.name} = {_toml_value(getattr(v, g.name))}\n"
-                                                      for g in dataclasses.fields(v)))
+            tables.append(
+                f"\n[{f.name}]\n"
+                + "".join(f"{g.name} = {_toml_value(getattr(v, g.name))}\n" for g in dataclasses.fields(v))
+            )
         elif v is not None:
             top.append(f"{f.name} = {_toml_value(v)}\n")
     return "".join(top) + "".join(tables)

@@ -18,8 +18,11 @@ def write_curves(rows: list[dict[str, float]], csv: Path) -> None:
 
     cols = [k for k in keys if k not in ("epoch", "seconds", "windows")]
     # one panel for the loss, one per family of validation figures (few panels: drawing each costs ~1 s)
-    panels = [["loss"], [k for k in cols if k != "loss" and not k.startswith("sync_")],
-              [k for k in cols if k.startswith("sync_")]]
+    panels = [
+        ["loss"],
+        [k for k in cols if k != "loss" and not k.startswith("sync_")],
+        [k for k in cols if k.startswith("sync_")],
+    ]
     panels = [p for p in panels if p and all(k in cols for k in p)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.0), squeeze=False)
     epochs = [r["epoch"] for r in rows]

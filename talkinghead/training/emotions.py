@@ -55,6 +55,9 @@ def train_emotions(cache: Path, out: Path, command: str) -> list[str]:
     offsets = emotion_offsets(cache, reference)
     names = sorted(offsets)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"offsets": torch.from_numpy(np.stack([offsets[n] for n in names]))}, str(out),
-              metadata={"names": json.dumps(names), "command": command, "format": "talkinghead-emotions-1"})
+    save_file(
+        {"offsets": torch.from_numpy(np.stack([offsets[n] for n in names]))},
+        str(out),
+        metadata={"names": json.dumps(names), "command": command, "format": "talkinghead-emotions-1"},
+    )
     return names

@@ -41,16 +41,28 @@ def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     except Exception as exc:  # a checkpoint we cannot read is as good as none, but say so
         raise CheckpointMismatch(f"Checkpoint {path} cannot be read ({exc}); delete it to start afresh.") from None
     if state.get("fingerprint") != fingerprint:
-        raise CheckpointMismatch(f"Checkpoint {path} belongs to a run with other options or data; "
-                                 "delete it to start afresh, or rerun with the same options to resume.")
+        raise CheckpointMismatch(
+            f"Checkpoint {path} belongs to a run with other options or data; "
+            "delete it to start afresh, or rerun with the same options to resume."
+        )
     return state
 
 
-def fit(model: torch.nn.Module, step_loss: Callable[[], torch.Tensor], validate: Callable[[], dict[str, float]],
-        score: Callable[[dict[str, float]], float], epochs: int, steps_per_epoch: int, lr: float,
-        log: Callable[[str], None] = print, csv: Path | None = None, clip_grad: float | None = None,
-        checkpoint: Path | None = None, rng: np.random.Generator | None = None,
-        fingerprint: str = "") -> dict[str, float]:
+def fit(
+    model: torch.nn.Module,
+    step_loss: Callable[[], torch.Tensor],
+    validate: Callable[[], dict[str, float]],
+    score: Callable[[dict[str, float]], float],
+    epochs: int,
+    steps_per_epoch: int,
+    lr: float,
+    log: Callable[[str], None] = print,
+    csv: Path | None = None,
+    clip_grad: float | None = None,
+    checkpoint: Path | None = None,
+    rng: np.random.Generator | None = None,
+    fingerprint: str = "",
+) -> dict[str, float]:
     """Train `model` in place; returns the best epoch's validation figures (its weights are loaded).
 
     `rng` is the trainer's sampling generator, saved and restored with the checkpoint so a resumed run
@@ -91,11 +103,21 @@ def fit(model: torch.nn.Module, step_loss: Callable[[], torch.Tensor], validate:
             best = {"score": s, "epoch": epoch + 1, **ev}
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if checkpoint is not None and epoch + 1 < epochs:
-            _save_checkpoint(checkpoint, {
-                "fingerprint": fingerprint, "epoch": epoch + 1, "model": model.state_dict(),
-                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
-                "numpy_rng": rng.bit_generator.state if rng is not None else None,
-                "rows": rows, "best": best, "best_state": best_state})
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "numpy_rng": rng.bit_generator.state if rng is not None else None,
+                    "rows": rows,
+                    "best": best,
+                    "best_state": best_state,
+                },
+            )
         if csv is not None:
             write_curves(rows, csv)
         log(json.dumps(rows[-1]))

@@ -88,5 +88,12 @@ def load_motion_clip(path: Path, reference: np.ndarray, min_found: float = 0.8) 
     else:
         audio = np.zeros((n, N_PROSODY + 1), np.float32)
     name = path.stem
-    return MotionClip(name, group_of(name, has_audio), pose25.astype(np.float32), audio.astype(np.float32),
-                      onsets, valid, np.asarray(lengths, np.float64) / FPS)
+    return MotionClip(
+        name,
+        group_of(name, has_audio),
+        pose25.astype(np.float32),
+        audio.astype(np.float32),
+        onsets,
+        valid,
+        np.asarray(lengths, np.float64) / FPS,
+    )

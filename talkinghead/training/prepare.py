@@ -81,8 +81,9 @@ def _work(args: tuple[str, str]) -> tuple[str, str | None]:
         return video, f"{type(exc).__name__}: {exc}"
 
 
-def prepare(root: Path, out: Path, workers: int = 2,
-            on_progress: Callable[[int, int], None] | None = None) -> PrepareSummary:
+def prepare(
+    root: Path, out: Path, workers: int = 2, on_progress: Callable[[int, int], None] | None = None
+) -> PrepareSummary:
     """Process every video under `root` into `out`; returns counts and the reasons for failures."""
     out.mkdir(parents=True, exist_ok=True)
     videos = find_videos(root)

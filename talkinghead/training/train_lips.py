@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from torch.nn import functional as F
 
 from talkinghead.audio.features import frame_positions, loudness, mel_slice, normalize
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
+from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.models.lips import EMBED_SCALES, LipsConfig, LipsNet, model_input
 from talkinghead.training.augment import augment
-from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.training.config_file import to_toml
 from talkinghead.training.loop import checkpoint_path, finish, fit
 from talkinghead.training.mouth_data import Clip, fit_pca, load_clip, opening_direction, reference_shape
@@ -75,7 +74,9 @@ class Trainer:
         self.train, self.val, self.reference = train, val, reference
         cfg = opts.config
         varied = np.array([c.varied for c in train])
-        share = np.where(varied, opts.varied_share / max(varied.sum(), 1), (1 - opts.varied_share) / max((~varied).sum(), 1))
+        share = np.where(
+            varied, opts.varied_share / max(varied.sum(), 1), (1 - opts.varied_share) / max((~varied).sum(), 1)
+        )
         self.sample_p = share / share.sum()
         self.comps, self.std = fit_pca(train, cfg.n_coeffs, weights=self.sample_p * len(train))
         self.open_dir = opening_direction(train)
@@ -121,7 +122,7 @@ class Trainer:
             seg = mel_slice(mel, lo, int(p[-1]) + margin + 1)
             if cfg.n_embed:
                 keep = self.rng.random() > 0.15 or not cfg.use_mel  # sometimes hide it, so the mel path keeps learning
-                emb = mel_slice(c.emb * EMBED_SCALES[cfg.embedding], lo, int(p[-1]) + margin + 1, fill=0.0) * keep
+                emb = mel_slice(c.emb * EMBED_SCALES[cfg.embedding], lo, int(p[-1]) + margin + 1, fill=0.0) * keep  # type: ignore[arg-type,operator]
                 seg = np.concatenate([seg, emb], axis=1) if cfg.use_mel else emb
             mels.append(seg)
             pos.append(p - lo)
@@ -130,8 +131,12 @@ class Trainer:
             ms.append(c.valid[idx] & (np.arange(start, start + o.crop) < n))
         length = max(len(m) for m in mels)
         mel_b = np.stack([np.concatenate([m, np.repeat(m[-1:], length - len(m), 0)]) for m in mels])
-        return (torch.from_numpy(mel_b), torch.from_numpy(np.stack(pos)), torch.from_numpy(np.stack(ys)),
-                torch.from_numpy(np.stack(ms).astype(np.float32)))
+        return (
+            torch.from_numpy(mel_b),
+            torch.from_numpy(np.stack(pos)),
+            torch.from_numpy(np.stack(ys)),
+            torch.from_numpy(np.stack(ms).astype(np.float32)),
+        )
 
     def loss(self, mel: torch.Tensor, pos: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         coef = self.model(mel, pos)  # normalised coefficients
@@ -145,7 +150,7 @@ class Trainer:
         l_vel = (vm * dv.abs()).sum() / (vm.sum() * y.shape[-1] + 1e-6)
         loss = 20 * l_pos + 0.5 * l_coef + 20 * l_vel
         if self.opts.sync_weight > 0:
-            loss = loss + self.opts.sync_weight * self.sync_loss(pred, mel[..., :self.opts.config.n_mels], pos, m)
+            loss = loss + self.opts.sync_weight * self.sync_loss(pred, mel[..., : self.opts.config.n_mels], pos, m)
         return loss
 
     def sync_loss(self, pred: torch.Tensor, mel: torch.Tensor, pos: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -176,8 +181,16 @@ class Trainer:
         return ((coef * self.std_t) @ self.basis).numpy().reshape(n_frames, len(MOUTH_JAW), 2)
 
     def evaluate(self) -> dict[str, float]:
-        rs: dict[str, list[float]] = {"grid": [], "varied": [], "grid_loud": [], "varied_loud": [],
-                                      "sync_within1": [], "sync_conf_ge_real": [], "sync_conf": [], "sync_conf_real": []}
+        rs: dict[str, list[float]] = {
+            "grid": [],
+            "varied": [],
+            "grid_loud": [],
+            "varied_loud": [],
+            "sync_within1": [],
+            "sync_conf_ge_real": [],
+            "sync_conf": [],
+            "sync_conf_real": [],
+        }
         for c in self.val:
             n = len(c.valid)
             pred = self.predict(c, n, c.fps)
@@ -198,13 +211,29 @@ class Trainer:
             rs["sync_conf_real"].append(real_conf)
         return {k: float(np.mean(v)) if v else float("nan") for k, v in rs.items()}
 
-    def fit(self, log: Callable[[str], None] = print, csv: Path | None = None, checkpoint: Path | None = None,
-            fingerprint: str = "") -> dict[str, float]:
+    def fit(
+        self,
+        log: Callable[[str], None] = print,
+        csv: Path | None = None,
+        checkpoint: Path | None = None,
+        fingerprint: str = "",
+    ) -> dict[str, float]:
         o = self.opts
-        return fit(self.model, lambda: self.loss(*self._sample()), self.evaluate,
-                   lambda ev: 0.5 * (ev["grid"] + ev["varied"]) if not np.isnan(ev["varied"]) else ev["grid"],
-                   o.epochs, o.steps_per_epoch, o.lr, log, csv, clip_grad=1.0, checkpoint=checkpoint, rng=self.rng,
-                   fingerprint=fingerprint)
+        return fit(
+            self.model,
+            lambda: self.loss(*self._sample()),
+            self.evaluate,
+            lambda ev: 0.5 * (ev["grid"] + ev["varied"]) if not np.isnan(ev["varied"]) else ev["grid"],
+            o.epochs,
+            o.steps_per_epoch,
+            o.lr,
+            log,
+            csv,
+            clip_grad=1.0,
+            checkpoint=checkpoint,
+            rng=self.rng,
+            fingerprint=fingerprint,
+        )
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Everything inference needs, to be saved in one safetensors file."""
@@ -234,7 +263,9 @@ def load_clips(paths: list[Path], reference: np.ndarray, embedding: bool | str =
     return [c for c in (load_clip(p, reference, embedding) for p in paths) if c is not None]
 
 
-def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log: Callable[[str], None] = print) -> dict[str, float]:
+def train_lips(
+    cache: Path, out: Path, opts: TrainLipsOptions, command: str, log: Callable[[str], None] = print
+) -> dict[str, float]:
     """Train from a prepared cache and write `out` (safetensors) with its metadata."""
     from safetensors.torch import save_file
 
@@ -246,10 +277,20 @@ def train_lips(cache: Path, out: Path, opts: TrainLipsOptions, command: str, log
     trainer = Trainer(train, val, reference, opts)
     ckpt = checkpoint_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    best = trainer.fit(log=log, csv=out.with_suffix(".csv"), checkpoint=ckpt,
-                       fingerprint=run_fingerprint(opts, train_paths + val_paths))
-    meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
-            "format": "talkinghead-lips-1", "amplitude": str(opts.amplitude), "train_config": to_toml(opts)}
+    best = trainer.fit(
+        log=log,
+        csv=out.with_suffix(".csv"),
+        checkpoint=ckpt,
+        fingerprint=run_fingerprint(opts, train_paths + val_paths),
+    )
+    meta = {
+        "config": json.dumps(opts.config.to_dict()),
+        "command": command,
+        "validation": json.dumps(best),
+        "format": "talkinghead-lips-1",
+        "amplitude": str(opts.amplitude),
+        "train_config": to_toml(opts),
+    }
     if opts.spread:
         meta["spread"] = f"{real_spread(train):.6f}"
     if opts.init:

@@ -70,17 +70,22 @@ class MotionTrainer:
         self.model.pose_std.copy_(torch.from_numpy(allpose.std(0).astype(np.float32)))
         durs = np.concatenate([c.durations for c in train] + [np.zeros(0)])
         durs = durs if len(durs) else np.array([0.16])  # tiny caches without any blink
-        self.model.blink_durations.copy_(torch.from_numpy(np.quantile(durs, np.linspace(0.02, 0.98, 32)).astype(np.float32)))
+        self.model.blink_durations.copy_(
+            torch.from_numpy(np.quantile(durs, np.linspace(0.02, 0.98, 32)).astype(np.float32))
+        )
         lengths = np.array([len(c.pose) for c in train], np.float64)
         motion = np.array([c.group == "motion" for c in train])
         m_share = opts.motion_share if motion.any() and (~motion).any() else float(motion.all())
-        share = np.where(motion, m_share / max(lengths[motion].sum(), 1), (1 - m_share) / max(lengths[~motion].sum(), 1))
+        share = np.where(
+            motion, m_share / max(lengths[motion].sum(), 1), (1 - m_share) / max(lengths[~motion].sum(), 1)
+        )
         self.p = share * lengths / (share * lengths).sum()
         self.since = [since_last(c.onsets) for c in train]
         self.step = 0
 
-    def _batch(self, clips: list[MotionClip], since: list[np.ndarray], idx: list[int], starts: list[int],
-               mirror: np.ndarray) -> tuple[torch.Tensor, ...]:
+    def _batch(
+        self, clips: list[MotionClip], since: list[np.ndarray], idx: list[int], starts: list[int], mirror: np.ndarray
+    ) -> tuple[torch.Tensor, ...]:
         w = self.opts.window
         d_a = self.opts.config.n_audio
         pose = np.zeros((len(idx), w, 5), np.float32)
@@ -108,8 +113,9 @@ class MotionTrainer:
         starts = [int(self.rng.integers(0, max(len(self.train[i].pose) - o.window, 0) + 1)) for i in idx]
         return self._batch(self.train, self.since, idx, starts, self.rng.random(o.batch) < 0.5)
 
-    def losses(self, pose: torch.Tensor, audio: torch.Tensor, onset: torch.Tensor, since: torch.Tensor,
-               mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def losses(
+        self, pose: torch.Tensor, audio: torch.Tensor, onset: torch.Tensor, since: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         vae = self.model.pose
         c = self.opts.config.chunk
         mu_q, lv_q = vae.posterior(pose, audio)
@@ -122,7 +128,7 @@ class MotionTrainer:
         m = mask[:, : k * c]
         x = pose[:, : k * c]
         sq = ((rec - x) ** 2).sum(-1)
-        recon = (m * sq).sum() / (m.sum() + 1e-6) / (2 * self.opts.recon_sigma ** 2)
+        recon = (m * sq).sum() / (m.sum() + 1e-6) / (2 * self.opts.recon_sigma**2)
         vm = m[:, 1:] * m[:, :-1]
         dv = (((rec[:, 1:] - rec[:, :-1]) - (x[:, 1:] - x[:, :-1])) ** 2).sum(-1)
         vel = (vm * dv).sum() / (vm.sum() + 1e-6) / (2 * (self.opts.recon_sigma / 4) ** 2)
@@ -166,9 +172,18 @@ class MotionTrainer:
 
     def fit(self, log: Callable[[str], None] = print, csv: Path | None = None) -> dict[str, float]:
         o = self.opts
-        return fit(self.model, self.step_loss, self.evaluate,
-                   lambda ev: -(ev["val_recon"] + ev["val_vel"] + ev["val_kl"] + 20.0 * ev["val_blink"]),
-                   o.epochs, o.steps_per_epoch, o.lr, log, csv, clip_grad=1.0)
+        return fit(
+            self.model,
+            self.step_loss,
+            self.evaluate,
+            lambda ev: -(ev["val_recon"] + ev["val_vel"] + ev["val_kl"] + 20.0 * ev["val_blink"]),
+            o.epochs,
+            o.steps_per_epoch,
+            o.lr,
+            log,
+            csv,
+            clip_grad=1.0,
+        )
 
     def natural_blink_rate(self, clips: list[MotionClip]) -> float:
         """Blinks a minute the trained hazard produces (unscaled) on these clips' speech, several draws."""
@@ -191,8 +206,9 @@ def split(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return [p for p in paths if p not in set(val)], val
 
 
-def train_motion(caches: list[Path], out: Path, opts: TrainMotionOptions, command: str,
-                 log: Callable[[str], None] = print) -> dict[str, float]:
+def train_motion(
+    caches: list[Path], out: Path, opts: TrainMotionOptions, command: str, log: Callable[[str], None] = print
+) -> dict[str, float]:
     """Train from prepared caches (talking clips with speech, motion clips without) and write `out`.
 
     Runs on one torch thread (small GRUs: extra threads only contend; measured 0.35 s vs > 2 s a step on 2
@@ -205,8 +221,9 @@ def train_motion(caches: list[Path], out: Path, opts: TrainMotionOptions, comman
         torch.set_num_threads(saved)
 
 
-def _train_motion(caches: list[Path], out: Path, opts: TrainMotionOptions, command: str,
-                  log: Callable[[str], None]) -> dict[str, float]:
+def _train_motion(
+    caches: list[Path], out: Path, opts: TrainMotionOptions, command: str, log: Callable[[str], None]
+) -> dict[str, float]:
     from safetensors.torch import save_file
 
     from talkinghead.weights import load_weights
@@ -219,17 +236,23 @@ def _train_motion(caches: list[Path], out: Path, opts: TrainMotionOptions, comma
     val = [c for p in val_p if (c := clips[p]) is not None and c.group != "grid"]
     if not train or not val:
         raise ValueError("need training clips and validation clips (val__*) outside GRID")
-    log(f"{len(train)} training clips ({sum(c.group == 'varied' for c in train)} with speech, "
-        f"{len(train) - sum(c.group == 'varied' for c in train)} motion-only), {len(val)} validation clips")
+    log(
+        f"{len(train)} training clips ({sum(c.group == 'varied' for c in train)} with speech, "
+        f"{len(train) - sum(c.group == 'varied' for c in train)} motion-only), {len(val)} validation clips"
+    )
     trainer = MotionTrainer(train, val, opts)
     out.parent.mkdir(parents=True, exist_ok=True)
     best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
     talking = [c for c in train if c.group == "varied"]  # calibration on training speakers only
     rate = trainer.natural_blink_rate(talking)
     log(f"natural blink rate on the training speakers' speech: {rate:.1f} a minute")
-    meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
-            "format": "talkinghead-motion-1", "blinks_per_min": f"{rate:.3f}"}
+    meta = {
+        "config": json.dumps(opts.config.to_dict()),
+        "command": command,
+        "validation": json.dumps(best),
+        "format": "talkinghead-motion-1",
+        "blinks_per_min": f"{rate:.3f}",
+    }
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in trainer.model.state_dict().items()}
     save_file(tensors, str(out), metadata=meta)
     return best
-

@@ -46,22 +46,27 @@ def offset_accuracy(net: SyncNet, clips: list[Clip], window: int = 50, hop: int 
         sims = similarity_map(net, normalize(c.mel), c.offsets, c.fps)
         n = sims.shape[1]
         for a in range(0, max(n - window, 0) + 1, hop):
-            v = c.valid[a:a + window]
+            v = c.valid[a : a + window]
             if v.mean() < 0.8:
                 continue
-            r = sync_from_map(sims[:, a:a + window], v)
+            r = sync_from_map(sims[:, a : a + window], v)
             hits["varied" if c.varied else "grid"].append(float(abs(r.offset_frames) <= 1))
             conf.append(r.confidence)
-    return {"acc_grid": float(np.mean(hits["grid"])) if hits["grid"] else float("nan"),
-            "acc_varied": float(np.mean(hits["varied"])) if hits["varied"] else float("nan"),
-            "windows": float(len(hits["grid"]) + len(hits["varied"])), "confidence": float(np.mean(conf))}
+    return {
+        "acc_grid": float(np.mean(hits["grid"])) if hits["grid"] else float("nan"),
+        "acc_varied": float(np.mean(hits["varied"])) if hits["varied"] else float("nan"),
+        "windows": float(len(hits["grid"]) + len(hits["varied"])),
+        "confidence": float(np.mean(conf)),
+    }
 
 
 class SyncTrainer:
     def __init__(self, train: list[Clip], val: list[Clip], opts: TrainSyncOptions) -> None:
         self.train, self.val, self.opts = train, val, opts
         varied = np.array([c.varied for c in train])
-        share = np.where(varied, opts.varied_share / max(varied.sum(), 1), (1 - opts.varied_share) / max((~varied).sum(), 1))
+        share = np.where(
+            varied, opts.varied_share / max(varied.sum(), 1), (1 - opts.varied_share) / max((~varied).sum(), 1)
+        )
         self.p = share / share.sum()
         self.rng = np.random.default_rng(opts.seed)
         torch.manual_seed(opts.seed)
@@ -69,14 +74,14 @@ class SyncTrainer:
 
     def _sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, s = self.opts.config, MAX_SHIFT
-        mouths, audios = [], []
+        mouths, audios = [], []  # type: ignore[var-annotated]
         while len(mouths) < self.opts.batch:
             c = self.train[self.rng.choice(len(self.train), p=self.p)]
             n = len(c.valid)
             if n < 2 * cfg.video_window:
                 continue
             t = int(self.rng.integers(2, n - 2))
-            if not c.valid[max(t - 2, 0):t + 3].all():
+            if not c.valid[max(t - 2, 0) : t + 3].all():
                 continue
             mel = normalize(augment(c.mel, self.rng))
             m = mouth_windows(c.offsets, np.array([t]), cfg.video_window)[0]
@@ -96,17 +101,33 @@ class SyncTrainer:
         logits = torch.cat([shifts, others], dim=1)
         return F.cross_entropy(logits, torch.full((b,), MAX_SHIFT, dtype=torch.long))
 
-    def fit(self, log: Callable[[str], None] = print, csv: Path | None = None, checkpoint: Path | None = None,
-            fingerprint: str = "") -> dict[str, float]:
+    def fit(
+        self,
+        log: Callable[[str], None] = print,
+        csv: Path | None = None,
+        checkpoint: Path | None = None,
+        fingerprint: str = "",
+    ) -> dict[str, float]:
         o = self.opts
-        return fit(self.net, lambda: self.loss(*self._sample()), lambda: offset_accuracy(self.net, self.val),
-                   lambda ev: float(np.nanmean([ev["acc_grid"], ev["acc_varied"]])),
-                   o.epochs, o.steps_per_epoch, o.lr, log, csv, checkpoint=checkpoint, rng=self.rng,
-                   fingerprint=fingerprint)
+        return fit(
+            self.net,
+            lambda: self.loss(*self._sample()),
+            lambda: offset_accuracy(self.net, self.val),
+            lambda ev: float(np.nanmean([ev["acc_grid"], ev["acc_varied"]])),
+            o.epochs,
+            o.steps_per_epoch,
+            o.lr,
+            log,
+            csv,
+            checkpoint=checkpoint,
+            rng=self.rng,
+            fingerprint=fingerprint,
+        )
 
 
-def train_sync(cache: Path, out: Path, opts: TrainSyncOptions, command: str,
-               log: Callable[[str], None] = print) -> dict[str, float]:
+def train_sync(
+    cache: Path, out: Path, opts: TrainSyncOptions, command: str, log: Callable[[str], None] = print
+) -> dict[str, float]:
     """Train the expert from a prepared cache and write `out` (safetensors) with its metadata."""
     from safetensors.torch import save_file
 
@@ -117,12 +138,21 @@ def train_sync(cache: Path, out: Path, opts: TrainSyncOptions, command: str,
     trainer = SyncTrainer(train, val, opts)
     ckpt = checkpoint_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    best = trainer.fit(log=log, csv=out.with_suffix(".csv"), checkpoint=ckpt,
-                       fingerprint=run_fingerprint(opts, train_paths + val_paths))
+    best = trainer.fit(
+        log=log,
+        csv=out.with_suffix(".csv"),
+        checkpoint=ckpt,
+        fingerprint=run_fingerprint(opts, train_paths + val_paths),
+    )
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in trainer.net.state_dict().items()}
     tensors["reference"] = torch.from_numpy(reference.astype(np.float32))
-    meta = {"config": json.dumps(opts.config.to_dict()), "command": command, "validation": json.dumps(best),
-            "format": "talkinghead-sync-1", "train_config": to_toml(opts)}
+    meta = {
+        "config": json.dumps(opts.config.to_dict()),
+        "command": command,
+        "validation": json.dumps(best),
+        "format": "talkinghead-sync-1",
+        "train_config": to_toml(opts),
+    }
     save_file(tensors, str(out), metadata=meta)
     finish(ckpt)
     return best
