@@ -6,8 +6,9 @@ when a model or a face is first needed), so the command line answers help and in
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from talkinghead.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -63,12 +64,7 @@ if TYPE_CHECKING:
     from talkinghead.weights import load_model
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'talkinghead' has no attribute {name!r}")
+__getattr__ = lazy_getattr("talkinghead", _API, globals())
 
 
 def __dir__() -> list[str]:

@@ -158,19 +158,24 @@ def _main(
     mute_native_logs()
 
 
-@contextmanager
-def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    if quiet:
-        yield lambda done, total: None
-        return
-    with Progress(
+def _bar() -> Progress:
+    """The progress bar every long command shows on stderr."""
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err,
         transient=False,
-    ) as bar:
+    )
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    if quiet:
+        yield lambda done, total: None
+        return
+    with _bar() as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
@@ -386,14 +391,7 @@ def _stage_progress(quiet: bool) -> Iterator[Callable[[str, int, int], None]]:
     if quiet:
         yield lambda stage, done, total: None
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    ) as bar:
+    with _bar() as bar:
         tasks: dict[str, int] = {}
 
         def update(stage: str, done: int, total: int) -> None:

@@ -8,8 +8,9 @@ Names are imported lazily: checking a file's format must not load the face track
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from talkinghead.lazy import lazy_getattr
 
 _API = {
     "build_avatar": "talkinghead.avatar.build",
@@ -25,9 +26,4 @@ if TYPE_CHECKING:
     from talkinghead.avatar.file import FORMAT, Avatar, AvatarStyle, check_avatar, load_avatar, save_avatar
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'talkinghead.avatar' has no attribute {name!r}")
+__getattr__ = lazy_getattr("talkinghead.avatar", _API, globals())
