@@ -105,18 +105,8 @@ class Animator:
         img = fit_size(avatar.reference, size)
         k = img.shape[1] / avatar.reference.shape[1]
         faces = detect_faces(img)  # the avatar's face: the one nearest where it was filmed
-        index = (
-            int(
-                np.argmin(
-                    [
-                        np.hypot(f.center[0] - avatar.face_point[0] * k, f.center[1] - avatar.face_point[1] * k)
-                        for f in faces
-                    ]
-                )
-            )
-            if faces
-            else 0
-        )
+        filmed = np.asarray(avatar.face_point, np.float64) * k
+        index = int(np.argmin([np.hypot(*(np.asarray(f.center) - filmed)) for f in faces])) if faces else 0
         source = self.set_source(img, face_index=index)
         face = self._prepared()
         eyes = EyeCloser(img, source.points, source.inter_ocular, lids=avatar.eyes_closed)
