@@ -39,3 +39,13 @@ def wav_file(tmp_path: Path):
         return p
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_config_folder(tmp_path_factory):
+    """Every output is signed (provenance): keep the self-signed key the tests make out of the user's real
+    config folder. Subprocesses the tests start inherit it."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    yield
+    mp.undo()
