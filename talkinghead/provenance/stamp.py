@@ -31,13 +31,23 @@ MIN_WATERMARK_SIDE = 400  # px: smaller outputs get the label and the manifest, 
 
 
 def job_id(inputs: list[str | os.PathLike[str]], options: dict[str, Any], mode: str) -> str:
-    """6 hex digits (the watermark's 24-bit payload) from the inputs' size/mtime, the options and the mode."""
+    """6 hex digits (the watermark's 24-bit payload) from the inputs' content, the options and the mode: the
+    same job gives the same pixels wherever and whenever it runs (a file's time would make every rerun
+    differ). Content = size and the first and last MB, so a long video costs no full read."""
     parts: list[object] = [mode, options]
     for p in inputs:
         if isinstance(p, (str, os.PathLike)) and os.path.isfile(p):
-            st = os.stat(p)
-            parts.append([os.path.basename(os.fspath(p)), st.st_size, st.st_mtime_ns])
+            parts.append([os.path.getsize(p), _ends_digest(p)])
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
+def _ends_digest(path: str | os.PathLike[str], block: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(block))
+        f.seek(max(0, os.path.getsize(path) - block))
+        h.update(f.read(block))
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
