@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from clips import closed_mouth_clip
 from speech import write_wav
 from typer.testing import CliRunner
 
@@ -107,35 +108,11 @@ def test_other_format_is_refused(built, folder):
     assert r.exit_code == 1 and "talkinghead-avatar-1" in r.output and not out.exists()
 
 
-def _closed_mouth_clip(folder, animator):
-    """The demo photo smiles with parted lips: close them (lower lip and jaw up), film it still for 3 s."""
-    from talkinghead.face.indices import LOWER_INNER_LIP, MOUTH_JAW, UPPER_INNER_LIP, inter_ocular
-    from talkinghead.face.landmarks import detect_faces
-    from talkinghead.media import VideoWriter
-    from talkinghead.render import mouth_bank as mb
-    from talkinghead.render.mouth_warp import warp_mouth
-
-    img = animator.set_source(DEMO_FACE, size=256).image.copy()  # as in test_mouth_bank: closes cleanly
-    p = detect_faces(img)[0].points
-    up, lo = p[UPPER_INNER_LIP[5], 1], p[LOWER_INNER_LIP[5], 1]
-    jaw = np.array(MOUTH_JAW)
-    t = p.copy()
-    t[jaw[p[jaw, 1] > (up + lo) / 2], 1] -= 2.0 * (lo - up)
-    warp_mouth(img, p, t, inter_ocular(p))
-    q = detect_faces(img)[0].points
-    assert mb.features(q, inter_ocular(q))[0] < mb.MIN_OPEN
-    clip = folder / "closed.mp4"
-    with VideoWriter(clip, img.shape[1], img.shape[0], fps=25) as wr:
-        for _ in range(75):
-            wr.write(img)
-    return clip
-
-
 def test_clip_without_open_mouth_falls_back_to_painted(folder, speech, animator, monkeypatch):
     from talkinghead.avatar import build_avatar, load_avatar
     from talkinghead.render import mouth_bank as mb
 
-    path = build_avatar(_closed_mouth_clip(folder, animator), folder / "closed.avatar")
+    path = build_avatar(closed_mouth_clip(folder / "closed.mp4", animator, 75), folder / "closed.avatar")
     av = load_avatar(path)
     assert len(av.bank) == 0 and av.eyes_closed is None  # no open mouth and no blink were filmed
     painters: list[mb.MouthPainter] = []

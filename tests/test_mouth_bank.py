@@ -11,10 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from clips import closed_mouth_clip
 
 from talkinghead import dubbing
 from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
-from talkinghead.media import VideoWriter, iter_frames
+from talkinghead.media import iter_frames
 from talkinghead.media.i420 import I420Frame
 from talkinghead.render import mouth_bank as mb
 from talkinghead.render.mouth_interior import paint_mouth
@@ -200,24 +201,8 @@ def test_dub_of_a_clip_uses_the_bank_only_when_the_speaker_opens_their_mouth(
     wav = wav_file(samples[: 16000 * 2])
     if opens:
         src = generate(demo_face, wav, tmp_path / "src.mp4", animator=animator, size=256, seed=1)
-    else:  # the demo photo smiles with parted lips: close them (lower lip and jaw up) for a still clip
-        from talkinghead.face.indices import MOUTH_JAW, inter_ocular
-        from talkinghead.face.landmarks import detect_faces
-        from talkinghead.render.mouth_warp import warp_mouth
-
-        img = animator.set_source(demo_face, size=256).image.copy()
-        p = detect_faces(img)[0].points
-        up, lo = p[UPPER_INNER_LIP[5], 1], p[LOWER_INNER_LIP[5], 1]
-        jaw = np.array(MOUTH_JAW)
-        t = p.copy()
-        t[jaw[p[jaw, 1] > (up + lo) / 2], 1] -= 2.0 * (lo - up)
-        warp_mouth(img, p, t, inter_ocular(p))
-        q = detect_faces(img)[0].points
-        assert mb.features(q, inter_ocular(q))[0] < mb.MIN_OPEN
-        src = tmp_path / "src.mp4"
-        with VideoWriter(src, img.shape[1], img.shape[0], fps=25) as wr:
-            for _ in range(40):
-                wr.write(img)
+    else:  # the demo photo smiles with parted lips: closed for a still clip
+        src = closed_mouth_clip(tmp_path / "src.mp4", animator, 40)
     painters: list[mb.MouthPainter] = []
 
     class Spy(mb.MouthPainter):

@@ -1,0 +1,31 @@
+"""Test clips made from the shipped demo face (no corpus)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def closed_mouth_clip(path: Path, animator, frames: int) -> Path:
+    """The demo photo smiles with parted lips: close them (lower lip and jaw up) and film it still, 256 px."""
+    from talkinghead.face.indices import LOWER_INNER_LIP, MOUTH_JAW, UPPER_INNER_LIP, inter_ocular
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import VideoWriter
+    from talkinghead.pipeline import DEMO_FACE
+    from talkinghead.render import mouth_bank as mb
+    from talkinghead.render.mouth_warp import warp_mouth
+
+    img = animator.set_source(DEMO_FACE, size=256).image.copy()
+    p = detect_faces(img)[0].points
+    up, lo = p[UPPER_INNER_LIP[5], 1], p[LOWER_INNER_LIP[5], 1]
+    jaw = np.array(MOUTH_JAW)
+    t = p.copy()
+    t[jaw[p[jaw, 1] > (up + lo) / 2], 1] -= 2.0 * (lo - up)
+    warp_mouth(img, p, t, inter_ocular(p))
+    q = detect_faces(img)[0].points
+    assert mb.features(q, inter_ocular(q))[0] < mb.MIN_OPEN, "the mouth must read as closed"
+    with VideoWriter(path, img.shape[1], img.shape[0], fps=25) as wr:
+        for _ in range(frames):
+            wr.write(img)
+    return path
