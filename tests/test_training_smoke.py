@@ -64,43 +64,15 @@ def test_prepare_train_and_load(tmp_path, animator, demo_face, wav_file):
     assert pose.shape == (50, 5) and lids.shape == (50,) and np.isfinite(pose).all()
 
     # the trained models work in one command each; a file of another kind is refused with a sentence
+    def render(video, *weights: str):
+        cmd = ["generate", "--face", str(demo_face), "--audio", str(wav_file(samples)), "-o", str(video)]
+        return runner.invoke(app, [*cmd, "--size", "128", *weights, "-q"])
+
     video = tmp_path / "trained.mp4"
-    res = runner.invoke(
-        app,
-        [
-            "generate",
-            "--face",
-            str(demo_face),
-            "--audio",
-            str(wav_file(samples)),
-            "-o",
-            str(video),
-            "--size",
-            "128",
-            "--lips-weights",
-            str(out),
-            "--motion-weights",
-            str(motion_out),
-            "-q",
-        ],
-    )
+    res = render(video, "--lips-weights", str(out), "--motion-weights", str(motion_out))
     assert res.exit_code == 0 and video.stat().st_size > 1000, res.output
     res = runner.invoke(app, ["eval", str(video), "--sync-weights", str(sync_out), "--json"])
     assert res.exit_code == 0 and '"sync_confidence"' in res.output, res.output
-    res = runner.invoke(
-        app,
-        [
-            "generate",
-            "--face",
-            str(demo_face),
-            "--audio",
-            str(wav_file(samples)),
-            "-o",
-            str(tmp_path / "wrong.mp4"),
-            "--lips-weights",
-            str(sync_out),
-            "-q",
-        ],
-    )
+    res = render(tmp_path / "wrong.mp4", "--lips-weights", str(sync_out))
     assert res.exit_code == 1 and "not a lips model (their format is sync)" in res.output, res.output
     assert not (tmp_path / "wrong.mp4").exists()
