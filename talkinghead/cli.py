@@ -706,12 +706,26 @@ def _options(cls: type, config: Path | None, overrides: dict) -> object:
 
 
 def _train(run: Callable[[], dict], out: Path) -> None:
-    """Run a training job; user errors (bad options, a foreign checkpoint) become one line and exit 1."""
+    """Run a training job; user errors (bad options, a foreign checkpoint) become one line and exit 1.
+    Under `torchrun --nproc-per-node N` the N processes train together and rank 0 reports."""
+    from talkinghead.training.data_parallel import is_main, processes
+
     try:
-        best = run()
+        with processes():
+            best = run()
+            main = is_main()
     except (TalkingHeadError, ValueError) as exc:
         _fail(exc)
-    err.print(f"Best validation: {best}; wrote {out}")
+    if main:
+        err.print(f"Best validation: {best}; wrote {out}")
+
+
+def _train_log(line: str) -> None:
+    """One line of a training run's progress; under torchrun only rank 0 speaks."""
+    from talkinghead.training.data_parallel import is_main
+
+    if is_main():
+        err.print(line, highlight=False)
 
 
 _CONFIG_HELP = (
@@ -782,7 +796,7 @@ def train_lips(
         },
     )
     command = _training_command(data)
-    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)  # type: ignore[arg-type]
+    _train(lambda: run(data, out, opts, command=command, log=_train_log), out)  # type: ignore[arg-type]
 
 
 @train_app.command("sync", help="Train the lip-sync expert (contrastive, audio vs. mouth motion)." + _RESUME_NOTE)
@@ -799,7 +813,7 @@ def train_sync(
 
     opts = _options(TrainSyncOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed})
     command = _training_command(data)
-    _train(lambda: run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False)), out)  # type: ignore[arg-type]
+    _train(lambda: run(data, out, opts, command=command, log=_train_log), out)  # type: ignore[arg-type]
 
 
 @train_app.command("motion")
@@ -826,11 +840,7 @@ def train_motion(
     for d in data[1:]:
         _training_command(d)  # every cache must exist
     opts = TrainMotionOptions(epochs=epochs, steps_per_epoch=steps, seed=seed, motion_share=motion_share)
-    try:
-        best = run(data, out, opts, command=command, log=lambda s: err.print(s, highlight=False))
-    except ValueError as exc:
-        _fail(TalkingHeadError(str(exc)))
-    err.print(f"Best validation: {best}; wrote {out}")
+    _train(lambda: run(data, out, opts, command=command, log=_train_log), out)
 
 
 @train_app.command("emotion")

@@ -6,6 +6,9 @@ generators, the curve and the best epoch so far) is written to a checkpoint (tem
 interruption never leaves a torn one). A run that finds a checkpoint of the same run (same fingerprint:
 options and data) continues after its last finished epoch and ends with exactly the weights an
 uninterrupted run would have; the checkpoint is deleted when training completes.
+
+Under torchrun the processes split each batch (`data_parallel`): rank 0 validates, logs and writes the
+curves and checkpoints; every process resumes from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from talkinghead.errors import TalkingHeadError
+from talkinghead.training import data_parallel as dp
 from talkinghead.training.curves import write_curves
 
 
@@ -66,8 +70,10 @@ def fit(
     """Train `model` in place; returns the best epoch's validation figures (its weights are loaded).
 
     `rng` is the trainer's sampling generator, saved and restored with the checkpoint so a resumed run
-    draws the same batches as an uninterrupted one.
+    draws the same batches as an uninterrupted one. `step_loss` runs inside `data_parallel.training_step`:
+    across processes it returns this process's share of the loss (see `data_parallel`).
     """
+    dp.prepare(model)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     rows: list[dict[str, float]] = []
@@ -79,48 +85,58 @@ def fit(
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        rngs = state.get("torch_rng_ranks") or [state["torch_rng"]]  # one per process when saved by several
+        if dp.rank() < len(rngs):
+            torch.set_rng_state(rngs[dp.rank()])
         if rng is not None:
             rng.bit_generator.state = state["numpy_rng"]
         rows, best, best_state, start = state["rows"], state["best"], state["best_state"], state["epoch"]
-        log(f"Resuming from {checkpoint} after epoch {start} of {epochs}")
+        if dp.is_main():
+            log(f"Resuming from {checkpoint} after epoch {start} of {epochs}")
     for epoch in range(start, epochs):
         model.train()
         t0, run = time.time(), 0.0
         for _ in range(steps_per_epoch):
-            loss = step_loss()
+            with dp.training_step():
+                loss = step_loss()
             opt.zero_grad()
             loss.backward()
+            dp.average_gradients(model.parameters())
             if clip_grad is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
             opt.step()
             sched.step()
             run += loss.item()
-        ev = validate()
+        run = dp.mean_over_ranks(run)
+        ev = dp.from_main(validate() if dp.is_main() else None)
         rows.append({"epoch": epoch + 1, "loss": run / steps_per_epoch, **ev, "seconds": time.time() - t0})
         s = score(ev)
         if not best or s > best["score"]:
             best = {"score": s, "epoch": epoch + 1, **ev}
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if checkpoint is not None and epoch + 1 < epochs:
-            _save_checkpoint(
-                checkpoint,
-                {
-                    "fingerprint": fingerprint,
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "numpy_rng": rng.bit_generator.state if rng is not None else None,
-                    "rows": rows,
-                    "best": best,
-                    "best_state": best_state,
-                },
-            )
-        if csv is not None:
-            write_curves(rows, csv)
-        log(json.dumps(rows[-1]))
+            rngs = dp.gather_objects(torch.get_rng_state())  # every process's, so each resumes its own
+            if dp.is_main():
+                _save_checkpoint(
+                    checkpoint,
+                    {
+                        "fingerprint": fingerprint,
+                        "epoch": epoch + 1,
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "numpy_rng": rng.bit_generator.state if rng is not None else None,
+                        "rows": rows,
+                        "best": best,
+                        "best_state": best_state,
+                        **({"torch_rng_ranks": rngs} if len(rngs) > 1 else {}),
+                    },
+                )
+        if dp.is_main():
+            if csv is not None:
+                write_curves(rows, csv)
+            log(json.dumps(rows[-1]))
     if best_state is not None:
         model.load_state_dict(best_state)
     return best

@@ -28,6 +28,7 @@ from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.models.lips import EMBED_SCALES, LipsConfig, LipsNet, model_input
 from talkinghead.training.augment import augment
 from talkinghead.training.config_file import to_toml
+from talkinghead.training.data_parallel import is_main, rank_mean, shard
 from talkinghead.training.loop import checkpoint_path, finish, fit
 from talkinghead.training.mouth_data import Clip, fit_pca, load_clip, opening_direction, reference_shape
 
@@ -143,11 +144,12 @@ class Trainer:
         pred = (coef * self.std_t) @ self.basis  # (B, T, M*2) offsets
         target_coef = (y @ self.basis.T) / self.std_t
         w = m[..., None]
-        l_pos = (w * (pred - y).abs()).sum() / (w.sum() * y.shape[-1] + 1e-6)
-        l_coef = (w * (coef - target_coef).abs()).sum() / (w.sum() * coef.shape[-1] + 1e-6)
+        n_valid = rank_mean(w.sum())  # over the whole batch when the processes share it
+        l_pos = (w * (pred - y).abs()).sum() / (n_valid * y.shape[-1] + 1e-6)
+        l_coef = (w * (coef - target_coef).abs()).sum() / (n_valid * coef.shape[-1] + 1e-6)
         vm = (m[:, 1:] * m[:, :-1])[..., None]
         dv = (pred[:, 1:] - pred[:, :-1]) - (y[:, 1:] - y[:, :-1])
-        l_vel = (vm * dv.abs()).sum() / (vm.sum() * y.shape[-1] + 1e-6)
+        l_vel = (vm * dv.abs()).sum() / (rank_mean(vm.sum()) * y.shape[-1] + 1e-6)
         loss = 20 * l_pos + 0.5 * l_coef + 20 * l_vel
         if self.opts.sync_weight > 0:
             loss = loss + self.opts.sync_weight * self.sync_loss(pred, mel[..., : self.opts.config.n_mels], pos, m)
@@ -168,7 +170,7 @@ class Trainer:
         target = torch.arange(mouth.shape[1]) + vw // 2
         ce = F.cross_entropy(logits.reshape(-1, t), target.repeat(b), reduction="none").reshape(b, -1)
         ok = m.unfold(1, vw, 1).prod(-1)  # every frame of the window has a face
-        return (ce * ok).sum() / (ok.sum() + 1e-6)
+        return (ce * ok).sum() / (rank_mean(ok.sum()) + 1e-6)
 
     @torch.no_grad()
     def predict(self, clip: Clip, n_frames: int, fps: float) -> np.ndarray:
@@ -221,7 +223,7 @@ class Trainer:
         o = self.opts
         return fit(
             self.model,
-            lambda: self.loss(*self._sample()),
+            lambda: self.loss(*shard(self._sample())),
             self.evaluate,
             lambda ev: 0.5 * (ev["grid"] + ev["varied"]) if not np.isnan(ev["varied"]) else ev["grid"],
             o.epochs,
@@ -283,6 +285,8 @@ def train_lips(
         checkpoint=ckpt,
         fingerprint=run_fingerprint(opts, train_paths + val_paths),
     )
+    if not is_main():  # under torchrun, rank 0 writes the file
+        return best
     meta = {
         "config": json.dumps(opts.config.to_dict()),
         "command": command,

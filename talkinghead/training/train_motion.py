@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from talkinghead.models.motion import MotionConfig, MotionModel
+from talkinghead.training.data_parallel import is_main, rank_mean, shard
 from talkinghead.training.loop import fit
 from talkinghead.training.motion_data import FPS, MotionClip, load_motion_clip
 
@@ -128,21 +129,23 @@ class MotionTrainer:
         m = mask[:, : k * c]
         x = pose[:, : k * c]
         sq = ((rec - x) ** 2).sum(-1)
-        recon = (m * sq).sum() / (m.sum() + 1e-6) / (2 * self.opts.recon_sigma**2)
+        # the counts are over the whole batch when the processes share it (rank_mean)
+        recon = (m * sq).sum() / (rank_mean(m.sum()) + 1e-6) / (2 * self.opts.recon_sigma**2)
         vm = m[:, 1:] * m[:, :-1]
         dv = (((rec[:, 1:] - rec[:, :-1]) - (x[:, 1:] - x[:, :-1])) ** 2).sum(-1)
-        vel = (vm * dv).sum() / (vm.sum() + 1e-6) / (2 * (self.opts.recon_sigma / 4) ** 2)
+        vel = (vm * dv).sum() / (rank_mean(vm.sum()) + 1e-6) / (2 * (self.opts.recon_sigma / 4) ** 2)
         cm = m.reshape(m.shape[0], k, c).amin(-1)
-        kl = (cm * gaussian_kl(mu_q, lv_q, mu_p, lv_p)).sum() / (cm.sum() * c + 1e-6)  # per frame
+        kl = (cm * gaussian_kl(mu_q, lv_q, mu_p, lv_p)).sum() / (rank_mean(cm.sum()) * c + 1e-6)  # per frame
         logit = self.model.blink(audio, since)
-        bce = (mask * F.binary_cross_entropy_with_logits(logit, onset, reduction="none")).sum() / (mask.sum() + 1e-6)
+        bce = F.binary_cross_entropy_with_logits(logit, onset, reduction="none")
+        bce = (mask * bce).sum() / (rank_mean(mask.sum()) + 1e-6)
         return {"recon": recon, "vel": vel, "kl": kl, "blink": bce}
 
     def step_loss(self) -> torch.Tensor:
         total = self.opts.epochs * self.opts.steps_per_epoch
         beta = min(1.0, 0.1 + self.step / (0.3 * total))  # KL warm-up
         self.step += 1
-        parts = self.losses(*self.sample_batch())
+        parts = self.losses(*shard(self.sample_batch()))
         return parts["recon"] + parts["vel"] + beta * parts["kl"] + 20.0 * parts["blink"]
 
     @torch.no_grad()
@@ -243,6 +246,8 @@ def _train_motion(
     trainer = MotionTrainer(train, val, opts)
     out.parent.mkdir(parents=True, exist_ok=True)
     best = trainer.fit(log=log, csv=out.with_suffix(".csv"))
+    if not is_main():  # under torchrun, rank 0 writes the file
+        return best
     talking = [c for c in train if c.group == "varied"]  # calibration on training speakers only
     rate = trainer.natural_blink_rate(talking)
     log(f"natural blink rate on the training speakers' speech: {rate:.1f} a minute")

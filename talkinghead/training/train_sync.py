@@ -22,6 +22,7 @@ from talkinghead.metrics.sync import MAX_SHIFT, audio_windows, mouth_windows, si
 from talkinghead.models.sync import SyncConfig, SyncNet
 from talkinghead.training.augment import augment
 from talkinghead.training.config_file import to_toml
+from talkinghead.training.data_parallel import gather_rows, is_main, shard
 from talkinghead.training.loop import checkpoint_path, finish, fit
 from talkinghead.training.mouth_data import Clip, reference_shape
 from talkinghead.training.train_lips import load_clips, run_fingerprint, split_paths
@@ -95,9 +96,10 @@ class SyncTrainer:
         a = self.net.embed_audio(audio.reshape(b * k, *audio.shape[2:])).reshape(b, k, -1)
         scale = self.net.log_scale.exp()
         shifts = scale * torch.einsum("bd,bkd->bk", v, a)  # own clip at every shift
-        aligned = a[:, MAX_SHIFT]  # (B, D): every item's true audio
-        others = scale * v @ aligned.T  # (B, B); the diagonal is the positive again
-        others = others.masked_fill(torch.eye(b, dtype=torch.bool), float("-inf"))
+        aligned, first = gather_rows(a[:, MAX_SHIFT])  # (B, D): every item's true audio, all processes'
+        others = scale * v @ aligned.T  # (b, B); each row's own item is the positive again
+        own = torch.arange(aligned.shape[0])[None] == (first + torch.arange(b))[:, None]
+        others = others.masked_fill(own, float("-inf"))
         logits = torch.cat([shifts, others], dim=1)
         return F.cross_entropy(logits, torch.full((b,), MAX_SHIFT, dtype=torch.long))
 
@@ -111,7 +113,7 @@ class SyncTrainer:
         o = self.opts
         return fit(
             self.net,
-            lambda: self.loss(*self._sample()),
+            lambda: self.loss(*shard(self._sample())),
             lambda: offset_accuracy(self.net, self.val),
             lambda ev: float(np.nanmean([ev["acc_grid"], ev["acc_varied"]])),
             o.epochs,
@@ -144,6 +146,8 @@ def train_sync(
         checkpoint=ckpt,
         fingerprint=run_fingerprint(opts, train_paths + val_paths),
     )
+    if not is_main():  # under torchrun, rank 0 writes the file
+        return best
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in trainer.net.state_dict().items()}
     tensors["reference"] = torch.from_numpy(reference.astype(np.float32))
     meta = {
