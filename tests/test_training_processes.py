@@ -32,6 +32,7 @@ def _commands(cache: Path, out: Path, tmp: Path) -> dict[str, list[str]]:
         "sync": ["train", "sync", *data, "-o", str(out / "sync.safetensors"), "--config", str(tmp / "sync.toml")],
         "lips": ["train", "lips", *data, "-o", str(out / "lips.safetensors"), "--config", str(tmp / "lips.toml")],
         "uneven": ["train", "sync", *data, "-o", str(out / "x.safetensors"), "--config", str(tmp / "uneven.toml")],
+        "foreign": ["train", "sync", *data, "-o", str(out / "y.safetensors"), "--config", str(tmp / "sync.toml")],
     }
 
 
@@ -78,6 +79,7 @@ def _worker(rank: int, port: int, cache: Path, tmp: Path) -> None:
     with contextlib.redirect_stderr(said), dp.processes():
         assert dp.world_size() == WORLD and dp.rank() == rank
         codes.append(app(commands["uneven"], standalone_mode=False) or 0)
+        codes.append(app(commands["foreign"], standalone_mode=False) or 0)
         codes.append(app(commands["sync"], standalone_mode=False) or 0)
         stop["now"] = True
         with pytest.raises(Interrupted):
@@ -120,11 +122,14 @@ def test_two_processes_train_like_one(tmp_path):
     (tmp_path / "sync.toml").write_text(SYNC)
     (tmp_path / "uneven.toml").write_text(SYNC.replace("batch = 4", "batch = 3"))
 
+    (tmp_path / "two").mkdir()
+    torch.save({"fingerprint": "another run"}, tmp_path / "two" / "y.safetensors.ckpt")
     torch.multiprocessing.spawn(_worker, args=(_free_port(), cache, tmp_path), nprocs=WORLD)
 
     said = [(tmp_path / f"said{r}.txt").read_text() for r in range(WORLD)]
-    assert [json.loads((tmp_path / f"codes{r}.json").read_text()) for r in range(WORLD)] == [[1, 0, 0]] * WORLD
+    assert [json.loads((tmp_path / f"codes{r}.json").read_text()) for r in range(WORLD)] == [[1, 1, 0, 0]] * WORLD
     assert all("batch of 3 does not split evenly over 2 processes" in " ".join(s.split()) for s in said)
+    assert all("belongs to a run with other options or data" in " ".join(s.split()) for s in said)  # rank 0 read it
     writes = (tmp_path / "writes.txt").read_text().split("\n")
     assert sorted(w for w in writes if w) == ["checkpoint 0", "weights 0", "weights 0"]  # sync, lips; rank 0 only
     assert (tmp_path / "interrupted0").read_text() == "True"  # the interrupted run left rank 0's checkpoint
@@ -138,7 +143,7 @@ def test_two_processes_train_like_one(tmp_path):
     torch.set_num_threads(1)
     try:
         for name, args in _commands(cache, one, tmp_path).items():
-            if name != "uneven":
+            if name in ("sync", "lips"):
                 res = runner.invoke(app, args)
                 assert res.exit_code == 0, res.output
     finally:

@@ -7,8 +7,9 @@ interruption never leaves a torn one). A run that finds a checkpoint of the same
 options and data) continues after its last finished epoch and ends with exactly the weights an
 uninterrupted run would have; the checkpoint is deleted when training completes.
 
-Under torchrun the processes split each batch (`data_parallel`): rank 0 validates, logs and writes the
-curves and checkpoints; every process resumes from the same checkpoint.
+Under torchrun the processes split each batch (`data_parallel`): rank 0 validates, logs, writes the
+curves and checkpoints, and reads the checkpoint on resuming and sends it to the others (so only rank 0
+needs to see the output folder).
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     return state
 
 
+def _read_on_main(path: Path, fingerprint: str) -> dict | None:
+    """Rank 0 reads the checkpoint; every process gets its contents, or raises its refusal."""
+    state, refusal = None, None
+    if dp.is_main():
+        try:
+            state = _load_checkpoint(path, fingerprint)
+        except CheckpointMismatch as exc:
+            refusal = exc
+    state, refusal = dp.from_main((state, refusal))
+    if refusal is not None:
+        raise refusal
+    return state
+
+
 def fit(
     model: torch.nn.Module,
     step_loss: Callable[[], torch.Tensor],
@@ -80,7 +95,7 @@ def fit(
     best: dict[str, float] = {}
     best_state = None
     start = 0
-    state = _load_checkpoint(checkpoint, fingerprint) if checkpoint is not None else None
+    state = _read_on_main(checkpoint, fingerprint) if checkpoint is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
