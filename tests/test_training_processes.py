@@ -154,7 +154,8 @@ def test_two_processes_train_like_one(tmp_path):
     for name, keys in (("sync", ["loss", "confidence"]), ("lips", ["loss", "grid", "sync_conf"])):
         a, b = _rows(one / f"{name}.csv", keys), _rows(tmp_path / "two" / f"{name}.csv", keys)
         assert a.shape == b.shape == (1 if name == "sync" else 2, len(keys))
-        np.testing.assert_allclose(b, a, rtol=2e-3, atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(b[:, 0], a[:, 0], rtol=2e-3, err_msg=f"{name} loss")  # measured within 3e-5
+        np.testing.assert_allclose(b[:, 1:], a[:, 1:], atol=1e-3, err_msg=f"{name} validation")  # measured 4e-5
         w1, w2 = _tensors(one / f"{name}.safetensors"), _tensors(tmp_path / "two" / f"{name}.safetensors")
         assert w1.keys() == w2.keys()
         # all weights together: single parameters whose exact gradient is 0 (a conv bias before batch norm) differ
