@@ -330,7 +330,9 @@ class MouthPainter:
             self._weights.clear()
             painted = rgb.copy()
             paint_mouth(painted, target, inter_ocular, tone, light_tint(rgb, target))
-            rgb[:] = np.clip(rgb * keep + painted * (1 - keep) + 0.5, 0, 255).astype(np.uint8) if keep else painted
+            # paint_mouth draws only within this box (its polygon's, 3 px wider): blend just there
+            roi, new = rgb[y0:y1, x0:x1], painted[y0:y1, x0:x1]
+            roi[:] = np.clip(roi * keep + new * (1 - keep) + 0.5, 0, 255).astype(np.uint8) if keep else new
             self.used["painted"] += 1
             return
         weights = self._blend(order, dist)

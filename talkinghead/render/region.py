@@ -12,6 +12,7 @@ import numpy as np
 
 from talkinghead.face.indices import inter_ocular
 from talkinghead.media.i420 import I420Frame
+from talkinghead.media.timers import stage
 from talkinghead.render.mouth_bank import MouthPainter
 from talkinghead.render.mouth_interior import CHEEKS, face_tone
 from talkinghead.render.mouth_warp import warp_mouth
@@ -28,10 +29,12 @@ def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: f
     x0, y0, x1, y1 = frame.clip(cx - rx, cy - ry, cx + rx, cy + ry)
     rgb = frame.region(x0, y0, x1, y1)
     shift = np.array([x0, y0, 0], np.float32)
-    box = warp_mouth(rgb, source - shift, target - shift, iod)
+    with stage("warp"):
+        box = warp_mouth(rgb, source - shift, target - shift, iod)
     if box is None:
         return
-    painter(rgb, source - shift, target - shift, iod, tone)
+    with stage("interior (mouth bank)"):
+        painter(rgb, source - shift, target - shift, iod, tone)
     bx0, by0, bx1, by1 = even_box(box, rgb.shape[1], rgb.shape[0])
     frame.put(np.ascontiguousarray(rgb[by0:by1, bx0:bx1]), x0 + bx0, y0 + by0)
 
