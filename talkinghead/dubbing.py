@@ -145,12 +145,12 @@ class Dubber:
             (job.info.width, job.info.height),
             ingredient=video,
         )
-        with stage("lips model"):
-            pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
-        pred = pred * opts.lip_strength
         tracker = TrackJob(video, work, FaceChoice.parse(opts.face), self.mouth.geometry.reference, report, CHUNK)
-        tracker.start()  # tracking runs ahead in a thread; rendering follows a chunk behind
+        tracker.start()  # tracking runs ahead in a thread (from now, beside the lips model); rendering follows
         try:
+            with stage("lips model"):
+                pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
+            pred = pred * opts.lip_strength
             with FrameFetcher(video) as fetch:
                 render = _Renderer(
                     fetch, work, tracker, pred, wave.duration, self.mouth.geometry, job.info, opts, report, stamp
