@@ -18,7 +18,7 @@ CPU seconds; the two threads overlap, so the wall column can add up to more than
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_real_dub.py [--faces 100 300 600] [--seconds 3 30]
      [--long] (adds 600 s) [--repeat 1] [--corpus ../shared/data] [--clip talking/...]
-     [--scratch /tmp/th_bench_real_dub] [--keep]
+     [--scratch /tmp/th_bench_real_dub] [--keep] [--code CHECKOUT]
 Skips (exit 0, with a message) when the corpus is absent.
 """
 
@@ -74,14 +74,17 @@ t0 = time.perf_counter()
 from talkinghead.media.heap import pin_mmap_threshold
 pin_mmap_threshold()  # as the CLI does
 from talkinghead.dubbing import Dubber
-from talkinghead.media import timers
+try:
+    from talkinghead.media import timers
+except ImportError:  # --code: a version before the timers
+    timers = None
 dubber = Dubber()
 t1, c1 = time.perf_counter(), sum(os.times()[:2])
 r = dubber.dub(sys.argv[1], sys.argv[2], sys.argv[3])
 t2 = time.perf_counter()
 c2 = sum(os.times()[:2])
 print(json.dumps({"total": t2 - t0, "call": t2 - t1, "peak_mb": peak(), "cpu": c2, "cpu_call": c2 - c1,
-                  "summary": r.summary(), "stages": [[*k, *v] for k, v in timers.totals().items()]}))
+                  "summary": r.summary(), "stages": [[*k, *v] for k, v in timers.totals().items()] if timers else []}))
 """
 
 
@@ -135,8 +138,13 @@ def build_speech(speech: Path, seconds: float, out: Path) -> None:
 
 
 def child(code: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict, str]:
+    """Run `code` in a fresh interpreter, from a neutral folder (so it imports the checkout PYTHONPATH names)."""
     run = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=Path(args[0]).parent,
     )
     if run.returncode:
         raise SystemExit(f"child failed:\n{run.stderr[-3000:]}")
@@ -153,6 +161,7 @@ def main() -> None:
     ap.add_argument("--clip", default=CLIP, help="talking clip, relative to the corpus")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/th_bench_real_dub"))
     ap.add_argument("--keep", action="store_true", help="keep the generated sources for the next run")
+    ap.add_argument("--code", type=Path, default=ROOT, help="the talkinghead checkout to dub with (before/after)")
     args = ap.parse_args()
     clip, speech = args.corpus / args.clip, args.corpus / SPEECH
     if not clip.is_file() or not speech.is_file():
@@ -163,7 +172,7 @@ def main() -> None:
     opts = DubOptions()
     seconds = list(args.seconds) + ([600.0] if args.long else [])
     args.scratch.mkdir(parents=True, exist_ok=True)
-    env = {"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "TALKINGHEAD_PROFILE": "1"}
+    env = {"PYTHONPATH": str(args.code) + os.pathsep + os.environ.get("PYTHONPATH", ""), "TALKINGHEAD_PROFILE": "1"}
     print(f"clip {clip.name}; x264 preset {opts.preset}, CRF {opts.crf} (dub defaults) for floor and dub")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
