@@ -61,10 +61,13 @@ def main() -> None:
         out = folder / "dubbed.mp4"
         # as the CLI does: the library leaves glibc's allocator alone (media/heap.py)
         code = (
-            f"import resource; from talkinghead.media.heap import pin_mmap_threshold; pin_mmap_threshold(); "
+            f"from talkinghead.media.heap import pin_mmap_threshold; pin_mmap_threshold(); "
             f"from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, "
             f"{str(out)!r}); print(r.summary()); "
-            f"print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+            # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec, so the child would report this
+            # process's own peak (all the source frames it built) when that is higher
+            "print('peak', next(int(l.split()[1]) for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM')) // 1024)"
         )
         t0 = time.perf_counter()
         run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

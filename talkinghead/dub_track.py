@@ -22,6 +22,7 @@ from talkinghead.face.choice import speaking_face
 from talkinghead.face.follow import FaceChoice, FaceFollower, usable
 from talkinghead.face.indices import inter_ocular
 from talkinghead.media.frame_fetch import FrameFetcher
+from talkinghead.media.timers import stage
 from talkinghead.media.video_reader import probe_video
 from talkinghead.render.mouth_bank import MouthCollector
 from talkinghead.render.region import cheek_tone
@@ -178,20 +179,25 @@ class TrackJob(threading.Thread):
                 for p, frame in fetch.scan(after):
                     if self._halt.is_set():
                         return
-                    found = follower(frame)
-                    sim = fit_canonical(found, self.reference) if found is not None else None
-                    status = (
-                        TrackStatus.NO_FACE
-                        if found is None or sim is None
-                        else usable(found, sim, frame.width, frame.height)
-                    )
+                    with stage("track: mesh"):
+                        found = follower(frame)
+                    with stage("track: fit"):
+                        sim = fit_canonical(found, self.reference) if found is not None else None
+                        status = (
+                            TrackStatus.NO_FACE
+                            if found is None or sim is None
+                            else usable(found, sim, frame.width, frame.height)
+                        )
                     chunk["pts"].append(p)
                     chunk["status"].append(status)
                     if status == TrackStatus.OK and found is not None and sim is not None:
                         chunk["points"].append(found)
-                        chunk["gaps"].append(lip_gap(sim.apply(found)))
-                        chunk["tones"].append(cheek_tone(frame, found))
-                        mouths.add(n_done, frame, found, inter_ocular(found))
+                        with stage("track: fit"):
+                            chunk["gaps"].append(lip_gap(sim.apply(found)))
+                        with stage("track: tone"):
+                            chunk["tones"].append(cheek_tone(frame, found))
+                        with stage("mouth bank: collect"):
+                            mouths.add(n_done, frame, found, inter_ocular(found))
                     else:
                         chunk["points"].append(np.full((478, 3), np.nan, np.float32))
                         chunk["gaps"].append(np.nan)
@@ -199,8 +205,10 @@ class TrackJob(threading.Thread):
                     n_done += 1
                     self.report("Tracking the face", n_done, max(self.total, n_done))
                     if len(chunk["pts"]) == self.chunk:
-                        flush(False)
-                flush(True)
+                        with stage("track: save chunk"):
+                            flush(False)
+                with stage("track: save chunk"):
+                    flush(True)
 
 
 def resolve_choice(fetch: FrameFetcher, work: Path, choice: FaceChoice) -> FaceChoice:

@@ -38,6 +38,7 @@ from talkinghead.media.inputs import check_output, load_speech, same_file
 from talkinghead.media.mux import join_segments
 from talkinghead.media.soundtrack import splice_soundtrack
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
+from talkinghead.media.timers import stage
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.motion.resample import at_rate
@@ -144,11 +145,12 @@ class Dubber:
             (job.info.width, job.info.height),
             ingredient=video,
         )
-        pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
-        pred = pred * opts.lip_strength
         tracker = TrackJob(video, work, FaceChoice.parse(opts.face), self.mouth.geometry.reference, report, CHUNK)
-        tracker.start()  # tracking runs ahead in a thread; rendering follows a chunk behind
+        tracker.start()  # tracking runs ahead in a thread (from now, beside the lips model); rendering follows
         try:
+            with stage("lips model"):
+                pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
+            pred = pred * opts.lip_strength
             with FrameFetcher(video) as fetch:
                 render = _Renderer(
                     fetch, work, tracker, pred, wave.duration, self.mouth.geometry, job.info, opts, report, stamp
@@ -169,7 +171,8 @@ class Dubber:
         weights = _weights(plan.pts * float(fetch.time_base), wave.duration)
         counts = Counter(TrackStatus(s) for s in track.status[plan.source][weights > 0])
         sound = splice_soundtrack(wave, video, plan, float(fetch.time_base), opts.rest)
-        join_segments(segments, job.out, sound, report, **stamp.join_args())
+        with stage("join + mux + sign"):
+            join_segments(segments, job.out, sound, report, **stamp.join_args())
         shutil.rmtree(work, ignore_errors=True)
         passed = {s.reason: counts.get(s, 0) for s in TrackStatus if s != TrackStatus.OK}
         passed["after the new speech"] = int((weights <= 0).sum())
@@ -280,12 +283,14 @@ class _Renderer:
             self.report("Rendering", a + len(src), total)
             return path
         self.fetch.index(track.pts)
-        closed, tone = track.stats(stats_upto)
-        t = out_pts * self.tb
-        offsets, weights = at_rate(self.pred, _MODEL_FPS, t), _weights(t, self.duration)
-        lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
-        smooth = smooth_points(track.points(lo, hi))
-        painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
+        with stage("motion"):
+            closed, tone = track.stats(stats_upto)
+            t = out_pts * self.tb
+            offsets, weights = at_rate(self.pred, _MODEL_FPS, t), _weights(t, self.duration)
+            lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
+            smooth = smooth_points(track.points(lo, hi))
+        with stage("mouth bank: load"):
+            painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
         w, h = self.size
         with VideoWriter(
             path,
@@ -302,9 +307,10 @@ class _Renderer:
                 i = int(src[j])
                 p = smooth[i - lo]
                 if track.status[i] == TrackStatus.OK and weights[j] > 0 and not np.isnan(p[0, 0]):
-                    dub_region(
-                        frame, p, dub_target(self.geometry, p, offsets[j], closed, float(weights[j])), tone, painter
-                    )
+                    with stage("motion"):
+                        target = dub_target(self.geometry, p, offsets[j], closed, float(weights[j]))
+                    with stage("render: other"):
+                        dub_region(frame, p, target, tone, painter)
                 writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
                 self.report("Rendering", a + j + 1, max(total, a + j + 1))
         return path

@@ -17,7 +17,7 @@ import numpy as np
 from talkinghead.errors import InputError
 from talkinghead.face.canonical import Similarity, rotation_to_euler
 from talkinghead.face.indices import MOUTH_JAW, inter_ocular
-from talkinghead.face.landmarks import DetectedFace, VideoMesh, detect_faces, mesh_in_crop
+from talkinghead.face.landmarks import MESH_INPUT, DetectedFace, VideoMesh, crop_matrix, detect_faces, mesh_on_crop
 from talkinghead.media.i420 import I420Frame
 from talkinghead.types import TrackStatus
 
@@ -111,15 +111,15 @@ class FaceFollower:
         assert self.box is not None
         x0, y0, x1, y1 = self.box
         cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0, 1.0)
-        # only the pixels the mesh's crop (twice the box) covers are converted to RGB
         rx0, ry0, rx1, ry1 = frame.clip(cx - half, cy - half, cx + half, cy + half)
         if rx1 - rx0 < 4 or ry1 - ry0 < 4:
             return None
-        pts = mesh_in_crop(self._mesh, frame.region(rx0, ry0, rx1, ry1), (x0 - rx0, y0 - ry0, x1 - rx0, y1 - ry0))
+        # the mesh's input (twice the box, scaled to its own size) is made from the planes directly: a
+        # large face costs only the mesh input's pixels, not a conversion of the whole region to RGB
+        m = crop_matrix(self.box)
+        pts = mesh_on_crop(self._mesh, frame.warped_rgb(m, (MESH_INPUT, MESH_INPUT)), m)
         if pts is None:
             return None
-        pts[:, 0] += rx0
-        pts[:, 1] += ry0
         old, new = self.box, _box(pts)
         size = max(old[2] - old[0], old[3] - old[1])
         if np.hypot((new[0] + new[2] - old[0] - old[2]) / 2, (new[1] + new[3] - old[1] - old[3]) / 2) > 0.6 * size:

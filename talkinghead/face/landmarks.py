@@ -15,7 +15,7 @@ import numpy as np
 
 from talkinghead.face.native_logs import quiet_native_logs
 
-_MESH_INPUT = 384  # side of the square crop given to the mesh for photos
+MESH_INPUT = 384  # side of the square crop given to the mesh for photos
 
 
 @dataclass(frozen=True)
@@ -130,20 +130,29 @@ def _box_of(pts: np.ndarray) -> tuple[float, float, float, float]:
 def mesh_in_crop(mesh, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
     """Run the mesh on a square crop of side 2x the box, padded where it leaves the image: the mesh then
     always sees a face at its preferred scale. Landmarks in `image` pixels, or None."""
-    x0, y0, x1, y1 = box
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    side = 2.0 * max(x1 - x0, y1 - y0)
-    scale = _MESH_INPUT / side
-    # affine: image -> crop
-    m = np.array([[scale, 0, _MESH_INPUT / 2 - scale * cx], [0, scale, _MESH_INPUT / 2 - scale * cy]], np.float32)
+    m = crop_matrix(box)
     crop = cv2.warpAffine(
         image,
         m,
-        (_MESH_INPUT, _MESH_INPUT),
-        flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        (MESH_INPUT, MESH_INPUT),
+        flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    found = mesh_points(mesh.process(crop), _MESH_INPUT, _MESH_INPUT)
+    return mesh_on_crop(mesh, crop, m)
+
+
+def crop_matrix(box: tuple[float, float, float, float]) -> np.ndarray:
+    """2x3 affine from image pixels to the mesh's square input: side 2x the box, centred on it."""
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    scale = MESH_INPUT / (2.0 * max(x1 - x0, y1 - y0))
+    return np.array([[scale, 0, MESH_INPUT / 2 - scale * cx], [0, scale, MESH_INPUT / 2 - scale * cy]], np.float32)
+
+
+def mesh_on_crop(mesh, crop: np.ndarray, m: np.ndarray) -> np.ndarray | None:
+    """Landmarks of the face in `crop` (the image mapped by `crop_matrix`), in image pixels, or None."""
+    scale = float(m[0, 0])
+    found = mesh_points(mesh.process(crop), MESH_INPUT, MESH_INPUT)
     if not found:
         return None
     pts = found[0]

@@ -15,6 +15,7 @@ import numpy as np
 
 from talkinghead.errors import InputError, require_file
 from talkinghead.media.i420 import I420Frame
+from talkinghead.media.timers import stage
 from talkinghead.media.video_reader import _open, _quarter_turns, _reason, _video_stream
 
 
@@ -111,7 +112,12 @@ class FrameFetcher:
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         try:
-            for frame in self._container.decode(self._stream):
+            frames = iter(self._container.decode(self._stream))
+            while True:
+                with stage("decode"):
+                    frame = next(frames, None)
+                if frame is None:
+                    return
                 if frame.pts is not None:
                     yield frame
         except (av.FFmpegError, OSError) as exc:
@@ -128,4 +134,5 @@ class FrameFetcher:
 
 
 def _own(frame: av.VideoFrame) -> I420Frame:
-    return I420Frame.from_av(frame, _quarter_turns(frame))
+    with stage("decode: copy frame"):
+        return I420Frame.from_av(frame, _quarter_turns(frame))

@@ -18,6 +18,8 @@ import av
 import cv2
 import numpy as np
 
+from talkinghead.media.timers import stage
+
 # AVCOL_SPC_* -> (Kr, Kb) of the matrix; 1 BT.709, 5/6 BT.601, 9/10 BT.2020 (non-constant luminance)
 _MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
 _SPACE_NAMES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
@@ -161,6 +163,47 @@ class I420Frame:
         d = min(self.height, (int(np.ceil(y1)) + 1) // 2 * 2)
         return a, b, max(c, a), max(d, b)
 
+    def warped_rgb(self, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """RGB of the frame mapped by the 2x3 affine `m` (frame pixels -> output pixels) into a (w, h)
+        image, edges repeated, bilinear; read from the planes, so a reduced copy of a big region (the face
+        tracker's input) costs only its own pixels instead of converting the region first."""
+        with stage("colour: yuv->rgb"):
+            w, h = size
+            m = np.asarray(m, np.float64)
+            # chroma sample (i, j) sits at the centre of luma pixels 2i..2i+1, 2j..2j+1
+            mc = np.concatenate([m[:, :2] * 2, m[:, 2:] + 0.5 * (m[:, :1] + m[:, 1:2])], 1)
+            flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
+            planes = [
+                cv2.warpAffine(p, a, (w, h), flags=flags, borderMode=border)
+                for p, a in ((self.y, m), (self.u, mc), (self.v, mc))
+            ]
+            return cv2.transform(cv2.merge(planes), self._to_rgb)
+
+    def remap(self, box: tuple[int, int, int, int], mx: np.ndarray, my: np.ndarray) -> None:
+        """Move the pixels of `box` (x0, y0, x1, y1) as cv2.remap maps of its size say (where each pixel takes
+        its colour from, in frame coordinates), in the planes themselves: luma at full resolution, chroma at
+        its own, so a warp needs no conversion to RGB and back. The box is widened to even corners (those
+        pixels keep their place)."""
+        with stage("warp: planes"):
+            x0, y0, x1, y1 = box
+            ex0, ey0 = x0 // 2 * 2, y0 // 2 * 2
+            ex1, ey1 = min(self.width, (x1 + 1) // 2 * 2), min(self.height, (y1 + 1) // 2 * 2)
+            if (ex0, ey0, ex1, ey1) != (x0, y0, x1, y1):
+                fx = np.broadcast_to(np.arange(ex0, ex1, dtype=np.float32), (ey1 - ey0, ex1 - ex0)).copy()
+                fy = np.broadcast_to(np.arange(ey0, ey1, dtype=np.float32)[:, None], fx.shape).copy()
+                fx[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0] = mx
+                fy[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0] = my
+                mx, my = fx, fy
+            flags, border = cv2.INTER_LINEAR, cv2.BORDER_REFLECT
+            self.y[ey0:ey1, ex0:ex1] = cv2.remap(self.y, mx, my, flags, borderMode=border)
+            # chroma sample (i, j) sits at the centre of luma pixels 2i..2i+1, 2j..2j+1: the mean of their maps
+            half = ((ex1 - ex0) // 2, (ey1 - ey0) // 2)
+            cx = (cv2.resize(mx, half, interpolation=cv2.INTER_AREA) - 0.5) / 2
+            cy = (cv2.resize(my, half, interpolation=cv2.INTER_AREA) - 0.5) / 2
+            for p in (self.u, self.v):
+                p[ey0 // 2 : ey1 // 2, ex0 // 2 : ex1 // 2] = cv2.remap(p, cx, cy, flags, borderMode=border)
+            self._rgb = None
+
     def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         """RGB copy of an even-aligned box (from `clip`)."""
         if self._rgb is not None:
@@ -168,6 +211,10 @@ class I420Frame:
         return self._convert(x0, y0, x1, y1)
 
     def _convert(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        with stage("colour: yuv->rgb"):
+            return self._converted(x0, y0, x1, y1)
+
+    def _converted(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         w, h = x1 - x0, y1 - y0
         if w == 0 or h == 0:
             return np.zeros((h, w, 3), np.uint8)
@@ -179,6 +226,10 @@ class I420Frame:
 
     def put(self, rgb: np.ndarray, x0: int, y0: int) -> None:
         """Write an RGB box back (same even-aligned box as `region`)."""
+        with stage("colour: rgb->yuv"):
+            self._put(rgb, x0, y0)
+
+    def _put(self, rgb: np.ndarray, x0: int, y0: int) -> None:
         h, w = rgb.shape[:2]
         if w == 0 or h == 0:
             return

@@ -20,6 +20,7 @@ from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 
 from talkinghead.errors import OutputError
 from talkinghead.media.audio import resample
+from talkinghead.media.timers import stage
 from talkinghead.types import Waveform
 
 __all__ = ["VideoWriter"]
@@ -124,12 +125,14 @@ class VideoWriter:
 
     def _encode(self, vf: av.VideoFrame, pts: int | None) -> None:
         if self._mark is not None:
-            p = vf.planes[0]
-            y = np.frombuffer(p, np.uint8)  # type: ignore[call-overload]  # a VideoPlane is a buffer
-            self._mark(y.reshape(-1, p.line_size)[: p.height, : p.width])
+            with stage("watermark"):
+                p = vf.planes[0]
+                y = np.frombuffer(p, np.uint8)  # type: ignore[call-overload]  # a VideoPlane is a buffer
+                self._mark(y.reshape(-1, p.line_size)[: p.height, : p.width])
         vf.pts = self._next_pts(pts)
         vf.time_base = self._video_tb
-        self._mux(self._video.encode(vf))
+        with stage("encode"):
+            self._mux(self._video.encode(vf))
         self._frames += 1
         # Audio up to this frame, so both streams advance together.
         if self._explicit_tb is None:
@@ -184,7 +187,8 @@ class VideoWriter:
             raise ValueError(f"no frames were written to '{self.path}'")
         try:
             if self._copy_tb is None:
-                self._mux(self._video.encode(None))
+                with stage("encode"):
+                    self._mux(self._video.encode(None))
             self._write_audio(until=None, final=True)
             assert self._container is not None
             self._container.close()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
-from talkinghead.render.mouth_interior import light_tint, paint_mouth
+from talkinghead.render.mouth_interior import CHEEKS, light_tint, paint_mouth
 
 MOUTH_PX = 96  # mouth width (corner to corner) in bank pixels
 X_LO, X_HI, Y_LO, Y_HI = -0.75, 0.75, -0.55, 0.65  # crop extent, in mouth widths
@@ -270,6 +270,17 @@ def keep_filmed(source: np.ndarray, target: np.ndarray) -> float:
     return float(near * same)
 
 
+def reach(target: np.ndarray) -> tuple[float, float, float, float]:
+    """Image box (x0, y0, x1, y1) of every pixel a painter reads or writes for `target`: the mouth-centred
+    crop its lighting is measured in, the inner mouth it draws, and the cheeks whose light tints painted teeth."""
+    boxes = [footprint(target)]
+    for pts in (target[UPPER_INNER_LIP + LOWER_INNER_LIP, :2], target[CHEEKS, :2]):
+        lo, hi = pts.min(0), pts.max(0)
+        boxes.append((float(lo[0]) - 4, float(lo[1]) - 4, float(hi[0]) + 5, float(hi[1]) + 5))
+    b = np.array(boxes)
+    return float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max())
+
+
 class _MouthGrid:
     """Per-pixel mouth coordinates of a target box, shared by every entry drawn into it: position
     along the mouth (as a place between two XS samples) and height between the inner lips."""
@@ -308,31 +319,34 @@ class MouthPainter:
 
     def __call__(
         self, rgb: np.ndarray, source: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float
-    ) -> None:
-        """Draw the interior for `target` into `rgb` (already warped from `source`), in place."""
+    ) -> tuple[int, int, int, int] | None:
+        """Draw the interior for `target` into `rgb` (already warped from `source`), in place; returns the box
+        (x0, y0, x1, y1) of the pixels it changed, None if none. `rgb` needs to hold `reach(target)`."""
         upper, lower = target[UPPER_INNER_LIP, :2], target[LOWER_INNER_LIP, :2]
         if float(np.linalg.norm(upper[5] - lower[5])) < 0.02 * inter_ocular:
             self._weights.clear()
-            return
+            return None
         keep = keep_filmed(source, target)
         if keep >= 1.0:
             self.used["kept"] += 1
-            return
+            return None
         h, w = rgb.shape[:2]
         poly = np.concatenate([upper, lower])
         x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 3, 0)
         x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 3, [w, h])
         if x1 - x0 < 3 or y1 - y0 < 3:
-            return
+            return None
         feat = features(target, inter_ocular)
         order, dist = self.bank.nearest(feat)
         if not len(order):
             self._weights.clear()
             painted = rgb.copy()
             paint_mouth(painted, target, inter_ocular, tone, light_tint(rgb, target))
-            rgb[:] = np.clip(rgb * keep + painted * (1 - keep) + 0.5, 0, 255).astype(np.uint8) if keep else painted
+            # paint_mouth draws only within this box (its polygon's, 3 px wider): blend just there
+            roi, new = rgb[y0:y1, x0:x1], painted[y0:y1, x0:x1]
+            roi[:] = np.clip(roi * keep + new * (1 - keep) + 0.5, 0, 255).astype(np.uint8) if keep else new
             self.used["painted"] += 1
-            return
+            return int(x0), int(y0), int(x1), int(y1)
         weights = self._blend(order, dist)
         interior = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
         surround_now = self._surround_now(rgb, target)
@@ -343,6 +357,7 @@ class MouthPainter:
         roi = rgb[y0:y1, x0:x1].astype(np.float32)
         rgb[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + interior * alpha + 0.5, 0, 255).astype(np.uint8)
         self.used["bank"] += 1
+        return int(x0), int(y0), int(x1), int(y1)
 
     def _blend(self, order: np.ndarray, dist: np.ndarray) -> dict[int, float]:
         """Soft weights of the closest entries, smoothed over frames so a switch is a cross-fade."""

@@ -29,6 +29,21 @@ def warp_mouth(
     """Warp `frame` so the landmarks at `source` (478, 2+) land on `target`; only moved points matter.
 
     Returns the box (x0, y0, x1, y1) of the pixels that may have changed, None when nothing moved."""
+    h, w = frame.shape[:2]
+    maps = mouth_warp_maps(source, target, inter_ocular, w, h)
+    if maps is None:
+        return None
+    (x0, y0, x1, y1), mx, my = maps
+    frame[y0:y1, x0:x1] = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return x0, y0, x1, y1
+
+
+def mouth_warp_maps(
+    source: np.ndarray, target: np.ndarray, inter_ocular: float, w: int, h: int
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+    """The warp of `warp_mouth` for a w x h image as the box that may change and its cv2.remap maps (where
+    each pixel of the box takes its colour from, in image coordinates); None when nothing moved. A dub
+    applies them to the 4:2:0 planes themselves (I420Frame.remap), with no conversion to RGB."""
     src = source[:, :2].astype(np.float64)
     disp = target[:, :2].astype(np.float64) - src
     moving = np.abs(disp).max(1) > 0.05
@@ -41,7 +56,6 @@ def warp_mouth(
     moves = np.concatenate([moving, np.zeros(len(ring), bool)])
     hot = np.flatnonzero(moves[tri.simplices].any(1))  # only these triangles have a non-zero displacement
     verts = ctrl[np.unique(tri.simplices[hot])]
-    h, w = frame.shape[:2]
     step = int(np.clip(round(inter_ocular / 24), 2, 8))
     x0, y0 = np.floor(verts.min(0)).astype(int) - 2 * step
     x1, y1 = np.ceil(verts.max(0)).astype(int) + 2 * step
@@ -52,10 +66,10 @@ def warp_mouth(
     field = _grid_field(tri, d, hot, (x0, y0), step, (gh, gw))
     rw, rh = x1 - x0, y1 - y0
     dense = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1), interpolation=cv2.INTER_LINEAR)[:rh, :rw]
-    bx, by = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    # a row and a column of coordinates broadcast like the full grid (the same values, two arrays fewer)
+    bx, by = np.arange(x0, x1, dtype=np.float32)[None, :], np.arange(y0, y1, dtype=np.float32)[:, None]
     mx, my = backward_map(dense, bx, by, (x0, y0))
-    frame[y0:y1, x0:x1] = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return int(x0), int(y0), int(x1), int(y1)
+    return (int(x0), int(y0), int(x1), int(y1)), mx, my
 
 
 def _grid_field(

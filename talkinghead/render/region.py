@@ -1,9 +1,10 @@
 """Re-render a face's mouth inside a decoded 4:2:0 frame, converting only the box around it.
 
-A dubbed frame differs from the input only round the mouth. The face's surroundings are converted
-to RGB, warped and painted there, and only the box the warp and paint touched goes back into the
-planes, widened to even corners because each chroma sample covers 2x2 pixels. Every other pixel
-stays exactly as decoded.
+A dubbed frame differs from the input only round the mouth and jaw. The warp moves pixels in the
+planes themselves (luma at full resolution, chroma at its own), so the large region a big face's jaw
+sweeps is never converted to RGB and back; only the box round the mouth (and the cheeks whose light it
+reads) is converted for the painter, and only the box it drew goes back, widened to even corners
+because each chroma sample covers 2x2 pixels. Every other pixel stays exactly as decoded.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import numpy as np
 
 from talkinghead.face.indices import inter_ocular
 from talkinghead.media.i420 import I420Frame
-from talkinghead.render.mouth_bank import MouthPainter
+from talkinghead.media.timers import stage
+from talkinghead.render.mouth_bank import MouthPainter, reach
 from talkinghead.render.mouth_interior import CHEEKS, face_tone
-from talkinghead.render.mouth_warp import warp_mouth
+from talkinghead.render.mouth_warp import mouth_warp_maps
 
 
 def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float, painter: MouthPainter) -> None:
@@ -22,16 +24,19 @@ def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: f
     draw the mouth interior with `painter` (the speaker's own mouths, or painted lit by `tone` from
     `cheek_tone`)."""
     iod = inter_ocular(source)
-    both = np.concatenate([source[:, :2], target[:, :2]])
-    cx, cy = both.mean(0)
-    rx, ry = (both.max(0) - both.min(0)) * 0.75 + 4  # the warp's fixed ring lies within 1.35x the face oval
-    x0, y0, x1, y1 = frame.clip(cx - rx, cy - ry, cx + rx, cy + ry)
+    with stage("warp"):
+        maps = mouth_warp_maps(source, target, iod, frame.width, frame.height)
+    if maps is None:
+        return
+    frame.remap(*maps)  # in the planes: the warp needs no RGB
+    # the interior: only the box round the mouth (and the cheeks) is converted, and only what was drawn goes back
+    x0, y0, x1, y1 = frame.clip(*reach(target))
     rgb = frame.region(x0, y0, x1, y1)
     shift = np.array([x0, y0, 0], np.float32)
-    box = warp_mouth(rgb, source - shift, target - shift, iod)
+    with stage("interior (mouth bank)"):
+        box = painter(rgb, source - shift, target - shift, iod, tone)
     if box is None:
         return
-    painter(rgb, source - shift, target - shift, iod, tone)
     bx0, by0, bx1, by1 = even_box(box, rgb.shape[1], rgb.shape[0])
     frame.put(np.ascontiguousarray(rgb[by0:by1, bx0:bx1]), x0 + bx0, y0 + by0)
 

@@ -1,0 +1,98 @@
+"""The parts of the dub path made faster for large faces (issue 16): they must give the same pictures."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
+from talkinghead.media import timers
+from talkinghead.media.i420 import I420Frame
+from talkinghead.render.mouth_bank import MouthBank, MouthPainter, keep_filmed
+from talkinghead.render.mouth_interior import light_tint, paint_mouth
+
+
+def _smooth_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    f = [rng.uniform(0.02, 0.08, 2) for _ in range(3)]
+    img = np.stack([128 + 90 * np.sin(a * x + b * y + k) for k, (a, b) in enumerate(f)], -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_warped_rgb_is_as_true_as_converting_first_then_warping():
+    """The face tracker's reduced input, read from the planes, shows the picture as faithfully as
+    converting the whole frame to RGB and warping that (what the tracker did before)."""
+    rgb = _smooth_rgb(240, 320, seed=3)
+    frame = I420Frame.from_rgb(rgb)
+    for m in (
+        np.array([[0.4, 0, 10.0], [0, 0.4, -7.0]], np.float32),  # a reduced copy, partly outside the frame
+        np.array([[1.5, 0, -40.0], [0, 1.5, -30.0]], np.float32),  # an enlarged one
+    ):
+
+        def warp(img: np.ndarray, m: np.ndarray = m) -> np.ndarray:
+            return cv2.warpAffine(img, m, (96, 96), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+        truth, before = warp(rgb).astype(int), warp(frame.rgb())
+        got = frame.warped_rgb(m, (96, 96))
+        assert got.shape == (96, 96, 3) and got.dtype == np.uint8
+        assert np.abs(got - truth).mean() <= np.abs(before - truth).mean() + 0.1
+        assert np.abs(got - truth).mean() < 1.5 and np.abs(got.astype(int) - before).mean() < 1.5
+
+
+def _mouth_points(cx: float, cy: float, width: float, gap: float) -> np.ndarray:
+    """478 landmarks with only the inner lips placed (an open mouth), the rest at the mouth centre."""
+    pts = np.zeros((478, 3), np.float32)
+    pts[:, 0], pts[:, 1] = cx, cy
+    xs = np.linspace(-width / 2, width / 2, len(UPPER_INNER_LIP))
+    bulge = 1 - (2 * xs / width) ** 2
+    pts[UPPER_INNER_LIP, 0], pts[UPPER_INNER_LIP, 1] = cx + xs, cy - gap / 2 * bulge
+    pts[LOWER_INNER_LIP, 0], pts[LOWER_INNER_LIP, 1] = cx + xs, cy + gap / 2 * bulge
+    return pts
+
+
+def test_painted_fallback_changes_the_same_pixels_as_blending_the_whole_region():
+    rgb = _smooth_rgb(200, 260, seed=1)
+    target = _mouth_points(130, 110, 60, 24)
+    for gap, keep in ((2, 0.0), (21, None)):  # replaced outright; a filmed mouth nearly as open: blended
+        source = _mouth_points(130, 110, 60, gap)
+        keep = keep_filmed(source, target) if keep is None else keep
+        painted = rgb.copy()
+        paint_mouth(painted, target, 70.0, 1.0, light_tint(rgb, target))
+        # the renderer before: blend the painted copy over the whole region
+        want = np.clip(rgb * keep + painted * (1 - keep) + 0.5, 0, 255).astype(np.uint8) if keep else painted
+        got = rgb.copy()
+        MouthPainter(MouthBank.empty())(got, source, target, 70.0, 1.0)
+        assert np.array_equal(got, want)
+        assert (got != rgb).any()
+    assert 0 < keep < 1
+
+
+def test_stage_timers_are_exclusive_per_thread_and_off_by_default(monkeypatch):
+    assert isinstance(timers.stage("x"), type(timers._OFF)) or timers.ENABLED
+    monkeypatch.setattr(timers, "ENABLED", True)
+    timers.reset()
+
+    def work() -> None:
+        with timers.stage("outer"):
+            time.sleep(0.05)
+            with timers.stage("inner"):
+                time.sleep(0.1)
+
+    t = threading.Thread(target=work, name="worker")
+    start = time.perf_counter()
+    t.start()
+    t.join()
+    elapsed = time.perf_counter() - start
+    got = timers.totals()
+    outer_wall, _, outer_calls = got["worker", "outer"]
+    inner_wall, _, inner_calls = got["worker", "inner"]
+    assert outer_calls == inner_calls == 1
+    assert outer_wall >= 0.05 and inner_wall >= 0.1
+    assert outer_wall + inner_wall <= elapsed  # the nested stage is not counted twice
+    assert "inner" in timers.report()
+    timers.reset()
+    assert timers.totals() == {}
