@@ -18,6 +18,7 @@ from talkinghead.face.track import track_video
 from talkinghead.media import VideoWriter, fit_size, load_image
 from talkinghead.media.image import MAX_SIDE as MAX_SIZE
 from talkinghead.media.inputs import check_output, load_speech
+from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes
 from talkinghead.motion.compose import target_points
 from talkinghead.motion.driving import driven_motion
 from talkinghead.motion.emotion import Emotions
@@ -27,6 +28,7 @@ from talkinghead.provenance.stamp import Stamp
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
+from talkinghead.stages import STAGES
 from talkinghead.types import HeadMotion, Motion
 from talkinghead.weights import WeightsRef
 
@@ -145,6 +147,26 @@ class Animator:
     def render(self, motion: Motion | Iterable[Motion], opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source following `motion`, one Motion or consecutive pieces of one (a
         stream: only the piece being rendered is held); each frame is a new array the caller may keep."""
+        x0, y0, x1, y1 = self.changed_box()
+        for region in self.render_regions(motion, opts):
+            frame = self._prepared().eyes.work.copy()  # the photo, eyes as in this frame
+            frame[y0:y1, x0:x1] = region
+            yield frame
+
+    def changed_box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1), even corners: the only pixels that differ from the photo in any frame (the
+        warp's region and the eyes'); everything outside is the photo itself."""
+        face = self._prepared()
+        x0, y0, x1, y1 = face.warper.box
+        if face.eyes.box is not None:
+            ex0, ey0, ex1, ey1 = face.eyes.box
+            x0, y0, x1, y1 = min(x0, ex0), min(y0, ey0), max(x1, ex1), max(y1, ey1)
+        h, w = face.source.image.shape[:2]
+        return x0 // 2 * 2, y0 // 2 * 2, min(w, (x1 + 1) // 2 * 2), min(h, (y1 + 1) // 2 * 2)
+
+    def render_regions(self, motion: Motion | Iterable[Motion], opts: GenerateOptions) -> Iterator[np.ndarray]:
+        """Like `render`, but each frame is only its `changed_box` region (a new array): the warp, eyes
+        and mouth work on that region alone, and an encoder can reuse the photo's pixels for the rest."""
         face = self._prepared()
         neutral = face.neutral + self.expression(opts)
         indices = self.mouth.geometry.indices
@@ -153,16 +175,32 @@ class Animator:
             from talkinghead.render.mouth_bank import MouthPainter
 
             painter = MouthPainter(face.avatar.bank)
+        x0, y0, x1, y1 = self.changed_box()
+        wx0, wy0, wx1, wy1 = face.warper.box
+        whole = (x0, y0, x1, y1) == (wx0, wy0, wx1, wy1)
+        shift = np.zeros((1, 3), np.float32)
+        shift[0, :2] = x0, y0
+        source_local = face.source.points - shift
         for piece in [motion] if isinstance(motion, Motion) else motion:
             for k in range(len(piece)):
                 lids = float(piece.lids[k])
                 tgt = target_points(face.source, neutral, indices, piece.mouth[k], lids, piece.pose[k])
-                frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
-                if painter is not None:
-                    painter(frame, face.source.points, tgt, face.source.inter_ocular, face.tone)
-                else:
-                    paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
-                yield frame
+                with STAGES["eyes"]:
+                    src = face.eyes.source_for(lids)
+                with STAGES["warp"]:
+                    warped = face.warper.warp_region(tgt, src)
+                    if whole:
+                        region = warped
+                    else:
+                        region = src[y0:y1, x0:x1].copy()
+                        region[wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0] = warped
+                with STAGES["interior"]:
+                    local = tgt - shift
+                    if painter is not None:
+                        painter(region, source_local, local, face.source.inter_ocular, face.tone)
+                    else:
+                        paint_mouth(region, local, face.source.inter_ocular, face.tone)
+                yield region
 
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source speaking 16 kHz mono `speech16k` (see `render`)."""
@@ -209,26 +247,43 @@ def generate(
 
     opts = check_options(replace(options or GenerateOptions(), **overrides))  # type: ignore[arg-type]
     out_path = check_output(out)
-    wave, speech = load_speech(audio)
+    with STAGES["decode"]:
+        wave, speech = load_speech(audio)
     if (face is None) == (avatar is None):
         raise InputError("Give either a face photo or an avatar file, not both or neither.")
-    anim = animator or Animator()
-    src = (
-        anim.set_avatar(avatar, size=opts.size)
-        if avatar is not None
-        else anim.set_source(face, size=opts.size, face_index=opts.face_index)  # type: ignore[arg-type]
-    )
-    anim.expression(opts)  # an unknown emotion fails here, before any output exists
+    with STAGES["load"]:
+        anim = animator or Animator()
+    with STAGES["face analysis"]:
+        src = (
+            anim.set_avatar(avatar, size=opts.size)
+            if avatar is not None
+            else anim.set_source(face, size=opts.size, face_index=opts.face_index)  # type: ignore[arg-type]
+        )
+        anim.expression(opts)  # an unknown emotion fails here, before any output exists
     h, w = src.image.shape[:2]
     n_frames = max(1, int(round(wave.duration * opts.fps)))
     source = face if face is not None else avatar
     assert source is not None
     stamp = Stamp.new("photo", opts.watermark, [source, audio], asdict(opts), (w, h))  # label, watermark, C2PA
+    with STAGES["motion"]:
+        motion = anim.motion(speech, n_frames, opts)
     with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
-        for k, frame in enumerate(anim.frames(speech, n_frames, opts)):
-            writer.write(frame)
-            if progress:
-                progress(k + 1, n_frames)
+        if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)
+            for k, frame in enumerate(anim.render(motion, opts)):
+                with STAGES["encode"]:
+                    writer.write(frame)
+                if progress:
+                    progress(k + 1, n_frames)
+            return out_path
+        # the still's planes are reused outside the changing box; encoding overlaps rendering
+        still = StillPlanes(src.image, anim.changed_box())
+        with BackgroundEncoder(writer) as encoder:
+            for k, region in enumerate(anim.render_regions(motion, opts)):
+                with STAGES["colour"]:
+                    vf = still.frame(region)
+                encoder.put(vf)
+                if progress:
+                    progress(k + 1, n_frames)
     return out_path
 
 
