@@ -308,6 +308,8 @@ def generate(
     )
 
     def job(update: Callable[[int, int], None]) -> Path:
+        from functools import partial
+
         from talkinghead.media.heap import pin_mmap_threshold
         from talkinghead.media.inputs import check_output
         from talkinghead.pipeline import Animator
@@ -315,7 +317,8 @@ def generate(
 
         check_output(out)  # an output that cannot be written fails before the models load
         pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
-        animator = Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
+        # a function, not an Animator: the models then load while the photo is read and its face found
+        animator = partial(Animator, lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
     _render("Rendering", quiet, job)

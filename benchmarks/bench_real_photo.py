@@ -1,0 +1,215 @@
+"""Photo-mode speed as a user meets it: 512x512, faces ~100 and ~300 px wide, 3 s and 30 s of speech
+(10 min with --long), each beside the encode floor measured in the same run.
+
+The floor is our own VideoWriter (x264 `veryfast`, the default CRF, the same AAC audio) encoding the still
+photo for the same number of frames: what any photo-to-video tool must pay at least. Each case runs in a
+fresh process (peak RSS is per process), floor and ours alternating, `--runs` times; medians are printed.
+Per case: wall and CPU time of `generate` (torch already imported; weights load, decode, face analysis,
+motion, render, encode), real-time factor, ratios to the floor, peak RSS, the job's fixed overhead (the
+wall time before the first frame: audio decode, face analysis and waiting for the models) and the
+per-stage profile (talkinghead/stages.py; the models load and the encoder runs on their own threads, so
+stages overlap). CPU seconds count every thread of the process: on a shared machine they are the stable
+figure, wall time is not.
+Then, as fresh processes: `talkinghead generate` on a 3 s clip from process start to file written, and
+the answer time of an input error (a mistyped photo path).
+
+The ~100 px face is the built-in astronaut; the ~300 px one is made at run time in a temp folder from a
+corpus portrait (`--corpus`, default ../shared/data; skipped when absent) and never kept.
+Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTRAIT = "portraits/EDTalk_leijun.jpg"  # a real photo, face ~250 px in 512: rescaled to 300 px
+
+
+def _write_speech(path: Path, seconds: float) -> None:
+    """The built-in demo speech looped to `seconds`, as a 16 kHz WAV."""
+    from talkinghead.media import load_audio
+    from talkinghead.pipeline import DEMO_AUDIO
+
+    speech = load_audio(DEMO_AUDIO).samples
+    n = int(seconds * 16000)
+    long = np.tile(speech, int(np.ceil(n / len(speech))))[:n]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(long, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def _face_width(image: np.ndarray) -> float:
+    from talkinghead.face.indices import FACE_OVAL
+    from talkinghead.face.landmarks import detect_faces
+
+    oval = detect_faces(image)[0].points[FACE_OVAL, 0]
+    return float(oval.max() - oval.min())
+
+
+def _make_face(src: Path, width: float, out: Path, side: int = 512) -> float:
+    """A side x side crop of `src` scaled so the face is `width` px wide, centred on it; returns the width."""
+    import cv2
+
+    from talkinghead.face.indices import FACE_OVAL
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import load_image
+
+    img = load_image(src)
+    oval = detect_faces(img)[0].points[FACE_OVAL, :2]
+    s = width / float(oval[:, 0].max() - oval[:, 0].min())
+    big = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    big = cv2.copyMakeBorder(big, side, side, side, side, cv2.BORDER_REFLECT)
+    cx, cy = oval.mean(0) * s + side
+    x0, y0 = int(cx - side / 2), int(cy - side / 2)
+    crop = np.ascontiguousarray(big[y0 : y0 + side, x0 : x0 + side])
+    cv2.imwrite(str(out), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return _face_width(crop)
+
+
+def worker(kind: str, face: str, speech: str, out: str) -> None:
+    """One measurement in this fresh process; prints one JSON line."""
+    import resource
+
+    from talkinghead.media import VideoWriter, fit_size, load_image
+    from talkinghead.media.inputs import load_speech
+    from talkinghead.motion.learned import LearnedMotion  # noqa: F401  torch imported before the clock starts
+    from talkinghead.pipeline import Animator, generate
+    from talkinghead.stages import profiled
+
+    result: dict[str, object] = {}
+    c0 = time.process_time()  # CPU seconds of all threads: the figure a busy shared machine does not distort
+    if kind == "floor":
+        t0 = time.perf_counter()
+        wave_, _ = load_speech(speech)
+        still = fit_size(load_image(face), 512)
+        h, w = still.shape[:2]
+        n = max(1, int(round(wave_.duration * 25)))
+        with VideoWriter(out, w, h, fps=25, audio=wave_) as writer:
+            for _ in range(n):
+                writer.write(still)
+        result["seconds"] = time.perf_counter() - t0
+        result["cpu"] = time.process_time() - c0
+    else:
+        with profiled() as clock:
+            t0 = time.perf_counter()
+            # a function making the Animator, as the command line passes: the models load beside the photo
+            generate(face, speech, out, animator=Animator, size=512, seed=0)
+            result["seconds"] = time.perf_counter() - t0
+            result["cpu"] = time.process_time() - c0
+        result["stages"] = clock.totals()
+    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def _run_worker(kind: str, face: Path, speech: Path, out: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, __file__, "--worker", kind, str(face), str(speech), str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _wall(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the child's) of a fresh process."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--long", action="store_true", help="also 10 min of speech (one run each)")
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--worker", nargs=4, metavar=("KIND", "FACE", "SPEECH", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    from talkinghead.media import fit_size, load_image
+    from talkinghead.pipeline import DEMO_FACE
+
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores; > 2 means shared)")
+    with tempfile.TemporaryDirectory(prefix="bench_real_photo_") as tmp_dir:
+        tmp = Path(tmp_dir)
+        faces = {f"~{_face_width(fit_size(load_image(DEMO_FACE), 512)):.0f} px (astronaut)": DEMO_FACE}
+        portrait = args.corpus / PORTRAIT
+        if portrait.exists():
+            big = tmp / "face300.png"
+            faces[f"~{_make_face(portrait, 300, big):.0f} px (corpus portrait)"] = big
+        else:
+            print(f"skipping the 300 px face: {portrait} not found (the corpus is not here)")
+        lengths = [3.0, 30.0] + ([600.0] if args.long else [])
+        for seconds in lengths:
+            _write_speech(tmp / f"speech{seconds:.0f}.wav", seconds)
+        print(
+            "| face | speech | ours (s) | real time | floor (s) | ours / floor | ours CPU (s) | floor CPU (s) "
+            "| CPU ratio | fixed overhead (s) | peak RSS (MB) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        )
+        profiles = {}
+        for name, face in faces.items():
+            for seconds in lengths:
+                speech = tmp / f"speech{seconds:.0f}.wav"
+                runs = 1 if seconds > 60 else args.runs
+                ours, floor = [], []
+                for _ in range(runs):  # alternate, so both see the same machine load
+                    floor.append(_run_worker("floor", face, speech, tmp / "floor.mp4"))
+                    ours.append(_run_worker("ours", face, speech, tmp / "ours.mp4"))
+                t = statistics.median(r["seconds"] for r in ours)
+                f = statistics.median(r["seconds"] for r in floor)
+                mid = sorted(ours, key=lambda r: r["seconds"])[len(ours) // 2]
+                st = mid["stages"]  # wall time before the first frame: the photo's face + waiting for the models
+                fixed = st.get("face analysis", 0.0) + st.get("waiting for the models", 0.0) + st.get("decode", 0.0)
+                rss = max(r["rss_mb"] for r in ours)
+                tc = statistics.median(r["cpu"] for r in ours)
+                fc = statistics.median(r["cpu"] for r in floor)
+                print(
+                    f"| {name} | {seconds:.0f} s | {t:.2f} | {seconds / t:.2f}x | {f:.2f} | {t / f:.2f}x | "
+                    f"{tc:.2f} | {fc:.2f} | {tc / fc:.2f}x | {fixed:.2f} | {rss:.0f} |"
+                )
+                profiles[f"{name}, {seconds:.0f} s"] = mid["stages"]
+        print("\nper-stage seconds (the median run; 'encode' runs on its own thread, overlapping the rest):")
+        for key, stages in profiles.items():
+            print(f"  {key}: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
+
+        exe = shutil.which("talkinghead", path=str(Path(sys.executable).parent)) or "talkinghead"
+        face = faces[list(faces)[-1]]
+        e2e = [
+            _wall([exe, "generate", "--face", str(face), "--audio", str(tmp / "speech3.wav"), "-o", "cli.mp4",
+                   "--size", "512", "-q"], tmp)
+            for _ in range(args.runs)
+        ]  # fmt: skip
+        assert (tmp / "cli.mp4").exists(), "the command line wrote no video"
+        bad = [exe, "generate", "--face", "no_such.jpg", "--audio", "x.wav", "-o", "x.mp4"]
+        err = [_wall(bad, tmp) for _ in range(max(args.runs, 3))]
+        for label, runs in ((f"`talkinghead generate` 3 s clip, {list(faces)[-1]}, start to file written", e2e),
+                            ("input error (missing photo) answered", err)):  # fmt: skip
+            walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+            print(
+                f"{label}: median {statistics.median(walls):.2f} s wall (min {min(walls):.2f}, max {max(walls):.2f}), "
+                f"{statistics.median(cpus):.2f} s CPU, {len(runs)} runs"
+            )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
