@@ -206,6 +206,9 @@ def _check_inputs(**files: Path | None) -> None:
 
 def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]], Path]) -> None:
     """Run a rendering job with a progress bar; user errors become one line and exit code 1."""
+    from talkinghead.lazy import MEDIAPIPE_UNUSED, defer_imports
+
+    defer_imports(MEDIAPIPE_UNUSED)  # process-wide, so here in the front end: mediapipe's unused imports
     try:
         with _progress(label, quiet) as update:
             path = job(update)

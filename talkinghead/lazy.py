@@ -41,7 +41,8 @@ def defer_imports(names: tuple[str, ...]) -> None:
     """Let a library import `names` for nothing until they are used: each one not yet imported is
     replaced in sys.modules by a stand-in that imports the real module at its first attribute access.
     For a dependency's import-time imports we never use (mediapipe imports matplotlib.pyplot for its
-    drawing helpers: ~1 s of start-up); any later real use still works, it just pays then."""
+    drawing helpers: ~1 s of start-up); any later real use still works, it just pays then. A process-wide
+    change, so only front ends call it (cli.py), never the library on import."""
     for name in names:
         if name not in sys.modules:
             sys.modules[name] = _Deferred(name)
@@ -49,3 +50,7 @@ def defer_imports(names: tuple[str, ...]) -> None:
         parent, _, child = name.rpartition(".")
         if parent and isinstance(sys.modules.get(parent), _Deferred) and isinstance(sys.modules.get(name), _Deferred):
             object.__setattr__(sys.modules[parent], child, sys.modules[name])
+
+
+# what mediapipe imports for drawing and microphone helpers we never call (~1 s of a short job's start)
+MEDIAPIPE_UNUSED = ("matplotlib", "matplotlib.pyplot", "sounddevice")

@@ -10,15 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import mediapipe as mp
 import numpy as np
 
 from talkinghead.face.native_logs import quiet_native_logs
-from talkinghead.lazy import defer_imports
-
-# mediapipe imports these for drawing and microphone helpers we never call; deferred, they cost nothing
-defer_imports(("matplotlib", "matplotlib.pyplot", "sounddevice"))
-
-import mediapipe as mp  # noqa: E402  (after the deferral above)
 
 _MESH_INPUT = 384  # side of the square crop given to the mesh for photos
 
