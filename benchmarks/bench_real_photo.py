@@ -112,6 +112,7 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
             result["seconds"] = time.perf_counter() - t0
             result["cpu"] = time.process_time() - c0
         result["stages"] = clock.totals()
+        result["stage_cpu"] = clock.cpu_totals()
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -192,10 +193,16 @@ def main() -> None:
                     f"| {name} | {seconds:.0f} s | {t:.2f} | {seconds / t:.2f}x | {f:.2f} | {t / f:.2f}x | "
                     f"{tc:.2f} | {fc:.2f} | {tc / fc:.2f}x | {fixed:.2f} | {rss:.0f} |"
                 )
-                profiles[f"{name}, {seconds:.0f} s"] = mid["stages"]
-        print("\nper-stage seconds (the median run; 'encode' runs on its own thread, overlapping the rest):")
-        for key, stages in profiles.items():
-            print(f"  {key}: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
+                profiles[f"{name}, {seconds:.0f} s"] = mid
+        print(
+            "\nper-stage seconds, wall / CPU of the stage's thread (the median run; the models load and the encoder\n"
+            "runs on threads of their own; x264's own threads are the process CPU not counted in any stage):"
+        )
+        for key, run in profiles.items():
+            cpu = run["stage_cpu"]
+            print(f"  {key}: " + ", ".join(f"{k} {v:.2f}/{cpu[k]:.2f}" for k, v in run["stages"].items()))
+            rest = run["cpu"] - sum(cpu.values())
+            print(f"    process CPU {run['cpu']:.2f} s, of which outside the stages (x264's threads) {rest:.2f} s")
 
         if args.no_cli or not faces:
             print(f"load average at end: {os.getloadavg()[0]:.2f}")
