@@ -82,6 +82,15 @@ def _make_face(src: Path, width: float, out: Path, side: int = 512) -> float:
     return _face_width(crop)
 
 
+def _one_thread_animator():  # type: ignore[no-untyped-def]
+    import torch
+
+    from talkinghead.pipeline import Animator
+
+    torch.set_num_threads(1)
+    return Animator()
+
+
 def worker(kind: str, face: str, speech: str, out: str) -> None:
     """One measurement in this fresh process; prints one JSON line."""
     import resource
@@ -89,7 +98,7 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
     from talkinghead.media import VideoWriter, fit_size, load_image
     from talkinghead.media.inputs import load_speech
     from talkinghead.motion.learned import LearnedMotion  # noqa: F401  torch imported before the clock starts
-    from talkinghead.pipeline import Animator, generate
+    from talkinghead.pipeline import generate
     from talkinghead.stages import profiled
 
     result: dict[str, object] = {}
@@ -108,8 +117,8 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
     else:
         with profiled() as clock:
             t0 = time.perf_counter()
-            # a function making the Animator, as the command line passes: the models load beside the photo
-            generate(face, speech, out, animator=Animator, size=512, seed=0)
+            # as the command line does (cli.py): the models load beside the photo, on one torch thread
+            generate(face, speech, out, animator=_one_thread_animator, size=512, seed=0)
             result["seconds"] = time.perf_counter() - t0
             result["cpu"] = time.process_time() - c0
         result["stages"] = clock.totals()
@@ -206,7 +215,7 @@ def main() -> None:
             cpu = run["stage_cpu"]
             print(f"  {key}: " + ", ".join(f"{k} {v:.2f}/{cpu[k]:.2f}" for k, v in run["stages"].items()))
             rest = run["cpu"] - sum(cpu.values())
-            print(f"    process CPU {run['cpu']:.2f} s, of which outside the stages (x264's threads) {rest:.2f} s")
+            print(f"    process CPU {run['cpu']:.2f} s; on library threads (x264, mediapipe, torch) {rest:.2f} s")
 
         if args.no_cli or not faces:
             print(f"load average at end: {os.getloadavg()[0]:.2f}")

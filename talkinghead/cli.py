@@ -311,8 +311,6 @@ def generate(
     )
 
     def job(update: Callable[[int, int], None]) -> Path:
-        from functools import partial
-
         from talkinghead.media.heap import pin_mmap_threshold
         from talkinghead.media.inputs import check_output
         from talkinghead.pipeline import Animator
@@ -320,8 +318,15 @@ def generate(
 
         check_output(out)  # an output that cannot be written fails before the models load
         pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
-        # a function, not an Animator: the models then load while the photo is read and its face found
-        animator = partial(Animator, lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
+
+        def animator() -> Animator:  # a function, not an Animator: the models load while the face is found
+            import torch
+
+            # the models are small: one thread predicts 30 s of motion in a third of the CPU time two take,
+            # and leaves the other core to the face and the encoder (RESULTS.md, issue 16)
+            torch.set_num_threads(1)
+            return Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
+
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
     _render("Rendering", quiet, job)
