@@ -16,7 +16,9 @@ the answer time of an input error (a mistyped photo path).
 
 The ~100 px face is the built-in astronaut; the ~300 px one is made at run time in a temp folder from a
 corpus portrait (`--corpus`, default ../shared/data; skipped when absent) and never kept.
-Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long]
+`--encoder-cost [PRESET ...]` instead measures x264 alone: the CPU it takes to encode our 30 s of frames
+(300 px face, rendered beforehand) and the still, per preset, with the file sizes.
+Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long] [--encoder-cost]
 """
 
 from __future__ import annotations
@@ -127,6 +129,47 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
     print(json.dumps(result))
 
 
+def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
+    """x264 alone: CPU to encode our rendered frames (planes made beforehand) vs the still, per preset."""
+    import av
+    import torch
+
+    from talkinghead.config import GenerateOptions
+    from talkinghead.media import VideoWriter
+    from talkinghead.media.inputs import load_speech
+    from talkinghead.media.still_frames import StillPlanes
+    from talkinghead.pipeline import Animator
+
+    torch.set_num_threads(1)
+    _, speech = load_speech(face.replace("face300.png", f"speech{seconds:.0f}.wav"))
+    anim = Animator()
+    src = anim.set_source(face, size=512)
+    opts = GenerateOptions(seed=0)
+    n = int(seconds * 25)
+    still = StillPlanes(src.image, anim.changed_box())
+    x0, y0, x1, y1 = still.box
+    frames = {  # the planes made beforehand: only the encoder is timed
+        "ours": [still.frame(r) for r in anim.render_regions(anim.motion(speech, n, opts), opts)],
+        "still": [still.frame(src.image[y0:y1, x0:x1]) for _ in range(n)],
+    }
+    h, w = src.image.shape[:2]
+    print("| preset | still: CPU (s) | still: MB | ours: CPU (s) | ours: MB | ours / still (CPU) |")
+    print("|---|---|---|---|---|---|")
+    for preset in presets:
+        cost = {}
+        for kind in ("still", "ours"):
+            out = Path(face).parent / f"enc_{kind}.mp4"
+            c0 = time.process_time()
+            with VideoWriter(out, w, h, fps=25, preset=preset) as writer:
+                for vf in frames[kind]:
+                    writer.write_yuv(vf)
+            cost[kind] = (time.process_time() - c0, out.stat().st_size / 1e6)
+            # fresh copies for the next preset: a frame handed to the writer is not handed to it again
+            frames[kind] = [av.VideoFrame.from_ndarray(vf.to_ndarray(), format="yuv420p") for vf in frames[kind]]
+        (sc, sm), (oc, om) = cost["still"], cost["ours"]
+        print(f"| {preset} | {sc:.2f} | {sm:.2f} | {oc:.2f} | {om:.2f} | {oc / sc:.2f}x |")
+
+
 def _run_worker(kind: str, face: Path, speech: Path, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, __file__, "--worker", kind, str(face), str(speech), str(out)]
@@ -154,6 +197,9 @@ def main() -> None:
     ap.add_argument("--lengths", type=float, nargs="+", default=[3.0, 30.0], help="seconds of speech")
     ap.add_argument("--big-only", action="store_true", help="only the ~300 px face")
     ap.add_argument("--no-cli", action="store_true", help="skip the command-line start-up figures")
+    ap.add_argument(
+        "--encoder-cost", nargs="*", metavar="PRESET", help="only: x264's CPU on our frames vs the still (300 px, 30 s)"
+    )
     ap.add_argument("--worker", nargs=4, metavar=("KIND", "FACE", "SPEECH", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -174,6 +220,12 @@ def main() -> None:
             faces[f"~{_make_face(portrait, 300, big):.0f} px (corpus portrait)"] = big
         else:
             print(f"skipping the 300 px face: {portrait} not found (the corpus is not here)")
+        if args.encoder_cost is not None:
+            big = tmp / "face300.png"
+            _make_face(args.corpus / PORTRAIT, 300, big)
+            _write_speech(tmp / "speech30.wav", 30.0)
+            encoder_cost(str(big), 30.0, args.encoder_cost or ["veryfast", "superfast", "ultrafast"])
+            return
         lengths = list(args.lengths) + ([600.0] if args.long else [])
         for seconds in lengths:
             _write_speech(tmp / f"speech{seconds:.0f}.wav", seconds)
