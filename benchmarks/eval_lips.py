@@ -86,7 +86,7 @@ def main() -> None:
             speech = load_audio(clip).samples
             loud = loudness(speech, len(gen.times), 25.0)
             blinks, durs = count_blinks(gen.eyes, 25.0)
-            shape = shape_metrics(gen, real, anim.mouth.reference, speech)
+            shape = shape_metrics(gen, real, anim.mouth.geometry.reference, speech)
             row = {
                 "clip": clip.stem,
                 "grid": clip.name.startswith("grid"),

@@ -206,6 +206,9 @@ def _check_inputs(**files: Path | None) -> None:
 
 def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]], Path]) -> None:
     """Run a rendering job with a progress bar; user errors become one line and exit code 1."""
+    from talkinghead.lazy import MEDIAPIPE_UNUSED, defer_imports
+
+    defer_imports(MEDIAPIPE_UNUSED)  # process-wide, so here in the front end: mediapipe's unused imports
     try:
         with _progress(label, quiet) as update:
             path = job(update)
@@ -315,7 +318,15 @@ def generate(
 
         check_output(out)  # an output that cannot be written fails before the models load
         pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
-        animator = Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
+
+        def animator() -> Animator:  # a function, not an Animator: the models load while the face is found
+            import torch
+
+            # the models are small: one thread predicts 30 s of motion in a third of the CPU time two take,
+            # and leaves the other core to the face and the encoder (RESULTS.md, issue 16)
+            torch.set_num_threads(1)
+            return Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
+
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
     _render("Rendering", quiet, job)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,17 +19,20 @@ from talkinghead.face.track import track_video
 from talkinghead.media import VideoWriter, fit_size, load_image
 from talkinghead.media.image import MAX_SIDE as MAX_SIZE
 from talkinghead.media.inputs import check_output, load_speech
+from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes
+from talkinghead.media.timers import stage
 from talkinghead.motion.compose import target_points
 from talkinghead.motion.driving import driven_motion
-from talkinghead.motion.emotion import Emotions
-from talkinghead.motion.learned import LearnedMotion
-from talkinghead.motion.mouth import MouthModel
 from talkinghead.provenance.stamp import Stamp
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
 from talkinghead.types import HeadMotion, Motion
-from talkinghead.weights import WeightsRef
+
+if TYPE_CHECKING:  # the models import torch (seconds): loaded when an Animator is made, not on import
+    from talkinghead.face.landmarks import DetectedFace
+    from talkinghead.motion.emotion import Emotions
+    from talkinghead.weights import WeightsRef
 
 ASSETS = Path(__file__).parent / "assets"
 DEMO_FACE = ASSETS / "astronaut.jpg"
@@ -61,6 +65,9 @@ class Animator:
         motion_weights: WeightsRef = "motion",
         emotions_weights: WeightsRef = "emotions",
     ) -> None:
+        from talkinghead.motion.learned import LearnedMotion
+        from talkinghead.motion.mouth import MouthModel
+
         self.mouth = MouthModel(lips_weights)
         self.head = LearnedMotion(motion_weights)
         self._emotions_weights = emotions_weights
@@ -78,12 +85,17 @@ class Animator:
         return self._face
 
     def set_source(
-        self, image: np.ndarray | str | os.PathLike[str], size: int | None = None, face_index: int = 0
+        self,
+        image: np.ndarray | str | os.PathLike[str],
+        size: int | None = None,
+        face_index: int = 0,
+        faces: list[DetectedFace] | None = None,
     ) -> SourceFace:
-        """Analyse the photo's face (0 = largest) once; `size` is the output's longer side (None = as is)."""
+        """Analyse the photo's face (0 = largest) once; `size` is the output's longer side (None = as is).
+        `faces`: `detect_faces` of the image at that size, when already known."""
         img = load_image(image) if not isinstance(image, np.ndarray) else image
         img = fit_size(img, size)
-        source = analyse_source(img, self.mouth.geometry.reference, face_index)
+        source = analyse_source(img, self.mouth.geometry.reference, face_index, faces)
         self._face = _PreparedFace(
             source=source,
             warper=MeshWarper(img, source.points),
@@ -139,12 +151,34 @@ class Animator:
         if opts.emotion == "neutral" or opts.emotion_strength == 0:
             return np.zeros((478, 3), np.float32)
         if self._emotions is None:
+            from talkinghead.motion.emotion import Emotions
+
             self._emotions = Emotions(self._emotions_weights)
         return self._emotions.offset(opts.emotion, opts.emotion_strength, self.mouth.geometry)
 
     def render(self, motion: Motion | Iterable[Motion], opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source following `motion`, one Motion or consecutive pieces of one (a
         stream: only the piece being rendered is held); each frame is a new array the caller may keep."""
+        x0, y0, x1, y1 = self.changed_box()
+        for region in self.render_regions(motion, opts):
+            frame = self._prepared().eyes.work.copy()  # the photo, eyes as in this frame
+            frame[y0:y1, x0:x1] = region
+            yield frame
+
+    def changed_box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1), even corners: the only pixels that differ from the photo in any frame (the
+        warp's region and the eyes'); everything outside is the photo itself."""
+        face = self._prepared()
+        x0, y0, x1, y1 = face.warper.box
+        if face.eyes.box is not None:
+            ex0, ey0, ex1, ey1 = face.eyes.box
+            x0, y0, x1, y1 = min(x0, ex0), min(y0, ey0), max(x1, ex1), max(y1, ey1)
+        h, w = face.source.image.shape[:2]
+        return x0 // 2 * 2, y0 // 2 * 2, min(w, (x1 + 1) // 2 * 2), min(h, (y1 + 1) // 2 * 2)
+
+    def render_regions(self, motion: Motion | Iterable[Motion], opts: GenerateOptions) -> Iterator[np.ndarray]:
+        """Like `render`, but each frame is only its `changed_box` region (a new array): the warp, eyes
+        and mouth work on that region alone, and an encoder can reuse the photo's pixels for the rest."""
         face = self._prepared()
         neutral = face.neutral + self.expression(opts)
         indices = self.mouth.geometry.indices
@@ -153,16 +187,32 @@ class Animator:
             from talkinghead.render.mouth_bank import MouthPainter
 
             painter = MouthPainter(face.avatar.bank)
+        x0, y0, x1, y1 = self.changed_box()
+        wx0, wy0, wx1, wy1 = face.warper.box
+        whole = (x0, y0, x1, y1) == (wx0, wy0, wx1, wy1)
+        shift = np.zeros((1, 3), np.float32)
+        shift[0, :2] = x0, y0
+        source_local = face.source.points - shift
         for piece in [motion] if isinstance(motion, Motion) else motion:
             for k in range(len(piece)):
                 lids = float(piece.lids[k])
                 tgt = target_points(face.source, neutral, indices, piece.mouth[k], lids, piece.pose[k])
-                frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
-                if painter is not None:
-                    painter(frame, face.source.points, tgt, face.source.inter_ocular, face.tone)
-                else:
-                    paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
-                yield frame
+                with stage("eyes"):
+                    src = face.eyes.source_for(lids)
+                with stage("warp"):
+                    warped = face.warper.warp_region(tgt, src)
+                    if whole:
+                        region = warped
+                    else:
+                        region = src[y0:y1, x0:x1].copy()
+                        region[wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0] = warped
+                with stage("interior"):
+                    local = tgt - shift
+                    if painter is not None:
+                        painter(region, source_local, local, face.source.inter_ocular, face.tone)
+                    else:
+                        paint_mouth(region, local, face.source.inter_ocular, face.tone)
+                yield region
 
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source speaking 16 kHz mono `speech16k` (see `render`)."""
@@ -199,37 +249,112 @@ def generate(
     out: str | os.PathLike[str],
     options: GenerateOptions | None = None,
     progress: Progress | None = None,
-    animator: Animator | None = None,
+    animator: Animator | Callable[[], Animator] | None = None,
     avatar: str | os.PathLike[str] | None = None,
     **overrides: object,
 ) -> Path:
     """Photo (or `avatar` file, face=None) + speech -> MP4 at `out`. Keyword overrides (seed=7, still=True,
-    ...) patch `options`."""
+    ...) patch `options`. `animator`: one to reuse, or a function making a new one (default `Animator`),
+    which then loads its models on a second thread while the photo is read and its face found."""
     from dataclasses import replace
 
     opts = check_options(replace(options or GenerateOptions(), **overrides))  # type: ignore[arg-type]
     out_path = check_output(out)
-    wave, speech = load_speech(audio)
+    with stage("decode"):
+        wave, speech = load_speech(audio)
     if (face is None) == (avatar is None):
         raise InputError("Give either a face photo or an avatar file, not both or neither.")
-    anim = animator or Animator()
-    src = (
-        anim.set_avatar(avatar, size=opts.size)
-        if avatar is not None
-        else anim.set_source(face, size=opts.size, face_index=opts.face_index)  # type: ignore[arg-type]
-    )
-    anim.expression(opts)  # an unknown emotion fails here, before any output exists
-    h, w = src.image.shape[:2]
     n_frames = max(1, int(round(wave.duration * opts.fps)))
+    if face is not None and not isinstance(animator, Animator):
+        anim, src, motion = _photo_overlapped(animator or Animator, face, speech, n_frames, opts)
+    else:
+        with stage("load"):
+            anim = animator if isinstance(animator, Animator) else (animator or Animator)()
+        with stage("face analysis"):
+            src = (
+                anim.set_avatar(avatar, size=opts.size)
+                if avatar is not None
+                else anim.set_source(face, size=opts.size, face_index=opts.face_index)  # type: ignore[arg-type]
+            )
+            anim.expression(opts)  # an unknown emotion fails here, before any output exists
+        with stage("motion"):
+            motion = anim.motion(speech, n_frames, opts)
+    h, w = src.image.shape[:2]
     source = face if face is not None else avatar
     assert source is not None
     stamp = Stamp.new("photo", opts.watermark, [source, audio], asdict(opts), (w, h))  # label, watermark, C2PA
     with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
-        for k, frame in enumerate(anim.frames(speech, n_frames, opts)):
-            writer.write(frame)
-            if progress:
-                progress(k + 1, n_frames)
+        if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)
+            for k, frame in enumerate(anim.render(motion, opts)):
+                with stage("encode"):
+                    writer.write(frame)
+                if progress:
+                    progress(k + 1, n_frames)
+            return out_path
+        # the still's planes are reused outside the changing box; encoding overlaps rendering
+        still = StillPlanes(src.image, anim.changed_box())
+        with BackgroundEncoder(writer) as encoder:
+            for k, region in enumerate(anim.render_regions(motion, opts)):
+                with stage("colour"):
+                    vf = still.frame(region)
+                encoder.put(vf)
+                if progress:
+                    progress(k + 1, n_frames)
     return out_path
+
+
+def _photo_overlapped(
+    make: Callable[[], Animator], face: str | os.PathLike[str], speech: np.ndarray, n_frames: int, opts: GenerateOptions
+) -> tuple[Animator, SourceFace, Motion]:
+    """A new Animator, the photo's face and the motion, with the fixed overhead on both cores: the models
+    (importing torch: most of a short clip's time) load and predict the motion on a second thread while
+    this one decodes the photo and finds its face (mediapipe, which releases the GIL). The motion of a new
+    Animator does not depend on the face, so nothing waits for the other before the end."""
+    from talkinghead.face.landmarks import detect_faces
+
+    def load() -> tuple[Animator, Motion | None]:
+        with stage("load"):
+            anim = make()
+        if opts.pose_from:  # a driving video is tracked after the photo: one mediapipe graph at a time
+            return anim, None
+        with stage("motion"):
+            return anim, anim.motion(speech, n_frames, opts)
+
+    models = _Background(load)
+    with stage("face analysis"):
+        img = fit_size(load_image(face), opts.size)
+        faces = detect_faces(img)
+    with stage("waiting for the models"):
+        anim, motion = models.result()
+    with stage("face analysis"):
+        src = anim.set_source(img, face_index=opts.face_index, faces=faces)
+        anim.expression(opts)  # an unknown emotion fails here, before any output exists
+    if motion is None:
+        with stage("motion"):
+            motion = anim.motion(speech, n_frames, opts)
+    return anim, src, motion
+
+
+class _Background:
+    """Runs `fn` on a daemon thread; `result` waits for it and raises its error in the caller's thread."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="talkinghead-models", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self._value = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def demo(out: str | os.PathLike[str] = "demo.mp4", progress: Progress | None = None, **overrides: Any) -> Path:

@@ -35,9 +35,13 @@ def choose_face(faces: list[DetectedFace], index: int) -> DetectedFace:
     return faces[index]
 
 
-def analyse_source(image: np.ndarray, reference: np.ndarray, face_index: int = 0) -> SourceFace:
-    """Find the chosen face (0 = largest) and express it in the canonical frame of `reference`."""
-    faces = detect_faces(image)
+def analyse_source(
+    image: np.ndarray, reference: np.ndarray, face_index: int = 0, faces: list[DetectedFace] | None = None
+) -> SourceFace:
+    """Find the chosen face (0 = largest) and express it in the canonical frame of `reference`; `faces`
+    are the image's `detect_faces`, when already found (photo mode finds them while the models load)."""
+    if faces is None:
+        faces = detect_faces(image)
     face = choose_face(faces, face_index)
     sim = fit_canonical(face.points, reference)
     return SourceFace(

@@ -1,4 +1,4 @@
-"""Cheap per-stage timers (for the dub path), switched on with TALKINGHEAD_PROFILE=1.
+"""Cheap per-stage timers for every path, switched on with TALKINGHEAD_PROFILE=1 or `profiled()`.
 
 A sampling profiler distorts a pipeline whose stages run in two threads and in native code (x264,
 mediapipe, OpenCV); instead the stages themselves say where they start and stop. Times are exclusive
@@ -13,6 +13,8 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 ENABLED = os.environ.get("TALKINGHEAD_PROFILE", "") not in ("", "0")
@@ -90,3 +92,27 @@ def report() -> str:
     lines = [f"{'thread':<20} {'stage':<26} {'wall s':>8} {'cpu s':>8} {'calls':>7}"]
     lines += [f"{th:<20} {st:<26} {w:8.2f} {c:8.2f} {n:7d}" for (th, st), (w, c, n) in rows]
     return "\n".join(lines)
+
+
+@contextmanager
+def profiled() -> Iterator[None]:
+    """Switch the timers on for a block (totals reset on entry), whatever TALKINGHEAD_PROFILE says."""
+    global ENABLED
+    was = ENABLED
+    reset()
+    ENABLED = True
+    try:
+        yield
+    finally:
+        ENABLED = was
+
+
+def stage_totals() -> tuple[dict[str, float], dict[str, float]]:
+    """Wall and thread-CPU seconds per stage, summed over threads, in first-use order."""
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for (_thread, name), (w, c, n) in totals().items():
+        if n:
+            wall[name] = wall.get(name, 0.0) + w
+            cpu[name] = cpu.get(name, 0.0) + c
+    return wall, cpu

@@ -68,7 +68,8 @@ def paint_mouth(
     if not mask.any():
         return
     # cavity: dark, warmer at the bottom, darkest at the corners
-    yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
+    yy = np.arange(ch, dtype=np.float32)[:, None]  # broadcast rows and columns: no full grids to build
+    xx = np.arange(cw, dtype=np.float32)[None, :]
     centre = (poly.mean(0) - [x0, y0]) * _SS
     half_w = max((upper[-1, 0] - upper[0, 0]) * _SS / 2, 1.0)
     radial = np.clip(np.abs(xx - centre[0]) / half_w, 0, 1)

@@ -78,11 +78,20 @@ class MeshWarper:
         grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
         self.weights = self._barycentric(grid)
         rw, rh = self.x1 - self.x0, self.y1 - self.y0
+        self.roi_size = (rw, rh)
+        # Per frame the field is known at the grid nodes and is resized to (at least) the ROI. cv2.resize
+        # puts node k at pixel p_k = (k + 0.5) * dense / nodes - 0.5, and pixel p reads node coordinate
+        # (p + 0.5) * nodes / dense - 0.5: the backward step is evaluated at the nodes only, then resized.
+        (gh, gw), g = self.grid_shape, _GRID
+        self.dense_size = ((gw - 1) * g + 1, (gh - 1) * g + 1)
+        self._scale = (gw / self.dense_size[0], gh / self.dense_size[1])
+        px = (np.arange(gw, dtype=np.float32) + 0.5) / self._scale[0] - 0.5
+        py = (np.arange(gh, dtype=np.float32) + 0.5) / self._scale[1] - 0.5
+        self._node_px = np.stack(np.meshgrid(px, py), -1)  # (gh, gw, 2) ROI-local pixel of each node
         xs, ys = np.meshgrid(
             np.arange(self.x0, self.x1, dtype=np.float32), np.arange(self.y0, self.y1, dtype=np.float32)
         )
-        self.base_x, self.base_y = xs, ys
-        self.roi_size = (rw, rh)
+        self._base = np.stack([xs, ys], -1)  # (rh, rw, 2) absolute pixel coordinates of the ROI
 
     def _barycentric(self, grid: np.ndarray) -> sparse.csr_matrix:
         tri = Delaunay(self.src_ctrl)
@@ -112,26 +121,40 @@ class MeshWarper:
         d[self.n_face : self.n_moving] = ring - self.head_ring
         return d
 
+    def backward_maps(self, target: np.ndarray) -> np.ndarray:
+        """(rh, rw, 2) float32 map for cv2.remap: where each ROI pixel takes its colour from.
+
+        The fixed-point step of `backward_map` (d at x - d(x)) is taken at the grid nodes, where the field
+        is exact, and only its result is resized to full resolution: one resize and one subtraction per
+        pixel instead of a resize, a remap of the field and four subtractions."""
+        d = self.control_displacement(target)
+        disp = (self.weights @ d).astype(np.float32).reshape(*self.grid_shape, 2)
+        sx, sy = self._scale
+        at = self._node_px - disp  # ROI-local pixel where each node's source lies, then in node coordinates
+        ux = (at[..., 0] + 0.5) * sx - 0.5
+        uy = (at[..., 1] + 0.5) * sy - 0.5
+        d2 = cv2.remap(disp, ux, uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        rw, rh = self.roi_size
+        return self._base - cv2.resize(d2, self.dense_size, interpolation=cv2.INTER_LINEAR)[:rh, :rw]
+
+    def warp_region(self, target: np.ndarray, source: np.ndarray | None = None) -> np.ndarray:
+        """Only the ROI (y0:y1, x0:x1) of `warp`'s frame, a new array: the pixels outside never change."""
+        src = self.image if source is None else source
+        return cv2.remap(src, self.backward_maps(target), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1): the region `warp` may change."""
+        return self.x0, self.y0, self.x1, self.y1
+
     def warp(self, target: np.ndarray, out: np.ndarray | None = None, source: np.ndarray | None = None) -> np.ndarray:
         """The source warped so its landmarks land on `target` (478, 2+) pixels; full frame, RGB uint8.
 
         `source` replaces the photo for this frame (same size; e.g. with blinking eyes blended in).
         """
         src = self.image if source is None else source
-        d = self.control_displacement(target)
-        disp = (self.weights @ d).astype(np.float32).reshape(*self.grid_shape, 2)
-        rw, rh = self.roi_size
-        # grid nodes are _GRID px apart starting at the ROI origin: scale so node k lands on pixel k*_GRID
-        dense = cv2.resize(
-            disp,
-            ((self.grid_shape[1] - 1) * _GRID + 1, (self.grid_shape[0] - 1) * _GRID + 1),
-            interpolation=cv2.INTER_LINEAR,
-        )[:rh, :rw]
-        mx, my = backward_map(dense, self.base_x, self.base_y, (self.x0, self.y0))
         frame = src.copy() if out is None else out
         if out is not None:
             frame[:] = src
-        frame[self.y0 : self.y1, self.x0 : self.x1] = cv2.remap(
-            src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-        )
+        frame[self.y0 : self.y1, self.x0 : self.x1] = self.warp_region(target, src)
         return frame

@@ -1,0 +1,294 @@
+"""Photo-mode speed as a user meets it: 512x512, faces ~100 and ~300 px wide, 3 s and 30 s of speech
+(10 min with --long), each beside the encode floor measured in the same run.
+
+The floor is our own VideoWriter (x264 `veryfast`, the default CRF, the same AAC audio) encoding the still
+photo for the same number of frames: what any photo-to-video tool must pay at least. Each case runs in a
+fresh process (peak RSS is per process), floor and ours alternating, `--runs` times; medians are printed.
+Per case: wall and CPU time of `generate` (torch already imported; weights load, decode, face analysis,
+motion, render, encode), real-time factor, ratios to the floor, peak RSS, the job's fixed overhead
+(weights load + face analysis, which run side by side), the wall time before the first frame (audio
+decode, face analysis, waiting for the models and the motion they predict) and the per-stage profile
+(talkinghead/media/timers.py; the models load and the encoder runs on their own threads, so stages overlap).
+CPU seconds count every thread of the process: on a shared machine they are the stable figure, wall
+time is not.
+Then, as fresh processes: `talkinghead generate` on a 3 s clip from process start to file written, and
+the answer time of an input error (a mistyped photo path).
+
+The ~100 px face is the built-in astronaut; the ~300 px one is made at run time in a temp folder from a
+corpus portrait (`--corpus`, default ../shared/data; skipped when absent) and never kept.
+`--encoder-cost [PRESET ...]` instead measures x264 alone: the CPU it takes to encode our 30 s of frames
+(300 px face, rendered beforehand) and the still, per preset, with the file sizes.
+Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long] [--encoder-cost]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTRAIT = "portraits/EDTalk_leijun.jpg"  # a real photo, face ~250 px in 512: rescaled to 300 px
+
+
+def _write_speech(path: Path, seconds: float) -> None:
+    """The built-in demo speech looped to `seconds`, as a 16 kHz WAV."""
+    from talkinghead.media import load_audio
+    from talkinghead.pipeline import DEMO_AUDIO
+
+    speech = load_audio(DEMO_AUDIO).samples
+    n = int(seconds * 16000)
+    long = np.tile(speech, int(np.ceil(n / len(speech))))[:n]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(long, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def _face_width(image: np.ndarray) -> float:
+    from talkinghead.face.indices import FACE_OVAL
+    from talkinghead.face.landmarks import detect_faces
+
+    oval = detect_faces(image)[0].points[FACE_OVAL, 0]
+    return float(oval.max() - oval.min())
+
+
+def _make_face(src: Path, width: float, out: Path, side: int = 512) -> float:
+    """A side x side crop of `src` scaled so the face is `width` px wide, centred on it; returns the width."""
+    import cv2
+
+    from talkinghead.face.indices import FACE_OVAL
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import load_image
+
+    img = load_image(src)
+    oval = detect_faces(img)[0].points[FACE_OVAL, :2]
+    s = width / float(oval[:, 0].max() - oval[:, 0].min())
+    big = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    big = cv2.copyMakeBorder(big, side, side, side, side, cv2.BORDER_REFLECT)
+    cx, cy = oval.mean(0) * s + side
+    x0, y0 = int(cx - side / 2), int(cy - side / 2)
+    crop = np.ascontiguousarray(big[y0 : y0 + side, x0 : x0 + side])
+    cv2.imwrite(str(out), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return _face_width(crop)
+
+
+def _one_thread_animator():  # type: ignore[no-untyped-def]
+    import torch
+
+    from talkinghead.pipeline import Animator
+
+    torch.set_num_threads(1)
+    return Animator()
+
+
+def worker(kind: str, face: str, speech: str, out: str) -> None:
+    """One measurement in this fresh process; prints one JSON line."""
+    import resource
+
+    from talkinghead.media import VideoWriter, fit_size, load_image, timers
+    from talkinghead.media.inputs import load_speech
+    from talkinghead.motion.learned import LearnedMotion  # noqa: F401  torch imported before the clock starts
+    from talkinghead.pipeline import generate
+
+    result: dict[str, object] = {}
+    c0 = time.process_time()  # CPU seconds of all threads: the figure a busy shared machine does not distort
+    if kind == "floor":
+        t0 = time.perf_counter()
+        wave_, _ = load_speech(speech)
+        still = fit_size(load_image(face), 512)
+        h, w = still.shape[:2]
+        n = max(1, int(round(wave_.duration * 25)))
+        with VideoWriter(out, w, h, fps=25, audio=wave_) as writer:
+            for _ in range(n):
+                writer.write(still)
+        result["seconds"] = time.perf_counter() - t0
+        result["cpu"] = time.process_time() - c0
+    else:
+        with timers.profiled():
+            t0 = time.perf_counter()
+            # as the command line does (cli.py): the models load beside the photo, on one torch thread
+            generate(face, speech, out, animator=_one_thread_animator, size=512, seed=0)
+            result["seconds"] = time.perf_counter() - t0
+            result["cpu"] = time.process_time() - c0
+        result["stages"], result["stage_cpu"] = timers.stage_totals()
+    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
+    """x264 alone: CPU to encode our rendered frames (planes made beforehand) vs the still, per preset."""
+    import av
+    import torch
+
+    from talkinghead.config import GenerateOptions
+    from talkinghead.media import VideoWriter
+    from talkinghead.media.inputs import load_speech
+    from talkinghead.media.still_frames import StillPlanes
+    from talkinghead.pipeline import Animator
+
+    torch.set_num_threads(1)
+    _, speech = load_speech(face.replace("face300.png", f"speech{seconds:.0f}.wav"))
+    anim = Animator()
+    src = anim.set_source(face, size=512)
+    opts = GenerateOptions(seed=0)
+    n = int(seconds * 25)
+    still = StillPlanes(src.image, anim.changed_box())
+    x0, y0, x1, y1 = still.box
+    frames = {  # the planes made beforehand: only the encoder is timed
+        "ours": [still.frame(r) for r in anim.render_regions(anim.motion(speech, n, opts), opts)],
+        "still": [still.frame(src.image[y0:y1, x0:x1]) for _ in range(n)],
+    }
+    h, w = src.image.shape[:2]
+    print("| preset | still: CPU (s) | still: MB | ours: CPU (s) | ours: MB | ours / still (CPU) |")
+    print("|---|---|---|---|---|---|")
+    for preset in presets:
+        cost = {}
+        for kind in ("still", "ours"):
+            out = Path(face).parent / f"enc_{kind}.mp4"
+            c0 = time.process_time()
+            with VideoWriter(out, w, h, fps=25, preset=preset) as writer:
+                for vf in frames[kind]:
+                    writer.write_yuv(vf)
+            cost[kind] = (time.process_time() - c0, out.stat().st_size / 1e6)
+            # fresh copies for the next preset: a frame handed to the writer is not handed to it again
+            frames[kind] = [av.VideoFrame.from_ndarray(vf.to_ndarray(), format="yuv420p") for vf in frames[kind]]
+        (sc, sm), (oc, om) = cost["still"], cost["ours"]
+        print(f"| {preset} | {sc:.2f} | {sm:.2f} | {oc:.2f} | {om:.2f} | {oc / sc:.2f}x |")
+
+
+def _run_worker(kind: str, face: Path, speech: Path, out: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, __file__, "--worker", kind, str(face), str(speech), str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _wall(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the child's) of a fresh process."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--long", action="store_true", help="also 10 min of speech (one run each)")
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--lengths", type=float, nargs="+", default=[3.0, 30.0], help="seconds of speech")
+    ap.add_argument("--big-only", action="store_true", help="only the ~300 px face")
+    ap.add_argument("--no-cli", action="store_true", help="skip the command-line start-up figures")
+    ap.add_argument(
+        "--encoder-cost", nargs="*", metavar="PRESET", help="only: x264's CPU on our frames vs the still (300 px, 30 s)"
+    )
+    ap.add_argument("--worker", nargs=4, metavar=("KIND", "FACE", "SPEECH", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    from talkinghead.media import fit_size, load_image
+    from talkinghead.pipeline import DEMO_FACE
+
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores; > 2 means shared)")
+    with tempfile.TemporaryDirectory(prefix="bench_real_photo_") as tmp_dir:
+        tmp = Path(tmp_dir)
+        faces: dict[str, Path] = {}
+        if not args.big_only:
+            faces[f"~{_face_width(fit_size(load_image(DEMO_FACE), 512)):.0f} px (astronaut)"] = DEMO_FACE
+        portrait = args.corpus / PORTRAIT
+        if portrait.exists():
+            big = tmp / "face300.png"
+            faces[f"~{_make_face(portrait, 300, big):.0f} px (corpus portrait)"] = big
+        else:
+            print(f"skipping the 300 px face: {portrait} not found (the corpus is not here)")
+        if args.encoder_cost is not None:
+            big = tmp / "face300.png"
+            _make_face(args.corpus / PORTRAIT, 300, big)
+            _write_speech(tmp / "speech30.wav", 30.0)
+            encoder_cost(str(big), 30.0, args.encoder_cost or ["veryfast", "superfast", "ultrafast"])
+            return
+        lengths = list(args.lengths) + ([600.0] if args.long else [])
+        for seconds in lengths:
+            _write_speech(tmp / f"speech{seconds:.0f}.wav", seconds)
+        _write_speech(tmp / "speech3.wav", 3.0)  # the command line's clip
+        print(
+            "| face | speech | ours (s) | real time | floor (s) | ours / floor | ours CPU (s) | floor CPU (s) "
+            "| CPU ratio | load + face analysis (s) | first frame after (s) | peak RSS (MB) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        )
+        profiles = {}
+        for name, face in faces.items():
+            for seconds in lengths:
+                speech = tmp / f"speech{seconds:.0f}.wav"
+                runs = 1 if seconds > 60 else args.runs
+                ours, floor = [], []
+                for _ in range(runs):  # alternate, so both see the same machine load
+                    floor.append(_run_worker("floor", face, speech, tmp / "floor.mp4"))
+                    ours.append(_run_worker("ours", face, speech, tmp / "ours.mp4"))
+                t = statistics.median(r["seconds"] for r in ours)
+                f = statistics.median(r["seconds"] for r in floor)
+                mid = sorted(ours, key=lambda r: r["seconds"])[len(ours) // 2]
+                st = mid["stages"]
+                fixed = st.get("load", 0.0) + st.get("face analysis", 0.0)  # the job's fixed overhead (overlapped)
+                # wall time before the first frame: audio, the photo's face, waiting for the models and the motion
+                first = st.get("decode", 0.0) + st.get("face analysis", 0.0) + st.get("waiting for the models", 0.0)
+                rss = max(r["rss_mb"] for r in ours)
+                tc = statistics.median(r["cpu"] for r in ours)
+                fc = statistics.median(r["cpu"] for r in floor)
+                print(
+                    f"| {name} | {seconds:.0f} s | {t:.2f} | {seconds / t:.2f}x | {f:.2f} | {t / f:.2f}x | "
+                    f"{tc:.2f} | {fc:.2f} | {tc / fc:.2f}x | {fixed:.2f} | {first:.2f} | {rss:.0f} |"
+                )
+                profiles[f"{name}, {seconds:.0f} s"] = mid
+        print(
+            "\nper-stage seconds, wall / CPU of the stage's thread (the median run; the models load and the encoder\n"
+            "runs on threads of their own; x264's own threads are the process CPU not counted in any stage):"
+        )
+        for key, run in profiles.items():
+            cpu = run["stage_cpu"]
+            print(f"  {key}: " + ", ".join(f"{k} {v:.2f}/{cpu[k]:.2f}" for k, v in run["stages"].items()))
+            rest = run["cpu"] - sum(cpu.values())
+            print(f"    process CPU {run['cpu']:.2f} s; on library threads (x264, mediapipe, torch) {rest:.2f} s")
+
+        if args.no_cli or not faces:
+            print(f"load average at end: {os.getloadavg()[0]:.2f}")
+            return
+        exe = shutil.which("talkinghead", path=str(Path(sys.executable).parent)) or "talkinghead"
+        face = faces[list(faces)[-1]]
+        e2e = [
+            _wall([exe, "generate", "--face", str(face), "--audio", str(tmp / "speech3.wav"), "-o", "cli.mp4",
+                   "--size", "512", "-q"], tmp)
+            for _ in range(args.runs)
+        ]  # fmt: skip
+        assert (tmp / "cli.mp4").exists(), "the command line wrote no video"
+        bad = [exe, "generate", "--face", "no_such.jpg", "--audio", "x.wav", "-o", "x.mp4"]
+        err = [_wall(bad, tmp) for _ in range(max(args.runs, 3))]
+        for label, runs in ((f"`talkinghead generate` 3 s clip, {list(faces)[-1]}, start to file written", e2e),
+                            ("input error (missing photo) answered", err)):  # fmt: skip
+            walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+            print(
+                f"{label}: median {statistics.median(walls):.2f} s wall (min {min(walls):.2f}, max {max(walls):.2f}), "
+                f"{statistics.median(cpus):.2f} s CPU, {len(runs)} runs"
+            )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The fast photo path (issue 16): what it reuses must be exactly what it would have recomputed."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+import av
+import numpy as np
+import pytest
+from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
+
+from talkinghead.media.i420 import I420Frame
+from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes, yuv420
+
+
+def _photo(h: int = 64, w: int = 96) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (h, w, 3), np.uint8)
+
+
+def test_yuv420_matches_the_writers_own_conversion(demo_face):
+    from talkinghead.media import fit_size, load_image
+
+    rgb = fit_size(load_image(demo_face), 256)[:256, :256]  # a photo: chroma filters differ on pixel noise
+    vf = VideoReformatter().reformat(
+        av.VideoFrame.from_ndarray(rgb, format="rgb24"),
+        format="yuv420p",
+        src_colorspace=Colorspace.ITU601,
+        dst_colorspace=Colorspace.ITU601,
+        dst_color_range=ColorRange.MPEG,
+    )
+    ref = I420Frame(vf)
+    ours = yuv420(rgb)
+    assert np.abs(ours[0].astype(int) - ref.y).max() <= 1
+    for chroma, theirs in zip(ours[1:], (ref.u, ref.v)):  # swscale's chroma filter is a little wider
+        diff = np.abs(chroma.astype(int) - theirs)
+        assert diff.mean() < 0.5 and diff.max() <= 6
+
+
+def test_still_planes_paste_equals_converting_the_whole_frame():
+    photo = _photo()
+    box = (20, 10, 60, 42)
+    frame = photo.copy()
+    frame[10:42, 20:60] = _photo(32, 40)[::-1]  # a changed region
+    got = I420Frame(StillPlanes(photo, box).frame(frame[10:42, 20:60]))
+    for ours, whole in zip((got.y, got.u, got.v), yuv420(frame)):
+        np.testing.assert_array_equal(ours, whole)
+    with pytest.raises(ValueError):
+        StillPlanes(photo, (1, 10, 60, 42))  # chroma is shared by 2x2 pixels: odd corners are refused
+
+
+def test_background_encoder_hands_the_writers_error_to_the_caller():
+    class Failing:
+        def write_yuv(self, vf: av.VideoFrame) -> None:
+            raise OSError("disk full")
+
+    encoder = BackgroundEncoder(Failing())  # type: ignore[arg-type]
+    encoder.put(av.VideoFrame(16, 16, "yuv420p"))
+    with pytest.raises(OSError, match="disk full"):
+        encoder.close()
+
+
+def test_background_encoder_encodes_every_frame_in_order():
+    seen: list[int] = []
+
+    class Counting:
+        def write_yuv(self, vf: av.VideoFrame) -> None:
+            seen.append(int(vf.pts))
+
+    with BackgroundEncoder(Counting(), depth=2) as encoder:  # type: ignore[arg-type]
+        for k in range(20):
+            vf = av.VideoFrame(16, 16, "yuv420p")
+            vf.pts = k
+            encoder.put(vf)
+    assert seen == list(range(20))
+
+
+def test_stage_timers_count_only_when_switched_on():
+    from talkinghead.media import timers
+
+    timers.reset()
+    with timers.stage("test stage"):
+        pass
+    assert "test stage" not in timers.stage_totals()[0]
+    with timers.profiled():
+        for _ in range(3):
+            with timers.stage("test stage"):
+                sum(range(1000))
+    wall, cpu = timers.stage_totals()
+    assert wall["test stage"] > 0 and cpu["test stage"] >= 0
+    assert timers.totals()[("MainThread", "test stage")][2] == 3
+    assert timers.ENABLED is False or os.environ.get("TALKINGHEAD_PROFILE")
+
+
+def test_deferred_import_loads_on_first_use(tmp_path, monkeypatch):
+    from talkinghead.lazy import defer_imports
+
+    pkg = tmp_path / "th_deferred_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("LOADED = True\n")
+    (pkg / "plot.py").write_text(textwrap.dedent("def draw():\n    return 'drawn'\n"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ("th_deferred_pkg", "th_deferred_pkg.plot")
+    try:
+        defer_imports(names)
+        import th_deferred_pkg.plot as plot  # what mediapipe does with matplotlib.pyplot: nothing is run
+
+        assert type(sys.modules["th_deferred_pkg"]).__name__ == "_Deferred"  # not run yet
+        assert type(plot).__name__ == "_Deferred"
+        assert plot.draw() == "drawn"  # first use: the real modules are imported
+        assert type(sys.modules["th_deferred_pkg.plot"]).__name__ == "module"
+        import th_deferred_pkg
+
+        assert th_deferred_pkg.LOADED is True
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+
+
+def test_regions_are_the_only_pixels_that_change(animator, demo_face):
+    from talkinghead.config import GenerateOptions
+    from talkinghead.media import load_audio
+    from talkinghead.pipeline import DEMO_AUDIO
+
+    source = animator.set_source(demo_face, size=256)
+    opts = GenerateOptions(seed=5)
+    motion = animator.motion(load_audio(DEMO_AUDIO).samples[: 16000 * 2], 12, opts)
+    x0, y0, x1, y1 = animator.changed_box()
+    assert x0 % 2 == 0 and y0 % 2 == 0 and x1 % 2 == 0 and y1 % 2 == 0
+    frames = list(animator.render(motion, opts))
+    regions = list(animator.render_regions(motion, opts))
+    photo = source.image
+    moved = 0
+    for frame, region in zip(frames, regions):
+        np.testing.assert_array_equal(frame[y0:y1, x0:x1], region)
+        outside = frame.copy()
+        outside[y0:y1, x0:x1] = photo[y0:y1, x0:x1]
+        np.testing.assert_array_equal(outside, photo)
+        moved += int(np.abs(region.astype(int) - photo[y0:y1, x0:x1]).max() > 10)
+    assert moved >= 6  # the face does move inside the box
