@@ -145,6 +145,9 @@ class Dubber:
             ingredient=video,
         )
         pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
+        # opening and jaw only: the lips model's sideways motion (width, rounding), drawn over a filmed mouth with
+        # the bank's interiors, made dubbed mouths follow the new speech less (benchmarks/RESULTS.md, issue 10)
+        pred[..., 0] = 0.0
         pred = pred * opts.lip_strength
         tracker = TrackJob(video, work, FaceChoice.parse(opts.face), self.mouth.geometry.reference, report, CHUNK)
         tracker.start()  # tracking runs ahead in a thread; rendering follows a chunk behind
