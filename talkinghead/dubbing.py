@@ -150,6 +150,9 @@ class Dubber:
         try:
             with stage("lips model"):
                 pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
+            # opening and jaw only: the lips model's sideways motion (width, rounding), drawn over a filmed mouth
+            # with the bank's interiors, made dubbed mouths follow the new speech less (RESULTS.md, issue 10)
+            pred[..., 0] = 0.0
             pred = pred * opts.lip_strength
             with FrameFetcher(video) as fetch:
                 render = _Renderer(

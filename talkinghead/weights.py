@@ -28,8 +28,8 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # name -> (file name, sha256). Update the hash with `python -m talkinghead.weights FILE` after retraining.
 REGISTRY: dict[str, tuple[str, str]] = {
     "emotions": ("emotions.safetensors", "2e1205833344afa85395c338e939aaba3b6721e5edf4df89d5267b2eda469bd5"),
-    "sync": ("sync.safetensors", "4031c55b44b5a00ae6240bc18c6d1ae5f4ad228ca5b43408b01855f295248e6d"),
-    "lips": ("lips.safetensors", "bdc6207684d281488575d02cec11eeb7801abd84c7359dc22117dacc1d464425"),
+    "sync": ("sync.safetensors", "d4576059758c3d5728045d51430b1323bf7622b39a69ceae8cd33c16294f34f9"),
+    "lips": ("lips.safetensors", "7f2cada2196cc3a0cf1e7aa1a236158166de2f0bfe6bd7a4199e07507349baed"),
     "motion": ("motion.safetensors", "7ce24f18f331288d15173306add0ae40afb1402fd4a546f925931484f48d7f51"),
 }
 

@@ -144,3 +144,27 @@ def test_long_speech_is_predicted_in_windows_with_the_same_result(monkeypatch):
     windowed = model.predict(speech, 300, 25.0)
     assert np.abs(whole).max() > 0.05
     np.testing.assert_allclose(windowed, whole, atol=1e-4)
+
+
+def test_spread_rule_gives_speech_the_real_speakers_lip_spread():
+    """The shipped lips file scales each clip's lip gap to the real speakers' spread (bounded); the rule is
+    one function of the gap's std so a running estimate (streaming) can use it too."""
+    from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
+    from talkinghead.motion.mouth import MouthModel, speech_gate, spread_gain
+
+    model = MouthModel()
+    a, s = model.amplitude, model.spread
+    assert s > 0
+    assert abs(spread_gain(s / a, s, a) - a) < 1e-9
+    assert spread_gain(1e-9, s, a) == 2.5 * a and spread_gain(100.0, s, a) == 0.5 * a
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 6) / 16000
+    speech = (
+        0.3 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 1.3 * t) > 0) + 0.02 * rng.standard_normal(len(t))
+    ).astype(np.float32)
+    out = model.predict(speech, 150, 25.0)
+    gate = speech_gate(speech, 150, 25.0)
+    idx = list(model.geometry.indices)
+    on = gate > 0.5
+    gap = (out[on, idx.index(LIP_BOTTOM), 1] - out[on, idx.index(LIP_TOP), 1]) / gate[on]
+    assert abs(gap.std() - s) < 0.02 * s, f"speech gap spread {gap.std():.4f} vs the real speakers' {s:.4f}"

@@ -56,9 +56,8 @@ class MouthModel:
         if not self.spread or speech.sum() < 10:
             return self.amplitude
         idx = list(self.geometry.indices)
-        top, bottom = idx.index(LIP_TOP), idx.index(LIP_BOTTOM)
-        std = float((out[speech, bottom, 1] - out[speech, top, 1]).std())
-        return float(np.clip(self.spread / max(std, 1e-6), 0.5 * self.amplitude, 2.5 * self.amplitude))
+        gap = out[speech, idx.index(LIP_BOTTOM), 1] - out[speech, idx.index(LIP_TOP), 1]
+        return spread_gain(float(gap.std()), self.spread, self.amplitude)
 
     def _window(self, mel: torch.Tensor, pos: np.ndarray, f0: int, f1: int) -> torch.Tensor:
         """Coefficients of frames [f0, f1), computed on a window with margins wider than the network's
@@ -68,6 +67,14 @@ class MouthModel:
         m1 = min(mel.shape[0], int(pos[g1 - 1]) + _MARGIN_MEL)
         local = torch.from_numpy(pos[g0:g1] - m0)[None]
         return self.net(mel[None, m0:m1], local)[0][f0 - g0 : f1 - g0]
+
+
+def spread_gain(gap_std: float, spread: float, amplitude: float) -> float:
+    """Gain that gives a predicted lip gap whose std over speech frames is `gap_std` the real speakers'
+    `spread`, bounded to 0.5-2.5 x the file's calibrated `amplitude`.
+    Any estimate of the std works: the whole clip's (MouthModel) or a running one over the speech so far
+    (streaming, where the clip's end is not known yet)."""
+    return float(np.clip(spread / max(gap_std, 1e-6), 0.5 * amplitude, 2.5 * amplitude))
 
 
 def embedding_features(samples: np.ndarray, kind: str) -> np.ndarray:

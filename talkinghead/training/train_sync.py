@@ -36,6 +36,9 @@ class TrainSyncOptions:
     lr: float = 2e-3
     varied_share: float = 0.5
     seed: int = 0
+    # weight of the frozen-mouth term: a mouth that does not move (a still photo, a frozen video) must not
+    # prefer any audio shift, so `eval` gives it no sync confidence
+    static_weight: float = 0.0
     config: SyncConfig = SyncConfig()
 
 
@@ -101,7 +104,14 @@ class SyncTrainer:
         own = torch.arange(aligned.shape[0])[None] == (first + torch.arange(b))[:, None]
         others = others.masked_fill(own, float("-inf"))
         logits = torch.cat([shifts, others], dim=1)
-        return F.cross_entropy(logits, torch.full((b,), MAX_SHIFT, dtype=torch.long))
+        loss = F.cross_entropy(logits, torch.full((b,), MAX_SHIFT, dtype=torch.long))
+        if self.opts.static_weight > 0:
+            # the centre frame held for the whole window: its similarities over the shifts should be flat
+            still = mouth[:, mouth.shape[1] // 2 : mouth.shape[1] // 2 + 1].expand_as(mouth)
+            flat = scale * torch.einsum("bd,bkd->bk", self.net.embed_mouth(still), a)
+            uniform = torch.full_like(flat, 1.0 / k)
+            loss = loss + self.opts.static_weight * (F.cross_entropy(flat, uniform) - float(np.log(k)))
+        return loss
 
     def fit(
         self,
