@@ -10,12 +10,14 @@ Memory stays flat however long the stream.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from talkinghead.audio.features import SAMPLE_RATE
+from talkinghead.config import GenerateOptions
 from talkinghead.media import VideoWriter
 from talkinghead.media.mux import join_segments
 from talkinghead.provenance.stamp import Stamp
@@ -80,3 +82,31 @@ class StreamRecorder:
             self.close()
         else:
             self.abort()
+
+
+def stream_to_file(
+    animator: Any,
+    chunks: Iterable[np.ndarray],
+    out: str | os.PathLike[str],
+    opts: GenerateOptions,
+    inputs: list[str | os.PathLike[str]],
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Frames of `animator` (its source set) speaking 16 kHz mono `chunks` as they arrive, written to the MP4 at
+    `out` as they come (`talkinghead generate --audio -`); `inputs` (the photo) go into the job id."""
+    from dataclasses import asdict
+
+    h, w = animator.source.image.shape[:2]
+    stamp = Stamp.new("photo", opts.watermark, list(inputs), {"stream": True, **asdict(opts)}, (w, h))
+    with StreamRecorder(out, w, h, opts.fps, stamp, crf=opts.crf) as recorder:
+
+        def audio() -> Iterator[np.ndarray]:
+            for chunk in chunks:
+                recorder.add_audio(chunk)
+                yield chunk
+
+        for k, frame in enumerate(animator.stream(audio(), opts)):
+            recorder.write(frame)
+            if progress is not None:
+                progress(k + 1)
+    return Path(out)

@@ -110,3 +110,51 @@ def test_stream_refuses_what_it_cannot_do(animator):
         MotionStream(animator.mouth, animator.head, GenerateOptions(), None, lookahead=0.0)
     with pytest.raises(InputError):
         MotionStream(animator.mouth, animator.head, GenerateOptions(pose_from="x.mp4"), None)
+
+
+def _wav_stream(samples: np.ndarray, rate: int, channels: int) -> bytes:
+    """A WAV as streaming TTS engines write it: float32, data size unknown (0xFFFFFFFF)."""
+    import struct
+
+    data = np.repeat(samples[:, None], channels, axis=1).astype("<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, channels, rate, rate * 4 * channels, 4 * channels, 32)
+    return b"RIFF\xff\xff\xff\xffWAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data\xff\xff\xff\xff" + data
+
+
+def test_pcm_chunks_reads_raw_and_wav_streams(speech):
+    import io
+
+    from talkinghead.errors import InputError
+    from talkinghead.media.pcm_stream import pcm_chunks
+
+    raw = (speech * 32767).astype("<i2").tobytes()
+    got = np.concatenate(list(pcm_chunks(io.BytesIO(raw), "s16le", 16000)))
+    np.testing.assert_allclose(got, speech, atol=1e-4)
+    t = np.arange(22050) / 22050
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    got = np.concatenate(list(pcm_chunks(io.BytesIO(_wav_stream(tone, 22050, 2)))))
+    assert abs(len(got) - 16000) <= 2  # 1 s, resampled to 16 kHz, channels averaged
+    ref = (0.5 * np.sin(2 * np.pi * 440 * np.arange(len(got)) / 16000)).astype(np.float32)
+    assert np.abs(got - ref).max() < 0.02
+    with pytest.raises(InputError):
+        list(pcm_chunks(io.BytesIO(b""), "s16le"))
+    with pytest.raises(InputError):
+        list(pcm_chunks(io.BytesIO(b"RIFF\x00\x00\x00\x00WAVEdata"), "s16le"))
+
+
+def test_generate_reads_audio_from_a_pipe(tmp_path, demo_face, speech):
+    import av
+    from typer.testing import CliRunner
+
+    from talkinghead.cli import app
+
+    out = tmp_path / "piped.mp4"
+    pcm = (speech[: 16000 * 2] * 32767).astype("<i2").tobytes()
+    r = CliRunner().invoke(app, ["generate", "--face", str(demo_face), "--audio", "-", "--size", "128", "-o", str(out), "-q"], input=pcm)
+    assert r.exit_code == 0, r.output
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 50 and len(c.streams.audio) == 1
+        assert "synthetic" in c.metadata.get("talkinghead", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["piped.mp4"]  # no partial files left
+    r = CliRunner().invoke(app, ["generate", "--face", str(demo_face), "--audio", "-", "--audio-format", "u8", "-o", str(out)])
+    assert r.exit_code == 1 and "s16le or f32le" in r.output
