@@ -35,7 +35,8 @@ class StreamRecorder:
         self.stamp = stamp
         self._video_path = self.out.with_name(f".{self.out.name}.video.mp4")
         self._audio_path = self.out.with_name(f".{self.out.name}.audio.f32")
-        self._writer = VideoWriter(self._video_path, width, height, fps=fps, crf=crf, **stamp.segment_args(width, height))
+        marks = stamp.segment_args(width, height)
+        self._writer = VideoWriter(self._video_path, width, height, fps=fps, crf=crf, **marks)
         self._audio = open(self._audio_path, "wb")  # noqa: SIM115 - closed in close/abort
         self.samples = 0
 

@@ -159,7 +159,8 @@ def test_other_sites_and_missing_tokens_are_refused(tmp_path):
         with c.websocket_connect(WS, headers=auth) as ws:
             ws.send_text("[]")
             assert error_of(ws)["code"] == "bad_message"
-        with pytest.raises(WebSocketDisconnect), c.websocket_connect(
-            "/v1/stream", headers={**auth, "Origin": "https://evil.example"}
+        with (
+            pytest.raises(WebSocketDisconnect),
+            c.websocket_connect("/v1/stream", headers={**auth, "Origin": "https://evil.example"}),
         ):
             pass

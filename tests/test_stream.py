@@ -150,11 +150,15 @@ def test_generate_reads_audio_from_a_pipe(tmp_path, demo_face, speech):
 
     out = tmp_path / "piped.mp4"
     pcm = (speech[: 16000 * 2] * 32767).astype("<i2").tobytes()
-    r = CliRunner().invoke(app, ["generate", "--face", str(demo_face), "--audio", "-", "--size", "128", "-o", str(out), "-q"], input=pcm)
+    r = CliRunner().invoke(
+        app, ["generate", "--face", str(demo_face), "--audio", "-", "--size", "128", "-o", str(out), "-q"], input=pcm
+    )
     assert r.exit_code == 0, r.output
     with av.open(str(out)) as c:
         assert c.streams.video[0].frames == 50 and len(c.streams.audio) == 1
         assert "synthetic" in c.metadata.get("talkinghead", "")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["piped.mp4"]  # no partial files left
-    r = CliRunner().invoke(app, ["generate", "--face", str(demo_face), "--audio", "-", "--audio-format", "u8", "-o", str(out)])
+    r = CliRunner().invoke(
+        app, ["generate", "--face", str(demo_face), "--audio", "-", "--audio-format", "u8", "-o", str(out)]
+    )
     assert r.exit_code == 1 and "s16le or f32le" in r.output

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from talkinghead.errors import InputError
 
 RATE = 16000
-FORMATS = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+FORMATS: dict[str, np.dtype[Any]] = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 _READ = 1 << 14
 
 
@@ -48,7 +48,7 @@ class _Resampler:
         return out
 
 
-def _header(first: bytes, read: BinaryIO) -> tuple[np.dtype, int, int, bytes]:
+def _header(first: bytes, read: BinaryIO) -> tuple[np.dtype[Any], int, int, bytes]:
     """Parse a WAV header from `first` plus what more is read: (sample dtype, rate, channels, leftover data)."""
     buf = bytearray(first)
 
@@ -78,6 +78,7 @@ def _header(first: bytes, read: BinaryIO) -> tuple[np.dtype, int, int, bytes]:
             bits = struct.unpack("<H", buf[pos + 22 : pos + 24])[0]
             if tag == 0xFFFE and size >= 40:
                 tag = struct.unpack("<H", buf[pos + 32 : pos + 34])[0]
+            dtype: np.dtype[Any]
             if (tag, bits) == (1, 16):
                 dtype = np.dtype("<i2")
             elif (tag, bits) == (3, 32):

@@ -286,4 +286,3 @@ class MotionStream:
             total = closed / _OPEN_SHARE
             out = max(out, float(lid_profile(np.array([(t - start) / total]))[0]))
         return out
-

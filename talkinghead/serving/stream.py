@@ -5,7 +5,7 @@ Protocol (also in the README, "Live streaming"):
 1. The client sends one text message, JSON: `{"type": "start", "face": ID (optional), "options": {generate
    options by their API names: size, fps, seed, still, lip_strength, pose_scale, blink_rate, emotion,
    emotion_strength}, "format": "f32le" | "s16le", "lookahead": seconds (0.04-1, default 0.1), "quality":
-   JPEG quality 30-95, "record": false}`. Without `face`, the next message is the photo (JPEG, PNG or WebP
+   JPEG quality 30-95 (default 90), "record": false}`. Without `face`, the next message is the photo (JPEG, PNG or WebP
    bytes). `face` is an id the server gave earlier (in `ready`), or the id of a generate job it still holds.
 2. The server answers `{"type": "ready", "face": ID, "width", "height", "fps", "sample_rate": 16000, "format",
    "lookahead"}`.
@@ -54,7 +54,7 @@ from talkinghead.serving.settings import ServeSettings
 
 log = logging.getLogger("talkinghead.serve")
 HEADER = struct.Struct("<IfI")  # frame index, time (s), audio samples received when sent
-FORMATS = {"f32le": np.dtype("<f4"), "s16le": np.dtype("<i2")}
+FORMATS: dict[str, np.dtype[Any]] = {"f32le": np.dtype("<f4"), "s16le": np.dtype("<i2")}
 MAX_CHUNK_S = 10.0
 START_TIMEOUT_S = 30.0
 AUDIO_TIMEOUT_S = 60.0  # a stream with no message for this long is closed
@@ -162,8 +162,9 @@ def _options(start: dict[str, Any]) -> tuple[Any, str, float, int, bool]:
     if not isinstance(raw, dict):
         raise StreamError("bad_option", "'options' must be an object of generate options.")
     try:
-        overrides, _ = parse_options("generate", {str(k): str(v).lower() if isinstance(v, bool) else str(v)
-                                                  for k, v in raw.items()})
+        overrides, _ = parse_options(
+            "generate", {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+        )
     except OptionError as exc:
         raise StreamError("bad_option", str(exc)) from None
     opts = check_options(replace(GenerateOptions(), **overrides))
@@ -172,7 +173,7 @@ def _options(start: dict[str, Any]) -> tuple[Any, str, float, int, bool]:
         raise StreamError("bad_format", f"The audio format must be f32le or s16le, not '{str(fmt)[:20]}'.")
     try:
         lookahead = float(start.get("lookahead", LOOKAHEAD_S))
-        quality = int(start.get("quality", 80))
+        quality = int(start.get("quality", 90))
     except (TypeError, ValueError):
         raise StreamError("bad_option", "'lookahead' and 'quality' must be numbers.") from None
     if not MIN_LOOKAHEAD_S <= lookahead <= 1.0:
@@ -189,7 +190,7 @@ async def _receive(websocket: WebSocket, timeout: float) -> dict[str, Any]:
         raise StreamError("timeout", f"Nothing was received for {timeout:g} seconds.") from None
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
-    return message
+    return dict(message)
 
 
 def _json(message: dict[str, Any]) -> dict[str, Any]:
@@ -259,7 +260,7 @@ async def _session(websocket: WebSocket, faces: Faces, settings: ServeSettings) 
 
     start = _json(await _receive(websocket, START_TIMEOUT_S))
     if start["type"] != "start":
-        raise StreamError("bad_message", "The first message must be {\"type\": \"start\", ...}.")
+        raise StreamError("bad_message", 'The first message must be {"type": "start", ...}.')
     try:
         opts, fmt, lookahead, quality, record = _options(start)
     except TalkingHeadError as exc:
@@ -283,8 +284,16 @@ async def _session(websocket: WebSocket, faces: Faces, settings: ServeSettings) 
         raise StreamError("bad_face", str(exc)) from None
     h, w = anim.source.image.shape[:2]
     await websocket.send_json(
-        {"type": "ready", "face": face_id, "width": w, "height": h, "fps": opts.fps, "sample_rate": 16000,
-         "format": fmt, "lookahead": lookahead}
+        {
+            "type": "ready",
+            "face": face_id,
+            "width": w,
+            "height": h,
+            "fps": opts.fps,
+            "sample_rate": 16000,
+            "format": fmt,
+            "lookahead": lookahead,
+        }
     )
     await _run(websocket, anim, opts, fmt, lookahead, quality, record, settings)
 
@@ -302,7 +311,7 @@ async def _run(
     import cv2
 
     loop = asyncio.get_running_loop()
-    chunks: queue.Queue[np.ndarray | None | type[_Stopped]] = queue.Queue()
+    chunks: queue.Queue[np.ndarray | type[_Stopped] | None] = queue.Queue()
     out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     received = [0]
     max_samples = int(settings.max_stream_seconds * 16000)
@@ -338,7 +347,7 @@ async def _run(
             for k, frame in enumerate(anim.stream(audio(), opts, lookahead)):
                 if recorder is not None:
                     recorder.write(frame)
-                ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)
+                _, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)
                 head = HEADER.pack(k, k / opts.fps, sent[0])
                 loop.call_soon_threadsafe(out.put_nowait, ("frame", head + jpeg.tobytes()))
             result = recorder.close() if recorder is not None else None
