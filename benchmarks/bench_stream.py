@@ -15,7 +15,8 @@ Starts `talkinghead serve` in a subprocess on a free loopback port, then, with t
 Prints one JSON object. The machine's load average is printed too: on a shared machine the figures move with it.
 
 Run: nice -n 10 .venv/bin/python benchmarks/bench_stream.py [--minutes 2] [--size 512] [--chunk-ms 20]
-     [--lookahead 0.1] [--ten-minutes]
+     [--lookahead 0.1] [--quality 90] [--ten-minutes] [--skip-agreement] [--skip-live]
+     .venv/bin/python benchmarks/bench_stream.py --motion-sweep   (motion only, per look-ahead; no server)
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def stream(
     rss: psutil.Process,
     options: dict | None = None,
     quality: int = 90,
+    record: bool = False,
 ) -> dict:
     """One stream; per-frame arrival times (and decoded frames if asked)."""
     import cv2
@@ -105,7 +107,11 @@ def stream(
     memory: list[tuple[float, int]] = []
     with connect(url, max_size=None, open_timeout=60) as ws:
         start = {"size": size, "seed": 0, **(options or {})}
-        ws.send(json.dumps({"type": "start", "options": start, "lookahead": lookahead, "quality": quality}))
+        ws.send(
+            json.dumps(
+                {"type": "start", "options": start, "lookahead": lookahead, "quality": quality, "record": record}
+            )
+        )
         ws.send(DEMO_FACE.read_bytes())
         ready = json.loads(ws.recv(timeout=120))
         assert ready["type"] == "ready", ready
@@ -143,7 +149,18 @@ def stream(
             if done["type"] in ("done", "error"):
                 break
         sender.join()
-    return {"t0": t0[0], "arrivals": np.array(arrivals), "frames": frames, "done": done, "memory": memory}
+        video = None
+        if record and done.get("type") == "done":
+            assert json.loads(ws.recv(timeout=120))["type"] == "video"
+            video = ws.recv(timeout=120)
+    return {
+        "t0": t0[0],
+        "arrivals": np.array(arrivals),
+        "frames": frames,
+        "done": done,
+        "memory": memory,
+        "video": video,
+    }
 
 
 def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
@@ -169,15 +186,70 @@ def agreement(url: str, tmp: str, args: argparse.Namespace, rss: psutil.Process)
     speech = _speech16k(DEMO_AUDIO)
     out: dict = {"quality": args.quality}
     for still in (False, True):
-        got = stream(url, speech, args.size, 40, args.lookahead, False, True, rss, {"still": still}, args.quality)
-        path = Path(tmp) / "offline.mp4"
-        th.generate(DEMO_FACE, DEMO_AUDIO, path, size=args.size, seed=0, still=still)
-        offline = [f for _, f in iter_frames(path)]
-        a, b = _mouth_of(got["frames"]), _mouth_of(offline)
-        key = "still" if still else "default"
-        out[key] = {"frames_streamed": len(a), "frames_offline": len(b), "mouth_opening_correlation": _corr(a, b)}
-        if not still:
-            out["ceiling_offline_vs_its_jpeg"] = _corr(_mouth_of([_jpeg(f, args.quality) for f in offline]), b)
+        got = stream(
+            url, speech, args.size, 40, args.lookahead, False, True, rss, {"still": still}, args.quality, record=True
+        )
+        a = _mouth_of(got["frames"])
+        recorded = Path(tmp) / "recorded.mp4"
+        recorded.write_bytes(got["video"])
+        a_mp4 = _mouth_of([f for _, f in iter_frames(recorded)])  # the stream's MP4: H.264 + watermark, as generate
+        key = "still" if still else "head_motion"
+        out[key] = {"frames_streamed": len(a)}
+        # the streamed JPEGs carry no watermark; the MP4s do (>= 400 px), and it moves the measured mesh a little
+        for watermark in (False, True):
+            path = Path(tmp) / "offline.mp4"
+            th.generate(DEMO_FACE, DEMO_AUDIO, path, size=args.size, seed=0, still=still, watermark=watermark)
+            offline = [f for _, f in iter_frames(path)]
+            b = _mouth_of(offline)
+            name = "vs_generate" if watermark else "vs_generate_no_watermark"
+            out[key][name] = {"frames_offline": len(b), "mouth_opening_correlation": _corr(a, b)}
+            if watermark:
+                out[key][name]["recorded_mp4_correlation"] = _corr(a_mp4, b)
+            if not still:
+                out[key][name]["ceiling_offline_vs_its_jpeg"] = _corr(
+                    _mouth_of([_jpeg(f, args.quality) for f in offline]), b
+                )
+    return out
+
+
+def motion_sweep(lookaheads: list[float]) -> dict:
+    """No server, no rendering: the streamed lip gap (`MotionStream`, 20 ms chunks) against the offline one
+    (`Animator.motion`) on the built-in speech and the first 8 corpus clips (20 s each at most), per look-ahead:
+    mean and lowest per-clip Pearson r, over whole clips and after the first 3 s (the running statistics'
+    warm-up). Look-ahead 1 s leaves only the running statistics as a difference."""
+    import torch
+
+    from talkinghead.config import GenerateOptions
+    from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
+    from talkinghead.motion.stream import MotionStream
+    from talkinghead.pipeline import Animator
+
+    torch.set_num_threads(1)
+    anim, opts = Animator(), GenerateOptions()
+    idx = list(anim.mouth.geometry.indices)
+    top, bottom = idx.index(LIP_TOP), idx.index(LIP_BOTTOM)
+    clips = [_speech16k(DEMO_AUDIO)]
+    if CORPUS.is_dir():
+        clips += [_speech16k(p)[: 16000 * 20] for p in sorted(CORPUS.glob("*.flac"))[:8]]
+    offline = [anim.motion(c, max(1, round(len(c) / 16000 * 25)), opts).mouth for c in clips]
+    out: dict = {"clips": len(clips)}
+    for lookahead in lookaheads:
+        whole, late = [], []
+        for c, off in zip(clips, offline):
+            ms = MotionStream(anim.mouth, anim.head, opts, None, lookahead)
+            pieces = [ms.push(c[i : i + 320]) for i in range(0, len(c), 320)] + [ms.finish()]
+            m = np.concatenate([p.mouth for p in pieces])
+            a, b = m[:, bottom, 1] - m[:, top, 1], off[:, bottom, 1] - off[:, top, 1]
+            whole.append(np.corrcoef(a, b)[0, 1])
+            if len(a) > 100:
+                late.append(np.corrcoef(a[75:], b[75:])[0, 1])
+        out[str(lookahead)] = {
+            "mean_r": round(float(np.mean(whole)), 3),
+            "min_r": round(float(np.min(whole)), 3),
+            "after_3s_mean_r": round(float(np.mean(late)), 3) if late else None,
+            "after_3s_min_r": round(float(np.min(late)), 3) if late else None,
+        }
+        print(lookahead, out[str(lookahead)], flush=True)
     return out
 
 
@@ -190,7 +262,14 @@ def main() -> None:
     ap.add_argument("--lookahead", type=float, default=0.1)
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality of the streamed frames")
     ap.add_argument("--skip-agreement", action="store_true")
+    ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument(
+        "--motion-sweep", action="store_true", help="only the streamed vs offline lip gap per look-ahead (no server)"
+    )
     args = ap.parse_args()
+    if args.motion_sweep:
+        print(json.dumps(motion_sweep([0.04, 0.06, 0.1, 0.14, 0.2, 1.0]), indent=1))
+        return
     minutes = 10.0 if args.ten_minutes else args.minutes
     fps = 25.0
     result: dict = {
@@ -236,6 +315,8 @@ def main() -> None:
                 result["agreement"] = agreement(url, tmp, args, rss)
                 print(json.dumps(result["agreement"]), flush=True)
 
+            if args.skip_live:
+                return
             samples = _programme(minutes * 60)
             live = stream(url, samples, args.size, args.chunk_ms, args.lookahead, True, False, rss, None, args.quality)
             arr = live["arrivals"]
