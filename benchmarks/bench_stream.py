@@ -40,7 +40,15 @@ from talkinghead.media import load_audio
 from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE
 
 HEADER = struct.Struct("<IfI")
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
+# the corpus' speech clips, next to the repository (../shared/data, as the tests find it; a worktree may sit deeper)
+CORPUS = next(
+    (
+        p / "shared" / "data" / "speech"
+        for p in Path(__file__).resolve().parents[1:]
+        if (p / "shared" / "data").is_dir()
+    ),
+    Path("/nonexistent"),
+)
 
 
 def _free_port() -> int:
