@@ -59,6 +59,7 @@ MAX_CHUNK_S = 10.0
 START_TIMEOUT_S = 30.0
 AUDIO_TIMEOUT_S = 60.0  # a stream with no message for this long is closed
 _FACES_KEPT = 8
+_FRAMES_AHEAD = 50  # frames rendered but not yet sent, at most (2 s at 25 fps)
 _INTERNAL = "The stream failed because of an internal error of the server."
 
 
@@ -314,8 +315,10 @@ async def _run(
     chunks: queue.Queue[np.ndarray | type[_Stopped] | None] = queue.Queue()
     out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     received = [0]
+    room = threading.Semaphore(_FRAMES_AHEAD)  # a client that does not read its frames holds the render, not memory
     max_samples = int(settings.max_stream_seconds * 16000)
     tmp = tempfile.TemporaryDirectory(dir=settings.data_dir) if record else None
+    stopped = threading.Event()
 
     def produce() -> None:
         recorder = None
@@ -349,6 +352,9 @@ async def _run(
                     recorder.write(frame)
                 _, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)
                 head = HEADER.pack(k, k / opts.fps, sent[0])
+                while not room.acquire(timeout=1.0):
+                    if stopped.is_set():
+                        raise _Stopped()
                 loop.call_soon_threadsafe(out.put_nowait, ("frame", head + jpeg.tobytes()))
             result = recorder.close() if recorder is not None else None
             recorder = None
@@ -385,6 +391,7 @@ async def _run(
             kind, value = await out.get()
             if kind == "frame":
                 await websocket.send_bytes(value)
+                room.release()
             elif kind == "error":
                 raise StreamError(*value)
             else:
@@ -411,6 +418,7 @@ async def _run(
                 if exc is not None:
                     raise exc
     finally:
+        stopped.set()
         chunks.put(_Stopped)
         for task in (receiver, sender):
             task.cancel()
