@@ -227,7 +227,16 @@ _WEIGHTS_HELP = "A {} model written by `talkinghead train` (default: the built-i
 @app.command()
 def generate(
     face: Path | None = typer.Option(None, "--face", help="Photo with a face: JPEG, PNG or WebP."),
-    audio: Path = typer.Option(..., "--audio", help="Speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track."),
+    audio: Path = typer.Option(
+        ...,
+        "--audio",
+        help="Speech: WAV, MP3, M4A, FLAC, OGG or a video's audio track; '-' = read it from standard input as it "
+        "arrives (a WAV stream, or raw PCM as --audio-format/--audio-rate say) and write the video as it comes.",
+    ),
+    audio_format: str = typer.Option(
+        "s16le", "--audio-format", help="Raw audio on standard input (--audio -): s16le or f32le, mono."
+    ),
+    audio_rate: int = typer.Option(16000, "--audio-rate", help="Sample rate of raw audio on standard input (Hz)."),
     out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="Output .mp4 file."),
     avatar: Path | None = typer.Option(
         None, "--avatar", help="An avatar made by `talkinghead avatar` (instead of --face)."
@@ -277,10 +286,17 @@ def generate(
 
     if (face is None) == (avatar is None):
         _fail(TalkingHeadError("Give either --face PHOTO or --avatar FILE (one of them)."))
+    from_pipe = str(audio) == "-"
+    if from_pipe and audio_format not in ("s16le", "f32le"):
+        _fail(TalkingHeadError(f"--audio-format must be s16le or f32le, not '{audio_format}'."))
+    if from_pipe and not 4000 <= audio_rate <= 192000:
+        _fail(TalkingHeadError(f"--audio-rate must be from 4000 to 192000 Hz, not {audio_rate}."))
+    if from_pipe and pose_from is not None:
+        _fail(TalkingHeadError("--pose-from cannot be used with audio from standard input (--audio -)."))
     _check_inputs(
         face_image=face,
         avatar_file=avatar,
-        audio_file=audio,
+        audio_file=None if from_pipe else audio,
         driving_video=pose_from,
         lips_weights_file=lips_weights,
         motion_weights_file=motion_weights,
@@ -327,6 +343,23 @@ def generate(
             torch.set_num_threads(1)
             return Animator(lips_weights=lips_weights or "lips", motion_weights=motion_weights or "motion")
 
+        if from_pipe:
+            import sys
+
+            from talkinghead.media.pcm_stream import pcm_chunks
+            from talkinghead.pipeline import check_options
+            from talkinghead.stream_record import stream_to_file
+
+            check_options(opts)
+            streamer = animator()
+            if avatar is not None:
+                streamer.set_avatar(avatar, size=size)
+            else:
+                streamer.set_source(face, size=size, face_index=face_index)  # type: ignore[arg-type]
+            chunks = pcm_chunks(sys.stdin.buffer, audio_format, audio_rate)
+            source = face if face is not None else avatar
+            assert source is not None
+            return stream_to_file(streamer, chunks, out, opts, [source], lambda k: update(k, k))
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
     _render("Rendering", quiet, job)

@@ -214,6 +214,26 @@ class Animator:
                         paint_mouth(region, local, face.source.inter_ocular, face.tone)
                 yield region
 
+    def stream(
+        self, chunks: Iterable[np.ndarray], options: GenerateOptions | None = None, lookahead: float | None = None
+    ) -> Iterator[np.ndarray]:
+        """RGB frames of the source speaking 16 kHz mono float32 `chunks` (any lengths) as they arrive: frame k
+        (time k / fps) comes as soon as the audio up to k / fps + `lookahead` s has (motion/stream.py)."""
+        from talkinghead.motion.stream import LOOKAHEAD_S, MotionStream
+
+        opts = check_options(options or GenerateOptions())
+        face = self._prepared()
+        style = face.avatar.style if face.avatar is not None else None
+        motion = MotionStream(self.mouth, self.head, opts, style, LOOKAHEAD_S if lookahead is None else lookahead)
+        self.expression(opts)  # an unknown emotion fails before any audio is read
+
+        def pieces() -> Iterator[Motion]:
+            for chunk in chunks:
+                yield motion.push(np.asarray(chunk, np.float32).reshape(-1))
+            yield motion.finish()
+
+        return self.render(pieces(), opts)
+
     def frames(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Iterator[np.ndarray]:
         """RGB uint8 frames of the source speaking 16 kHz mono `speech16k` (see `render`)."""
         self._prepared()

@@ -198,3 +198,23 @@ def test_refused_input_shows_its_message(page, base_url, tmp_path) -> None:
     assert page.is_visible("#error") and not page.is_visible("#result")
     # the refusal is answered with 415, which Chromium logs as a failed resource load; nothing else may be logged
     assert all("415" in p for p in page.problems), page.problems
+
+
+def test_live_mode_streams_frames_from_the_microphone(page, base_url) -> None:
+    """Live mode with Chromium's fake microphone (a beep): frames arrive over the WebSocket and the page shows
+    the measured delay."""
+    page.set_input_files("#face", str(DEMO_FACE))
+    page.select_option("select[name=size]", "256")
+    page.click("#live-start")
+    page.wait_for_function(
+        "() => document.querySelector('#live-stats').textContent.includes('audio to mouth')", timeout=60_000
+    )
+    stats = page.inner_text("#live-stats")
+    shown = int(stats.split("audio to mouth ")[1].split(" ms")[0])
+    assert 0 < shown < 5000, stats
+    width = page.evaluate("document.querySelector('#live-frame').naturalWidth")
+    assert width == 256
+    page.click("#live-start")  # stop: the server finishes the stream
+    page.wait_for_function("() => document.querySelector('#live-note').textContent.startsWith('Done')", timeout=30_000)
+    assert page.problems == []
+    _only_local(page, base_url)

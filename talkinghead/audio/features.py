@@ -139,12 +139,10 @@ def prosody(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     active = np.clip((db - (top - 30.0)) / 10.0, 0.0, 1.0)
     d_rel = np.clip(np.diff(rel, prepend=rel[:1]), -1.0, 1.0)
     # voicing and pitch from the autocorrelation of a 40 ms window centred on each frame
-    win = 640
+    win = PITCH_WIN
     centres = ((np.arange(n_frames) + 0.5) * (SAMPLE_RATE / fps)).astype(np.int64)
-    lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 50
     peak = np.empty(n_frames, np.int64)
     ratio = np.empty(n_frames, np.float64)
-    hann = np.hanning(win).astype(np.float32)
     # blocks of frames keep the (frames x 2 * win) FFT buffers small however long the speech (1 h of audio
     # took 6 GB in one block); every row is computed alone, so the values are those of one pass
     for a in range(0, n_frames, _FRAMES_BLOCK):
@@ -154,15 +152,10 @@ def prosody(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         hi_i = int(min(centres[b - 1] + win, len(x) + win))
         seg = padded_slice(x, lo_i, hi_i, win // 2)
         idx = np.clip(centres[a:b, None] + np.arange(win)[None, :], 0, len(x) + win - 1) - lo_i
-        frames = seg[idx] * hann
-        frames = frames - frames.mean(axis=1, keepdims=True)
-        spec = np.fft.rfft(frames, n=2 * win, axis=1)
-        ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
-        peak[a:b] = lo + np.argmax(ac[:, lo:hi], axis=1)
-        ratio[a:b] = ac[np.arange(b - a), peak[a:b]] / (ac[:, 0] + 1e-6)
+        peak[a:b], ratio[a:b] = pitch_peak(seg[idx])
     voicing = np.clip(ratio, 0.0, 1.0) * active
     logf0 = np.log(SAMPLE_RATE / peak.astype(np.float64))
-    voiced = voicing > 0.45
+    voiced = voicing > VOICED
     ref = np.median(logf0[voiced]) if voiced.sum() > 5 else float(np.log(150.0))
     pitch = np.where(voiced, np.clip((logf0 - ref) / 0.3, -3, 3), 0.0)
     # coarse spectrum: 8 bands of 10 mel bands, averaged over the frame's mel frames
@@ -171,3 +164,21 @@ def prosody(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     bands = mel.reshape(len(mel), 8, N_MELS // 8).mean(axis=2)[pos] / 5.0
     out = np.column_stack([rel, active, d_rel, voicing, pitch, bands])
     return out.astype(np.float32)
+
+
+PITCH_WIN = 640  # samples (40 ms) of each frame's autocorrelation window
+VOICED = 0.45  # voicing above which a frame's pitch counts
+
+
+def pitch_peak(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of (n, PITCH_WIN) samples: the autocorrelation's peak lag in 50-400 Hz and its height relative
+    to lag 0 (the voicing). Shared by `prosody` and the streaming cues (`audio/running.py`)."""
+    win = PITCH_WIN
+    lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 50
+    frames = frames * np.hanning(win).astype(np.float32)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(frames, n=2 * win, axis=1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
+    peak = lo + np.argmax(ac[:, lo:hi], axis=1)
+    ratio = ac[np.arange(len(frames)), peak] / (ac[:, 0] + 1e-6)
+    return peak, ratio

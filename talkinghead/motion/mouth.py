@@ -45,19 +45,26 @@ class MouthModel:
         mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel, EMBED_SCALES[kind]))
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
-        out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.geometry.indices), 2)
+        out = self.offsets(coef)
         gate = speech_gate(samples, n_frames, fps)
-        return out * (self._gain(out, gate) * gate)[:, None, None]
+        return out * (self.gain(self.lip_gaps(out[gate > 0.5])) * gate)[:, None, None]
 
-    def _gain(self, out: np.ndarray, gate: np.ndarray) -> float:
-        """The file's fixed gain, or (files with a `spread`) the gain that gives this speech's lip gap the
-        spread real speakers have: regression shrinks motion most on voices unlike the training ones."""
-        speech = gate > 0.5
-        if not self.spread or speech.sum() < 10:
-            return self.amplitude
+    def offsets(self, coef: torch.Tensor) -> np.ndarray:
+        """(T, n_coeffs) model coefficients -> (T, len(indices), 2) offsets, before gain and gate."""
+        return ((coef * self.std) @ self.basis).numpy().reshape(len(coef), len(self.geometry.indices), 2)
+
+    def lip_gaps(self, out: np.ndarray) -> np.ndarray:
+        """(T,) the inner-lip gap change of each frame of offsets (T, len(indices), 2)."""
         idx = list(self.geometry.indices)
-        gap = out[speech, idx.index(LIP_BOTTOM), 1] - out[speech, idx.index(LIP_TOP), 1]
-        return spread_gain(float(gap.std()), self.spread, self.amplitude)
+        top, bottom = idx.index(LIP_TOP), idx.index(LIP_BOTTOM)
+        return np.asarray(out[:, bottom, 1] - out[:, top, 1])
+
+    def gain(self, speech_gaps: np.ndarray) -> float:
+        """The file's fixed gain, or (files with a `spread`) the gain that gives the lip gaps of the speech
+        frames the spread real speakers have: regression shrinks motion most on voices unlike the training ones."""
+        if not self.spread or len(speech_gaps) < 10:
+            return self.amplitude
+        return spread_gain(float(speech_gaps.std()), self.spread, self.amplitude)
 
     def _window(self, mel: torch.Tensor, pos: np.ndarray, f0: int, f1: int) -> torch.Tensor:
         """Coefficients of frames [f0, f1), computed on a window with margins wider than the network's
@@ -96,7 +103,12 @@ def speech_gate(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     db = loudness(samples, n_frames, fps)
     if not np.isfinite(db).any():
         return np.zeros(n_frames, np.float32)
-    top = np.percentile(db, 95)
+    return gate_from_loudness(db, float(np.percentile(db, 95)))
+
+
+def gate_from_loudness(db: np.ndarray, top: float) -> np.ndarray:
+    """The gate of frames with levels `db` (dB) against the speech level `top`; the ends are held (edge)."""
+    n_frames = len(db)
     gate = np.clip((db - (top - 40.0)) / 12.0, 0.0, 1.0)
     # open slightly before the sound and close a little after it: max over +-2 frames, then smooth
     k = 2

@@ -443,6 +443,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             await asyncio.sleep(0.05)
         return _error(404, *not_found) if job is None else JSONResponse(public(job))
 
+    from talkinghead.serving.stream import register as register_stream
+
+    register_stream(app, settings, store)  # WebSocket /v1/stream (serving/stream.py)
+
     # ---------------------------------------------------------------- page, login, docs
 
     @app.get("/", include_in_schema=False)

@@ -27,6 +27,9 @@ class ServeSettings:
     keep_hours: float = 24.0  # finished jobs (results, errors) are deleted this long after they end
     cleanup_every_s: float = 60.0  # how often expired jobs are looked for
     threads_per_worker: int | None = None  # torch/OpenCV threads per worker; None = cores / workers
+    streams: int = 2  # live WebSocket streams (/v1/stream) at a time; each renders in a thread of the server
+    max_stream_seconds: float = 3600.0  # audio one live stream may send
+    stream_threads: int = 1  # torch/OpenCV threads of the server process, where live streams render
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))

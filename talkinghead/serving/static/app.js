@@ -147,3 +147,119 @@ form.addEventListener("submit", async (e) => {
 });
 
 showMode();
+
+// ------------------------------------------------------------------ live mode (WebSocket /v1/stream)
+// The microphone is captured at 16 kHz (or resampled here), sent as float32 chunks of 512 samples (32 ms);
+// each frame comes back as a 12-byte header (index, time, samples the server had) and a JPEG. The delay shown is
+// the frame's arrival time minus the moment its audio was spoken, from the send times of the chunks.
+let live = null;
+
+function liveStop(note) {
+  if (!live) return;
+  const l = live;
+  live = null;
+  if (l.processor) l.processor.disconnect();
+  if (l.source) l.source.disconnect();
+  if (l.mic) l.mic.getTracks().forEach((t) => t.stop());
+  if (l.context) l.context.close();
+  if (l.ws.readyState === WebSocket.OPEN) l.ws.send(JSON.stringify({ type: "end" }));
+  l.closing = true;
+  $("live-start").textContent = "Go live";
+  if (note) $("live-note").textContent = note;
+}
+
+function median(values) {
+  if (!values.length) return NaN;
+  const s = values.slice().sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+$("live-start").addEventListener("click", async () => {
+  if (live) return liveStop("Stopped.");
+  if (!$("face").files.length) { $("live-note").textContent = "Choose a photo first."; return; }
+  if (!navigator.mediaDevices) { $("live-note").textContent = "The microphone needs https:// or localhost."; return; }
+  let mic;
+  try {
+    mic = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
+  } catch (err) {
+    $("live-note").textContent = "The microphone is not available: " + err.message;
+    return;
+  }
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(proto + "//" + location.host + "/v1/stream");
+  ws.binaryType = "arraybuffer";
+  const l = { ws, mic, sent: [], delays: [], first: null, start: null, frames: 0, fps: 25, url: null };
+  live = l;
+  $("live-start").textContent = "Stop";
+  $("live-note").textContent = "Connecting…";
+  const options = {};
+  for (const el of $("options-generate").querySelectorAll("input, select")) {
+    if (el.name === "emotion") continue;
+    if (el.type === "checkbox") options[el.name] = el.checked;
+    else if (el.value !== "") options[el.name] = el.value;
+  }
+  ws.onopen = async () => {
+    ws.send(JSON.stringify({ type: "start", options, format: "f32le" }));
+    ws.send(await $("face").files[0].arrayBuffer());
+  };
+  ws.onerror = () => { if (live === l) liveStop("The stream failed."); };
+  ws.onclose = () => { if (live === l) liveStop("The server closed the stream."); };
+  ws.onmessage = (e) => {
+    if (typeof e.data === "string") {
+      const m = JSON.parse(e.data);
+      if (m.type === "ready") { l.fps = m.fps; startMic(l); $("live-note").textContent = "Live: speak now."; }
+      else if (m.type === "error") liveStop(m.message);
+      else if (m.type === "done") $("live-note").textContent = "Done: " + m.frames + " frames.";
+      return;
+    }
+    const view = new DataView(e.data);
+    const k = view.getUint32(0, true);
+    const now = performance.now();
+    const spoken = spokenAt(l, (k / l.fps) * 16000);
+    if (l.first === null) l.first = now - l.start;
+    if (spoken !== null) l.delays.push(now - spoken);
+    if (l.delays.length > 100) l.delays.shift();
+    l.frames += 1;
+    const url = URL.createObjectURL(new Blob([e.data.slice(12)], { type: "image/jpeg" }));
+    $("live-frame").onload = () => URL.revokeObjectURL(url);
+    $("live-frame").src = url;
+    $("live-view").hidden = false;
+    if (l.frames % 5 === 0) {
+      $("live-stats").textContent = "frame " + k + " · first frame " + Math.round(l.first) + " ms after the first chunk"
+        + " · audio to mouth " + Math.round(median(l.delays)) + " ms (median of the last " + l.delays.length + ")";
+    }
+  };
+});
+
+// when the sample at `index` was spoken: the send time of the chunk holding it, minus the audio after it
+function spokenAt(l, index) {
+  for (const [end, time] of l.sent) if (end >= index) return time - ((end - index) / 16000) * 1000;
+  return null;
+}
+
+function startMic(l) {
+  const context = new AudioContext({ sampleRate: 16000 });
+  const source = context.createMediaStreamSource(l.mic);
+  const processor = context.createScriptProcessor(512, 1, 1);
+  const ratio = context.sampleRate / 16000;
+  let total = 0;
+  processor.onaudioprocess = (e) => {
+    if (live !== l || l.ws.readyState !== WebSocket.OPEN) return;
+    let x = e.inputBuffer.getChannelData(0);
+    if (ratio !== 1) { // the browser kept its own rate: linear resampling to 16 kHz
+      const n = Math.floor(x.length / ratio);
+      const y = new Float32Array(n);
+      for (let i = 0; i < n; i++) y[i] = x[Math.min(x.length - 1, Math.round(i * ratio))];
+      x = y;
+    }
+    const now = performance.now();
+    if (l.start === null) l.start = now;
+    total += x.length;
+    l.sent.push([total, now]);
+    if (l.sent.length > 400) l.sent.shift();
+    l.ws.send(new Float32Array(x).buffer);
+  };
+  source.connect(processor);
+  processor.connect(context.destination); // a ScriptProcessor only runs while connected; it outputs silence
+  Object.assign(l, { context, source, processor });
+}

@@ -1,0 +1,364 @@
+"""Live streaming (`/v1/stream`), measured through the WebSocket by a client, as a user would run it.
+
+Starts `talkinghead serve` in a subprocess on a free loopback port, then, with the `websockets` client:
+
+1. agreement: streams the built-in speech as fast as it can and compares the mouth opening measured on the
+   received JPEG frames (face mesh, inner-lip gap / inter-ocular, `metrics/mouth.py`'s measure) with the one
+   measured on the offline `generate` MP4 of the same audio and seed: Pearson correlation per frame;
+2. live: one stream of `--minutes` of speech (the built-in speech and corpus speech if present, looped, with
+   pauses) sent in real time in `--chunk-ms` chunks, the way a microphone delivers it (a chunk leaves when its
+   last sample has been "spoken"). For each frame k (time k / fps), the audio-to-mouth delay is its arrival
+   time minus the moment the audio at k / fps was spoken: chunking + look-ahead + render + encode + transport
+   (loopback). First-frame latency is from sending the first chunk to receiving frame 0. Per minute: frames,
+   median and 95th percentile delay (drift = last minute's median minus the first's) and the server's RSS.
+
+Prints one JSON object. The machine's load average is printed too: on a shared machine the figures move with it.
+
+Run: nice -n 10 .venv/bin/python benchmarks/bench_stream.py [--minutes 2] [--size 512] [--chunk-ms 20]
+     [--lookahead 0.1] [--quality 90] [--ten-minutes] [--skip-agreement] [--skip-live]
+     .venv/bin/python benchmarks/bench_stream.py --motion-sweep   (motion only, per look-ahead; no server)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from talkinghead.media import load_audio
+from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE
+
+HEADER = struct.Struct("<IfI")
+# the corpus' speech clips, next to the repository (../shared/data, as the tests find it; a worktree may sit deeper)
+CORPUS = next(
+    (
+        p / "shared" / "data" / "speech"
+        for p in Path(__file__).resolve().parents[1:]
+        if (p / "shared" / "data").is_dir()
+    ),
+    Path("/nonexistent"),
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _speech16k(path: Path) -> np.ndarray:
+    w = load_audio(path)
+    from talkinghead.media.audio import resample
+
+    x = w.samples.mean(axis=1) if w.samples.ndim == 2 else w.samples
+    return resample(x.astype(np.float32), w.sample_rate, 16000)
+
+
+def _programme(seconds: float) -> np.ndarray:
+    """`seconds` of speech with pauses: the built-in speech and corpus speech (if present), looped."""
+    clips = [_speech16k(DEMO_AUDIO)]
+    if CORPUS.is_dir():
+        clips += [_speech16k(p) for p in sorted(CORPUS.glob("*.flac"))[:20]]
+    out, i, n = [], 0, 0
+    pause = np.zeros(12000, np.float32)  # 0.75 s
+    while n < seconds * 16000:
+        out += [clips[i % len(clips)], pause]
+        n += len(clips[i % len(clips)]) + len(pause)
+        i += 1
+    return np.concatenate(out)[: int(seconds * 16000)]
+
+
+def _mouth_of(frames: list[np.ndarray]) -> np.ndarray:
+    from talkinghead.face.indices import mouth_opening
+    from talkinghead.face.landmarks import detect_faces
+
+    out = np.full(len(frames), np.nan)
+    for k, f in enumerate(frames):
+        faces = detect_faces(f, max_faces=1)
+        if faces:
+            out[k] = mouth_opening(faces[0].points)
+    return out
+
+
+def stream(
+    url: str,
+    samples: np.ndarray,
+    size: int,
+    chunk_ms: float,
+    lookahead: float,
+    paced: bool,
+    keep_frames: bool,
+    rss: psutil.Process,
+    options: dict | None = None,
+    quality: int = 90,
+    record: bool = False,
+) -> dict:
+    """One stream; per-frame arrival times (and decoded frames if asked)."""
+    import cv2
+    from websockets.sync.client import connect
+
+    chunk = int(16000 * chunk_ms / 1000)
+    arrivals: list[float] = []
+    frames: list[np.ndarray] = []
+    done: dict = {}
+    memory: list[tuple[float, int]] = []
+    with connect(url, max_size=None, open_timeout=60) as ws:
+        start = {"size": size, "seed": 0, **(options or {})}
+        ws.send(
+            json.dumps(
+                {"type": "start", "options": start, "lookahead": lookahead, "quality": quality, "record": record}
+            )
+        )
+        ws.send(DEMO_FACE.read_bytes())
+        ready = json.loads(ws.recv(timeout=120))
+        assert ready["type"] == "ready", ready
+        t0: list[float] = []
+
+        def send() -> None:
+            start = time.perf_counter()
+            t0.append(start)
+            for i in range(0, len(samples), chunk):
+                if paced:  # a microphone: the chunk leaves once its last sample has been spoken
+                    wait = start + (i + chunk) / 16000 - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                ws.send(samples[i : i + chunk].astype("<f4").tobytes())
+            ws.send(json.dumps({"type": "end"}))
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        last_mem = 0.0
+        while True:
+            m = ws.recv(timeout=120)
+            now = time.perf_counter()
+            if isinstance(m, bytes):
+                k = HEADER.unpack(m[: HEADER.size])[0]
+                assert k == len(arrivals), (k, len(arrivals))
+                arrivals.append(now)
+                if keep_frames:
+                    img = cv2.imdecode(np.frombuffer(m[HEADER.size :], np.uint8), cv2.IMREAD_COLOR)
+                    frames.append(img[..., ::-1].copy())
+                if now - last_mem > 5.0:
+                    memory.append((now, rss.memory_info().rss))
+                    last_mem = now
+                continue
+            done = json.loads(m)
+            if done["type"] in ("done", "error"):
+                break
+        sender.join()
+        video = None
+        if record and done.get("type") == "done":
+            assert json.loads(ws.recv(timeout=120))["type"] == "video"
+            video = ws.recv(timeout=120)
+    return {
+        "t0": t0[0],
+        "arrivals": np.array(arrivals),
+        "frames": frames,
+        "done": done,
+        "memory": memory,
+        "video": video,
+    }
+
+
+def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
+    import cv2
+
+    _, data = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    n = min(len(a), len(b))
+    ok = np.isfinite(a[:n]) & np.isfinite(b[:n])
+    return round(float(np.corrcoef(a[:n][ok], b[:n][ok])[0, 1]), 3)
+
+
+def agreement(url: str, tmp: str, args: argparse.Namespace, rss: psutil.Process) -> dict:
+    """Mouth opening measured on the streamed JPEGs vs on the offline MP4 (same audio, seed, size), with head
+    motion and without (--still on both sides), and the measure's own ceiling: the offline frames against
+    themselves once JPEG-encoded at the stream's quality (compression moves the face mesh a little)."""
+    import talkinghead as th
+    from talkinghead.media.video_reader import iter_frames
+
+    speech = _speech16k(DEMO_AUDIO)
+    out: dict = {"quality": args.quality}
+    for still in (False, True):
+        got = stream(
+            url, speech, args.size, 40, args.lookahead, False, True, rss, {"still": still}, args.quality, record=True
+        )
+        a = _mouth_of(got["frames"])
+        recorded = Path(tmp) / "recorded.mp4"
+        recorded.write_bytes(got["video"])
+        a_mp4 = _mouth_of([f for _, f in iter_frames(recorded)])  # the stream's MP4: H.264 + watermark, as generate
+        key = "still" if still else "head_motion"
+        out[key] = {"frames_streamed": len(a)}
+        # the streamed JPEGs carry no watermark; the MP4s do (>= 400 px), and it moves the measured mesh a little
+        for watermark in (False, True):
+            path = Path(tmp) / "offline.mp4"
+            th.generate(DEMO_FACE, DEMO_AUDIO, path, size=args.size, seed=0, still=still, watermark=watermark)
+            offline = [f for _, f in iter_frames(path)]
+            b = _mouth_of(offline)
+            name = "vs_generate" if watermark else "vs_generate_no_watermark"
+            out[key][name] = {"frames_offline": len(b), "mouth_opening_correlation": _corr(a, b)}
+            if watermark:
+                out[key][name]["recorded_mp4_correlation"] = _corr(a_mp4, b)
+            if not still:
+                out[key][name]["ceiling_offline_vs_its_jpeg"] = _corr(
+                    _mouth_of([_jpeg(f, args.quality) for f in offline]), b
+                )
+    return out
+
+
+def motion_sweep(lookaheads: list[float]) -> dict:
+    """No server, no rendering: the streamed lip gap (`MotionStream`, 20 ms chunks) against the offline one
+    (`Animator.motion`) on the built-in speech and the first 8 corpus clips (20 s each at most), per look-ahead:
+    mean and lowest per-clip Pearson r, over whole clips and after the first 3 s (the running statistics'
+    warm-up). Look-ahead 1 s leaves only the running statistics as a difference."""
+    import torch
+
+    from talkinghead.config import GenerateOptions
+    from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
+    from talkinghead.motion.stream import MotionStream
+    from talkinghead.pipeline import Animator
+
+    torch.set_num_threads(1)
+    anim, opts = Animator(), GenerateOptions()
+    idx = list(anim.mouth.geometry.indices)
+    top, bottom = idx.index(LIP_TOP), idx.index(LIP_BOTTOM)
+    clips = [_speech16k(DEMO_AUDIO)]
+    if CORPUS.is_dir():
+        clips += [_speech16k(p)[: 16000 * 20] for p in sorted(CORPUS.glob("*.flac"))[:8]]
+    offline = [anim.motion(c, max(1, round(len(c) / 16000 * 25)), opts).mouth for c in clips]
+    out: dict = {"clips": len(clips)}
+    for lookahead in lookaheads:
+        whole, late = [], []
+        for c, off in zip(clips, offline):
+            ms = MotionStream(anim.mouth, anim.head, opts, None, lookahead)
+            pieces = [ms.push(c[i : i + 320]) for i in range(0, len(c), 320)] + [ms.finish()]
+            m = np.concatenate([p.mouth for p in pieces])
+            a, b = m[:, bottom, 1] - m[:, top, 1], off[:, bottom, 1] - off[:, top, 1]
+            whole.append(np.corrcoef(a, b)[0, 1])
+            if len(a) > 100:
+                late.append(np.corrcoef(a[75:], b[75:])[0, 1])
+        out[str(lookahead)] = {
+            "mean_r": round(float(np.mean(whole)), 3),
+            "min_r": round(float(np.min(whole)), 3),
+            "after_3s_mean_r": round(float(np.mean(late)), 3) if late else None,
+            "after_3s_min_r": round(float(np.min(late)), 3) if late else None,
+        }
+        print(lookahead, out[str(lookahead)], flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--ten-minutes", action="store_true", help="the issue's full 10-minute run")
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--chunk-ms", type=float, default=20.0)
+    ap.add_argument("--lookahead", type=float, default=0.1)
+    ap.add_argument("--quality", type=int, default=90, help="JPEG quality of the streamed frames")
+    ap.add_argument("--skip-agreement", action="store_true")
+    ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument(
+        "--motion-sweep", action="store_true", help="only the streamed vs offline lip gap per look-ahead (no server)"
+    )
+    args = ap.parse_args()
+    if args.motion_sweep:
+        print(json.dumps(motion_sweep([0.04, 0.06, 0.1, 0.14, 0.2, 1.0]), indent=1))
+        return
+    minutes = 10.0 if args.ten_minutes else args.minutes
+    fps = 25.0
+    result: dict = {
+        "load_average_start": os.getloadavg(),
+        "size": args.size,
+        "chunk_ms": args.chunk_ms,
+        "lookahead_s": args.lookahead,
+        "minutes": minutes,
+    }
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="bench_stream_") as tmp:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "talkinghead.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                tmp,
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            import httpx
+
+            for _ in range(600):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            url = f"ws://127.0.0.1:{port}/v1/stream"
+            rss = psutil.Process(server.pid)
+            # warm the server's models (first stream loads them), not counted
+            stream(url, np.zeros(8000, np.float32), args.size, args.chunk_ms, args.lookahead, False, False, rss)
+
+            if not args.skip_agreement:
+                result["agreement"] = agreement(url, tmp, args, rss)
+                print(json.dumps(result["agreement"]), flush=True)
+
+            if args.skip_live:
+                return
+            samples = _programme(minutes * 60)
+            live = stream(url, samples, args.size, args.chunk_ms, args.lookahead, True, False, rss, None, args.quality)
+            arr = live["arrivals"]
+            k = np.arange(len(arr))
+            delay = arr - (live["t0"] + k / fps)
+            minute = (k / fps // 60).astype(int)
+            per_minute = []
+            for m in range(int(minute.max()) + 1):
+                d = delay[minute == m]
+                mem = [r for t, r in live["memory"] if live["t0"] + 60 * m <= t < live["t0"] + 60 * (m + 1)]
+                per_minute.append(
+                    {
+                        "minute": m + 1,
+                        "frames": int(len(d)),
+                        "delay_median_ms": round(1000 * float(np.median(d)), 1),
+                        "delay_p95_ms": round(1000 * float(np.percentile(d, 95)), 1),
+                        "server_rss_mb": round(max(mem) / 2**20, 1) if mem else None,
+                    }
+                )
+            result["live"] = {
+                "frames": int(len(arr)),
+                "expected_frames": int(round(len(samples) / 16000 * fps)),
+                "first_frame_ms": round(1000 * float(arr[0] - live["t0"]), 1),
+                "audio_to_mouth_median_ms": round(1000 * float(np.median(delay)), 1),
+                "audio_to_mouth_p95_ms": round(1000 * float(np.percentile(delay, 95)), 1),
+                "drift_ms": round(per_minute[-1]["delay_median_ms"] - per_minute[0]["delay_median_ms"], 1),
+                "per_minute": per_minute,
+            }
+        finally:
+            server.terminate()
+            server.wait(30)
+    result["load_average_end"] = os.getloadavg()
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Speech features computed as the audio arrives, for streaming (`motion/stream.py`).
+
+The offline features (`features.py`) look at the whole clip for three things: the per-band log-mel mean
+(`normalize`), the loudness a clip's speech reaches (its 95th percentile, for pauses and the mouth gate) and
+the speaker's median pitch. Here each becomes a running statistic over the last `HISTORY_S` seconds, updated at
+fixed points of the audio timeline, so a value depends only on the audio before it (never on how the audio was
+cut into chunks) and memory stays flat however long the stream. The first half second is the warm-up: the
+statistics are refreshed at every frame and are those of the little audio there is.
+
+Everything else is the offline computation itself: the same log-mel frames (`log_mel`'s framing), the same
+loudness windows, the same pitch autocorrelation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from talkinghead.audio.features import (
+    HOP,
+    N_FFT,
+    N_MELS,
+    PITCH_WIN,
+    SAMPLE_RATE,
+    VOICED,
+    mel_filterbank,
+    pitch_peak,
+)
+
+HISTORY_S = 30.0  # seconds of past audio the running statistics look at
+WARMUP = 50  # mel frames (0.5 s) during which the mel mean is refreshed every frame, then every REFRESH
+REFRESH = 10  # mel frames between refreshes of the mel mean after the warm-up
+LOUDNESS_FLOOR = -45.0  # dB: a stream that starts in silence does not take its noise for the speech level
+
+
+class SampleBuffer:
+    """The samples of a stream still needed, addressed by their absolute index since the stream began."""
+
+    def __init__(self) -> None:
+        self.data = np.zeros(0, np.float32)
+        self.start = 0  # absolute index of data[0]
+        self.finished = False  # no more samples will come: reads past the end give zeros
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+    def push(self, samples: np.ndarray) -> None:
+        self.data = np.concatenate([self.data, np.asarray(samples, np.float32).reshape(-1)])
+
+    def forget_before(self, index: int) -> None:
+        """Drop the samples before `index` (no reader needs them any more): keeps memory flat."""
+        cut = min(index, self.end) - self.start
+        if cut > 0:
+            self.data, self.start = self.data[cut:].copy(), self.start + cut
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """Samples [a, b); zeros before the stream began and after its end."""
+        out = np.zeros(b - a, np.float32)
+        lo, hi = max(a, 0), min(b, self.end)
+        if hi > lo:
+            if lo < self.start:
+                raise ValueError(f"samples from {lo} were dropped (kept from {self.start})")
+            out[lo - a : hi - a] = self.data[lo - self.start : hi - self.start]
+        return out
+
+
+class Ring:
+    """The last `size` rows of a growing sequence of vectors, addressed by absolute index."""
+
+    def __init__(self, size: int, width: int) -> None:
+        self.data = np.zeros((size, width), np.float32)
+        self.count = 0
+
+    def append(self, row: np.ndarray) -> None:
+        self.data[self.count % len(self.data)] = row
+        self.count += 1
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Rows [a, b) (all still held)."""
+        if a < self.count - len(self.data) or b > self.count:
+            raise ValueError(f"rows {a}..{b} are not held (have {max(0, self.count - len(self.data))}..{self.count})")
+        return self.data[np.arange(a, b) % len(self.data)]
+
+    def last(self, n: int) -> np.ndarray:
+        n = min(n, self.count, len(self.data))
+        return self.rows(self.count - n, self.count)
+
+
+class RunningMel:
+    """80-band log-mel frames (as `features.log_mel`) as the samples arrive, and their running per-band mean.
+
+    Frame t is centred at t * 10 ms and needs the samples up to t * HOP + N_FFT / 2 (16 ms later). The mean is
+    `features.normalize`'s (mean over the frames louder than the 30th percentile of energy), taken over the
+    last HISTORY_S seconds and frozen between refresh points: `mean_at(t)` is the one the stream used at t."""
+
+    def __init__(self, buffer: SampleBuffer) -> None:
+        self.buffer = buffer
+        size = int(HISTORY_S * SAMPLE_RATE / HOP)
+        self.mel = Ring(size, N_MELS)
+        self._means = Ring(size // REFRESH + WARMUP + 2, N_MELS)  # mean snapshots, one per refresh point
+        self._window = np.zeros(N_FFT, np.float32)
+        off = (N_FFT - 400) // 2
+        self._window[off : off + 400] = np.hanning(402)[1:-1]
+        self._bank = mel_filterbank().T
+
+    @property
+    def count(self) -> int:
+        return self.mel.count
+
+    def available(self, n_samples: int) -> int:
+        """How many frames the first `n_samples` samples complete (all of them once the stream has ended)."""
+        if self.buffer.finished and n_samples >= self.buffer.end:
+            return max(1, int(np.ceil(self.buffer.end / HOP)))
+        return max(0, (n_samples - N_FFT // 2) // HOP + 1)
+
+    def extend(self, n_frames: int) -> None:
+        """Compute frames up to `n_frames` (their samples must have arrived)."""
+        a = self.mel.count
+        if n_frames <= a:
+            return
+        seg = self.buffer.read(a * HOP - N_FFT // 2, (n_frames - 1) * HOP + N_FFT // 2)
+        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames - a)[:, None]
+        power = np.abs(np.fft.rfft(seg[idx] * self._window, axis=1)) ** 2
+        rows = np.log(power @ self._bank + 1e-6).astype(np.float32)
+        for row in rows:
+            self.mel.append(row)
+            t = self.mel.count - 1
+            if t < WARMUP or t % REFRESH == 0:
+                self._means.append(self._mean())
+
+    def _mean(self) -> np.ndarray:
+        mel = self.mel.last(int(HISTORY_S * SAMPLE_RATE / HOP))
+        energy = mel.mean(axis=1)
+        voiced = energy > np.percentile(energy, 30) if len(energy) > 10 else np.ones(len(energy), bool)
+        return mel[voiced].mean(axis=0) if voiced.any() else mel.mean(axis=0)
+
+    def mean_at(self, t: int) -> np.ndarray:
+        """The running mean as it was when frame t was computed (t < count)."""
+        i = t if t < WARMUP else WARMUP + (t - WARMUP) // REFRESH
+        return self._means.rows(i, i + 1)[0]
+
+    def normalized(self, a: int, b: int, t: int) -> np.ndarray:
+        """Frames [a, b) minus the mean as of frame t; frames before the stream are silence, as `log_mel` pads."""
+        lo = max(a, 0)
+        rows = self.mel.rows(lo, b)
+        if lo > a:
+            rows = np.concatenate([np.full((lo - a, N_MELS), rows.min() if len(rows) else -13.8, np.float32), rows])
+        return rows - self.mean_at(t)
+
+
+class RunningLevel:
+    """A running 95th percentile of loudness (dB) over the last HISTORY_S seconds, never below LOUDNESS_FLOOR:
+    the level a stream's speech reaches, which pauses and the mouth gate are measured against."""
+
+    def __init__(self, rate: float) -> None:
+        self.values: deque[float] = deque(maxlen=max(1, int(HISTORY_S * rate)))
+
+    def add(self, db: float) -> float:
+        """Record one frame's level; the speech level including it."""
+        self.values.append(db)
+        return max(float(np.percentile(np.fromiter(self.values, np.float64), 95)), LOUDNESS_FLOOR)
+
+
+def level_db(samples: np.ndarray) -> float:
+    """RMS level in dB of one window (as `features.loudness`)."""
+    if len(samples) == 0:
+        return -100.0
+    x = samples.astype(np.float64)
+    return float(10 * np.log10(np.mean(x * x) + 1e-10))
+
+
+class RunningCues:
+    """The 13 prosody cues of `features.prosody` for one 25 fps frame at a time, with running statistics
+    (speech level, median voiced pitch, mel mean) in place of the clip's."""
+
+    def __init__(self, buffer: SampleBuffer, mel: RunningMel, fps: float) -> None:
+        self.buffer, self.mel, self.fps = buffer, mel, fps
+        self.step = int(round(SAMPLE_RATE / fps))
+        self.level = RunningLevel(fps)
+        self.pitches: deque[float] = deque(maxlen=int(HISTORY_S * fps))
+        self.count = 0
+        self._rel = 0.0
+
+    def ready(self) -> bool:
+        """Whether the next frame's samples have arrived (or the stream ended: then silence follows)."""
+        return self.buffer.finished or self.buffer.end >= (self.count + 1) * self.step
+
+    def next(self) -> np.ndarray:
+        """(13,) cues of the next frame."""
+        j = self.count
+        seg = self.buffer.read(j * self.step, j * self.step + PITCH_WIN)
+        db = level_db(self.buffer.read(j * self.step, (j + 1) * self.step))
+        top = self.level.add(db)
+        rel = float(np.clip((db - top) / 20.0, -3.0, 0.5))
+        active = float(np.clip((db - (top - 30.0)) / 10.0, 0.0, 1.0))
+        d_rel = float(np.clip(rel - (self._rel if j else rel), -1.0, 1.0))
+        self._rel = rel
+        peak, ratio = pitch_peak(seg[None])
+        voicing = float(np.clip(ratio[0], 0.0, 1.0)) * active
+        logf0 = float(np.log(SAMPLE_RATE / float(peak[0])))
+        if voicing > VOICED:
+            self.pitches.append(logf0)
+        ref = float(np.median(np.fromiter(self.pitches, np.float64))) if len(self.pitches) > 5 else float(np.log(150))
+        pitch = float(np.clip((logf0 - ref) / 0.3, -3, 3)) if voicing > VOICED else 0.0
+        t = int(round(j * 100.0 / self.fps))
+        need = self.mel.available(self.buffer.end if self.buffer.finished else (j + 1) * self.step)
+        self.mel.extend(need)
+        t = min(t, self.mel.count - 1)
+        row = self.mel.normalized(t, t + 1, t)[0]
+        bands = row.reshape(8, N_MELS // 8).mean(axis=1) / 5.0
+        self.count += 1
+        return np.concatenate([[rel, active, d_rel, voicing, pitch], bands]).astype(np.float32)
