@@ -15,7 +15,7 @@ Starts `talkinghead serve` in a subprocess on a free loopback port, then, with t
 Prints one JSON object. The machine's load average is printed too: on a shared machine the figures move with it.
 
 Run: nice -n 10 .venv/bin/python benchmarks/bench_stream.py [--minutes 2] [--size 512] [--chunk-ms 20]
-     [--lookahead 0.1] [--quality 90] [--ten-minutes] [--skip-agreement] [--skip-live]
+     [--lookahead 0.15] [--quality 90] [--ten-minutes] [--skip-agreement] [--skip-live]
      .venv/bin/python benchmarks/bench_stream.py --motion-sweep   (motion only, per look-ahead; no server)
 """
 
@@ -267,7 +267,7 @@ def main() -> None:
     ap.add_argument("--ten-minutes", action="store_true", help="the issue's full 10-minute run")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--chunk-ms", type=float, default=20.0)
-    ap.add_argument("--lookahead", type=float, default=0.1)
+    ap.add_argument("--lookahead", type=float, default=0.15)
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality of the streamed frames")
     ap.add_argument("--skip-agreement", action="store_true")
     ap.add_argument("--skip-live", action="store_true")

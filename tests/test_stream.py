@@ -8,7 +8,7 @@ from speech import speech_with_pause, synthesize
 
 from talkinghead.config import GenerateOptions
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
-from talkinghead.motion.stream import MotionStream
+from talkinghead.motion.stream import LOOKAHEAD_S, MotionStream
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def run(animator, samples: np.ndarray, sizes, opts: GenerateOptions | None = None, lookahead: float = 0.1):
+def run(animator, samples: np.ndarray, sizes, opts: GenerateOptions | None = None, lookahead: float = LOOKAHEAD_S):
     """Motion of `samples` streamed in chunks of the given sizes (cycled), as (mouth, lids, pose)."""
     ms = MotionStream(animator.mouth, animator.head, opts or GenerateOptions(), None, lookahead)
     pieces, i, n = [], 0, 0

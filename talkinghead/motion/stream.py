@@ -35,7 +35,7 @@ from talkinghead.motion.learned import _OPEN_SHARE, _REFRACTORY, FPS, LearnedMot
 from talkinghead.motion.mouth import MouthModel, gate_from_loudness
 from talkinghead.types import Motion
 
-LOOKAHEAD_S = 0.1  # default: audio after a frame's time that the frame waits for (see RESULTS.md, streaming)
+LOOKAHEAD_S = 0.15  # default: audio after a frame's time that the frame waits for (see RESULTS.md, streaming)
 MIN_LOOKAHEAD_S = 0.04
 POSE_LAG = 8  # model frames (320 ms at 25 fps) that head pose runs behind the speech
 POSE_MEAN_S = 4.0  # time constant of the running pose mean that is removed (offline: the clip's mean)

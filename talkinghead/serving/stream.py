@@ -4,7 +4,7 @@ Protocol (also in the README, "Live streaming"):
 
 1. The client sends one text message, JSON: `{"type": "start", "face": ID (optional), "options": {generate
    options by their API names: size, fps, seed, still, lip_strength, pose_scale, blink_rate, emotion,
-   emotion_strength}, "format": "f32le" | "s16le", "lookahead": seconds (0.04-1, default 0.1), "quality":
+   emotion_strength}, "format": "f32le" | "s16le", "lookahead": seconds (0.04-1, default 0.15), "quality":
    JPEG quality 30-95 (default 90), "record": false}`. Without `face`, the next message is the photo (JPEG, PNG or WebP
    bytes). `face` is an id the server gave earlier (in `ready`), or the id of a generate job it still holds.
 2. The server answers `{"type": "ready", "face": ID, "width", "height", "fps", "sample_rate": 16000, "format",
