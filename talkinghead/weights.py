@@ -111,6 +111,12 @@ def _sync(cfg: dict[str, Any]) -> nn.Module:
     return SyncNet(SyncConfig(**_known(SyncConfig, cfg)))
 
 
+def _mouth(cfg: dict[str, Any]) -> nn.Module:
+    from talkinghead.models.mouth import MouthConfig, MouthNet
+
+    return MouthNet(MouthConfig(**_known(MouthConfig, cfg)))
+
+
 def _known(cls: type, cfg: dict[str, Any]) -> dict[str, Any]:
     """The config with only the dataclass's fields; an unknown key means a newer or foreign file."""
     names = {f.name for f in fields(cls)}
@@ -125,6 +131,7 @@ KINDS: dict[str, _Kind] = {
     "motion": _Kind(_motion, ()),
     "sync": _Kind(_sync, ("reference",)),
     "emotions": _Kind(None, ("offsets",)),
+    "mouth": _Kind(_mouth, ()),
 }
 
 
@@ -144,7 +151,7 @@ class LoadedModel:
 
 
 def load_model(kind: str, name_or_path: WeightsRef | None = None) -> LoadedModel:
-    """The `kind` network ('lips', 'motion', 'sync', 'emotions') from the shipped weights or a trained file.
+    """The `kind` network ('lips', 'motion', 'sync', 'emotions', 'mouth') from the shipped weights or a trained file.
 
     A file of another kind, another format version or other sizes is refused with a sentence that says so.
     """
