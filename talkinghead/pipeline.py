@@ -25,6 +25,7 @@ from talkinghead.motion.learned import LearnedMotion
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.provenance.stamp import Stamp
 from talkinghead.render.eyes import EyeCloser
+from talkinghead.render.learned_mouth import LearnedMouth, face_colours, load_mouth_net
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
 from talkinghead.types import HeadMotion, Motion
@@ -46,6 +47,7 @@ class _PreparedFace:
     neutral: np.ndarray  # (478, 3) canonical shape with the mouth closed
     tone: float  # skin brightness, lights the painted mouth interior
     eyes: EyeCloser
+    colours: np.ndarray  # skin and lip colours, light the learned mouth interior
     avatar: Any = None  # talkinghead.avatar.Avatar when set by `set_avatar`: own mouths, lids and style
 
 
@@ -60,12 +62,15 @@ class Animator:
         lips_weights: WeightsRef = "lips",
         motion_weights: WeightsRef = "motion",
         emotions_weights: WeightsRef = "emotions",
+        mouth_weights: WeightsRef = "mouth",
     ) -> None:
         self.mouth = MouthModel(lips_weights)
         self.head = LearnedMotion(motion_weights)
         self._emotions_weights = emotions_weights
         self._emotions: Emotions | None = None  # loaded on the first emotion asked for
         self._face: _PreparedFace | None = None
+        self._mouth_weights = mouth_weights
+        self._mouth_net: Any = None  # the learned mouth interior, loaded on the first frame that needs it
 
     @property
     def source(self) -> SourceFace:
@@ -90,6 +95,7 @@ class Animator:
             neutral=self.mouth.geometry.close(source.canonical),
             tone=face_tone(img, source.points),
             eyes=EyeCloser(img, source.points, source.inter_ocular),
+            colours=face_colours(img, source.points),
         )
         return source
 
@@ -153,6 +159,11 @@ class Animator:
             from talkinghead.render.mouth_bank import MouthPainter
 
             painter = MouthPainter(face.avatar.bank)
+        learned = None
+        if painter is None and opts.mouth == "learned":  # photo mode, --mouth learned: the network's interior
+            if self._mouth_net is None:
+                self._mouth_net = load_mouth_net(self._mouth_weights)
+            learned = LearnedMouth(self._mouth_net, face.colours)
         for piece in [motion] if isinstance(motion, Motion) else motion:
             for k in range(len(piece)):
                 lids = float(piece.lids[k])
@@ -160,6 +171,8 @@ class Animator:
                 frame = face.warper.warp(tgt, source=face.eyes.source_for(lids))
                 if painter is not None:
                     painter(frame, face.source.points, tgt, face.source.inter_ocular, face.tone)
+                elif learned is not None:
+                    learned(frame, tgt, face.source.inter_ocular)
                 else:
                     paint_mouth(frame, tgt, face.source.inter_ocular, face.tone)
                 yield frame
@@ -180,6 +193,8 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
         "emotion_strength": (0, 2),
         "crf": (0, 51),
     }
+    if opts.mouth not in ("learned", "painted"):
+        raise InputError(f"mouth must be painted or learned, not {opts.mouth}.")
     for name, (lo, hi) in ranges.items():
         value = getattr(opts, name)
         if not (math.isfinite(value) and lo <= value <= hi):

@@ -31,6 +31,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "sync": ("sync.safetensors", "4031c55b44b5a00ae6240bc18c6d1ae5f4ad228ca5b43408b01855f295248e6d"),
     "lips": ("lips.safetensors", "bdc6207684d281488575d02cec11eeb7801abd84c7359dc22117dacc1d464425"),
     "motion": ("motion.safetensors", "7ce24f18f331288d15173306add0ae40afb1402fd4a546f925931484f48d7f51"),
+    "mouth": ("mouth.safetensors", "1e7f28b835246ed397886e97cf75c30cb966797611bfed2ccfe1e53d0bcecd04"),
 }
 
 WeightsRef = str | os.PathLike[str]  # a registered name ("lips") or a .safetensors path

@@ -3,8 +3,11 @@
 Samples are the mouth-centred patches of training/mouth_patches.py; the network learns each real
 interior from its inner-lip shape and the face's colours. Loss: L1 of the colour relative to the skin
 inside the inner lips (the only pixels the renderer takes), plus L1 of its horizontal and vertical
-differences so tooth edges are not averaged away. Validation: the same loss on held-out clips, and the
-mean-absolute pixel error inside the lips. Each epoch's figures go to OUT.csv / OUT.png.
+differences so tooth edges are not averaged away. L1 alone draws the average interior (a flat, lip-
+coloured fill: teeth and cavity are where they are only in some mouths), so a second stage (`init` = the
+first stage's file, `adv_weight` > 0) adds a small conditional patch discriminator (pix2pix-style, hinge
+loss) that judges the interior pasted into the real patch, pushing towards crisp teeth and a dark cavity.
+Validation: the L1 terms on held-out clips. Each epoch's figures go to OUT.csv / OUT.png.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from talkinghead.models.mouth import MouthConfig, MouthNet
 from talkinghead.training.config_file import to_toml
 from talkinghead.training.curves import write_curves
 from talkinghead.training.mouth_patches import collect
 from talkinghead.training.train_lips import split_paths
+from talkinghead.weights import load_model, resolve, sha256
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,29 @@ class TrainMouthOptions:
     per_clip: int = 40  # open-mouth frames taken per non-GRID clip
     per_grid_clip: int = 6  # ... per GRID clip (one speaker: fewer each)
     seed: int = 0
+    init: str = ""  # start from these mouth weights (name or path; same sizes), "" = random
+    adv_weight: float = 0.0  # weight of the adversarial term (0 = L1 only)
     config: MouthConfig = MouthConfig()
+
+
+class PatchCritic(nn.Module):
+    """Conditional patch discriminator: (interior pasted into the patch, shape maps) -> a map of scores."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(3 + 4, width, 4, 2, 1)),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(width, 2 * width, 4, 2, 1)),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(2 * width, 2 * width, 3, 1, 1)),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(2 * width, 1, 3, 1, 1)),
+        )
+
+    def forward(self, image: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([torch.log(image.clamp_min(1e-3)), shape], 1))
 
 
 def to_tensors(d: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -98,6 +125,13 @@ def train_mouth(
     n = len(train["target"])
     log(f"{n} training patches, {len(val['target'])} validation patches")
     net = MouthNet(opts.config)
+    if opts.init:
+        start = load_model("mouth", opts.init).network(MouthNet)
+        if start.cfg != opts.config:
+            raise ValueError(f"init weights {opts.init} have other sizes than this run's config.")
+        net.load_state_dict(start.state_dict())
+    critic = PatchCritic() if opts.adv_weight > 0 else None
+    c_optim = torch.optim.Adam(critic.parameters(), lr=opts.lr, betas=(0.5, 0.999)) if critic is not None else None
     optim = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(optim, opts.lr, total_steps=opts.epochs * opts.steps_per_epoch)
     rng = np.random.default_rng(opts.seed)
@@ -114,6 +148,18 @@ def train_mouth(
             if rng.random() < 0.5:
                 b = flip(b)
             loss, _ = loss_terms(net, b, opts.edge_weight)
+            if critic is not None and c_optim is not None:
+                pred = net(b["shapes"], b["colours"])
+                m = b["shapes"][:, :1]
+                fake = b["target"] * (1 - m) + pred * m
+                d_loss = (
+                    torch.relu(1 - critic(b["target"], b["shapes"])).mean()
+                    + torch.relu(1 + critic(fake.detach(), b["shapes"])).mean()
+                )
+                c_optim.zero_grad()
+                d_loss.backward()
+                c_optim.step()
+                loss = loss - opts.adv_weight * critic(fake, b["shapes"]).mean()
             optim.zero_grad()
             loss.backward()
             optim.step()
@@ -135,7 +181,8 @@ def train_mouth(
         rows.append(row)
         write_curves(rows, out.with_suffix(".csv"))
         log(", ".join(f"{k} {v:.4g}" for k, v in row.items()))
-        if not best or row["val_loss"] < best["val_loss"]:
+        # L1 alone: the best validation epoch; with the critic, the last (L1 would pick the blurriest)
+        if not best or row["val_loss"] < best["val_loss"] or critic is not None:
             best = {"epoch": row["epoch"], "val_loss": row["val_loss"], "val_l1": row["val_l1"]}
             best_state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +193,8 @@ def train_mouth(
         "format": "talkinghead-mouth-1",
         "train_config": to_toml(opts),
     }
+    if opts.init:
+        meta["init_sha256"] = sha256(resolve(opts.init))
     tmp = out.with_name(out.name + ".tmp")
     save_file({f"model.{k}": v for k, v in best_state.items()}, str(tmp), metadata=meta)
     tmp.replace(out)
