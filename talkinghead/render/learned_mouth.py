@@ -110,8 +110,13 @@ class LearnedMouth:
         cfg = self.net.cfg
         m = patch_transform(target, cfg)
         shape = torch.from_numpy(shape_maps(target, m, cfg))[None]
-        with torch.inference_mode():
-            ratio = self.net(shape, torch.from_numpy(self.colours)[None])[0].permute(1, 2, 0).numpy()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a net this small: more threads only spin (80x the CPU on a busy machine)
+        try:
+            with torch.inference_mode():
+                ratio = self.net(shape, torch.from_numpy(self.colours)[None])[0].permute(1, 2, 0).numpy()
+        finally:
+            torch.set_num_threads(threads)
         skin = self.colours[:3] * 255.0 + 4.0
         return np.clip(ratio * skin - 4.0, 0, 255).astype(np.float32), m
 
