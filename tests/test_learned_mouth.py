@@ -139,3 +139,12 @@ def test_face_colours_follow_the_skin(face: np.ndarray) -> None:
     light, dark = face_colours(img, pts), face_colours((img * 0.5).astype(np.uint8), pts)
     assert np.all(dark[:3] < 0.6 * light[:3])
     assert np.allclose(dark[3:], light[3:], atol=0.1)  # lip relative to skin: unchanged by the light
+
+
+def test_generate_refuses_an_unknown_mouth(tmp_path) -> None:
+    from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE
+    from tests.battery_kit import assert_user_error, run_cli
+
+    out = tmp_path / "out.mp4"
+    res = run_cli(["generate", "--face", DEMO_FACE, "--audio", DEMO_AUDIO, "-o", out, "--mouth", "teeth", "-q"])
+    assert_user_error(res, out, "--mouth")
