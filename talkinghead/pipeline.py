@@ -238,7 +238,10 @@ def generate(
     n_frames = max(1, int(round(wave.duration * opts.fps)))
     source = face if face is not None else avatar
     assert source is not None
-    stamp = Stamp.new("photo", opts.watermark, [source, audio], asdict(opts), (w, h))  # label, watermark, C2PA
+    settings = asdict(opts)
+    if settings["mouth"] == "painted":  # the default: same job id and watermark as before the option existed
+        del settings["mouth"]
+    stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA
     with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
         for k, frame in enumerate(anim.frames(speech, n_frames, opts)):
             writer.write(frame)
