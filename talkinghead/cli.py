@@ -271,6 +271,9 @@ def generate(
         "neutral", "--emotion", help="neutral, happy, sad, angry, surprised, fear, disgusted or contempt."
     ),
     emotion_strength: float = typer.Option(1.0, "--emotion-strength", callback=_range(0, 2)),
+    mouth: str = typer.Option(
+        "painted", "--mouth", help="Open-mouth interior in photo mode: painted (procedural) or learned (network)."
+    ),
     lips_weights: Path | None = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
     motion_weights: Path | None = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
     no_watermark: bool = typer.Option(
@@ -324,7 +327,10 @@ def generate(
         emotion=emotion,
         emotion_strength=emotion_strength,
         watermark=not no_watermark,
+        mouth=mouth,
     )
+    if mouth not in ("learned", "painted"):
+        _fail(TalkingHeadError(f"--mouth must be painted or learned, not {mouth}."))
 
     def job(update: Callable[[int, int], None]) -> Path:
         from talkinghead.media.heap import pin_mmap_threshold
@@ -858,6 +864,30 @@ def train_sync(
     opts = _options(TrainSyncOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed})
     command = _training_command(data)
     _train(lambda: run(data, out, opts, command=command, log=_train_log), out)  # type: ignore[arg-type]
+
+
+@train_app.command("mouth", help="Train the mouth-interior network on the real open mouths of the corpus videos.")
+def train_mouth(
+    data: Path = typer.Option(..., "--data", help="Cache folder written by `talkinghead prepare`."),
+    videos: Path = typer.Option(..., "--videos", help="The corpus folder that was prepared (its videos are read)."),
+    out: Path = typer.Option(Path("weights/mouth.safetensors"), "-o", "--out"),
+    config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP),
+    patches: Path | None = typer.Option(
+        None, "--patches", help="Scratch .npz of the cut patches: written once, reused by later runs."
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Default 6."),
+    steps: int | None = typer.Option(None, "--steps-per-epoch", min=1, help="Default 200."),
+    seed: int | None = typer.Option(None, "--seed", help="Default 0."),
+) -> None:
+    from talkinghead.training.train_mouth import TrainMouthOptions
+    from talkinghead.training.train_mouth import train_mouth as run
+
+    opts = _options(TrainMouthOptions, config, {"epochs": epochs, "steps_per_epoch": steps, "seed": seed})
+    command = _training_command(data)
+    if not videos.is_dir():
+        _fail(TalkingHeadError(f"The corpus folder {videos} does not exist."))
+    log = lambda s: err.print(s, highlight=False)  # noqa: E731
+    _train(lambda: run(data, videos, out, opts, command=command, patches=patches, log=log), out)  # type: ignore[arg-type]
 
 
 @train_app.command("motion")

@@ -20,6 +20,7 @@ class GenerateOptions:
     emotion: str = "neutral"
     emotion_strength: float = 1.0
     watermark: bool = True  # invisible watermark in the pixels (the label and manifest are always written)
+    mouth: str = "painted"  # open-mouth interior: painted (render/mouth_interior.py) | learned (learned_mouth.py)
 
 
 @dataclass(frozen=True)

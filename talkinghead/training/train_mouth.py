@@ -1,0 +1,201 @@
+"""`talkinghead train mouth`: the mouth-interior network, trained on the corpus' real open mouths.
+
+Samples are the mouth-centred patches of training/mouth_patches.py; the network learns each real
+interior from its inner-lip shape and the face's colours. Loss: L1 of the colour relative to the skin
+inside the inner lips (the only pixels the renderer takes), plus L1 of its horizontal and vertical
+differences so tooth edges are not averaged away. L1 alone draws the average interior (a flat, lip-
+coloured fill: teeth and cavity are where they are only in some mouths), so a second stage (`init` = the
+first stage's file, `adv_weight` > 0) adds a small conditional patch discriminator (pix2pix-style, hinge
+loss) that judges the interior pasted into the real patch, pushing towards crisp teeth and a dark cavity.
+Validation: the L1 terms on held-out clips. Each epoch's figures go to OUT.csv / OUT.png.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from talkinghead.models.mouth import MouthConfig, MouthNet
+from talkinghead.training.config_file import to_toml
+from talkinghead.training.curves import write_curves
+from talkinghead.training.mouth_patches import collect
+from talkinghead.training.train_lips import split_paths
+from talkinghead.weights import load_model, resolve, sha256
+
+
+@dataclass(frozen=True)
+class TrainMouthOptions:
+    epochs: int = 6
+    steps_per_epoch: int = 200
+    batch: int = 32
+    lr: float = 2e-3
+    edge_weight: float = 1.0  # weight of the difference (edge) term
+    per_clip: int = 40  # open-mouth frames taken per non-GRID clip
+    per_grid_clip: int = 6  # ... per GRID clip (one speaker: fewer each)
+    seed: int = 0
+    init: str = ""  # start from these mouth weights (name or path; same sizes), "" = random
+    adv_weight: float = 0.0  # weight of the adversarial term (0 = L1 only)
+    config: MouthConfig = MouthConfig()
+
+
+class PatchCritic(nn.Module):
+    """Conditional patch discriminator: (interior pasted into the patch, shape maps) -> a map of scores."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(3 + 4, width, 4, 2, 1)),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(width, 2 * width, 4, 2, 1)),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(2 * width, 2 * width, 3, 1, 1)),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(2 * width, 1, 3, 1, 1)),
+        )
+
+    def forward(self, image: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([torch.log(image.clamp_min(1e-3)), shape], 1))
+
+
+def to_tensors(d: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Network inputs, target ratio to the skin and loss weights of a set of patches."""
+    shapes = torch.from_numpy(d["shapes"].astype(np.float32))
+    colours = torch.from_numpy(d["colours"].astype(np.float32))
+    skin = colours[:, :3, None, None] * 255.0 + 4.0
+    target = (torch.from_numpy(d["targets"].astype(np.float32)).permute(0, 3, 1, 2) + 4.0) / skin
+    # weight: the inside mask grown by 1 px (the renderer's soft edge reaches that far)
+    soft = d["shapes"][:, 0].astype(np.float32)
+    grown = np.stack([cv2.dilate(s, np.ones((3, 3), np.uint8)) for s in soft])
+    return {"shapes": shapes, "colours": colours, "target": target, "weight": torch.from_numpy(grown)[:, None]}
+
+
+def flip(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Mirror the patches left-right (the x coordinate channel changes sign)."""
+    out = {k: v.flip(-1) if v.dim() == 4 else v for k, v in batch.items()}
+    shapes = out["shapes"].clone()
+    shapes[:, 2] = -shapes[:, 2]
+    out["shapes"] = shapes
+    return out
+
+
+def loss_terms(net: MouthNet, b: dict[str, torch.Tensor], edge_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(total loss, mean |error| of the ratio inside the lips)."""
+    pred = net(b["shapes"], b["colours"])
+    w, t = b["weight"], b["target"]
+    norm = w.sum() * 3 + 1e-6
+    l1 = ((pred - t).abs() * w).sum() / norm
+    dx = ((pred.diff(dim=-1) - t.diff(dim=-1)).abs() * w[..., 1:]).sum() / norm
+    dy = ((pred.diff(dim=-2) - t.diff(dim=-2)).abs() * w[..., 1:, :]).sum() / norm
+    return l1 + edge_weight * (dx + dy), l1
+
+
+def train_mouth(
+    cache: Path,
+    videos: Path,
+    out: Path,
+    opts: TrainMouthOptions,
+    command: str,
+    patches: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Cut patches (or reuse the scratch file `patches`), train, write `out` (safetensors) with metadata."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(opts.seed)
+    train_paths, val_paths = split_paths(cache)
+    if patches is not None and patches.is_file():
+        data = dict(np.load(patches))
+        log(f"reusing {len(data['targets'])} patches from {patches}")
+    else:
+        data = collect(train_paths + val_paths, videos, opts.config, opts.per_clip, opts.per_grid_clip, opts.seed, log)
+        if patches is not None:
+            np.savez(patches, **data)
+    is_val = np.isin(data["clip"], np.arange(len(train_paths), len(train_paths) + len(val_paths)))
+    train = to_tensors({k: v[~is_val] for k, v in data.items()})
+    val = to_tensors({k: v[is_val] for k, v in data.items()})
+    n = len(train["target"])
+    log(f"{n} training patches, {len(val['target'])} validation patches")
+    net = MouthNet(opts.config)
+    if opts.init:
+        start = load_model("mouth", opts.init).network(MouthNet)
+        if start.cfg != opts.config:
+            raise ValueError(f"init weights {opts.init} have other sizes than this run's config.")
+        net.load_state_dict(start.state_dict())
+    critic = PatchCritic() if opts.adv_weight > 0 else None
+    c_optim = torch.optim.Adam(critic.parameters(), lr=opts.lr, betas=(0.5, 0.999)) if critic is not None else None
+    optim = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(optim, opts.lr, total_steps=opts.epochs * opts.steps_per_epoch)
+    rng = np.random.default_rng(opts.seed)
+    rows: list[dict[str, float]] = []
+    best: dict[str, float] = {}
+    best_state: dict[str, torch.Tensor] = {}
+    t0 = time.time()
+    for epoch in range(1, opts.epochs + 1):
+        net.train()
+        losses = []
+        for _ in range(opts.steps_per_epoch):
+            idx = torch.from_numpy(rng.integers(0, n, opts.batch))
+            b = {k: v[idx] for k, v in train.items()}
+            if rng.random() < 0.5:
+                b = flip(b)
+            loss, _ = loss_terms(net, b, opts.edge_weight)
+            if critic is not None and c_optim is not None:
+                pred = net(b["shapes"], b["colours"])
+                m = b["shapes"][:, :1]
+                fake = b["target"] * (1 - m) + pred * m
+                d_loss = (
+                    torch.relu(1 - critic(b["target"], b["shapes"])).mean()
+                    + torch.relu(1 + critic(fake.detach(), b["shapes"])).mean()
+                )
+                c_optim.zero_grad()
+                d_loss.backward()
+                c_optim.step()
+                loss = loss - opts.adv_weight * critic(fake, b["shapes"]).mean()
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        net.eval()
+        with torch.no_grad():
+            parts = [
+                loss_terms(net, {k: v[i : i + 256] for k, v in val.items()}, opts.edge_weight)
+                for i in range(0, len(val["target"]), 256)
+            ]
+        row = {
+            "epoch": float(epoch),
+            "loss": float(np.mean(losses)),
+            "val_loss": float(np.mean([float(p[0]) for p in parts])),
+            "val_l1": float(np.mean([float(p[1]) for p in parts])),
+            "seconds": time.time() - t0,
+        }
+        rows.append(row)
+        write_curves(rows, out.with_suffix(".csv"))
+        log(", ".join(f"{k} {v:.4g}" for k, v in row.items()))
+        # L1 alone: the best validation epoch; with the critic, the last (L1 would pick the blurriest)
+        if not best or row["val_loss"] < best["val_loss"] or critic is not None:
+            best = {"epoch": row["epoch"], "val_loss": row["val_loss"], "val_l1": row["val_l1"]}
+            best_state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "config": json.dumps(opts.config.to_dict()),
+        "command": command,
+        "validation": json.dumps(best),
+        "format": "talkinghead-mouth-1",
+        "train_config": to_toml(opts),
+    }
+    if opts.init:
+        meta["init_sha256"] = sha256(resolve(opts.init))
+    tmp = out.with_name(out.name + ".tmp")
+    save_file({f"model.{k}": v for k, v in best_state.items()}, str(tmp), metadata=meta)
+    tmp.replace(out)
+    return best

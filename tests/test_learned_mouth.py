@@ -1,0 +1,150 @@
+"""The learned mouth interior (render/learned_mouth.py): shipped weights, teeth where the lips part, nothing
+drawn when they are closed; on small, large and dark faces."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from talkinghead.errors import TalkingHeadError
+from talkinghead.face.indices import INNER_MOUTH_POLYGON, LOWER_INNER_LIP, UPPER_INNER_LIP, inter_ocular
+from talkinghead.face.landmarks import detect_faces
+from talkinghead.media import fit_size
+from talkinghead.models.mouth import MouthNet
+from talkinghead.render.learned_mouth import LearnedMouth, face_colours, mouth_gap
+from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
+from talkinghead.weights import REGISTRY, WEIGHTS_DIR, load_model, sha256
+from tests.battery_kit import demo_face_rgb
+
+
+def test_shipped_weights_match_their_hash_and_load() -> None:
+    fname, digest = REGISTRY["mouth"]
+    assert sha256(WEIGHTS_DIR / fname) == digest
+    model = load_model("mouth")
+    assert isinstance(model.net, MouthNet)
+    assert "train mouth" in model.weights.metadata["command"]
+
+
+def test_a_swapped_weights_file_is_refused(tmp_path, monkeypatch) -> None:
+    bad = tmp_path / "mouth.safetensors"
+    bad.write_bytes((WEIGHTS_DIR / REGISTRY["mouth"][0]).read_bytes()[:-8] + b"\0" * 8)
+    monkeypatch.setattr("talkinghead.weights.WEIGHTS_DIR", tmp_path)
+    with pytest.raises(TalkingHeadError, match="sha256"):
+        load_model("mouth")
+
+
+def _opened(points: np.ndarray, gap: float) -> np.ndarray:
+    """The landmarks with the lower inner lip moved down so the middle gap grows by `gap` px."""
+    out = points.copy()
+    n = len(LOWER_INNER_LIP)
+    for i, idx in enumerate(LOWER_INNER_LIP[1:-1], start=1):
+        out[idx, 1] += gap * np.sin(np.pi * i / (n - 1))
+    return out
+
+
+def _points(img: np.ndarray) -> np.ndarray:
+    faces = detect_faces(img)
+    assert faces, "the demo face was not found"
+    return faces[0].points
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@pytest.fixture(scope="module")
+def face() -> np.ndarray:
+    return demo_face_rgb()
+
+
+def _drawn(face: np.ndarray, width: int, dark: bool, painted: bool) -> tuple[float, float, float]:
+    """(P90 luma of the opening's upper third, P10 luma of the opening, cheek luma) of a face whose
+    lips are pulled 0.3 x inter-ocular apart and filled by the learned or the painted interior."""
+    img = cv2.resize(face, (width, round(face.shape[0] * width / face.shape[1])), interpolation=cv2.INTER_AREA)
+    if dark:  # a darker skin under the same light (lips and all)
+        img = np.clip(img.astype(np.float32) * [0.42, 0.32, 0.27], 0, 255).astype(np.uint8)
+    pts = _points(img)
+    iod = inter_ocular(pts)
+    target = _opened(pts, 0.3 * iod)
+    frame = img.copy()
+    if painted:
+        paint_mouth(frame, target, iod, face_tone(img, pts))
+    else:
+        LearnedMouth.for_face(img, pts)(frame, target, iod)
+    assert not np.array_equal(frame, img)
+    inside = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(target[INNER_MOUTH_POLYGON, :2]).astype(np.int32)], 1)
+    inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) if width >= 400 else inside
+    ys, xs = np.nonzero(inside)
+    upper = ys < float(target[UPPER_INNER_LIP[5], 1]) + mouth_gap(target) / 3
+    luma = _luma(frame)[ys, xs]
+    cheeks = float(np.median(_luma(img)[pts[CHEEKS, 1].astype(int), pts[CHEEKS, 0].astype(int)]))
+    return float(np.percentile(luma[upper], 90)), float(np.percentile(luma, 10)), cheeks
+
+
+SIZES = [(150, False), (400, False), (1000, False), (400, True)]
+
+
+PAINTED_SIZES = [
+    pytest.param(150, False, marks=pytest.mark.xfail(strict=True, reason="painted teeth blur to grey at 150 px")),
+    *SIZES[1:],
+]
+
+
+@pytest.mark.parametrize(("width", "dark"), PAINTED_SIZES)
+def test_painted_mouth_has_bright_teeth_and_a_dark_cavity(face: np.ndarray, width: int, dark: bool) -> None:
+    """The check below, on the painted interior (photo mode's default): teeth 1.0-1.1 x the cheeks' luma
+    from 400 px up, 0.74 at 150 px (issue 11's "greyish on smaller faces")."""
+    teeth, cavity, cheeks = _drawn(face, width, dark, painted=True)
+    assert teeth > cheeks and cavity < 0.5 * cheeks
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the shipped learned interior is an average fill without distinct teeth (docs/MODEL_CARD.md): "
+    "teeth P90 0.63-0.71 x the cheeks' luma",
+)
+@pytest.mark.parametrize(("width", "dark"), SIZES)
+def test_learned_mouth_has_bright_teeth_and_a_dark_cavity(face: np.ndarray, width: int, dark: bool) -> None:
+    """Teeth read as teeth: the upper third of the opening holds pixels brighter than the cheeks, the
+    opening's darkest tenth is far darker than them; at 150 and 1000 px wide and on a darkened face."""
+    teeth, cavity, cheeks = _drawn(face, width, dark, painted=False)
+    assert teeth > cheeks, "no teeth brighter than the skin under the upper lip"
+    assert cavity < 0.5 * cheeks, "no dark cavity"
+
+
+@pytest.mark.parametrize(("width", "dark"), SIZES)
+def test_learned_mouth_is_darker_inside_than_the_skin(face: np.ndarray, width: int, dark: bool) -> None:
+    """What the shipped network does draw: an opening darker than the skin round it (P10 0.18-0.49 x
+    the cheeks' luma), on every size and on the darkened face."""
+    _, cavity, cheeks = _drawn(face, width, dark, painted=False)
+    assert cavity < 0.6 * cheeks
+
+
+def test_closed_mouth_draws_nothing(face: np.ndarray) -> None:
+    img = fit_size(face, 512)
+    pts = _points(img)
+    frame = img.copy()
+    mouth = LearnedMouth.for_face(img, pts)
+    closed = pts.copy()
+    closed[LOWER_INNER_LIP, :2] = closed[UPPER_INNER_LIP, :2]  # lips together
+    mouth(frame, closed, inter_ocular(pts))
+    assert np.array_equal(frame, img)
+
+
+def test_face_colours_follow_the_skin(face: np.ndarray) -> None:
+    img = fit_size(face, 512)
+    pts = _points(img)
+    light, dark = face_colours(img, pts), face_colours((img * 0.5).astype(np.uint8), pts)
+    assert np.all(dark[:3] < 0.6 * light[:3])
+    assert np.allclose(dark[3:], light[3:], atol=0.1)  # lip relative to skin: unchanged by the light
+
+
+def test_generate_refuses_an_unknown_mouth(tmp_path) -> None:
+    from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE
+    from tests.battery_kit import assert_user_error, run_cli
+
+    out = tmp_path / "out.mp4"
+    res = run_cli(["generate", "--face", DEMO_FACE, "--audio", DEMO_AUDIO, "-o", out, "--mouth", "teeth", "-q"])
+    assert_user_error(res, out, "--mouth")
