@@ -78,6 +78,4 @@ def summary(result: Verification) -> str:
         mark = f"found, {job}, confidence {wm['confidence']:.9f}"
     else:
         mark = f"not found (sync {wm['sync_z']:.1f} < {wm['threshold_z']:.1f} sd)"
-    return "\n".join(
-        [f"{result.file}: {head}", f"  label:     {text}", f"  manifest:  {sign}", f"  watermark: {mark}"]
-    )
+    return "\n".join([f"{result.file}: {head}", f"  label:     {text}", f"  manifest:  {sign}", f"  watermark: {mark}"])

@@ -63,7 +63,9 @@ def _schema() -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["video"], "properties": props}}},
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["video"], "properties": props}}
+            },
         }
     }
 
@@ -102,7 +104,9 @@ def verify_router(settings: ServeSettings, responses: dict[int | str, dict[str, 
             length = request.headers.get("content-length", "")
             if length.isdigit() and int(length) > settings.max_upload_bytes:
                 raise UploadError(
-                    413, "too_large", f"The upload is larger than {settings.max_upload_mb:g} MB, the most this server takes."
+                    413,
+                    "too_large",
+                    f"The upload is larger than {settings.max_upload_mb:g} MB, the most this server takes.",
                 )
             uploads = settings.data_dir / "uploads"  # emptied when the server starts: nothing outlives a crash
             uploads.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -114,7 +118,9 @@ def verify_router(settings: ServeSettings, responses: dict[int | str, dict[str, 
                 raise UploadError(422, "missing_file", "Send the video to check as the form file 'video'.")
             extra = [f for f in upload.fields if f != "watermark"]
             if extra:
-                raise UploadError(422, "bad_option", f"Unknown field '{extra[0][:40]}'; /v1/verify takes 'video' and 'watermark'.")
+                raise UploadError(
+                    422, "bad_option", f"Unknown field '{extra[0][:40]}'; /v1/verify takes 'video' and 'watermark'."
+                )
             flag = upload.fields.get("watermark", "true").strip().lower() or "true"
             if flag not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
                 raise UploadError(422, "bad_option", f"The field 'watermark' must be true or false, not '{flag[:40]}'.")
