@@ -2,25 +2,28 @@
 
 Embedding. One 32x32-chip tile (4 px chips: 128 px) is repeated over the whole frame, the same in every
 frame, so cutting an excerpt, changing the frame rate or dropping frames cannot remove it. The tile is a sum
-of 33 mutually orthogonal +-1 chip patterns (rows of a 1024x1024 Hadamard matrix, sign-scrambled and permuted
+of mutually orthogonal +-1 chip patterns (rows of a 1024x1024 Hadamard matrix, sign-scrambled and permuted
 with a fixed key so that they look like noise): one *sync* pattern carrying half of the energy, which says
-"talkinghead" and locates the tile (scale and position), and 32 *bit* patterns, each multiplied by +-1: a
-24-bit job id and its CRC-8. Chips are softened by a small blur; the tile has an RMS of 1.6 luma levels
-(1.86 RGB levels: PSNR 42.7 dB). Marking a frame is two saturated uint8 additions on its Y plane.
+"talkinghead" and locates the tile (scale and position), and one pattern per payload byte: the 32-bit payload
+(a 24-bit job id and its CRC-8) is sent as 4 bytes, each byte as one of 128 patterns of its own set times +-1
+(bi-orthogonal signalling). A byte then gets the energy that 8 separate bit patterns would share, which is
+what lets the job id survive on small outputs (256 px) after a re-encode. Chips are barely softened (sharp
+chips keep more of their energy through H.264, measured); the tile has an RMS of 1.6 luma levels (1.86 RGB
+levels: PSNR 42.7 dB). Marking a frame is two saturated uint8 additions on its Y plane.
 
 Detection. The luma of up to `MAX_FRAMES` frames is averaged (the mark adds up), then every tile period from
 0.34x to 1.06x is tried on a central window: the image is rescaled so that the tile is 128 px, high-passed,
-divided by its local RMS (edges would otherwise dominate), folded (all tiles summed into one), partly
-whitened and cross-correlated with the sync pattern over all 128x128 cyclic shifts with one FFT. This undoes
-a downscale and a crop (a crop is only a cyclic shift of the tile). The best periods are refined on the
-whole image; at the best (period, shift) the 32 bits are read as the signs of their correlations.
+divided by its local RMS (edges would otherwise dominate), folded (all tiles summed into one), whitened
+(phase only) and cross-correlated with the sync pattern over all 128x128 cyclic shifts with one FFT. This
+undoes a downscale and a crop (a crop is only a cyclic shift of the tile). The best periods are refined on the
+whole image; at the best (period, shift) each byte is read as its strongest pattern and that one's sign.
 
 False positives. The sync peak is measured in standard deviations of its correlation surface; without a
 watermark each of the H correlations tried is ~ N(0, 1) (whitened, normalised), so the chance that the
 largest passes z is below H * Q(z) (union bound, Q the normal tail). A file is marked when z passes the
-threshold for a false-positive rate of 0.5e-6 (z ~ 7.35 for H ~ 4.6 million), or when the bits read form a
+threshold for a false-positive rate of 0.5e-6 (z ~ 7.35 for H ~ 4.6 million), or when the bytes read form a
 valid CRC-8 (a random word does once in 256) and z passes the threshold for 256 x 0.5e-6 (z ~ 6.57): at most
-1e-6 in all. `benchmarks/provenance.py` checks it on every real video of the corpus.
+1e-6 in all. `benchmarks/provenance.py` checks it on the real videos of the corpus and on single frames.
 """
 
 from __future__ import annotations
