@@ -279,6 +279,40 @@ def one_clip(job: dict, folder: Path) -> dict | None:
     return row
 
 
+def marked_real(job: dict, folder: Path) -> dict:
+    """A dub's pixels without the models: a real clip (a random 3-10 s window) marked and encoded at the dub's CRF
+    18, as a dub leaves every pixel outside the mouth. Many more sizes and clips per CPU-minute than real dubs."""
+    from talkinghead.media import VideoWriter, iter_frames, probe_video
+
+    k, src = job["k"], job["src"]
+    rng = random.Random(2000 + k)
+    info = probe_video(src)
+    start = rng.uniform(0, max(0.0, info.duration - job["seconds"]))
+    frames = [f for t, f in iter_frames(src) if start <= t < start + job["seconds"]]
+    h, w = frames[0].shape[:2]
+    job_id = rng.randrange(1 << 24)
+    out = folder / f"real{k}.mp4"
+    with VideoWriter(out, w, h, fps=info.fps, crf=18, mark=wm.WatermarkEmbedder(w, h, job_id)) as writer:
+        for f in frames:
+            writer.write(f)
+    row: dict = {"mode": "real+mark", "source": src.name, "seconds": round(len(frames) / info.fps, 2)}
+    row.update(size=max(w, h), shape=f"{w}x{h}", job_id=f"{job_id:06x}")
+    for kind in TRANSFORMS[:-1]:
+        v = transformed(out, kind, folder, rng)
+        d = wm.detect(v)
+        row[kind] = {"found": d.found, "z": round(d.sync_z, 2), "payload_ok": d.payload == row["job_id"]}
+        if v != out:
+            v.unlink()
+    row["strip"] = row["none"]  # no metadata to strip: the same pixels
+    out.unlink()
+    print(
+        f"real {k} {src.name} ({row['shape']}): "
+        + " ".join(f"{t}:{row[t]['z']}{'E' if row[t]['payload_ok'] else ''}" for t in TRANSFORMS),
+        flush=True,
+    )
+    return row
+
+
 def _detect_z(path: Path) -> tuple[str, bool, float, int]:
     d = wm.detect(path)
     return path.name, d.found, d.sync_z, d.frames
@@ -361,6 +395,19 @@ def micro(folder: Path) -> dict[str, object]:
     return out
 
 
+def _duration(path: Path) -> float:
+    with av.open(os.fspath(path)) as c:
+        return float(c.duration or 0) / av.time_base
+
+
+def _rates(cs: list[dict]) -> dict[str, str]:
+    """Per transformation: clips found with the job id exact, and clips found."""
+    return {
+        k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in cs)} exact, {sum(c[k]['found'] for c in cs)} found"
+        for k in TRANSFORMS
+    }
+
+
 def main() -> None:
     global DATA
     ap = argparse.ArgumentParser()
@@ -370,6 +417,7 @@ def main() -> None:
     ap.add_argument("--nice", type=int, default=10, help="niceness of the workers (a shared machine)")
     ap.add_argument("--fp-limit", type=int, default=0, help="real videos checked for false positives (0 = all)")
     ap.add_argument("--fp-frames", type=int, default=1000, help="random single frames of real video checked too")
+    ap.add_argument("--marked-real", type=int, default=0, help="also mark this many real clips directly (dub proxy)")
     ap.add_argument("--no-fp", action="store_true", help="skip the false-positive scan")
     ap.add_argument("--no-clips", action="store_true", help="only the false-positive scan")
     ap.add_argument("--micro", action="store_true", help="only the per-frame marking and signing costs")
@@ -397,8 +445,27 @@ def main() -> None:
         ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(DATA, args.nice)) as pool,
     ):
         rows = [r for r in pool.map(one_clip, jobs, [Path(d)] * len(jobs)) if r is not None]
+        if args.marked_real:
+            rng = random.Random(args.seed + 7)
+            videos = [v for v in sorted((DATA / "talking").rglob("*.mp4")) if _duration(v) >= 3.0]
+            grid = [v for v in videos if v.name.startswith("grid")]  # 360x288, most of the corpus: fills up the rest
+            others = [v for v in videos if v not in grid]
+            rng.shuffle(others)
+            picked = others[: args.marked_real]
+            picked += rng.sample(grid, min(len(grid), args.marked_real - len(picked)))
+            reals = [{"k": k, "src": v, "seconds": rng.uniform(3.0, 10.0)} for k, v in enumerate(picked)]
+            real_rows = list(pool.map(marked_real, reals, [Path(d)] * len(reals)))
         if not args.no_fp:
             result["false_positives"] = false_positives(args.fp_limit, args.fp_frames, pool)
+    if args.marked_real:
+        result["marked_real"] = {
+            f"{lo}-{hi}px": {
+                "clips": len(cs),
+                **_rates(cs),
+            }
+            for lo, hi in ((0, 200), (200, 300), (300, 500), (500, 10**5))
+            if (cs := [c for c in real_rows if lo <= c["size"] < hi])
+        }
     result["clips"] = {m: sum(c["mode"] == m for c in rows) for m in ("photo", "dub")}
     result["detection"] = {
         k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in rows)}/{len(rows)} exact, "
@@ -432,7 +499,8 @@ def main() -> None:
     }
     print(json.dumps(result, indent=1))
     if args.out:
-        args.out.write_text(json.dumps({"summary": result, "clips": rows}, indent=1))
+        real = real_rows if args.marked_real else []
+        args.out.write_text(json.dumps({"summary": result, "clips": rows, "marked_real": real}, indent=1))
 
 
 if __name__ == "__main__":
