@@ -340,18 +340,20 @@ def false_positives(limit: int, frames: int, pool: Executor) -> dict[str, object
         n_frames += n
         if hit:
             found.append(name)
-        if k % 100 == 0:
-            print(f"fp {k}/{len(videos)} max z so far {max(zs):.2f}", flush=True)
+        if k % 50 == 0:
+            print(f"fp {k}/{len(videos)} max z so far {max(zs):.2f}, found {len(found)}", flush=True)
     rng = random.Random(2)
     picks = []
     for v in rng.choices(videos, k=frames):
         with av.open(os.fspath(v)) as c:
-            picks.append((v, rng.randrange(max(1, int(c.streams.video[0].frames or 1)))))
+            picks.append((v, rng.randrange(max(1, min(100, int(c.streams.video[0].frames or 1))))))  # first 4 s
     fz, ffound = [], []
-    for name, hit, z in pool.map(_frame_z, picks, chunksize=8):
+    for k, (name, hit, z) in enumerate(pool.map(_frame_z, picks, chunksize=8)):
         fz.append(z)
         if hit:
             ffound.append(name)
+        if k % 100 == 0:
+            print(f"fp frame {k}/{len(picks)} max z so far {max(fz):.2f}", flush=True)
     return {
         "videos": len(videos),
         "frames_averaged": n_frames,
@@ -414,7 +416,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=50)
     ap.add_argument("--dubs", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering and detecting (one thread each)")
-    ap.add_argument("--nice", type=int, default=10, help="niceness of the workers (a shared machine)")
+    ap.add_argument("--nice", type=int, default=0, help="niceness added in the workers (run it under nice -n 10)")
     ap.add_argument("--fp-limit", type=int, default=0, help="real videos checked for false positives (0 = all)")
     ap.add_argument("--fp-frames", type=int, default=1000, help="random single frames of real video checked too")
     ap.add_argument("--marked-real", type=int, default=0, help="also mark this many real clips directly (dub proxy)")
