@@ -331,11 +331,10 @@ def _frame_z(item: tuple[Path, int]) -> tuple[str, bool, float]:
 
 def false_positives(limit: int, frames: int, pool: Executor) -> dict[str, object]:
     """The detector on every real video of the corpus (or `limit` of them) and on `frames` random single frames."""
-    videos = sorted((DATA / "talking").rglob("*.mp4")) + sorted((DATA / "motion").glob("*.mp4"))
-    if limit:
-        videos = random.Random(1).sample(videos, min(limit, len(videos)))
+    every = sorted((DATA / "talking").rglob("*.mp4")) + sorted((DATA / "motion").glob("*.mp4"))
+    videos = random.Random(1).sample(every, min(limit, len(every))) if limit > 0 else every
     found, zs, n_frames = [], [], 0
-    for k, (name, hit, z, n) in enumerate(pool.map(_detect_z, videos, chunksize=4)):
+    for k, (name, hit, z, n) in enumerate(pool.map(_detect_z, videos if limit >= 0 else [], chunksize=4)):
         zs.append(z)
         n_frames += n
         if hit:
@@ -344,7 +343,7 @@ def false_positives(limit: int, frames: int, pool: Executor) -> dict[str, object
             print(f"fp {k}/{len(videos)} max z so far {max(zs):.2f}, found {len(found)}", flush=True)
     rng = random.Random(2)
     picks = []
-    for v in rng.choices(videos, k=frames):
+    for v in rng.choices(every, k=frames):
         with av.open(os.fspath(v)) as c:
             picks.append((v, rng.randrange(max(1, min(100, int(c.streams.video[0].frames or 1))))))  # first 4 s
     fz, ffound = [], []
@@ -355,11 +354,11 @@ def false_positives(limit: int, frames: int, pool: Executor) -> dict[str, object
         if k % 100 == 0:
             print(f"fp frame {k}/{len(picks)} max z so far {max(fz):.2f}", flush=True)
     return {
-        "videos": len(videos),
+        "videos": len(videos) if limit >= 0 else 0,
         "frames_averaged": n_frames,
         "false_positives": found,
-        "max_z": round(max(zs), 2),
-        "mean_z": round(float(np.mean(zs)), 2),
+        "max_z": round(max(zs), 2) if zs else None,
+        "mean_z": round(float(np.mean(zs)), 2) if zs else None,
         "threshold_z": round(wm.threshold(), 2),
         "single_frames": len(picks),
         "single_frame_false_positives": ffound,
@@ -417,7 +416,12 @@ def main() -> None:
     ap.add_argument("--dubs", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering and detecting (one thread each)")
     ap.add_argument("--nice", type=int, default=0, help="niceness added in the workers (run it under nice -n 10)")
-    ap.add_argument("--fp-limit", type=int, default=0, help="real videos checked for false positives (0 = all)")
+    ap.add_argument(
+        "--fp-limit",
+        type=int,
+        default=0,
+        help="real videos checked for false positives (0 = all, -1 = none: single frames only)",
+    )
     ap.add_argument("--fp-frames", type=int, default=1000, help="random single frames of real video checked too")
     ap.add_argument("--marked-real", type=int, default=0, help="also mark this many real clips directly (dub proxy)")
     ap.add_argument("--no-fp", action="store_true", help="skip the false-positive scan")
