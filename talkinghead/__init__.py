@@ -31,6 +31,8 @@ _API = {
     "InputError": "talkinghead.errors",
     "NoFaceError": "talkinghead.errors",
     "OutputError": "talkinghead.errors",
+    "verify": "talkinghead.provenance.verify",
+    "Verification": "talkinghead.provenance.verify",
 }
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "NoFaceError",
     "OutputError",
     "TalkingHeadError",
+    "Verification",
     "Waveform",
     "__version__",
     "build_avatar",
@@ -52,6 +55,7 @@ __all__ = [
     "dub",
     "generate",
     "load_model",
+    "verify",
 ]
 
 if TYPE_CHECKING:
@@ -60,6 +64,7 @@ if TYPE_CHECKING:
     from talkinghead.dubbing import Dubber, DubReport, dub
     from talkinghead.errors import InputError, NoFaceError, OutputError, TalkingHeadError
     from talkinghead.pipeline import Animator, demo, generate
+    from talkinghead.provenance.verify import Verification, verify
     from talkinghead.types import Motion, MouthGeometry, Waveform
     from talkinghead.weights import load_model
 

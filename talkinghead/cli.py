@@ -672,8 +672,8 @@ def verify(
             result = run(video, watermark=not no_watermark)
     except TalkingHeadError as exc:
         _fail(exc)
-    print(json.dumps(result) if as_json else summary(result))
-    raise typer.Exit(0 if result["marked"] else 2)
+    print(json.dumps(result.as_dict()) if as_json else summary(result))
+    raise typer.Exit(0 if result.marked else 2)
 
 
 @app.command("eval")

@@ -3,8 +3,8 @@ file that is not a jobs file at all stops the batch.
 
 Columns: `mode` (generate | dub), `face` (generate: the photo; dub: the --face choice), `video`, `audio`,
 `output` (relative to OUT_DIR), an optional free-text `id`, and any option by its CLI name with underscores
-(`seed`, `still`, `lip_strength`, `blink_rate`, `fresh`, `lips_weights`, ...). Relative input paths are relative
-to the jobs file's folder; an empty cell (or a JSON null) means "not given".
+(`seed`, `still`, `lip_strength`, `blink_rate`, `fresh`, `no_watermark`, `lips_weights`, ...). Relative input
+paths are relative to the jobs file's folder; an empty cell (or a JSON null) means "not given".
 """
 
 from __future__ import annotations
@@ -221,6 +221,10 @@ def _options(mode: str, values: dict[str, object], base: Path) -> GenerateOption
     kwargs: dict[str, object] = {}
     if mode == "dub" and "fresh" in values:
         kwargs["resume"] = not _coerce("fresh", values.pop("fresh"), bool)
+    if "no_watermark" in values:  # --no-watermark: recorded in the label, which is always written
+        if "watermark" in values:
+            raise _RowError("give `no_watermark` or `watermark`, not both.")
+        kwargs["watermark"] = not _coerce("no_watermark", values.pop("no_watermark"), bool)
     for key, value in values.items():
         name = _ALIASES[mode].get(key, key)
         if name not in hints:
@@ -244,7 +248,7 @@ def _options(mode: str, values: dict[str, object], base: Path) -> GenerateOption
 
 def _known(mode: str) -> list[str]:
     names = [f.name for f in fields(_OPTIONS[mode])] + list(_ALIASES[mode])
-    extra = ["fresh"] if mode == "dub" else []
+    extra = ["fresh", "no_watermark"] if mode == "dub" else ["no_watermark"]
     return sorted({*names, *extra, *_WEIGHTS[mode], *_INPUTS[mode], *_RESERVED})
 
 

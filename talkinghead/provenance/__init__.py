@@ -2,6 +2,6 @@
 invisibly in its pixels (watermark); `verify` reads all three back."""
 
 from talkinghead.provenance.stamp import Stamp
-from talkinghead.provenance.verify import verify
+from talkinghead.provenance.verify import Verification, verify
 
-__all__ = ["Stamp", "verify"]
+__all__ = ["Stamp", "Verification", "verify"]

@@ -27,7 +27,7 @@ from talkinghead.provenance.watermark import WatermarkEmbedder
 
 __all__ = ["MIN_WATERMARK_SIDE", "Stamp", "job_id"]
 
-MIN_WATERMARK_SIDE = 400  # px: smaller outputs get the label and the manifest, not the watermark
+MIN_WATERMARK_SIDE = 128  # px (one tile): smaller outputs get the label and the manifest, not the watermark
 
 
 def job_id(inputs: list[str | os.PathLike[str]], options: dict[str, Any], mode: str) -> str:
@@ -64,10 +64,9 @@ class Stamp:
         size: tuple[int, int],
         ingredient: str | os.PathLike[str] | None = None,
     ) -> Stamp:
-        """The marks for one output of `size` (width, height). The watermark goes only on outputs whose shorter
-        side is at least MIN_WATERMARK_SIDE: below it the mark mostly does not survive a re-encode (measured,
-        RESULTS.md), and on such small faces it perturbs the face mesh enough to move measured lip sync; the
-        label then says the watermark is off."""
+        """The marks for one output of `size` (width, height). The watermark goes on every output whose shorter
+        side holds at least one tile (MIN_WATERMARK_SIDE); on a thumbnail smaller than that the label says it is
+        off."""
         from talkinghead import __version__
 
         watermark = watermark and min(size) >= MIN_WATERMARK_SIDE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -12,11 +13,31 @@ from talkinghead.provenance.label import read_label
 from talkinghead.provenance.manifest import read_manifest
 from talkinghead.provenance.watermark import detect
 
-__all__ = ["summary", "verify"]
+__all__ = ["Verification", "summary", "verify"]
 
 
-def verify(path: str | os.PathLike[str], watermark: bool = True) -> dict[str, Any]:
-    """{marked, label, manifest, watermark}; `marked` when any of the three says the file is synthetic.
+@dataclass(frozen=True)
+class Verification:
+    """What `verify` found; `as_dict()` is the object `talkinghead verify --json` prints."""
+
+    file: str
+    marked: bool  # any of the three marks says the file is synthetic
+    label: dict[str, Any] | None  # the metadata label (generator, created, mode, watermark, job_id), or None
+    manifest: dict[str, Any]  # status "valid" | "tampered" | "absent" | "unavailable", signer, self_signed, ...
+    watermark: dict[str, Any] | None  # found, confidence, payload (the job id), ...; None when not checked
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "marked": self.marked,
+            "label": self.label,
+            "manifest": self.manifest,
+            "watermark": self.watermark,
+        }
+
+
+def verify(path: str | os.PathLike[str], watermark: bool = True) -> Verification:
+    """Label, manifest and watermark of a video; `marked` when any of the three says it is synthetic.
     Raises InputError when the file cannot be read as a video."""
     p = require_file(path, "video file")
     try:
@@ -30,13 +51,13 @@ def verify(path: str | os.PathLike[str], watermark: bool = True) -> dict[str, An
         or manifest["status"] in ("valid", "tampered")
         or bool(wm and wm["found"])
     )
-    return {"file": os.fspath(p), "marked": marked, "label": label, "manifest": manifest, "watermark": wm}
+    return Verification(os.fspath(p), marked, label, manifest, wm)
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: Verification) -> str:
     """`verify`'s result as a few lines for people."""
-    label, manifest, wm = result["label"], result["manifest"], result["watermark"]
-    head = "MARKED as synthetic" if result["marked"] else "no talkinghead mark found"
+    label, manifest, wm = result.label, result.manifest, result.watermark
+    head = "MARKED as synthetic" if result.marked else "no talkinghead mark found"
     if label:
         text = (
             f"synthetic={label.get('synthetic')}, {label.get('generator')}, mode {label.get('mode')}, "
@@ -57,6 +78,4 @@ def summary(result: dict[str, Any]) -> str:
         mark = f"found, {job}, confidence {wm['confidence']:.9f}"
     else:
         mark = f"not found (sync {wm['sync_z']:.1f} < {wm['threshold_z']:.1f} sd)"
-    return "\n".join(
-        [f"{result['file']}: {head}", f"  label:     {text}", f"  manifest:  {sign}", f"  watermark: {mark}"]
-    )
+    return "\n".join([f"{result.file}: {head}", f"  label:     {text}", f"  manifest:  {sign}", f"  watermark: {mark}"])

@@ -38,6 +38,7 @@ from talkinghead.serving.jobs import FINISHED, Job, JobStore, valid_id
 from talkinghead.serving.options import FILES, MODES, OPTIONS, OptionError, parse_options
 from talkinghead.serving.settings import ServeSettings
 from talkinghead.serving.upload import Upload, UploadError, receive_form
+from talkinghead.serving.verify_route import verify_router
 from talkinghead.serving.workers import WorkerPool
 
 log = logging.getLogger("talkinghead.serve")
@@ -229,6 +230,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-static", StaticFiles(directory=docs_static), name="docs-static")
     store, pool = service.store, service.pool
+    app.include_router(verify_router(settings, _ERRORS))  # POST /v1/verify
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

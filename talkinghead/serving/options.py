@@ -28,6 +28,7 @@ class Option:
     parse: Callable[[str], Any]
     target: str  # keyword of generate()/dub() (= the GenerateOptions/DubOptions field)
     help: str
+    negate: bool = False  # a "no_..." switch: the keyword gets the opposite value
 
 
 def _number(kind: type, lo: float, hi: float) -> Callable[[str], Any]:
@@ -97,6 +98,9 @@ OPTIONS: dict[str, dict[str, Option]] = {
             _choice(emotions), "emotion", "neutral, happy, sad, angry, surprised, fear, disgusted or contempt."
         ),
         "emotion_strength": Option(_number(float, 0, 2), "emotion_strength", "Strength of the emotion (default 1)."),
+        "no_watermark": Option(
+            _bool, "watermark", "true: no invisible watermark (the label says so; label and manifest stay).", True
+        ),
     },
     "dub": {
         "face": Option(_face, "face", "auto (the speaking/largest face), N (0 = largest) or x,y (a pixel)."),
@@ -108,6 +112,9 @@ OPTIONS: dict[str, dict[str, Option]] = {
         "rest": Option(_choice(lambda: ("keep", "trim")), "rest", "Audio shorter than the video: keep or trim."),
         "lip_strength": Option(_number(float, 0, 3), "lip_strength", "Scale of mouth motion (default 1)."),
         "crf": Option(_number(int, 0, 51), "crf", "H.264 quality, lower = better and bigger (default 18)."),
+        "no_watermark": Option(
+            _bool, "watermark", "true: no invisible watermark (the label says so; label and manifest stay).", True
+        ),
     },
 }
 
@@ -131,6 +138,6 @@ def parse_options(mode: str, fields: dict[str, str]) -> tuple[dict[str, Any], di
             value = known[name].parse(text)
         except OptionError as exc:
             raise OptionError(f"The option '{name}' {exc}.") from None
-        overrides[known[name].target] = value
+        overrides[known[name].target] = (not value) if known[name].negate else value
         shown[name] = value
     return overrides, shown
