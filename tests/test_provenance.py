@@ -212,10 +212,10 @@ def test_without_c2pa_label_and_watermark_still_work(tmp_path, monkeypatch):
     assert result.watermark and result.watermark["found"] and result.watermark["payload"] == stamp.label.job_id
 
 
-def test_only_thumbnails_are_labelled_without_a_watermark():
-    """Below one tile (MIN_WATERMARK_SIDE) there is no room for the mark: the label says it is off."""
+def test_small_outputs_are_labelled_without_a_watermark():
+    """Below MIN_WATERMARK_SIDE the mark would not always survive and perturbs the face mesh: the label says off."""
     from talkinghead.provenance.stamp import MIN_WATERMARK_SIDE, Stamp
 
     small = Stamp.new("photo", True, [], {}, (MIN_WATERMARK_SIDE - 2, 720))
     assert not small.label.watermark and small.segment_args(MIN_WATERMARK_SIDE - 2, 720)["mark"] is None
-    assert Stamp.new("photo", True, [], {}, (256, 256)).label.watermark
+    assert Stamp.new("photo", True, [], {}, (MIN_WATERMARK_SIDE, 720)).label.watermark

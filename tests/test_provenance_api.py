@@ -49,20 +49,20 @@ def _reencode(src: Path, dst: Path, crf: int, scale: float = 1.0) -> Path:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> dict[str, object]:
-    """A 256 px marked video (the size of most dubs) and the same scene unmarked."""
+    """A marked video of the smallest marked size (288 px) and the same scene unmarked."""
     d = tmp_path_factory.mktemp("prov_api")
-    stamp = Stamp.new("dub", True, [], {"test": "small"}, (256, 256))
+    stamp = Stamp.new("dub", True, [], {"test": "small"}, (288, 288))
     return {
         "stamp": stamp,
-        "marked": _video(d / "marked.mp4", (256, 256), stamp, seconds=3.0),
-        "plain": _video(d / "plain.mp4", (256, 256), None, seconds=3.0),
+        "marked": _video(d / "marked.mp4", (288, 288), stamp, seconds=3.0),
+        "plain": _video(d / "plain.mp4", (288, 288), None, seconds=3.0),
         "folder": d,
     }
 
 
 def test_small_output_is_watermarked_and_survives_reencode_and_downscale(small, tmp_path):
     stamp = small["stamp"]
-    assert stamp.label.watermark  # no size limit any more: a 256 px output gets the mark
+    assert stamp.label.watermark  # the smallest size that gets the mark
     d = watermark.detect(small["marked"])
     assert d.found and d.payload == stamp.label.job_id, d
     for name, crf, scale in [("crf28", 28, 1.0), ("half", 23, 0.5)]:
