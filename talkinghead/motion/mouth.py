@@ -40,14 +40,22 @@ class MouthModel:
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
-        kind = self.config.embedding
-        emb = embedding_features(samples, kind) if self.config.n_embed else None
-        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel, EMBED_SCALES[kind]))
+        mel = self.network_input(samples)
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
         out = ((coef * self.std) @ self.basis).numpy().reshape(n_frames, len(self.geometry.indices), 2)
-        gate = speech_gate(samples, n_frames, fps)
-        return out * (self._gain(out, gate) * gate)[:, None, None]
+        return out * self.scale(out, samples, fps)[:, None, None]
+
+    def network_input(self, samples: np.ndarray) -> torch.Tensor:
+        """(n_mel, channels) features of 16 kHz speech, as this network was trained on them."""
+        kind = self.config.embedding
+        emb = embedding_features(samples, kind) if self.config.n_embed else None
+        return torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel, EMBED_SCALES[kind]))
+
+    def scale(self, out: np.ndarray, samples: np.ndarray, fps: float) -> np.ndarray:
+        """(n_frames,) factor `predict` applies to the network's offsets `out`: gain times the silence gate."""
+        gate = speech_gate(samples, len(out), fps)
+        return self._gain(out, gate) * gate
 
     def _gain(self, out: np.ndarray, gate: np.ndarray) -> float:
         """The file's fixed gain, or (files with a `spread`) the gain that gives this speech's lip gap the
