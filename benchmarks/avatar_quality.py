@@ -44,6 +44,8 @@ def cut(clip: Path, t0: float, t1: float, out: Path, repeat: int = 1) -> Path:
     wave = load_audio(clip)
     a = wave.samples[int(t0 * wave.sample_rate) : int(t1 * wave.sample_rate)]
     frames = [f for t, f in iter_frames(clip) if t0 <= t < t1]
+    frames = frames[: max(1, round(len(a) / wave.sample_rate * info.fps))]  # no frames past the sound: a video
+    # generated from this audio has exactly as many frames as the real one it is compared with
     h, w = frames[0].shape[:2]
     with VideoWriter(out, w, h, fps=info.fps, audio=Waveform(np.tile(a, repeat), wave.sample_rate), crf=18) as wr:
         for _ in range(repeat):
