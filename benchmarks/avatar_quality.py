@@ -5,7 +5,8 @@ is compared with the real second half, next to the same clip animated from a sin
 frame) with the same audio, seed and frame rate. Figures: mouth-crop SSIM and LPIPS (a box 1.6x the
 outer-lip width round each video's own lips, 96 px: benchmarks/dub_quality.py's crop), Pearson r of the
 inner-lip gap against the real one, LMD and identity distance (talkinghead.metrics.evaluate); also the
-avatar without its mouth bank (what the bank itself adds).
+avatar without its mouth bank (what the bank itself adds), and the avatar with the shared lips model's
+output layer instead of its adapted one (what the articulation adaptation adds; same gain).
 Speed: avatars built from 1-minute clips (the longest and the largest validation clip played over, re-encoded).
 Run: nice -n 10 .venv/bin/python benchmarks/avatar_quality.py [--corpus DIR] [--min-seconds 8]
 """
@@ -43,6 +44,8 @@ def cut(clip: Path, t0: float, t1: float, out: Path, repeat: int = 1) -> Path:
     wave = load_audio(clip)
     a = wave.samples[int(t0 * wave.sample_rate) : int(t1 * wave.sample_rate)]
     frames = [f for t, f in iter_frames(clip) if t0 <= t < t1]
+    frames = frames[: max(1, round(len(a) / wave.sample_rate * info.fps))]  # no frames past the sound: a video
+    # generated from this audio has exactly as many frames as the real one it is compared with
     h, w = frames[0].shape[:2]
     with VideoWriter(out, w, h, fps=info.fps, audio=Waveform(np.tile(a, repeat), wave.sample_rate), crf=18) as wr:
         for _ in range(repeat):
@@ -113,15 +116,20 @@ def main() -> None:
                 "pose_scale": av.style.pose_scale,
                 "blinks_per_min": av.style.blinks_per_min,
                 "lip_gain": av.style.lip_gain,
+                "adaptation": (av.meta.get("articulation") or {}).get("adaptation"),
             }
             size = max(info.width, info.height)
             # ablation: the same avatar without its mouth bank (painted interior), to see what the bank adds
             nobank = save_avatar(replace(av, bank=MouthBank.empty()), tmp / "nobank.avatar")
+            shared = save_avatar(replace(av, lips=None), tmp / "shared.avatar")
             for name, kw in (
                 ("photo", {"face": photo}),
                 ("avatar", {"face": None, "avatar": avatar}),
                 ("avatar_nobank", {"face": None, "avatar": nobank}),
+                ("avatar_shared", {"face": None, "avatar": shared}),
             ):
+                if name == "avatar_shared" and av.lips is None:
+                    continue  # the adaptation kept the shared layer: the same video as "avatar"
                 face = kw.pop("face")
                 out = generate(
                     face, second, tmp / f"{name}.mp4", animator=animator, size=size, fps=info.fps, seed=args.seed, **kw
@@ -134,7 +142,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         print(f"{len(rows)} clips: avatar from the first half speaking the second half, vs the real second half")
         for key in ("mouth_ssim", "mouth_lpips", "mouth_r", "lmd", "identity"):
-            for name in ("photo", "avatar", "avatar_nobank"):
+            for name in ("photo", "avatar", "avatar_nobank", "avatar_shared"):
                 v = np.array([r[f"{key}_{name}"] for r in rows if r.get(f"{key}_{name}") is not None], float)
                 if len(v):
                     print(f"{key} {name}: mean {v.mean():.4f} ({', '.join(f'{x:.4f}' for x in v)})")

@@ -52,6 +52,7 @@ class _PreparedFace:
     eyes: EyeCloser
     colours: np.ndarray  # skin and lip colours, light the learned mouth interior
     avatar: Any = None  # talkinghead.avatar.Avatar when set by `set_avatar`: own mouths, lids and style
+    mouth: Any = None  # the avatar's adapted lips model (MouthModel), None: the Animator's own
 
 
 class Animator:
@@ -112,13 +113,15 @@ class Animator:
 
     def set_avatar(self, path: str | os.PathLike[str], size: int | None = None) -> SourceFace:
         """Animate an avatar (`talkinghead avatar`): its reference frame is the source, its own mouth
-        interiors, closed lids and motion style replace the generic ones. `set_source` clears it."""
+        interiors, closed lids, adapted articulation and motion style replace the generic ones. `set_source`
+        clears it."""
         from dataclasses import replace
 
         from talkinghead.avatar import load_avatar
+        from talkinghead.avatar.adapt import for_avatar
         from talkinghead.face.landmarks import detect_faces
 
-        avatar = load_avatar(path)
+        mouth, avatar = for_avatar(self.mouth, load_avatar(path))
         img = fit_size(avatar.reference, size)
         k = img.shape[1] / avatar.reference.shape[1]
         faces = detect_faces(img)  # the avatar's face: the one nearest where it was filmed
@@ -127,7 +130,7 @@ class Animator:
         source = self.set_source(img, face_index=index)
         face = self._prepared()
         eyes = EyeCloser(img, source.points, source.inter_ocular, lids=avatar.eyes_closed)
-        self._face = replace(face, eyes=eyes, avatar=avatar)
+        self._face = replace(face, eyes=eyes, avatar=avatar, mouth=mouth)
         return source
 
     def motion(self, speech16k: np.ndarray, n_frames: int, opts: GenerateOptions) -> Motion:
@@ -135,7 +138,8 @@ class Animator:
         With an avatar, --pose-scale and --blink-rate are relative to the person's filmed style
         (1 and 17 = as filmed)."""
         rng = np.random.default_rng(opts.seed)
-        mouth = self.mouth.predict(speech16k, n_frames, opts.fps) * opts.lip_strength
+        model = self._face.mouth if self._face is not None and self._face.mouth is not None else self.mouth
+        mouth = model.predict(speech16k, n_frames, opts.fps) * opts.lip_strength
         pose_scale: Any = 0.0 if opts.still else opts.pose_scale
         blinks = opts.blinks_per_min
         style = self._face.avatar.style if self._face is not None and self._face.avatar is not None else None

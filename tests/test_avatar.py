@@ -49,8 +49,9 @@ def built(folder, speech, animator):
     return out
 
 
-def test_build_then_generate_round_trip(built, folder, speech):
+def test_build_then_generate_round_trip(built, folder, speech, animator):
     from talkinghead.avatar import load_avatar
+    from talkinghead.avatar.adapt import fingerprint
 
     av = load_avatar(built)
     assert av.reference.shape[:2] == (SIZE, SIZE)
@@ -58,7 +59,14 @@ def test_build_then_generate_round_trip(built, folder, speech):
     assert av.eyes_closed is not None, "the clip blinks: its closed lids must be kept"
     assert len(av.style.pose_scale) == 5 and all(0.3 <= s <= 2.5 for s in av.style.pose_scale)
     assert 0 < av.style.blinks_per_min < 60
-    assert 0.7 <= av.style.lip_gain <= 1.4 and av.meta["articulation"]["predicted_gap_std"] > 0
+    art = av.meta["articulation"]
+    assert 0.7 <= av.style.lip_gain <= 1.4 and art["predicted_gap_std"] > 0
+    assert av.version == 2 and art["lips"] == fingerprint(animator.mouth)  # adapted from the Animator's lips
+    assert art["adaptation"]["frames_fitted"] > 50 and (av.lips is not None) == (
+        art["adaptation"]["reason"] == "adapted"
+    )
+    animator.set_avatar(built)
+    assert (animator._face.mouth is not None) == (av.lips is not None)  # the adapted layer animates it
     assert av.meta["source"]["sha256"] and av.meta["reference"]["from"] == "clip"
 
     out = folder / "from_avatar.mp4"
@@ -97,7 +105,7 @@ def test_other_format_is_refused(built, folder):
         meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
     bad = folder / "old.avatar"
     save_file(tensors, str(bad), metadata=dict(meta, format="talkinghead-avatar-99"))
-    with pytest.raises(InputError, match="talkinghead-avatar-1") as exc:
+    with pytest.raises(InputError, match="talkinghead-avatar-2") as exc:
         load_avatar(bad)
     assert str(exc.value).endswith(".") and "\n" not in str(exc.value)
     (folder / "junk.avatar").write_bytes(b"not an avatar")
@@ -105,7 +113,7 @@ def test_other_format_is_refused(built, folder):
         load_avatar(folder / "junk.avatar")
     out = folder / "refused.mp4"
     r = runner.invoke(app, ["generate", "--avatar", str(bad), "--audio", str(DEMO_AUDIO), "-o", str(out)])
-    assert r.exit_code == 1 and "talkinghead-avatar-1" in r.output and not out.exists()
+    assert r.exit_code == 1 and "talkinghead-avatar-2" in r.output and not out.exists()
 
 
 def test_clip_without_open_mouth_falls_back_to_painted(folder, speech, animator, monkeypatch):

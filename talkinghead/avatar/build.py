@@ -4,7 +4,8 @@ Per tracked frame: the head turn (fit to the canonical face), the eye aspect rat
 score the frame as a reference (frontal, eyes open, mouth closed, sharp: the best is kept as RGB);
 open mouths go to a MouthCollector (render/mouth_bank.py, as in dubbing); the frame with the lowest eye
 aspect ratio gives the closed-lid crops. After the pass, `driver_motion` (motion/driving.py) turns the
-landmarks into pose and lid tracks, whose spread and blink count are the person's motion style.
+landmarks into pose and lid tracks, whose spread and blink count are the person's motion style, and
+the filmed mouth motion with the clip's audio adapts the lips model (`articulation`, avatar/adapt.py).
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from talkinghead.avatar.file import Avatar, AvatarStyle, save_avatar
+from talkinghead.avatar.adapt import Segment, adapt_lips, fingerprint, with_head
+from talkinghead.avatar.file import Avatar, AvatarStyle, LipsAdapter, save_avatar
 from talkinghead.errors import InputError, NoFaceError, require_file
 from talkinghead.face.canonical import fit_canonical, rotation_to_euler
 from talkinghead.face.follow import FaceChoice, FaceFollower, usable
-from talkinghead.face.indices import FACE_OVAL, eye_aspect_ratio, inter_ocular, mouth_opening
+from talkinghead.face.indices import FACE_OVAL, LIP_BOTTOM, LIP_TOP, eye_aspect_ratio, inter_ocular, mouth_opening
 from talkinghead.face.track import FaceTrack
 from talkinghead.media.frame_fetch import FrameFetcher
 from talkinghead.media.video_reader import probe_video
+from talkinghead.motion.mouth import MouthModel
 from talkinghead.render.eyes import eye_crop
 from talkinghead.render.mouth_bank import MouthCollector
 from talkinghead.types import TrackStatus, lip_gap
+from talkinghead.weights import WeightsRef
 
 Progress = Callable[[int, int], None]
 MIN_FRAMES = 25  # frames with a usable face: fewer cannot say anything about the person
@@ -74,34 +78,46 @@ def _eye_crops(frame, points: np.ndarray) -> np.ndarray:
     return np.stack([eye_crop(rgb, local, 0), eye_crop(rgb, local, 1)])
 
 
-def lip_gain(video: str, real_gaps: np.ndarray) -> tuple[float, dict[str, float] | None]:
-    """Articulation style, bounded: the ratio of the filmed lip-gap spread (std over the frames with a
-    face) to the lips model's predicted spread on the clip's own audio, clipped to LIP_GAIN. 1.0 (and no
-    details) when the clip has no sound or no usable face frames."""
-    from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
-    from talkinghead.media import load_audio
-    from talkinghead.motion.mouth import MouthModel
-    from talkinghead.types import lip_gap
-
-    info = probe_video(video)
-    ok = np.isfinite(real_gaps)
-    if not info.has_audio or ok.sum() < MIN_FRAMES:
-        return 1.0, None
-    model = MouthModel()
+def lip_gain(
+    model: MouthModel, samples: np.ndarray, fps: float, real_gaps: np.ndarray
+) -> tuple[float, dict[str, float]]:
+    """Articulation amplitude, bounded: the ratio of the filmed lip-gap spread (std over the frames with a
+    face) to the spread `model` predicts on the clip's own audio, clipped to LIP_GAIN."""
     geo = model.geometry
-    idx = list(geo.indices)
-    if LIP_TOP not in idx or LIP_BOTTOM not in idx:
-        return 1.0, None
-    offsets = model.predict(load_audio(video).samples, len(real_gaps), info.fps)
+    offsets = model.predict(samples, len(real_gaps), fps)
     closed = geo.close(geo.reference)
     shape = closed.copy()
     pred = np.empty(len(real_gaps))
     for k, off in enumerate(offsets):
         shape[geo.indices, :2] = closed[geo.indices, :2] + off
         pred[k] = lip_gap(shape)
+    ok = np.isfinite(real_gaps)
     real_sd, pred_sd = float(real_gaps[ok].std()), float(pred[ok].std())
     gain = float(np.clip(real_sd / max(pred_sd, 1e-6), *LIP_GAIN))
     return gain, {"filmed_gap_std": round(real_sd, 5), "predicted_gap_std": round(pred_sd, 5)}
+
+
+def articulation(
+    video: str, points: np.ndarray, real_gaps: np.ndarray, lips: WeightsRef = "lips"
+) -> tuple[float, LipsAdapter | None, dict[str, object] | None]:
+    """The person's articulation: the lips model's output layer adapted to the clip's own audio -> mouth
+    pairs (avatar/adapt.py; None when it falls back to the shared layer), then the bounded gain of the
+    filmed lip-gap spread over that model's. Gain 1.0 and nothing else for a clip without sound or face."""
+    from talkinghead.face.mouth_motion import mouth_offsets
+    from talkinghead.media import load_audio
+
+    info = probe_video(video)
+    if not info.has_audio or np.isfinite(real_gaps).sum() < MIN_FRAMES:
+        return 1.0, None, None
+    model = MouthModel(lips)
+    if LIP_TOP not in model.geometry.indices or LIP_BOTTOM not in model.geometry.indices:
+        return 1.0, None, None
+    samples = load_audio(video).samples
+    offsets, valid, _ = mouth_offsets(points, model.geometry.reference)
+    fitted = adapt_lips(model, [Segment(samples, info.fps, offsets, valid)])
+    used = with_head(model, fitted.adapter) if fitted.adapter is not None else model
+    gain, spread = lip_gain(used, samples, info.fps, real_gaps)
+    return gain, fitted.adapter, {**spread, "lips": fingerprint(model), "adaptation": fitted.report}
 
 
 def _blinks(lids: np.ndarray) -> int:
@@ -116,8 +132,10 @@ def build_avatar(
     face: str = "auto",
     photo: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    lips: WeightsRef = "lips",
 ) -> Path:
-    """Clip of the person talking (+ optional photo to use as the reference) -> avatar file at `out`."""
+    """Clip of the person talking (+ optional photo to use as the reference) -> avatar file at `out`.
+    `lips`: the lips weights to adapt (those of the Animator that will animate it)."""
     from talkinghead.motion.driving import driver_motion
     from talkinghead.weights import load_weights
 
@@ -134,7 +152,7 @@ def build_avatar(
             raise NoFaceError(
                 f"No face was found in the photo '{os.fspath(photo)}'; use one where the face is clearly visible."
             )
-    reference = load_weights("lips").tensors["reference"].numpy()
+    reference = load_weights(lips).tensors["reference"].numpy()
     total = probe_video(src).n_frames
     if choice.mode == "auto":  # several people in shot: the one whose mouth moves, as in dubbing
         from talkinghead.face.choice import speaking_face
@@ -208,7 +226,7 @@ def build_avatar(
             "time_s": round(float(track.times[best_ref[1]]), 3),
             "score": round(best_ref[0], 3),
         }
-    gain, gain_info = lip_gain(src, np.asarray(gaps, np.float64))
+    gain, adapter, gain_info = articulation(src, track.points, np.asarray(gaps, np.float64), lips)
     from talkinghead import __version__
 
     meta = {
@@ -241,5 +259,6 @@ def build_avatar(
         eyes_closed=eyes,
         style=style,
         meta=meta,
+        lips=adapter,
     )
     return save_avatar(avatar, out)

@@ -2,8 +2,11 @@
 
 Tensors: `reference` (H, W, 3) uint8 RGB; the mouth bank (`mouth_crop`, `mouth_up`, `mouth_lo`,
 `mouth_feat`, `mouth_surround`, absent when the clip never opened the mouth); `eyes_closed`
-(2, EYE_H, EYE_W, 3) uint8, absent when no blink was filmed. Metadata: `format` (FORMAT) and `avatar`
-(JSON: source fingerprint, style, how the reference was chosen, creation time, talkinghead version).
+(2, EYE_H, EYE_W, 3) uint8, absent when no blink was filmed; `lips_head_weight`, `lips_head_bias`: the
+lips model's output layer adapted to the person (avatar/adapt.py), absent when the adaptation fell back
+to the shared model. Metadata: `format` (FORMAT) and `avatar` (JSON: source fingerprint, style, how the
+reference was chosen, articulation report, creation time, talkinghead version). Version 1 files (no
+adaptation) still load: their articulation is the gain alone, as when they were built.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import numpy as np
 from talkinghead.errors import InputError, OutputError, require_file
 from talkinghead.render.mouth_bank import MouthBank
 
-FORMAT = "talkinghead-avatar-1"
+FORMAT = "talkinghead-avatar-2"
+READABLE = {"talkinghead-avatar-1": 1, FORMAT: 2}  # format name -> version this talkinghead can read
 _BANK = ("crop", "up", "lo", "feat", "surround")
 
 
@@ -34,6 +38,16 @@ class AvatarStyle:
 
 
 @dataclass(frozen=True)
+class LipsAdapter:
+    """The lips model's output layer fitted to the person's clip (avatar/adapt.py). It only fits the lips
+    network it was fitted from: `lips` is that network's fingerprint (adapt.fingerprint)."""
+
+    weight: np.ndarray  # (n_coeffs, width) float32
+    bias: np.ndarray  # (n_coeffs,) float32
+    lips: str
+
+
+@dataclass(frozen=True)
 class Avatar:
     reference: np.ndarray  # (H, W, 3) uint8 RGB
     face_point: tuple[float, float]  # centre of the person's face in `reference` (which face to animate)
@@ -41,6 +55,8 @@ class Avatar:
     eyes_closed: np.ndarray | None  # (2, EYE_H, EYE_W, 3) uint8, or None
     style: AvatarStyle
     meta: dict[str, Any] = field(default_factory=dict)  # everything else in the metadata (provenance)
+    lips: LipsAdapter | None = None  # adapted articulation, None when the adaptation fell back (or version 1)
+    version: int = 2  # the file's format version (1: built before articulation adaptation)
 
 
 def save_avatar(avatar: Avatar, path: str | os.PathLike[str]) -> Path:
@@ -56,6 +72,9 @@ def save_avatar(avatar: Avatar, path: str | os.PathLike[str]) -> Path:
             tensors[f"mouth_{k}"] = np.ascontiguousarray(getattr(avatar.bank, k))
     if avatar.eyes_closed is not None:
         tensors["eyes_closed"] = np.ascontiguousarray(avatar.eyes_closed, np.uint8)
+    if avatar.lips is not None:
+        tensors["lips_head_weight"] = np.ascontiguousarray(avatar.lips.weight, np.float32)
+        tensors["lips_head_bias"] = np.ascontiguousarray(avatar.lips.bias, np.float32)
     meta = dict(avatar.meta, face_point=list(avatar.face_point), style=asdict(avatar.style))
     tmp = out.with_name(out.name + ".tmp")
     try:
@@ -71,14 +90,16 @@ def _unreadable(p: str) -> InputError:
     return InputError(f"'{p}' is not a readable talkinghead avatar; rebuild it with `talkinghead avatar`.")
 
 
-def _check_format(p: str, header: dict[str, str]) -> None:
+def _check_format(p: str, header: dict[str, str]) -> int:
+    """The file's format version, or InputError for a format this talkinghead cannot read."""
     fmt = header.get("format")
-    if fmt != FORMAT:
+    if fmt not in READABLE:
         found = f"format '{fmt}'" if fmt else "no avatar format"
         raise InputError(
             f"'{p}' is not an avatar this version of talkinghead can read ({found}; expected "
             f"'{FORMAT}'); rebuild it with `talkinghead avatar`."
         )
+    return READABLE[fmt]
 
 
 def check_avatar(path: str | os.PathLike[str]) -> None:
@@ -103,7 +124,7 @@ def load_avatar(path: str | os.PathLike[str]) -> Avatar:
     try:
         with safe_open(p, framework="numpy") as f:
             header = f.metadata() or {}
-            _check_format(p, header)
+            version = _check_format(p, header)
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
         meta = json.loads(header["avatar"])
         style = AvatarStyle(**meta.pop("style"))
@@ -113,6 +134,14 @@ def load_avatar(path: str | os.PathLike[str]) -> Avatar:
     if "reference" not in tensors:
         raise _unreadable(p)
     bank = MouthBank(*(tensors[f"mouth_{k}"] for k in _BANK)) if "mouth_crop" in tensors else MouthBank.empty()
+    lips = None
+    if version >= 2 and "lips_head_weight" in tensors:
+        try:
+            lips = LipsAdapter(
+                tensors["lips_head_weight"], tensors["lips_head_bias"], str(meta["articulation"]["lips"])
+            )
+        except (KeyError, TypeError) as exc:
+            raise _unreadable(p) from exc
     return Avatar(
         reference=tensors["reference"],
         face_point=(point[0], point[1]),
@@ -120,4 +149,6 @@ def load_avatar(path: str | os.PathLike[str]) -> Avatar:
         eyes_closed=tensors.get("eyes_closed"),
         style=style,
         meta=meta,
+        lips=lips,
+        version=version,
     )

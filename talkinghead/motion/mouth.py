@@ -40,14 +40,22 @@ class MouthModel:
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
-        kind = self.config.embedding
-        emb = embedding_features(samples, kind) if self.config.n_embed else None
-        mel = torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel, EMBED_SCALES[kind]))
+        mel = self.network_input(samples)
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
         out = self.offsets(coef)
-        gate = speech_gate(samples, n_frames, fps)
-        return out * (self.gain(self.lip_gaps(out[gate > 0.5])) * gate)[:, None, None]
+        return out * self.scale(out, samples, fps)[:, None, None]
+
+    def network_input(self, samples: np.ndarray) -> torch.Tensor:
+        """(n_mel, channels) features of 16 kHz speech, as this network was trained on them."""
+        kind = self.config.embedding
+        emb = embedding_features(samples, kind) if self.config.n_embed else None
+        return torch.from_numpy(model_input(normalize(log_mel(samples)), emb, self.config.use_mel, EMBED_SCALES[kind]))
+
+    def scale(self, out: np.ndarray, samples: np.ndarray, fps: float) -> np.ndarray:
+        """(n_frames,) factor `predict` applies to the network's offsets `out`: gain times the silence gate."""
+        gate = speech_gate(samples, len(out), fps)
+        return self.gain(self.lip_gaps(out[gate > 0.5])) * gate
 
     def offsets(self, coef: torch.Tensor) -> np.ndarray:
         """(T, n_coeffs) model coefficients -> (T, len(indices), 2) offsets, before gain and gate."""
