@@ -27,7 +27,9 @@ def _envelope(samples: np.ndarray, n: int) -> np.ndarray:
 def test_mouth_follows_speech_and_closes_in_pause(lang, animator, demo_face, wav_file, tmp_path):
     samples, pauses = speech_with_pause(SENTENCES[lang], lang, pause_s=1.0, lead_s=0.6)
     audio = wav_file(samples)
-    out = generate(demo_face, audio, tmp_path / "out.mp4", animator=animator, seed=1)
+    # unmarked: on a face ~100 px wide the watermark's noise moves the mesh's reading of the mouth (de: opening
+    # 0.052 unmarked vs 0.039 marked; README "Limits"), and this test is about the lips, not the mark
+    out = generate(demo_face, audio, tmp_path / "out.mp4", animator=animator, seed=1, watermark=False)
     m = measure_video(out)
     assert np.isfinite(m.mouth).mean() > 0.95, "the face must stay detectable in every frame"
     mouth = np.nan_to_num(m.mouth, nan=np.nanmedian(m.mouth))

@@ -83,6 +83,7 @@ def with_head(model: MouthModel, adapter: LipsAdapter) -> MouthModel:
     with torch.no_grad():
         out.net.head.weight.copy_(torch.from_numpy(np.asarray(adapter.weight, np.float32)))
         out.net.head.bias.copy_(torch.from_numpy(np.asarray(adapter.bias, np.float32)))
+    out.gain_reference = model  # the gain the adapter was fitted under (_pairs): the shared model's
     return out
 
 

@@ -36,15 +36,26 @@ class MouthModel:
         self.amplitude = float(w.metadata.get("amplitude", "1.0"))
         # newer files: the real speakers' typical spread of the lip gap, which each clip's motion is scaled to
         self.spread = float(w.metadata.get("spread", "0"))
+        # an avatar's adapted copy (avatar/adapt.py) takes its spread gain from the shared model's motion, so
+        # that what it learned about the person's amplitude is not scaled away again
+        self.gain_reference: MouthModel | None = None
 
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
+        out = self.raw(samples, n_frames, fps)
+        if self.gain_reference is None:
+            return out * self.scale(out, samples, fps)[:, None, None]
+        ref = self.gain_reference.raw(samples, n_frames, fps)
+        return out * self.gain_reference.scale(ref, samples, fps)[:, None, None]
+
+    @torch.no_grad()
+    def raw(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+        """(n_frames, len(indices), 2) the network's offsets, before gain and gate."""
         mel = self.network_input(samples)
         pos = frame_positions(n_frames, fps)
         coef = torch.cat([self._window(mel, pos, f0, min(n_frames, f0 + WINDOW)) for f0 in range(0, n_frames, WINDOW)])
-        out = self.offsets(coef)
-        return out * self.scale(out, samples, fps)[:, None, None]
+        return self.offsets(coef)
 
     def network_input(self, samples: np.ndarray) -> torch.Tensor:
         """(n_mel, channels) features of 16 kHz speech, as this network was trained on them."""
@@ -114,10 +125,14 @@ def speech_gate(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     return gate_from_loudness(db, float(np.percentile(db, 95)))
 
 
+SILENCE_DB = -90.0  # frames at or below this level (dB full scale) are digital silence
+
+
 def gate_from_loudness(db: np.ndarray, top: float) -> np.ndarray:
     """The gate of frames with levels `db` (dB) against the speech level `top`; the ends are held (edge)."""
     n_frames = len(db)
     gate = np.clip((db - (top - 40.0)) / 12.0, 0.0, 1.0)
+    gate[db <= SILENCE_DB] = 0.0  # digital silence is never speech, even when there is nothing louder
     # open slightly before the sound and close a little after it: max over +-2 frames, then smooth
     k = 2
     padded = np.pad(gate, k, mode="edge")
