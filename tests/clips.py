@@ -29,3 +29,26 @@ def closed_mouth_clip(path: Path, animator, frames: int) -> Path:
         for _ in range(frames):
             wr.write(img)
     return path
+
+
+def reencode(src: Path, dst: Path, crf: int, scale: float = 1.0) -> Path:
+    """A plain H.264 re-encode (no metadata, no manifest), optionally scaled: what a platform does to a video."""
+    import os
+
+    import av
+    import cv2
+
+    with av.open(os.fspath(src)) as ic:
+        frames = [f.to_ndarray(format="rgb24") for f in ic.decode(video=0)]
+    h, w = frames[0].shape[:2]
+    ow, oh = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
+    with av.open(os.fspath(dst), "w") as oc:
+        s = oc.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt, s.options = ow, oh, "yuv420p", {"crf": str(crf), "preset": "veryfast"}
+        for f in frames:
+            f = cv2.resize(f, (ow, oh), interpolation=cv2.INTER_AREA) if scale != 1 else f
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                oc.mux(p)
+        for p in s.encode(None):
+            oc.mux(p)
+    return dst

@@ -6,12 +6,12 @@ import json
 import os
 import shutil
 import stat
-from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
+from clips import reencode
 from conftest import CORPUS
 from typer.testing import CliRunner
 
@@ -51,23 +51,6 @@ def clips(animator, demo_face, config_home, tmp_path_factory):
     return {"marked": marked, "plain": plain, "audio": audio, "folder": folder}
 
 
-def _reencode(src: Path, dst: Path, crf: int, scale: float = 1.0) -> Path:
-    with av.open(os.fspath(src)) as ic:
-        frames = [f.to_ndarray(format="rgb24") for f in ic.decode(video=0)]
-    h, w = frames[0].shape[:2]
-    ow, oh = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
-    with av.open(os.fspath(dst), "w") as oc:  # a plain encode: no metadata, no manifest
-        s = oc.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt, s.options = ow, oh, "yuv420p", {"crf": str(crf), "preset": "veryfast"}
-        for f in frames:
-            f = cv2.resize(f, (ow, oh), interpolation=cv2.INTER_AREA) if scale != 1 else f
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                oc.mux(p)
-        for p in s.encode(None):
-            oc.mux(p)
-    return dst
-
-
 def test_label_in_metadata(clips):
     label = read_label(clips["marked"])
     assert label is not None and label["synthetic"] is True and label["mode"] == "photo"
@@ -93,7 +76,7 @@ def test_manifest_valid_self_signed_and_tamper_detected(clips, config_home, tmp_
     tampered = tmp_path / "tampered.mp4"
     tampered.write_bytes(bytes(data))
     assert manifest.read_manifest(tampered)["status"] == "tampered"
-    assert manifest.read_manifest(_reencode(clips["marked"], tmp_path / "re.mp4", 20))["status"] == "absent"
+    assert manifest.read_manifest(reencode(clips["marked"], tmp_path / "re.mp4", 20))["status"] == "absent"
 
 
 def test_watermark_survives_reencode_and_downscale(clips, tmp_path):
@@ -101,7 +84,7 @@ def test_watermark_survives_reencode_and_downscale(clips, tmp_path):
     d = watermark.detect(clips["marked"])
     assert d.found and d.crc_ok and d.payload == job, d
     for name, crf, scale in [("crf28", 28, 1.0), ("half", 23, 0.5)]:
-        d = watermark.detect(_reencode(clips["marked"], tmp_path / f"{name}.mp4", crf, scale))
+        d = watermark.detect(reencode(clips["marked"], tmp_path / f"{name}.mp4", crf, scale))
         assert d.found and d.confidence > 1 - 1e-6, f"{name}: {d}"  # at 512 px the job id may not survive these
         assert abs(d.period / watermark.TILE - scale) < 0.01, f"{name}: scale found {d.period / watermark.TILE}"
 

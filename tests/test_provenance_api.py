@@ -3,13 +3,12 @@ and the watermark on a small output. No models: the videos are written by VideoW
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
+from clips import reencode
 
 import talkinghead as th
 from talkinghead.media import VideoWriter
@@ -28,23 +27,6 @@ def _video(path: Path, size: tuple[int, int], stamp: Stamp | None, seconds: floa
             dx = dy = k % 64
             writer.write(np.ascontiguousarray(scene[dy : dy + h, dx : dx + w]))
     return path
-
-
-def _reencode(src: Path, dst: Path, crf: int, scale: float = 1.0) -> Path:
-    with av.open(os.fspath(src)) as ic:
-        frames = [f.to_ndarray(format="rgb24") for f in ic.decode(video=0)]
-    h, w = frames[0].shape[:2]
-    ow, oh = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
-    with av.open(os.fspath(dst), "w") as oc:  # a plain encode: no metadata, no manifest
-        s = oc.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt, s.options = ow, oh, "yuv420p", {"crf": str(crf), "preset": "veryfast"}
-        for f in frames:
-            f = cv2.resize(f, (ow, oh), interpolation=cv2.INTER_AREA) if scale != 1 else f
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                oc.mux(p)
-        for p in s.encode(None):
-            oc.mux(p)
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +48,7 @@ def test_small_output_is_watermarked_and_survives_reencode_and_downscale(small, 
     d = watermark.detect(small["marked"])
     assert d.found and d.payload == stamp.label.job_id, d
     for name, crf, scale in [("crf28", 28, 1.0), ("half", 23, 0.5)]:
-        d = watermark.detect(_reencode(small["marked"], tmp_path / f"{name}.mp4", crf, scale))
+        d = watermark.detect(reencode(small["marked"], tmp_path / f"{name}.mp4", crf, scale))
         assert d.found and d.payload == stamp.label.job_id, f"{name}: {d}"
         assert abs(d.period / watermark.TILE - scale) < 0.02, f"{name}: scale found {d.period / watermark.TILE}"
     d = watermark.detect(small["plain"])
@@ -136,7 +118,7 @@ def test_verify_endpoint(client, small, tmp_path):
     assert body["marked"] and body["file"] == "clip.mp4" and body["label"]["job_id"] == small["stamp"].label.job_id
     assert body["watermark"]["found"] and body["watermark"]["payload"] == small["stamp"].label.job_id
     assert body["manifest"]["status"] in ("valid", "unavailable")
-    stripped = _reencode(small["marked"], tmp_path / "re.mp4", 23)  # no label, no manifest: only the watermark
+    stripped = reencode(small["marked"], tmp_path / "re.mp4", 23)  # no label, no manifest: only the watermark
     body = client.post("/v1/verify", files={"video": ("re.mp4", stripped.read_bytes(), "video/mp4")}).json()
     assert body["marked"] and body["label"] is None and body["manifest"]["status"] in ("absent", "unavailable")
     r = client.post(
