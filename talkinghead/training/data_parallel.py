@@ -59,6 +59,9 @@ def processes() -> Iterator[None]:
     dist.init_process_group("gloo")
     try:
         yield
+        # leave together: rank 0 may still be writing the weights, and a process that tears its connections
+        # down while a peer still uses them is aborted by gloo (SIGABRT; torchrun would then stop rank 0 too)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
