@@ -37,7 +37,7 @@ from talkinghead.serving.auth import COOKIE, Guard, session_value, token_ok
 from talkinghead.serving.jobs import FINISHED, Job, JobStore, valid_id
 from talkinghead.serving.options import FILES, MODES, OPTIONS, OptionError, parse_options
 from talkinghead.serving.settings import ServeSettings
-from talkinghead.serving.upload import Upload, UploadError, receive_form
+from talkinghead.serving.upload import Upload, UploadError, receive_form, refuse_declared_oversize
 from talkinghead.serving.verify_route import verify_router
 from talkinghead.serving.workers import WorkerPool
 
@@ -282,13 +282,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             )
         reserved, folder = True, None
         try:
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > settings.max_upload_bytes:
-                raise UploadError(
-                    413,
-                    "too_large",
-                    f"The upload is larger than {settings.max_upload_mb:g} MB, the most this server takes.",
-                )
+            refuse_declared_oversize(
+                request.headers.get("content-length", ""), settings.max_upload_bytes, settings.max_upload_mb
+            )
             job_id, folder = store.new_upload()
             upload = await receive_form(
                 request.headers.get("content-type", ""),

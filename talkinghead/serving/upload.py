@@ -39,6 +39,13 @@ class Upload:
     names: dict[str, str] = field(default_factory=dict)
 
 
+def refuse_declared_oversize(content_length: str, max_bytes: int, max_mb: float) -> None:
+    """413 before reading a byte when the request says it is larger than the server takes (the body is
+    still counted as it streams: a client may say nothing or lie)."""
+    if content_length.isdigit() and int(content_length) > max_bytes:
+        raise UploadError(413, "too_large", f"The upload is larger than {max_mb:g} MB, the most this server takes.")
+
+
 def display_name(name: str) -> str:
     """The client's file name made safe to show (its last component, printable, short); never a path."""
     name = re.split(r"[\\/]", name)[-1]

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from talkinghead.errors import InputError
 from talkinghead.serving import sniff
 from talkinghead.serving.settings import ServeSettings
-from talkinghead.serving.upload import UploadError, display_name, receive_form
+from talkinghead.serving.upload import UploadError, display_name, receive_form, refuse_declared_oversize
 
 __all__ = ["MAX_CONCURRENT", "VerifyOut", "verify_router"]
 
@@ -101,13 +101,9 @@ def verify_router(settings: ServeSettings, responses: dict[int | str, dict[str, 
             )
         folder: Path | None = None
         try:
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > settings.max_upload_bytes:
-                raise UploadError(
-                    413,
-                    "too_large",
-                    f"The upload is larger than {settings.max_upload_mb:g} MB, the most this server takes.",
-                )
+            refuse_declared_oversize(
+                request.headers.get("content-length", ""), settings.max_upload_bytes, settings.max_upload_mb
+            )
             uploads = settings.data_dir / "uploads"  # emptied when the server starts: nothing outlives a crash
             uploads.mkdir(parents=True, exist_ok=True, mode=0o700)
             folder = Path(tempfile.mkdtemp(prefix="verify-", dir=uploads))
