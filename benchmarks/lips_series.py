@@ -110,11 +110,13 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, required=True, help="folder written by `talkinghead prepare`")
     ap.add_argument("--weights", nargs="+", default=["lips"], help="registered names or .safetensors paths")
     ap.add_argument("--lips", default="standard", help="standard | whisper (the lips model + Whisper readout)")
+    ap.add_argument("--readout", default="whisper-readout", help="with --lips whisper: the readout file")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     out = {}
     for name in args.weights:
         model = MouthModel(name)
+        model.readout = args.readout
         clips = load_val(args.cache, model.geometry.reference)
         rows = []
         for c in clips:

@@ -969,6 +969,7 @@ def train_whisper_readout(
     alpha: float = typer.Option(1000.0, "--alpha", min=0.0, help="Ridge strength."),
     context: int = typer.Option(0, "--context", min=0, max=8, help="Video frames each side read with each frame."),
     lips_share: float = typer.Option(0.5, "--lips-share", min=0.0, max=1.0, help="The lips model's weight."),
+    centre: bool = typer.Option(True, "--centre/--no-centre", help="Subtract each recording's mean Whisper state."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """The linear Whisper readout of `--lips whisper` (ridge, closed form; needs talkinghead[whisper])."""
@@ -976,7 +977,7 @@ def train_whisper_readout(
     from talkinghead.training.whisper_readout import ReadoutOptions, fit_readout
 
     command = _training_command(data)
-    opts = ReadoutOptions(alpha=alpha, context=context, lips_share=lips_share)
+    opts = ReadoutOptions(alpha=alpha, context=context, lips_share=lips_share, centre=centre)
     try:
         check_installed()
         with _progress("Fitting", quiet) as update:

@@ -34,7 +34,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "mouth": ("mouth.safetensors", "1e7f28b835246ed397886e97cf75c30cb966797611bfed2ccfe1e53d0bcecd04"),
     "whisper-readout": (
         "whisper_readout.safetensors",
-        "4c32129e122b9456e74d8f508f511de7349b3d3a899e3712b186db3ed9dbb6a9",
+        "8e1ca709485f25df8ad0834d2165952f522625f3f83ed8f939bdcc5817af60c7",
     ),
 }
 

@@ -29,10 +29,13 @@ class WhisperReadout:
     std: np.ndarray  # (n_coeffs,)
     indices: np.ndarray  # (n_points,) mesh indices of the mouth and jaw points, as in the lips model
     context: int  # video frames each side whose states join the frame's own (0: the frame alone)
+    centre: bool  # subtract the speech's own mean state first (a per-recording speaker and channel normalisation)
     lips_share: float  # the lips model's weight in the average; the readout has 1 - lips_share
 
     def coefficients(self, states: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """(n_frames, n_coeffs) from encoder states at the mel rate (audio/whisper.py)."""
+        if self.centre and len(states):
+            states = states - states.mean(axis=0)
         return frame_features(states, n_frames, fps, self.context) @ self.matrix * self.std
 
     def offsets(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
@@ -68,5 +71,6 @@ def load_readout(weights: WeightsRef = "whisper-readout") -> WhisperReadout:
         std=w.tensors["pca_std"].double().numpy(),
         indices=w.tensors["mouth_indices"].numpy().astype(int),
         context=int(w.metadata.get("context", "0")),
+        centre=w.metadata.get("centre", "false") == "true",
         lips_share=float(w.metadata.get("lips_share", "0.5")),
     )

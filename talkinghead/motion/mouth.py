@@ -40,6 +40,7 @@ class MouthModel:
         # an avatar's adapted copy (avatar/adapt.py) takes its spread gain from the shared model's motion, so
         # that what it learned about the person's amplitude is not scaled away again
         self.gain_reference: MouthModel | None = None
+        self.readout: WeightsRef = "whisper-readout"  # the Whisper readout of `lips="whisper"` (a name or a file)
 
     @torch.no_grad()
     def predict(self, samples: np.ndarray, n_frames: int, fps: float, lips: str = "standard") -> np.ndarray:
@@ -56,7 +57,7 @@ class MouthModel:
         """(the lips model's share, the readout's offsets before gain and gate) for `--lips whisper`."""
         from talkinghead.models.whisper_readout import load_readout
 
-        readout = load_readout()
+        readout = load_readout(self.readout)
         if not np.array_equal(readout.indices, self.geometry.indices):
             raise InputError(
                 "The Whisper readout moves the built-in lips model's mouth points, and these lips weights use "

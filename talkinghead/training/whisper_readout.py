@@ -1,8 +1,9 @@
 """Fit the Whisper readout of `--lips whisper` (models/whisper_readout.py): ridge regression in closed form.
 
 For every training clip of a prepared cache, the Whisper-base encoder states at each video frame
-(`frame_features`) are regressed onto the lips model's own PCA coefficients of the real mouth motion (divided by
-their std), frames of the varied (non-GRID) speakers weighted up, so the one studio speaker does not dominate.
+(`frame_features`, each clip's mean state subtracted first) are regressed onto the lips model's own PCA
+coefficients of the real mouth motion (divided by their std), frames of the varied (non-GRID) speakers weighted
+up, so the one studio speaker does not dominate.
 Validation clips (`val__*`) are never read. Deterministic: the same cache gives the same file.
 Needs the `[whisper]` extra. Encoder states are cached as float16 .npy files in `states` (scratch; default a
 folder in the system's temporary directory), so a refit with other options does not run the encoder again.
@@ -31,6 +32,7 @@ class ReadoutOptions:
     alpha: float = 1000.0  # ridge strength (the fit is insensitive to it over 100-10000: RESULTS.md)
     varied_weight: float = 5.0  # weight of a varied speaker's frame against a GRID frame
     context: int = 0  # video frames each side whose states join the frame's own
+    centre: bool = True  # states minus the clip's own mean state (per-recording normalisation), as at inference
     lips_share: float = 0.5  # the lips model's weight in the average `--lips whisper` makes
 
 
@@ -51,6 +53,7 @@ def normal_equations(
     lips: str,
     states: Path,
     context: int,
+    centre: bool,
     weight: Callable[[Clip], float],
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -71,7 +74,8 @@ def normal_equations(
         if clip is None:
             continue
         v = clip.valid
-        x = frame_features(clip_states(path, clip, states), len(v), clip.fps, context)[v].astype(np.float64)
+        s = clip_states(path, clip, states)
+        x = frame_features(s - s.mean(axis=0) if centre else s, len(v), clip.fps, context)[v].astype(np.float64)
         y = clip.offsets[v].reshape(int(v.sum()), -1).astype(np.float64) @ basis.T / std
         xw = x * weight(clip)
         xtx = xw.T @ x if xtx is None else xtx + xw.T @ x
@@ -104,7 +108,7 @@ def fit_readout(
     states = states or Path(tempfile.gettempdir()) / "talkinghead_whisper_states"
     states.mkdir(parents=True, exist_ok=True)
     xtx, xty, frames = normal_equations(
-        data, lips, states, opts.context, lambda c: opts.varied_weight if c.varied else 1.0, progress
+        data, lips, states, opts.context, opts.centre, lambda c: opts.varied_weight if c.varied else 1.0, progress
     )
     matrix = solve(xtx, xty, opts.alpha)
     w = load_model("lips", lips).weights
@@ -119,6 +123,7 @@ def fit_readout(
         "command": command,
         "options": json.dumps(opts.__dict__),
         "context": str(opts.context),
+        "centre": "true" if opts.centre else "false",
         "lips_share": str(opts.lips_share),
         "frames": str(frames),
         "lips_sha256": sha256(resolve(lips)),  # the lips file whose basis and training targets it shares
