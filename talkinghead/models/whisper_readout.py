@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from talkinghead.audio.features import frame_positions
-from talkinghead.weights import WeightsRef, load_model
+from talkinghead.weights import load_model
 
 CONTEXT_STEP = 2  # mel frames between the two 20 ms Whisper states averaged at each video frame
 
@@ -62,7 +62,7 @@ def frame_features(states: np.ndarray, n_frames: int, fps: float, context: int =
 
 
 @functools.lru_cache(maxsize=4)
-def load_readout(weights: WeightsRef = "whisper-readout") -> WhisperReadout:
+def load_readout(weights: str = "whisper-readout") -> WhisperReadout:
     """The shipped readout (sha256-checked at load) or a file written by `talkinghead train whisper-readout`."""
     w = load_model("whisper-readout", weights).weights
     return WhisperReadout(

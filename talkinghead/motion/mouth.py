@@ -57,7 +57,7 @@ class MouthModel:
         """(the lips model's share, the readout's offsets before gain and gate) for `--lips whisper`."""
         from talkinghead.models.whisper_readout import load_readout
 
-        readout = load_readout(self.readout)
+        readout = load_readout(str(self.readout))
         if not np.array_equal(readout.indices, self.geometry.indices):
             raise InputError(
                 "The Whisper readout moves the built-in lips model's mouth points, and these lips weights use "
