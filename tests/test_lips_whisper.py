@@ -169,3 +169,24 @@ def test_fit_readout_on_a_tiny_cache(tmp_path):
     pred = model.lip_gaps(readout.offsets(samples, n, FPS))
     assert np.corrcoef(pred, loudness(samples, n, FPS))[0, 1] > 0.3
     assert Path(out).stat().st_size < 100_000
+
+
+def test_batch_jobs_take_a_lips_column(tmp_path, demo_face, wav_file):
+    import json
+    from dataclasses import replace
+
+    from talkinghead.batch.jobs import fingerprint, load_jobs
+
+    audio = wav_file(np.zeros(16000, np.float32))
+    rows = [
+        {"mode": "generate", "face": str(demo_face), "audio": str(audio), "output": "a.mp4", "lips": "whisper"},
+        {"mode": "generate", "face": str(demo_face), "audio": str(audio), "output": "b.mp4"},
+        {"mode": "dub", "video": str(audio), "audio": str(audio), "output": "c.mp4", "lips": "whisper"},
+    ]
+    jobs_file = tmp_path / "jobs.jsonl"
+    jobs_file.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    a, b, c = load_jobs(jobs_file, tmp_path / "out")
+    assert a.options == GenerateOptions(lips="whisper") and b.options == GenerateOptions()
+    assert c.options == DubOptions(lips="whisper")
+    # another mouth motion: a finished default output is not taken for a whisper one
+    assert fingerprint(replace(b, options=GenerateOptions(lips="whisper"))) != b.fingerprint
