@@ -1,7 +1,7 @@
 """End-to-end speed: 512x512 photo + 60 s of speech -> MP4, on this machine's CPU.
 
 Prints frames per second, real-time factor (audio seconds per wall second; > 1 is faster than real
-time) and peak resident memory. Run: .venv/bin/python benchmarks/bench_speed.py [--seconds 60]
+time) and peak resident memory. Run: .venv/bin/python benchmarks/bench_speed.py [--seconds 60] [--lips whisper]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--lips", default="standard", help="standard | whisper (loads Whisper-base first, timed apart)")
     args = ap.parse_args()
     import wave
 
@@ -37,8 +38,15 @@ def main() -> None:
             w.writeframes((np.clip(long, -1, 1) * 32767).astype("<i2").tobytes())
         t0 = time.perf_counter()
         anim = Animator()
+        if args.lips == "whisper":  # Whisper-base and the readout, loaded once per process like the models
+            from talkinghead.audio.whisper import _model
+            from talkinghead.models.whisper_readout import load_readout
+
+            tw = time.perf_counter()
+            _model(), load_readout()
+            print(f"whisper load        {time.perf_counter() - tw:6.2f} s (included in model load)")
         t1 = time.perf_counter()
-        out = generate(DEMO_FACE, wav, Path(d) / "out.mp4", animator=anim, size=args.size, seed=0)
+        out = generate(DEMO_FACE, wav, Path(d) / "out.mp4", animator=anim, size=args.size, seed=0, lips=args.lips)
         t2 = time.perf_counter()
         n = int(round(args.seconds * 25))
         print(f"photo {args.size}x{args.size}, speech {args.seconds:.0f} s, {n} frames at 25 fps")

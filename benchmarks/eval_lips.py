@@ -7,7 +7,7 @@ shape is compared too: mouth-width correlation, LMD (lip-contour landmark distan
 each track relative to its own closed mouth, % of the inter-ocular distance) and the amplitude ratio
 (std of the generated gap / the real one). Clips are grouped as in lips_series.py (GRID, the five old
 unseen speakers, LRC-AR, third pass). Also prints the blink rate. Needs the corpus.
-Run: .venv/bin/python benchmarks/eval_lips.py [--grid 20] [--lrcar-every 1] [--weights path]
+Run: .venv/bin/python benchmarks/eval_lips.py [--grid 20] [--lrcar-every 1] [--weights path] [--lips whisper]
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--weights", default="lips")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--lip-strength", type=float, default=1.0)
+    ap.add_argument("--lips", default="standard", help="standard | whisper (the lips model + Whisper readout)")
     ap.add_argument("--lrcar-every", type=int, default=1, help="use every n-th LRC-AR clip (178 in val)")
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="folder of validation clips")
     args = ap.parse_args()
@@ -78,7 +79,9 @@ def main() -> None:
                 continue
             photo = Path(d) / "first.png"
             cv2.imwrite(str(photo), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
-            out = generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=k, lip_strength=args.lip_strength)
+            out = generate(
+                photo, clip, Path(d) / "gen.mp4", animator=anim, seed=k, lip_strength=args.lip_strength, lips=args.lips
+            )
             gen = measure_video(out)
             real = measure_video(clip)
             # compare at the generated frame times (25 fps) by interpolating the real track

@@ -4,7 +4,7 @@ For each clip: the real video's metrics, then a video generated from its first f
 audio, and the same metrics on that. Prints per clip and a summary: share of clips whose generated
 offset is within +-1 frame of the real one, share whose confidence reaches the real one, and the mean of
 every metric on real video (the reference values documented in RESULTS.md).
-Run: .venv/bin/python benchmarks/eval_sync.py [--grid 20] [--weights path]
+Run: .venv/bin/python benchmarks/eval_sync.py [--grid 20] [--weights path] [--lips whisper]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--weights", default="lips", help="lips weights: registered name or a .safetensors path")
     ap.add_argument("--lrcar-every", type=int, default=1, help="use every n-th LRC-AR clip (178 in val)")
+    ap.add_argument("--lips", default="standard", help="standard | whisper (the lips model + Whisper readout)")
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="folder of validation clips")
     args = ap.parse_args()
     clips = sorted(args.corpus.glob("*.mp4"))
@@ -53,7 +54,8 @@ def main() -> None:
             photo = Path(d) / "first.png"
             cv2.imwrite(str(photo), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
             real = evaluate(clip, expert=expert)
-            gen = evaluate(generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=k), expert=expert)
+            made = generate(photo, clip, Path(d) / "gen.mp4", animator=anim, seed=k, lips=args.lips)
+            gen = evaluate(made, expert=expert)
             rows.append({"clip": clip.stem, "group": group_of(clip.stem), "real": real, "gen": gen})
             print(
                 json.dumps(

@@ -10,7 +10,8 @@ is compared with the real speaker's tracked mouth in the canonical frame:
   r_loud   the loudness baseline: Pearson r of the audio level with the real gap
 Clips are grouped: GRID, the five old unseen speakers, the LRC-AR presenters, the third-pass speakers.
 Rendered-video figures (what a viewer sees) come from eval_lips.py; this script ranks models in minutes.
-Run: python benchmarks/lips_series.py --cache CACHE [--weights lips other.safetensors ...] [--json out.json]
+Run: python benchmarks/lips_series.py --cache CACHE [--weights lips other.safetensors ...] [--lips whisper]
+     [--json out.json]
 """
 
 from __future__ import annotations
@@ -108,15 +109,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, required=True, help="folder written by `talkinghead prepare`")
     ap.add_argument("--weights", nargs="+", default=["lips"], help="registered names or .safetensors paths")
+    ap.add_argument("--lips", default="standard", help="standard | whisper (the lips model + Whisper readout)")
+    ap.add_argument("--readout", default="whisper-readout", help="with --lips whisper: the readout file")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     out = {}
     for name in args.weights:
         model = MouthModel(name)
-        clips = load_val(args.cache, model.reference)
+        model.readout = args.readout
+        clips = load_val(args.cache, model.geometry.reference)
         rows = []
         for c in clips:
-            pred = model.predict(c.samples, len(c.valid), c.fps)
+            pred = model.predict(c.samples, len(c.valid), c.fps, args.lips)
             rows.append(
                 {
                     "clip": c.name.split("__")[-1],

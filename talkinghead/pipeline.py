@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from talkinghead.config import GenerateOptions
+from talkinghead.config import GenerateOptions, check_lips
 from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.face.track import track_video
@@ -139,7 +139,7 @@ class Animator:
         (1 and 17 = as filmed)."""
         rng = np.random.default_rng(opts.seed)
         model = self._face.mouth if self._face is not None and self._face.mouth is not None else self.mouth
-        mouth = model.predict(speech16k, n_frames, opts.fps) * opts.lip_strength
+        mouth = model.predict(speech16k, n_frames, opts.fps, opts.lips) * opts.lip_strength
         pose_scale: Any = 0.0 if opts.still else opts.pose_scale
         blinks = opts.blinks_per_min
         style = self._face.avatar.style if self._face is not None and self._face.avatar is not None else None
@@ -240,6 +240,8 @@ class Animator:
         from talkinghead.motion.stream import LOOKAHEAD_S, MotionStream
 
         opts = check_options(options or GenerateOptions())
+        if opts.lips != "standard":  # Whisper's encoder hears whole 30 s chunks: no bounded look-ahead
+            raise InputError("Streaming uses the standard lips model only; --lips whisper needs the whole speech.")
         face = self._prepared()
         style = face.avatar.style if face.avatar is not None else None
         motion = MotionStream(self.mouth, self.head, opts, style, LOOKAHEAD_S if lookahead is None else lookahead)
@@ -276,6 +278,7 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
     }
     if opts.mouth not in ("learned", "painted"):
         raise InputError(f"mouth must be painted or learned, not {opts.mouth}.")
+    check_lips(opts.lips)
     for name, (lo, hi) in ranges.items():
         value = getattr(opts, name)
         if not (math.isfinite(value) and lo <= value <= hi):
@@ -329,8 +332,9 @@ def generate(
     source = face if face is not None else avatar
     assert source is not None
     settings = asdict(opts)
-    if settings["mouth"] == "painted":  # the default: same job id and watermark as before the option existed
-        del settings["mouth"]
+    for key, default in (("mouth", "painted"), ("lips", "standard")):
+        if settings[key] == default:  # the defaults: same job id and watermark as before the option existed
+            del settings[key]
     stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA
     with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
         if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)

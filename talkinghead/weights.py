@@ -32,6 +32,10 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "lips": ("lips.safetensors", "7f2cada2196cc3a0cf1e7aa1a236158166de2f0bfe6bd7a4199e07507349baed"),
     "motion": ("motion.safetensors", "7ce24f18f331288d15173306add0ae40afb1402fd4a546f925931484f48d7f51"),
     "mouth": ("mouth.safetensors", "1e7f28b835246ed397886e97cf75c30cb966797611bfed2ccfe1e53d0bcecd04"),
+    "whisper-readout": (
+        "whisper_readout.safetensors",
+        "8e1ca709485f25df8ad0834d2165952f522625f3f83ed8f939bdcc5817af60c7",
+    ),
 }
 
 WeightsRef = str | os.PathLike[str]  # a registered name ("lips") or a .safetensors path
@@ -133,6 +137,8 @@ KINDS: dict[str, _Kind] = {
     "sync": _Kind(_sync, ("reference",)),
     "emotions": _Kind(None, ("offsets",)),
     "mouth": _Kind(_mouth, ()),
+    # `--lips whisper`: a linear map of Whisper-base states to mouth motion (models/whisper_readout.py)
+    "whisper-readout": _Kind(None, ("readout", "pca_components", "pca_std", "mouth_indices")),
 }
 
 

