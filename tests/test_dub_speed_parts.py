@@ -96,3 +96,27 @@ def test_stage_timers_are_exclusive_per_thread_and_off_by_default(monkeypatch):
     assert "inner" in timers.report()
     timers.reset()
     assert timers.totals() == {}
+
+
+def test_planes_remap_moves_luma_and_chroma_like_the_picture_and_keeps_the_rest():
+    """A two-channel map (x, y per pixel) moves the planes of its box as cv2.remap moves the RGB picture;
+    pixels outside the box, and the row/column an odd box is widened by, keep their values exactly."""
+    rgb = _smooth_rgb(120, 160, seed=5)
+    for box in ((40, 30, 120, 90), (41, 31, 119, 89)):
+        x0, y0, x1, y1 = box
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        xy = np.dstack([gx + 4.0, gy - 2.0])  # each pixel takes its colour 4 px right and 2 px up
+        frame = I420Frame.from_rgb(rgb)
+        before = frame.planes.copy()
+        frame.remap(box, xy)
+        got = frame.region(0, 0, 160, 120).astype(int)
+        want = I420Frame.from_rgb(rgb).region(0, 0, 160, 120).astype(int)
+        want[y0:y1, x0:x1] = want[y0 - 2 : y1 - 2, x0 + 4 : x1 + 4]
+        inner = np.s_[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2]  # chroma at the box edge mixes moved and kept samples
+        assert np.abs(got[inner] - want[inner]).max() <= 1
+        ex0, ey0, ex1, ey1 = x0 // 2 * 2, y0 // 2 * 2, (x1 + 1) // 2 * 2, (y1 + 1) // 2 * 2
+        outside = np.ones((120, 160), bool)
+        outside[ey0:ey1, ex0:ex1] = False
+        assert np.array_equal(frame.y[outside], before[:120][outside])
+        if box[0] % 2:  # the column the odd box was widened by stays as decoded
+            assert np.array_equal(frame.y[ey0:ey1, ex0], before[ey0:ey1, ex0])
