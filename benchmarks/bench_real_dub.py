@@ -149,6 +149,7 @@ def encoder_options(code: Path, preset: str, crf: int) -> dict[str, str]:
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(code)},
+        cwd="/",  # not the current folder, which `python -c` would import talkinghead from first
     )
     return json.loads(run.stdout) if run.returncode == 0 else {"crf": str(crf), "preset": preset}
 
