@@ -279,7 +279,7 @@ class VideoWriter:
         self._video_tb = self._explicit_tb or 1 / self.fps
         video.time_base = self._video_tb
         video.codec_context.time_base = self._video_tb  # the encoder's clock: exact pts, any rate
-        video.options = x264_options(preset, crf)
+        video.options = dict[str, object](x264_options(preset, crf))
         cc = video.codec_context
         rng, space, prim, trc = self._colors or (int(ColorRange.MPEG), _BT601, _BT601, _BT601)
         cc.color_range = rng
