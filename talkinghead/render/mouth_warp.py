@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from talkinghead.face.indices import FACE_OVAL, LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, UPPER_OUTER_LIP
+from talkinghead.render.warp import backward_displacement
 
 _LIPS = sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUTER_LIP))
 
@@ -82,12 +83,7 @@ def mouth_warp_maps(
     lx0, ly0 = np.maximum(np.floor(lips.min(0)).astype(int) - 2 * step, 0)
     lx1, ly1 = np.minimum(np.ceil(lips.max(0)).astype(int) + 2 * step, (x1 - x0, y1 - y0))
     if lx1 > lx0 and ly1 > ly0:
-        bx = np.arange(lx0, lx1, dtype=np.float32)[None, :]
-        by = np.arange(ly0, ly1, dtype=np.float32)[:, None]
-        sub = dense[ly0:ly1, lx0:lx1]
-        back[oy + ly0 : oy + ly1, ox + lx0 : ox + lx1] = cv2.remap(
-            dense, bx - sub[..., 0], by - sub[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        back[oy + ly0 : oy + ly1, ox + lx0 : ox + lx1] = backward_displacement(dense, (lx0, ly0, lx1, ly1))
     xy = cv2.subtract(_pixel_grid(w, h)[ey0:ey1, ex0:ex1], back[: ey1 - ey0, : ex1 - ex0])
     return (int(ex0), int(ey0), int(ex1), int(ey1)), xy
 
