@@ -120,3 +120,39 @@ def test_planes_remap_moves_luma_and_chroma_like_the_picture_and_keeps_the_rest(
         assert np.array_equal(frame.y[outside], before[:120][outside])
         if box[0] % 2:  # the column the odd box was widened by stays as decoded
             assert np.array_equal(frame.y[ey0:ey1, ex0], before[ey0:ey1, ex0])
+
+
+def test_dub_warp_map_is_the_per_pixel_one_between_the_lips_and_close_to_it_elsewhere(monkeypatch):
+    """The backward step is taken at the grid nodes except round the lips: against a map taken pixel by pixel
+    everywhere, the lips box is identical and the rest within a fraction of a pixel (a mouth being closed)."""
+    import cv2
+
+    from talkinghead.face.indices import LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, inter_ocular
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import fit_size, load_image
+    from talkinghead.pipeline import DEMO_FACE
+    from talkinghead.render import mouth_warp
+    from talkinghead.render.warp import backward_displacement
+
+    img = fit_size(load_image(DEMO_FACE), 512)
+    p = detect_faces(img)[0].points
+    up, lo = p[UPPER_INNER_LIP[5], 1], p[LOWER_INNER_LIP[5], 1]
+    lower = np.array(LOWER_INNER_LIP + LOWER_OUTER_LIP)
+    t = p.copy()
+    t[lower, 1] -= lo - up  # close the mouth: the lower lip up onto the upper one
+    h, w = img.shape[:2]
+    (x0, y0, x1, y1), got = mouth_warp.mouth_warp_maps(p, t, inter_ocular(p), w, h)
+
+    def per_pixel(field: np.ndarray, out: np.ndarray) -> None:
+        dense = cv2.resize(field, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_LINEAR)
+        out[:] = backward_displacement(dense, (0, 0, out.shape[1], out.shape[0]))
+
+    monkeypatch.setattr(mouth_warp, "_coarse_backward", per_pixel)
+    box, want = mouth_warp.mouth_warp_maps(p, t, inter_ocular(p), w, h)
+    assert box == (x0, y0, x1, y1) and x0 % 2 == 0 and y0 % 2 == 0 and x1 % 2 == 0 and y1 % 2 == 0
+    lips = np.concatenate([p[mouth_warp._LIPS, :2], t[mouth_warp._LIPS, :2]])
+    lx0, ly0 = (np.ceil(lips.min(0)).astype(int) - (x0, y0)).tolist()
+    lx1, ly1 = (np.floor(lips.max(0)).astype(int) - (x0, y0)).tolist()
+    assert np.array_equal(got[ly0:ly1, lx0:lx1], want[ly0:ly1, lx0:lx1])
+    off = np.hypot(*(got - want).transpose(2, 0, 1))
+    assert 0 < off.max() < 0.75 and off.mean() < 0.02
