@@ -7,8 +7,8 @@ leaves the clip), played back and forth to the asked length and encoded with x26
 the new speech is a corpus speech file tiled to the same length.
 
 For each face size and length, each in a fresh child process:
-- floor: a plain transcode of the same source with PyAV, x264 at the dub's own preset/CRF, 4:2:0
-  (decode + encode only, no audio);
+- floor: a plain transcode of the same source with PyAV, x264 at the dub's own preset/CRF and options
+  (`video_writer.x264_options` of the checkout dubbed with), 4:2:0 (decode + encode only, no audio);
 - dub: `Dubber().dub(source, speech, out)` with its defaults, with the per-stage timers switched on
   (TALKINGHEAD_PROFILE=1, talkinghead/media/timers.py).
 Reported: wall time (dub end to end, and the `dub()` call alone without import and model load),
@@ -46,7 +46,7 @@ def peak():  # VmHWM: ru_maxrss would carry the parent's peak over fork + exec
     return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024
 t0 = time.perf_counter()
 import av
-src, dst, crf, preset = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+src, dst, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 t1 = time.perf_counter()
 with av.open(src) as inp, av.open(dst, "w", format="mp4") as out:
     s = inp.streams.video[0]
@@ -55,7 +55,7 @@ with av.open(src) as inp, av.open(dst, "w", format="mp4") as out:
     o.width, o.height, o.pix_fmt = s.width, s.height, "yuv420p"
     tb = 1 / s.average_rate
     o.time_base = o.codec_context.time_base = tb
-    o.options = {"crf": crf, "preset": preset}
+    o.options = options
     for i, f in enumerate(inp.decode(s)):
         f.pts, f.time_base = i, tb
         for p in o.encode(f):
@@ -137,6 +137,23 @@ def build_speech(speech: Path, seconds: float, out: Path) -> None:
     write_wav(out, np.resize(s, int(seconds * 16000)).astype(np.float32), 16000)
 
 
+def encoder_options(code: Path, preset: str, crf: int) -> dict[str, str]:
+    """The x264 options the dub of checkout `code` uses (its writer's `x264_options`), for the floor to use too;
+    a checkout before x264_options used the preset and CRF alone."""
+    ask = (
+        "import json, sys; from talkinghead.media.video_writer import x264_options as o; "
+        "print(json.dumps(o(sys.argv[1], int(sys.argv[2]))))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", ask, preset, str(crf)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(code)},
+        cwd="/",  # not the current folder, which `python -c` would import talkinghead from first
+    )
+    return json.loads(run.stdout) if run.returncode == 0 else {"crf": str(crf), "preset": preset}
+
+
 def child(code: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict, str]:
     """Run `code` in a fresh interpreter, from a neutral folder (so it imports the checkout PYTHONPATH names)."""
     run = subprocess.run(
@@ -173,7 +190,8 @@ def main() -> None:
     seconds = list(args.seconds) + ([600.0] if args.long else [])
     args.scratch.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(args.code) + os.pathsep + os.environ.get("PYTHONPATH", ""), "TALKINGHEAD_PROFILE": "1"}
-    print(f"clip {clip.name}; x264 preset {opts.preset}, CRF {opts.crf} (dub defaults) for floor and dub")
+    x264 = encoder_options(args.code, opts.preset, opts.crf)
+    print(f"clip {clip.name}; x264 {x264} (the dub's defaults) for floor and dub")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"{'face':>5} {'out s':>6} | {'floor s':>8} {'dub s':>8} {'dub() s':>8} | {'x real time':>11} "
@@ -190,7 +208,7 @@ def main() -> None:
                 build_speech(speech, sec, wav)
             floors, dubs = [], []
             for _ in range(args.repeat):
-                floors.append(child(_FLOOR, str(src), str(args.scratch / "floor.mp4"), str(opts.crf), opts.preset)[0])
+                floors.append(child(_FLOOR, str(src), str(args.scratch / "floor.mp4"), json.dumps(x264))[0])
                 d, _ = child(_DUB, str(src), str(wav), str(args.scratch / "dub.mp4"), env=env)
                 dubs.append(d)
             fl = float(np.median([f["call"] for f in floors]))

@@ -17,7 +17,8 @@ the answer time of an input error (a mistyped photo path).
 The ~100 px face is the built-in astronaut; the ~300 px one is made at run time in a temp folder from a
 corpus portrait (`--corpus`, default ../shared/data; skipped when absent) and never kept.
 `--encoder-cost [PRESET ...]` instead measures x264 alone: the CPU it takes to encode our 30 s of frames
-(300 px face, rendered beforehand) and the still, per preset, with the file sizes.
+(300 px face, rendered beforehand) and the still, per preset (as our writer sets it up; `x264:veryfast` is x264's
+own preset without our extra options, media/video_writer.py `x264_options`), with the file sizes.
 Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long] [--encoder-cost]
 """
 
@@ -133,7 +134,7 @@ def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
     import torch
 
     from talkinghead.config import GenerateOptions
-    from talkinghead.media import VideoWriter
+    from talkinghead.media import VideoWriter, video_writer
     from talkinghead.media.inputs import load_speech
     from talkinghead.media.still_frames import StillPlanes
     from talkinghead.pipeline import Animator
@@ -155,15 +156,20 @@ def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
     print("|---|---|---|---|---|---|")
     for preset in presets:
         cost = {}
+        name = preset.removeprefix("x264:")  # x264:NAME is x264's own preset, without our extra options
+        saved = dict(video_writer._X264_PARAMS)
+        if name != preset:
+            video_writer._X264_PARAMS.pop(name, None)
         for kind in ("still", "ours"):
             out = Path(face).parent / f"enc_{kind}.mp4"
             c0 = time.process_time()
-            with VideoWriter(out, w, h, fps=25, preset=preset) as writer:
+            with VideoWriter(out, w, h, fps=25, preset=name) as writer:
                 for vf in frames[kind]:
                     writer.write_yuv(vf)
             cost[kind] = (time.process_time() - c0, out.stat().st_size / 1e6)
             # fresh copies for the next preset: a frame handed to the writer is not handed to it again
             frames[kind] = [av.VideoFrame.from_ndarray(vf.to_ndarray(), format="yuv420p") for vf in frames[kind]]
+        video_writer._X264_PARAMS.update(saved)
         (sc, sm), (oc, om) = cost["still"], cost["ours"]
         print(f"| {preset} | {sc:.2f} | {sm:.2f} | {oc:.2f} | {om:.2f} | {oc / sc:.2f}x |")
 
@@ -222,7 +228,7 @@ def main() -> None:
             big = tmp / "face300.png"
             _make_face(args.corpus / PORTRAIT, 300, big)
             _write_speech(tmp / "speech30.wav", 30.0)
-            encoder_cost(str(big), 30.0, args.encoder_cost or ["veryfast", "superfast", "ultrafast"])
+            encoder_cost(str(big), 30.0, args.encoder_cost or ["veryfast", "x264:veryfast", "superfast", "ultrafast"])
             return
         lengths = list(args.lengths) + ([600.0] if args.long else [])
         for seconds in lengths:

@@ -96,3 +96,63 @@ def test_stage_timers_are_exclusive_per_thread_and_off_by_default(monkeypatch):
     assert "inner" in timers.report()
     timers.reset()
     assert timers.totals() == {}
+
+
+def test_planes_remap_moves_luma_and_chroma_like_the_picture_and_keeps_the_rest():
+    """A two-channel map (x, y per pixel) moves the planes of its box as cv2.remap moves the RGB picture;
+    pixels outside the box, and the row/column an odd box is widened by, keep their values exactly."""
+    rgb = _smooth_rgb(120, 160, seed=5)
+    for box in ((40, 30, 120, 90), (41, 31, 119, 89)):
+        x0, y0, x1, y1 = box
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        xy = np.dstack([gx + 4.0, gy - 2.0])  # each pixel takes its colour 4 px right and 2 px up
+        frame = I420Frame.from_rgb(rgb)
+        before = frame.planes.copy()
+        frame.remap(box, xy)
+        got = frame.region(0, 0, 160, 120).astype(int)
+        want = I420Frame.from_rgb(rgb).region(0, 0, 160, 120).astype(int)
+        want[y0:y1, x0:x1] = want[y0 - 2 : y1 - 2, x0 + 4 : x1 + 4]
+        inner = np.s_[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2]  # chroma at the box edge mixes moved and kept samples
+        assert np.abs(got[inner] - want[inner]).max() <= 1
+        ex0, ey0, ex1, ey1 = x0 // 2 * 2, y0 // 2 * 2, (x1 + 1) // 2 * 2, (y1 + 1) // 2 * 2
+        outside = np.ones((120, 160), bool)
+        outside[ey0:ey1, ex0:ex1] = False
+        assert np.array_equal(frame.y[outside], before[:120][outside])
+        if box[0] % 2:  # the column the odd box was widened by stays as decoded
+            assert np.array_equal(frame.y[ey0:ey1, ex0], before[ey0:ey1, ex0])
+
+
+def test_dub_warp_map_is_the_per_pixel_one_between_the_lips_and_close_to_it_elsewhere(monkeypatch):
+    """The backward step is taken at the grid nodes except round the lips: against a map taken pixel by pixel
+    everywhere, the lips box is identical and the rest within a fraction of a pixel (a mouth being closed)."""
+    import cv2
+
+    from talkinghead.face.indices import LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, inter_ocular
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import fit_size, load_image
+    from talkinghead.pipeline import DEMO_FACE
+    from talkinghead.render import mouth_warp
+    from talkinghead.render.warp import backward_displacement
+
+    img = fit_size(load_image(DEMO_FACE), 512)
+    p = detect_faces(img)[0].points
+    up, lo = p[UPPER_INNER_LIP[5], 1], p[LOWER_INNER_LIP[5], 1]
+    lower = np.array(LOWER_INNER_LIP + LOWER_OUTER_LIP)
+    t = p.copy()
+    t[lower, 1] -= lo - up  # close the mouth: the lower lip up onto the upper one
+    h, w = img.shape[:2]
+    (x0, y0, x1, y1), got = mouth_warp.mouth_warp_maps(p, t, inter_ocular(p), w, h)
+
+    def per_pixel(field: np.ndarray, out: np.ndarray) -> None:
+        dense = cv2.resize(field, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_LINEAR)
+        out[:] = backward_displacement(dense, (0, 0, out.shape[1], out.shape[0]))
+
+    monkeypatch.setattr(mouth_warp, "_coarse_backward", per_pixel)
+    box, want = mouth_warp.mouth_warp_maps(p, t, inter_ocular(p), w, h)
+    assert box == (x0, y0, x1, y1) and x0 % 2 == 0 and y0 % 2 == 0 and x1 % 2 == 0 and y1 % 2 == 0
+    lips = np.concatenate([p[mouth_warp._LIPS, :2], t[mouth_warp._LIPS, :2]])
+    lx0, ly0 = (np.ceil(lips.min(0)).astype(int) - (x0, y0)).tolist()
+    lx1, ly1 = (np.floor(lips.max(0)).astype(int) - (x0, y0)).tolist()
+    assert np.array_equal(got[ly0:ly1, lx0:lx1], want[ly0:ly1, lx0:lx1])
+    off = np.hypot(*(got - want).transpose(2, 0, 1))
+    assert 0 < off.max() < 0.75 and off.mean() < 0.02

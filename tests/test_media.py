@@ -366,3 +366,14 @@ def test_abort_discards_partial_file(tmp_path):
     vw.write(_gradient(0, 48, 64))
     vw.abort()
     assert os.listdir(tmp_path) == []
+
+
+def test_our_veryfast_adds_its_measured_x264_options_and_other_presets_are_x264s_own():
+    from talkinghead.media.video_writer import x264_options
+
+    assert x264_options("veryfast", 18) == {
+        "crf": "18",
+        "preset": "veryfast",
+        "x264-params": "me=dia:partitions=i8x8,i4x4",
+    }
+    assert x264_options("slow", 23) == {"crf": "23", "preset": "slow"}

@@ -179,29 +179,31 @@ class I420Frame:
             ]
             return cv2.transform(cv2.merge(planes), self._to_rgb)
 
-    def remap(self, box: tuple[int, int, int, int], mx: np.ndarray, my: np.ndarray) -> None:
-        """Move the pixels of `box` (x0, y0, x1, y1) as cv2.remap maps of its size say (where each pixel takes
-        its colour from, in frame coordinates), in the planes themselves: luma at full resolution, chroma at
-        its own, so a warp needs no conversion to RGB and back. The box is widened to even corners (those
-        pixels keep their place)."""
+    def remap(self, box: tuple[int, int, int, int], xy: np.ndarray) -> None:
+        """Move the pixels of `box` (x0, y0, x1, y1) as the cv2.remap map `xy` of its size says ((h, w, 2): where
+        each pixel takes its colour from, in frame coordinates), in the planes themselves: luma at full
+        resolution, chroma at its own, so a warp needs no conversion to RGB and back. A box with odd corners is
+        widened to even ones (those pixels keep their place)."""
         with stage("warp: planes"):
             x0, y0, x1, y1 = box
             ex0, ey0 = x0 // 2 * 2, y0 // 2 * 2
             ex1, ey1 = min(self.width, (x1 + 1) // 2 * 2), min(self.height, (y1 + 1) // 2 * 2)
             if (ex0, ey0, ex1, ey1) != (x0, y0, x1, y1):
-                fx = np.broadcast_to(np.arange(ex0, ex1, dtype=np.float32), (ey1 - ey0, ex1 - ex0)).copy()
-                fy = np.broadcast_to(np.arange(ey0, ey1, dtype=np.float32)[:, None], fx.shape).copy()
-                fx[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0] = mx
-                fy[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0] = my
-                mx, my = fx, fy
+                grid = np.empty((ey1 - ey0, ex1 - ex0, 2), np.float32)
+                grid[..., 0] = np.arange(ex0, ex1, dtype=np.float32)
+                grid[..., 1] = np.arange(ey0, ey1, dtype=np.float32)[:, None]
+                grid[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0] = xy
+                xy = grid
             flags, border = cv2.INTER_LINEAR, cv2.BORDER_REFLECT
-            self.y[ey0:ey1, ex0:ex1] = cv2.remap(self.y, mx, my, flags, borderMode=border)
+            # fixed-point maps: what remap makes of float maps itself, made in one pass (faster for a 2-channel map)
+            fixed, frac = cv2.convertMaps(xy, None, cv2.CV_16SC2)
+            self.y[ey0:ey1, ex0:ex1] = cv2.remap(self.y, fixed, frac, flags, borderMode=border)
             # chroma sample (i, j) sits at the centre of luma pixels 2i..2i+1, 2j..2j+1: the mean of their maps
-            half = ((ex1 - ex0) // 2, (ey1 - ey0) // 2)
-            cx = (cv2.resize(mx, half, interpolation=cv2.INTER_AREA) - 0.5) / 2
-            cy = (cv2.resize(my, half, interpolation=cv2.INTER_AREA) - 0.5) / 2
+            cxy = cv2.resize(xy, ((ex1 - ex0) // 2, (ey1 - ey0) // 2), interpolation=cv2.INTER_AREA)
+            cxy -= 0.5
+            cxy *= 0.5
             for p in (self.u, self.v):
-                p[ey0 // 2 : ey1 // 2, ex0 // 2 : ex1 // 2] = cv2.remap(p, cx, cy, flags, borderMode=border)
+                p[ey0 // 2 : ey1 // 2, ex0 // 2 : ex1 // 2] = cv2.remap(p, cxy, None, flags, borderMode=border)
             self._rgb = None
 
     def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:

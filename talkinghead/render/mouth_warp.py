@@ -9,12 +9,16 @@ pixels, so there is no pasted patch and no seam to feather or colour-match.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from talkinghead.face.indices import FACE_OVAL
-from talkinghead.render.warp import backward_map
+from talkinghead.face.indices import FACE_OVAL, LOWER_INNER_LIP, LOWER_OUTER_LIP, UPPER_INNER_LIP, UPPER_OUTER_LIP
+from talkinghead.render.warp import backward_displacement
+
+_LIPS = sorted(set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUTER_LIP))
 
 
 def _ring(points: np.ndarray, scale: float) -> np.ndarray:
@@ -33,17 +37,18 @@ def warp_mouth(
     maps = mouth_warp_maps(source, target, inter_ocular, w, h)
     if maps is None:
         return None
-    (x0, y0, x1, y1), mx, my = maps
-    frame[y0:y1, x0:x1] = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    (x0, y0, x1, y1), xy = maps
+    frame[y0:y1, x0:x1] = cv2.remap(frame, xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return x0, y0, x1, y1
 
 
 def mouth_warp_maps(
     source: np.ndarray, target: np.ndarray, inter_ocular: float, w: int, h: int
-) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
-    """The warp of `warp_mouth` for a w x h image as the box that may change and its cv2.remap maps (where
-    each pixel of the box takes its colour from, in image coordinates); None when nothing moved. A dub
-    applies them to the 4:2:0 planes themselves (I420Frame.remap), with no conversion to RGB."""
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The warp of `warp_mouth` for a w x h image as the box that may change (even corners in an even-sized
+    image) and its cv2.remap map, (h, w, 2) float32: where each pixel of the box takes its colour from, in image
+    coordinates; None when nothing moved. A dub applies it to the 4:2:0 planes themselves (I420Frame.remap),
+    with no conversion to RGB."""
     src = source[:, :2].astype(np.float64)
     disp = target[:, :2].astype(np.float64) - src
     moving = np.abs(disp).max(1) > 0.05
@@ -64,12 +69,47 @@ def mouth_warp_maps(
         return None
     gw, gh = (x1 - x0) // step + 2, (y1 - y0) // step + 2
     field = _grid_field(tri, d, hot, (x0, y0), step, (gh, gw))
-    rw, rh = x1 - x0, y1 - y0
-    dense = cv2.resize(field, ((gw - 1) * step + 1, (gh - 1) * step + 1), interpolation=cv2.INTER_LINEAR)[:rh, :rw]
-    # a row and a column of coordinates broadcast like the full grid (the same values, two arrays fewer)
-    bx, by = np.arange(x0, x1, dtype=np.float32)[None, :], np.arange(y0, y1, dtype=np.float32)[:, None]
-    mx, my = backward_map(dense, bx, by, (x0, y0))
-    return (int(x0), int(y0), int(x1), int(y1)), mx, my
+    dw, dh = (gw - 1) * step + 1, (gh - 1) * step + 1  # the field resized to pixels covers the box
+    dense = cv2.resize(field, (dw, dh), interpolation=cv2.INTER_LINEAR)
+    # The map covers the box widened to even corners (4:2:0 chroma covers 2x2 pixels, so I420Frame.remap moves
+    # the box as it is); an added row or column stays where it is (zero displacement).
+    ex0, ey0, ex1, ey1 = x0 // 2 * 2, y0 // 2 * 2, min((x1 + 1) // 2 * 2, w), min((y1 + 1) // 2 * 2, h)
+    ox, oy = x0 - ex0, y0 - ey0
+    back = np.zeros((oy + dh, ox + dw, 2), np.float32)
+    # the backward displacement d(x - d(x)): at the grid nodes and resized, which is exact enough where the
+    # field is smooth; pixel by pixel where it bends sharply, between the lips (which a dub opens and closes)
+    _coarse_backward(field, back[oy:, ox:])
+    lips = np.concatenate([src[_LIPS], target[_LIPS, :2].astype(np.float64)]) - (x0, y0)
+    lx0, ly0 = np.maximum(np.floor(lips.min(0)).astype(int) - 2 * step, 0)
+    lx1, ly1 = np.minimum(np.ceil(lips.max(0)).astype(int) + 2 * step, (x1 - x0, y1 - y0))
+    if lx1 > lx0 and ly1 > ly0:
+        back[oy + ly0 : oy + ly1, ox + lx0 : ox + lx1] = backward_displacement(dense, (lx0, ly0, lx1, ly1))
+    xy = cv2.subtract(_pixel_grid(w, h)[ey0:ey1, ex0:ex1], back[: ey1 - ey0, : ex1 - ex0])
+    return (int(ex0), int(ey0), int(ex1), int(ey1)), xy
+
+
+@lru_cache(maxsize=2)
+def _pixel_grid(w: int, h: int) -> np.ndarray:
+    """(h, w, 2) float32: each pixel's own (x, y), the identity map (made once per frame size)."""
+    grid = np.empty((h, w, 2), np.float32)
+    grid[..., 0] = np.arange(w, dtype=np.float32)
+    grid[..., 1] = np.arange(h, dtype=np.float32)[:, None]
+    grid.flags.writeable = False
+    return grid
+
+
+def _coarse_backward(field: np.ndarray, out: np.ndarray) -> None:
+    """Write into `out` (dh, dw, 2) the backward displacement d(x - d(x)) of the node field resized to it, with
+    the fixed-point step taken at the nodes and only its result resized (as `MeshWarper.backward_maps`):
+    cv2.resize puts node k at pixel (k + 0.5) * dw / gw - 0.5, and pixel p reads node (p + 0.5) * gw / dw - 0.5."""
+    (gh, gw), (dh, dw) = field.shape[:2], out.shape[:2]
+    sx, sy = gw / dw, gh / dh
+    px = ((np.arange(gw, dtype=np.float32) + 0.5) / sx - 0.5)[None, :]
+    py = ((np.arange(gh, dtype=np.float32) + 0.5) / sy - 0.5)[:, None]
+    ux = (px - field[..., 0] + 0.5) * sx - 0.5
+    uy = (py - field[..., 1] + 0.5) * sy - 0.5
+    d2 = cv2.remap(field, ux, uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    cv2.resize(d2, (dw, dh), dst=out, interpolation=cv2.INTER_LINEAR)
 
 
 def _grid_field(

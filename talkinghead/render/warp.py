@@ -21,19 +21,17 @@ from talkinghead.face.indices import FACE_OVAL, RIGID
 _GRID = 4  # pixels between grid nodes where the displacement is evaluated exactly
 
 
-def backward_map(
-    dense: np.ndarray, bx: np.ndarray, by: np.ndarray, origin: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """cv2.remap maps for a forward displacement field: where each output pixel takes its colour from.
+def backward_displacement(dense: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """For a forward displacement field, the displacement to undo at each pixel of `box` (x0, y0, x1, y1 in the
+    field's own pixels), (y1 - y0, x1 - x0, 2): a pixel x takes its colour from x minus it.
 
-    `dense` (h, w, 2) is the displacement known at *source* positions of the region whose top-left pixel
-    is `origin`; `bx`, `by` are the region's absolute pixel coordinates. One fixed-point step evaluates
-    the field near x - d(x) instead of at x, which is exact enough for smooth, small displacements."""
-    x0, y0 = origin
-    d2 = cv2.remap(
-        dense, bx - dense[..., 0] - x0, by - dense[..., 1] - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    return bx - d2[..., 0], by - d2[..., 1]
+    `dense` (h, w, 2) is the displacement known at *source* positions. One fixed-point step evaluates the field
+    near x - d(x) instead of at x, which is exact enough for smooth, small displacements."""
+    x0, y0, x1, y1 = box
+    bx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    by = np.arange(y0, y1, dtype=np.float32)[:, None]
+    own = dense[y0:y1, x0:x1]
+    return cv2.remap(dense, bx - own[..., 0], by - own[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int) -> np.ndarray:
@@ -124,7 +122,7 @@ class MeshWarper:
     def backward_maps(self, target: np.ndarray) -> np.ndarray:
         """(rh, rw, 2) float32 map for cv2.remap: where each ROI pixel takes its colour from.
 
-        The fixed-point step of `backward_map` (d at x - d(x)) is taken at the grid nodes, where the field
+        The fixed-point step of `backward_displacement` (d at x - d(x)) is taken at the grid nodes, where the field
         is exact, and only its result is resized to full resolution: one resize and one subtraction per
         pixel instead of a resize, a remap of the field and four subtractions."""
         d = self.control_displacement(target)
