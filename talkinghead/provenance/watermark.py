@@ -37,7 +37,7 @@ import av
 import cv2
 import numpy as np
 
-__all__ = ["Detection", "WatermarkEmbedder", "detect", "detect_luma", "threshold"]
+__all__ = ["Detection", "Spare", "WatermarkEmbedder", "detect", "detect_luma", "threshold"]
 
 GRID = 32  # chips per tile side
 CHIP = 4  # px per chip
@@ -58,6 +58,8 @@ _WINDOW = 4  # tiles per side of that window
 _FINE = np.arange(-0.004, 0.00401, 0.001)  # relative steps tried round each good period on the whole image
 _TOP = 3  # coarse periods refined
 WHITEN = 1.0  # the folded spectrum is divided by its magnitude to this power (1 = phase only)
+MAX_BOOST = 1.15  # the mark outside a spared box is raised by at most this (same energy per frame)
+LIST_MARGIN = 0.75  # a byte's runner-up pattern is also tried when it is at least this strong relative to the best
 _KEY = 20261129  # public key: the mark is meant to be found by anyone
 
 
@@ -73,6 +75,7 @@ class Detection:
     threshold_z: float  # the sync z this search needed (without a valid CRC)
     period: float  # tile period found, in px of the analysed video (128 = not rescaled)
     frames: int
+    list_rank: int = 0  # which candidate word of the list decoding passed the CRC (0 = the first; -1 = none)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -184,12 +187,39 @@ def tile(job_id: int) -> np.ndarray:
     return px * (AMPLITUDE / float(np.sqrt(np.mean(px**2))))
 
 
-class WatermarkEmbedder:
-    """Adds the mark to Y planes of one size, in place: made once per output, called once per frame."""
+@dataclass(frozen=True)
+class Spare:
+    """Where the mark fades out: 0 inside the box (x0, y0, x1, y1, pixels), rising smoothly to full strength at
+    `ramp` px from it."""
 
-    def __init__(self, width: int, height: int, job_id: int) -> None:
-        t = np.rint(tile(job_id)).astype(np.int16)
-        full = np.tile(t, (-(-height // TILE), -(-width // TILE)))[:height, :width]
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    ramp: float
+
+    def weights(self, width: int, height: int) -> np.ndarray:
+        """(height, width) gain of the mark."""
+        xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+        dx = np.maximum(np.maximum(self.x0 - xs, 0), xs - self.x1)
+        dy = np.maximum(np.maximum(self.y0 - ys, 0), ys - self.y1)
+        d = np.clip(np.hypot(dy[:, None], dx[None, :]) / max(self.ramp, 1.0), 0.0, 1.0)
+        return (d * d * (3 - 2 * d)).astype(np.float32)  # smoothstep: no edge for the eye or the encoder
+
+
+class WatermarkEmbedder:
+    """Adds the mark to Y planes of one size, in place: made once per output, called once per frame.
+
+    `spare`: the mouth and jaw of the face being animated, where the mark fades out. On small faces the face
+    mesh reads the mark's texture on the lips as lip motion (RESULTS.md, issue 14); the mark elsewhere is raised
+    to keep the frame's mark energy (the same PSNR), by at most `MAX_BOOST`."""
+
+    def __init__(self, width: int, height: int, job_id: int, spare: Spare | None = None) -> None:
+        full = np.tile(tile(job_id), (-(-height // TILE), -(-width // TILE)))[:height, :width]
+        if spare is not None:
+            gain = spare.weights(width, height)
+            full = full * gain * min(MAX_BOOST, 1.0 / math.sqrt(max(float(np.mean(gain**2)), 1e-6)))
+        full = np.rint(full).astype(np.int16)
         self.width, self.height = width, height
         self._add = np.ascontiguousarray(np.clip(full, 0, 255).astype(np.uint8))
         self._sub = np.ascontiguousarray(np.clip(-full, 0, 255).astype(np.uint8))
@@ -295,26 +325,50 @@ def detect_luma(luma: np.ndarray, frames: int = 1) -> Detection:
     # correlation of every payload pattern at the sync's shift; each byte is its strongest pattern and its sign
     folded = np.roll(np.real(np.fft.ifft2(spec)), (-dy, -dx), axis=(0, 1)).astype(np.float32).ravel()
     corr = (_templates()[1:].reshape(SYMBOLS, ALPHABET, -1) @ folded).astype(np.float64)
-    word = 0
-    for c in corr:
-        k = int(np.argmax(np.abs(c)))
-        word = (word << 8) | k | (0x80 if c[k] > 0 else 0)
-    job = word >> (BITS - ID_BITS)
-    crc_ok = crc8(job) == word & ((1 << (BITS - ID_BITS)) - 1)
+    words = _word_list(corr)
+    job, crc_ok = _job(words[0])
     hypotheses = (len(coarse) + len(picked) * len(_FINE)) * TILE * TILE
     found = z >= threshold(hypotheses) or (crc_ok and z >= threshold(hypotheses, crc_ok=True))
     # two tests, each at half the false-positive budget
     p_false = min(1.0, 2 * hypotheses * _normal_sf(z) / (2 ** (BITS - ID_BITS) if crc_ok else 1))
+    rank = 0
+    if found and not crc_ok:  # list decoding: the job id is read only once the mark is found (no new false positive)
+        rank = next((r for r, w in enumerate(words) if _job(w)[1]), -1)
+        job = _job(words[rank])[0] if rank > 0 else job
     return Detection(
         found=found,
         confidence=1.0 - p_false,
-        payload=f"{job:06x}" if found and crc_ok else None,
+        payload=f"{job:06x}" if found and (crc_ok or rank > 0) else None,
         sync_z=float(z),
         crc_ok=bool(crc_ok),
         threshold_z=threshold(hypotheses),
         period=period,
         frames=frames,
+        list_rank=0 if crc_ok else rank if found else -1,
     )
+
+
+def _job(word: int) -> tuple[int, bool]:
+    """(job id, whether the CRC-8 of the 32-bit word checks)."""
+    job = word >> (BITS - ID_BITS)
+    return job, crc8(job) == word & ((1 << (BITS - ID_BITS)) - 1)
+
+
+def _word_list(corr: np.ndarray) -> list[int]:
+    """Candidate 32-bit words, most likely first: each byte is its strongest signed pattern, or its runner-up
+    where that one is nearly as strong (`LIST_MARGIN`); at most 2**SYMBOLS words, ordered by summed strength.
+    Where the payload is read at half the sync's strength (a 256 px output after CRF 28 or half size) a wrong
+    byte is mostly a close runner-up; the CRC-8 picks the word (RESULTS.md, issue 14, third pass)."""
+    options = []
+    for c in corr:
+        a = np.abs(c)
+        top = np.argsort(-a)[:2]
+        pick = [(float(a[k]), int(k) | (0x80 if c[k] > 0 else 0)) for k in top]
+        options.append(pick if pick[1][0] >= LIST_MARGIN * pick[0][0] else pick[:1])
+    words: list[tuple[float, int]] = [(0.0, 0)]
+    for pick in options:
+        words = [(s + v, (w << 8) | b) for s, w in words for v, b in pick]
+    return [w for _, w in sorted(words, key=lambda sw: -sw[0])]
 
 
 def detect(path: str | os.PathLike[str], max_frames: int = MAX_FRAMES) -> Detection:
