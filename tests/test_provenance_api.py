@@ -112,6 +112,17 @@ def test_list_decoding_reads_a_byte_from_its_runner_up():
     assert good and good[0][0] == 0xA1B2C3 and len(words) == 2
 
 
+def test_a_flat_frame_is_not_evidence():
+    """A uniform grey frame (the first frame of a fade) once scored z 7.13 from whitened rounding noise; the same
+    frame with the mark on it is found."""
+    flat = np.full((288, 360), 130, np.uint8)
+    d = watermark.detect_luma(flat.astype(np.float32))
+    assert not d.found and d.sync_z == 0.0 and d.payload is None, d
+    watermark.WatermarkEmbedder(360, 288, 0x2468AC)(flat)
+    d = watermark.detect_luma(flat.astype(np.float32))
+    assert d.found and d.payload == "2468ac", d
+
+
 def test_th_verify_is_typed_and_matches_the_cli_json(small):
     from typer.testing import CliRunner
 
