@@ -10,6 +10,9 @@ video, what does marking cost, and how visible is it.
 4. Cost: time spent in the watermark and the signing vs. the whole generate / dub, and PSNR marked vs unmarked.
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/provenance.py --photos 20 --dubs 20 [--fp-limit 0] [--data DIR]
+With `--state FILE` every finished clip, marked real clip, video and frame is appended to FILE (JSON lines) and a
+rerun with the same arguments skips them: a long run can be stopped and resumed. The false-positive part also
+counts the tail of the detector's null distribution (TAIL_Z), which the threshold's union bound rests on.
 """
 
 from __future__ import annotations
