@@ -10,6 +10,9 @@ video, what does marking cost, and how visible is it.
 4. Cost: time spent in the watermark and the signing vs. the whole generate / dub, and PSNR marked vs unmarked.
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/provenance.py --photos 20 --dubs 20 [--fp-limit 0] [--data DIR]
+With `--state FILE` every finished clip, marked real clip, video and frame is appended to FILE (JSON lines) and a
+rerun with the same arguments skips them: a long run can be stopped and resumed. The false-positive part also
+counts the tail of the detector's null distribution (TAIL_Z), which the threshold's union bound rests on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
@@ -260,8 +264,7 @@ def one_clip(job: dict, folder: Path) -> dict | None:
         b.unlink()
     for kind in TRANSFORMS:
         v = transformed(out, kind, folder, rng)
-        d = wm.detect(v)
-        row[kind] = {"found": d.found, "z": round(d.sync_z, 2), "payload_ok": d.payload == row["job_id"]}
+        row[kind] = _detected(v, row["job_id"])
         if kind == "strip":
             row["strip_label"] = read_label(v) is not None
             row["strip_manifest"] = manifest_mod.read_manifest(v)["status"]
@@ -279,6 +282,29 @@ def one_clip(job: dict, folder: Path) -> dict | None:
     return row
 
 
+def _detected(video: Path, job_id: str | None) -> dict:
+    """The detector's verdict on one transformed clip: found, sync z, job id exact, list-decoding rank, and a
+    wrong job id (found with a valid CRC but not the one embedded)."""
+    d = wm.detect(video)
+    return {
+        "found": d.found,
+        "z": round(d.sync_z, 2),
+        "payload_ok": d.payload == job_id,
+        "rank": d.list_rank,
+        "wrong": d.payload is not None and d.payload != job_id,
+    }
+
+
+def real_spare(src: Path, start: float, seconds: float) -> wm.Spare | None:
+    """The box a dub spares for this window of a real clip (face mesh on its frames, as the dub tracks them)."""
+    from talkinghead.face.track import track_video
+    from talkinghead.provenance.stamp import mouth_spare
+
+    track = track_video(src)
+    keep = (track.times >= start) & (track.times < start + seconds) & track.found
+    return mouth_spare(track.points[keep]) if keep.any() else None
+
+
 def marked_real(job: dict, folder: Path) -> dict:
     """A dub's pixels without the models: a real clip (a random 3-10 s window) marked and encoded at the dub's CRF
     18, as a dub leaves every pixel outside the mouth. Many more sizes and clips per CPU-minute than real dubs."""
@@ -292,15 +318,15 @@ def marked_real(job: dict, folder: Path) -> dict:
     h, w = frames[0].shape[:2]
     job_id = rng.randrange(1 << 24)
     out = folder / f"real{k}.mp4"
-    with VideoWriter(out, w, h, fps=info.fps, crf=18, mark=wm.WatermarkEmbedder(w, h, job_id)) as writer:
+    spare = real_spare(src, start, job["seconds"]) if job.get("spare", True) else None
+    with VideoWriter(out, w, h, fps=info.fps, crf=18, mark=wm.WatermarkEmbedder(w, h, job_id, spare)) as writer:
         for f in frames:
             writer.write(f)
     row: dict = {"mode": "real+mark", "source": src.name, "seconds": round(len(frames) / info.fps, 2)}
-    row.update(size=max(w, h), shape=f"{w}x{h}", job_id=f"{job_id:06x}")
+    row.update(size=max(w, h), shape=f"{w}x{h}", job_id=f"{job_id:06x}", spare=spare is not None)
     for kind in TRANSFORMS[:-1]:
         v = transformed(out, kind, folder, rng)
-        d = wm.detect(v)
-        row[kind] = {"found": d.found, "z": round(d.sync_z, 2), "payload_ok": d.payload == row["job_id"]}
+        row[kind] = _detected(v, row["job_id"])
         if v != out:
             v.unlink()
     row["strip"] = row["none"]  # no metadata to strip: the same pixels
@@ -313,57 +339,152 @@ def marked_real(job: dict, folder: Path) -> dict:
     return row
 
 
-def _detect_z(path: Path) -> tuple[str, bool, float, int]:
-    d = wm.detect(path)
-    return path.name, d.found, d.sync_z, d.frames
+TAIL_Z = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0)
 
 
-def _frame_z(item: tuple[Path, int]) -> tuple[str, bool, float]:
+def _with_tail(run: Callable[[], wm.Detection]) -> tuple[wm.Detection, list[int]]:
+    """Run the detector and count, over every correlation value of every (period, shift) it tried, how many
+    standardised values reach each of TAIL_Z (last entry: how many values): the null distribution of one
+    hypothesis, whose tail the threshold's union bound assumes is normal."""
+    counts = np.zeros(len(TAIL_Z) + 1, np.int64)
+    orig = wm._sync_peak
+
+    def peak(spec: np.ndarray) -> tuple[float, tuple[int, int]]:
+        corr = np.real(np.fft.ifft2(spec * wm._sync_spectrum()))
+        zs = (corr - corr.mean()) / (corr.std() + 1e-12)
+        counts[:-1] += [int(np.count_nonzero(zs >= t)) for t in TAIL_Z]
+        counts[-1] += zs.size
+        k = int(np.argmax(corr))
+        return float(zs.flat[k]), (k // wm.TILE, k % wm.TILE)
+
+    wm._sync_peak = peak  # type: ignore[assignment]
+    try:
+        d = run()
+    finally:
+        wm._sync_peak = orig
+    return d, counts.tolist()
+
+
+def _fp_row(d: wm.Detection, tail: list[int]) -> dict:
+    return {
+        "found": d.found,
+        "z": round(d.sync_z, 3),
+        "crc_ok": d.crc_ok,
+        "threshold": round(d.threshold_z, 3),
+        "scale": round(d.period / wm.TILE, 4),
+        "frames": d.frames,
+        "tail": tail,
+    }
+
+
+def _detect_video(path: Path) -> dict:
+    d, tail = _with_tail(lambda: wm.detect(path))
+    return _fp_row(d, tail)
+
+
+def _detect_frame(item: tuple[Path, int]) -> dict:
     """The detector on one frame of a real video, as if it were a still video."""
     path, index = item
     with av.open(os.fspath(path)) as c:
         for k, frame in enumerate(c.decode(video=0)):
             if k == index:
-                d = wm.detect_luma(frame.to_ndarray(format="gray").astype(np.float32), 1)
-                return f"{path.name}#{index}", d.found, d.sync_z
+                y = frame.to_ndarray(format="gray").astype(np.float32)
+                d, tail = _with_tail(lambda y=y: wm.detect_luma(y, 1))  # type: ignore[misc]
+                return {**_fp_row(d, tail), "key_frame": bool(frame.key_frame)}
     raise ValueError(f"{path.name} has no frame {index}")
 
 
-def false_positives(limit: int, frames: int, pool: Executor) -> dict[str, object]:
-    """The detector on every real video of the corpus (or `limit` of them) and on `frames` random single frames."""
+def fp_items(limit: int, frames: int) -> tuple[list[Path], list[tuple[Path, int]]]:
+    """Every real video of the corpus (or a random `limit` of them) and `frames` random single frames (from the
+    first 4 s of random videos; the same draw as the second pass, extended)."""
     every = sorted((DATA / "talking").rglob("*.mp4")) + sorted((DATA / "motion").glob("*.mp4"))
     videos = random.Random(1).sample(every, min(limit, len(every))) if limit > 0 else every
-    found, zs, n_frames = [], [], 0
-    for k, (name, hit, z, n) in enumerate(pool.map(_detect_z, videos if limit >= 0 else [], chunksize=4)):
-        zs.append(z)
-        n_frames += n
-        if hit:
-            found.append(name)
-        if k % 50 == 0:
-            print(f"fp {k}/{len(videos)} max z so far {max(zs):.2f}, found {len(found)}", flush=True)
     rng = random.Random(2)
     picks = []
     for v in rng.choices(every, k=frames):
         with av.open(os.fspath(v)) as c:
-            picks.append((v, rng.randrange(max(1, min(100, int(c.streams.video[0].frames or 1))))))  # first 4 s
-    fz, ffound = [], []
-    for k, (name, hit, z) in enumerate(pool.map(_frame_z, picks, chunksize=8)):
-        fz.append(z)
-        if hit:
-            ffound.append(name)
-        if k % 100 == 0:
-            print(f"fp frame {k}/{len(picks)} max z so far {max(fz):.2f}", flush=True)
-    return {
-        "videos": len(videos) if limit >= 0 else 0,
-        "frames_averaged": n_frames,
-        "false_positives": found,
-        "max_z": round(max(zs), 2) if zs else None,
-        "mean_z": round(float(np.mean(zs)), 2) if zs else None,
-        "threshold_z": round(wm.threshold(), 2),
-        "single_frames": len(picks),
-        "single_frame_false_positives": ffound,
-        "single_frame_max_z": round(max(fz), 2) if fz else None,
-    }
+            picks.append((v, rng.randrange(max(1, min(100, int(c.streams.video[0].frames or 1))))))
+    return (videos if limit >= 0 else []), picks
+
+
+def _rel(p: Path) -> str:
+    return os.fspath(p.relative_to(DATA))
+
+
+def _fp_item(item: tuple[str, Path, int]) -> dict:
+    kind, path, index = item
+    return _detect_video(path) if kind == "v" else _detect_frame((path, index))
+
+
+def false_positives(state: State, limit: int, frames: int, pool: Executor, per_frame: int = 2) -> dict:
+    """The detector on every real video of the corpus (or `limit` of them) and on `frames` random single frames,
+    `per_frame` videos for each frame; finished items are kept in `state` (a stopped run resumes). Videos that
+    the second pass did not reach (it checked a random 800) come first."""
+    videos, picks = fp_items(limit, frames)
+    every = sorted((DATA / "talking").rglob("*.mp4")) + sorted((DATA / "motion").glob("*.mp4"))
+    checked_before = set(random.Random(1).sample(every, 800))
+    videos = [v for v in videos if v not in checked_before] + [v for v in videos if v in checked_before]
+    todo_v = [("v", v, 0) for v in videos if not state.done(f"fpv:{_rel(v)}")]
+    todo_f = [("f", v, i) for v, i in picks if not state.done(f"fpf:{_rel(v)}#{i}")]
+    print(f"fp: {len(todo_v)} of {len(videos)} videos and {len(todo_f)} of {len(picks)} frames to do", flush=True)
+    items: list[tuple[str, Path, int]] = []
+    while todo_v or todo_f:
+        items += todo_v[:per_frame] + todo_f[:1]
+        todo_v, todo_f = todo_v[per_frame:], todo_f[1:]
+    for k, (item, row) in enumerate(zip(items, pool.map(_fp_item, items))):
+        kind, v, i = item
+        state.add(f"fpv:{_rel(v)}" if kind == "v" else f"fpf:{_rel(v)}#{i}", row)
+        if k % 50 == 0:
+            print(f"fp {k}/{len(items)} {kind} z {row['z']}", flush=True)
+    return fp_summary(state, [f"fpv:{_rel(v)}" for v in videos], [f"fpf:{_rel(v)}#{i}" for v, i in picks])
+
+
+def fp_summary(state: State, video_keys: list[str], frame_keys: list[str]) -> dict:
+    out: dict[str, object] = {"threshold_z": round(wm.threshold(), 2)}
+    for name, keys in (("videos", video_keys), ("single_frames", frame_keys)):
+        rows = [state.rows[k] for k in keys if k in state.rows]
+        if not rows:
+            continue
+        zs = np.array([r["z"] for r in rows])
+        tail = np.sum([r["tail"] for r in rows], axis=0)
+        out[name] = {
+            "checked": len(rows),
+            "of": len(keys),
+            "false_positives": [k for k in keys if k in state.rows and state.rows[k]["found"]],
+            "max_z": round(float(zs.max()), 2),
+            "mean_z": round(float(zs.mean()), 2),
+            "over_6.5": int(np.sum(zs >= 6.5)),
+            "crc_ok": int(sum(r["crc_ok"] for r in rows)),
+            "frames_averaged": int(sum(r["frames"] for r in rows)),
+            # per hypothesis: observed share of correlation values >= z, and the normal tail Q(z)
+            "tail": {
+                f"{t}": [int(c), f"{c / tail[-1]:.3g}", f"{wm._normal_sf(t):.3g}"] for t, c in zip(TAIL_Z, tail[:-1])
+            },
+            "hypotheses": int(tail[-1]),
+        }
+    return out
+
+
+class State:
+    """Finished work items, one JSON line each (`--state`): a run stopped at any point resumes where it was."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.rows: dict[str, dict] = {}
+        if path is not None and path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    item = json.loads(line)
+                    self.rows[item["key"]] = item["row"]
+
+    def done(self, key: str) -> bool:
+        return key in self.rows
+
+    def add(self, key: str, row: dict) -> None:
+        self.rows[key] = row
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"key": key, "row": row}, default=str) + "\n")
 
 
 def micro(folder: Path) -> dict[str, object]:
@@ -396,15 +517,22 @@ def micro(folder: Path) -> dict[str, object]:
     return out
 
 
+def _video_size(path: Path) -> tuple[int, int]:
+    with av.open(os.fspath(path)) as c:
+        cc = c.streams.video[0].codec_context
+        return cc.width, cc.height
+
+
 def _duration(path: Path) -> float:
     with av.open(os.fspath(path)) as c:
         return float(c.duration or 0) / av.time_base
 
 
 def _rates(cs: list[dict]) -> dict[str, str]:
-    """Per transformation: clips found with the job id exact, and clips found."""
+    """Per transformation: clips found with the job id exact, clips found, clips found with a wrong job id."""
     return {
         k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in cs)} exact, {sum(c[k]['found'] for c in cs)} found"
+        f", {sum(c[k].get('wrong', False) for c in cs)} wrong"
         for k in TRANSFORMS
     }
 
@@ -431,6 +559,10 @@ def main() -> None:
     ap.add_argument("--max-side", type=int, default=0, help="only portraits whose longer side is at most this")
     ap.add_argument("--dub-glob", default="*.mp4", help="which talking clips to dub, e.g. 'multivsr*' (the large ones)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--state", type=Path, default=None, help="finished items (JSON lines): rerun with it to resume")
+    ap.add_argument("--real-sides", default="", help="--marked-real: only clips whose longer side is in LO-HI px")
+    ap.add_argument("--no-spare", action="store_true", help="--marked-real: mark the mouth too (as before pass 3)")
+    ap.add_argument("--fp-per-frame", type=int, default=2, help="false positives: videos checked per single frame")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None, help="the corpus (default: ../shared/data)")
     args = ap.parse_args()
@@ -445,12 +577,18 @@ def main() -> None:
         return
     if args.no_clips:
         args.photos = args.dubs = 0
+    state = State(args.state)
     jobs = clip_jobs(args.photos, args.dubs, random.Random(args.seed), args.dub_glob, args.min_side, args.max_side)
+    keys = [f"clip{args.seed}:{j['k']}:{j['mode']}:{j['src'].name}" for j in jobs]
     with (
         tempfile.TemporaryDirectory() as d,
         ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(DATA, args.nice)) as pool,
     ):
-        rows = [r for r in pool.map(one_clip, jobs, [Path(d)] * len(jobs)) if r is not None]
+        todo = [(k, j) for k, j in zip(keys, jobs) if not state.done(k)]
+        for (key, _), row in zip(todo, pool.map(one_clip, [j for _, j in todo], [Path(d)] * len(todo))):
+            state.add(key, row or {"skipped": True})
+        rows = [state.rows[k] for k in keys if k in state.rows and not state.rows[k].get("skipped")]
+        real_rows: list[dict] = []
         if args.marked_real:
             rng = random.Random(args.seed + 7)
             videos = [v for v in sorted((DATA / "talking").rglob("*.mp4")) if _duration(v) >= 3.0]
@@ -459,10 +597,20 @@ def main() -> None:
             rng.shuffle(others)
             picked = others[: args.marked_real]
             picked += rng.sample(grid, min(len(grid), args.marked_real - len(picked)))
-            reals = [{"k": k, "src": v, "seconds": rng.uniform(3.0, 10.0)} for k, v in enumerate(picked)]
-            real_rows = list(pool.map(marked_real, reals, [Path(d)] * len(reals)))
+            reals = [
+                {"k": k, "src": v, "seconds": rng.uniform(3.0, 10.0), "spare": not args.no_spare}
+                for k, v in enumerate(picked)
+            ]
+            if args.real_sides:  # only clips of these sizes (the draw stays that of the whole list)
+                lo, hi = (int(x) for x in args.real_sides.split("-"))
+                reals = [r for r in reals if lo <= max(_video_size(r["src"])) <= hi]
+            rkeys = [f"real{args.seed}{'' if r['spare'] else 'u'}:{r['k']}:{r['src'].name}" for r in reals]
+            todo_r = [(k, r) for k, r in zip(rkeys, reals) if not state.done(k)]
+            for (key, _), row in zip(todo_r, pool.map(marked_real, [r for _, r in todo_r], [Path(d)] * len(todo_r))):
+                state.add(key, row)
+            real_rows = [state.rows[k] for k in rkeys if k in state.rows]
         if not args.no_fp:
-            result["false_positives"] = false_positives(args.fp_limit, args.fp_frames, pool)
+            result["false_positives"] = false_positives(state, args.fp_limit, args.fp_frames, pool, args.fp_per_frame)
     if args.marked_real:
         result["marked_real"] = {
             f"{lo}-{hi}px": {
@@ -473,22 +621,12 @@ def main() -> None:
             if (cs := [c for c in real_rows if lo <= c["size"] < hi])
         }
     result["clips"] = {m: sum(c["mode"] == m for c in rows) for m in ("photo", "dub")}
-    result["detection"] = {
-        k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in rows)}/{len(rows)} exact, "
-        f"{sum(c[k]['found'] for c in rows)}/{len(rows)} found"
-        for k in TRANSFORMS
-    }
-    for lo, hi in ((0, 300), (300, 500), (500, 10**5)):
-        cs = [c for c in rows if lo <= c["size"] < hi]
-        if cs:
-            result[f"detection_{lo}-{hi}px"] = {
-                "clips": len(cs),
-                **{
-                    k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in cs)} exact, "
-                    f"{sum(c[k]['found'] for c in cs)} found"
-                    for k in TRANSFORMS
-                },
-            }
+    result["detection"] = _rates(rows) if rows else {}
+    for mode in ("photo", "dub"):
+        for lo, hi in ((0, 300), (300, 500), (500, 10**5)):
+            cs = [c for c in rows if lo <= c["size"] < hi and c["mode"] == mode]
+            if cs:
+                result[f"detection_{mode}_{lo}-{hi}px"] = {"clips": len(cs), **_rates(cs)}
     for mode in ("photo", "dub"):
         cs = [c for c in rows if c["mode"] == mode]
         if cs:
@@ -505,8 +643,7 @@ def main() -> None:
     }
     print(json.dumps(result, indent=1))
     if args.out:
-        real = real_rows if args.marked_real else []
-        args.out.write_text(json.dumps({"summary": result, "clips": rows, "marked_real": real}, indent=1))
+        args.out.write_text(json.dumps({"summary": result, "clips": rows, "marked_real": real_rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from talkinghead.media.timers import stage
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.mouth import MouthModel
 from talkinghead.motion.resample import at_rate
-from talkinghead.provenance.stamp import Stamp
+from talkinghead.provenance.stamp import Stamp, mouth_spare
 from talkinghead.render.mouth_bank import BankLoader, MouthPainter
 from talkinghead.render.region import dub_region
 from talkinghead.types import MouthGeometry, TrackStatus, Waveform
@@ -311,7 +311,7 @@ class _Renderer:
             preset=self.opts.preset,
             time_base=self.fetch.time_base,
             colors=self.fetch.colors,
-            **self.stamp.segment_args(w, h),
+            **self.stamp.segment_args(w, h, mouth_spare(smooth[src - lo])),  # the mouth is left unmarked
         ) as writer:
             for j, frame in enumerate(self.fetch.frames(src)):
                 i = int(src[j])

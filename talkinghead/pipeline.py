@@ -23,7 +23,7 @@ from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes
 from talkinghead.media.timers import stage
 from talkinghead.motion.compose import target_points
 from talkinghead.motion.driving import driven_motion
-from talkinghead.provenance.stamp import Stamp
+from talkinghead.provenance.stamp import Stamp, mouth_spare
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
@@ -336,7 +336,8 @@ def generate(
         if settings[key] == default:  # the defaults: same job id and watermark as before the option existed
             del settings[key]
     stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA
-    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **stamp.writer_args(w, h)) as writer:
+    marks = stamp.writer_args(w, h, mouth_spare(src.points))  # the mouth is left unmarked (face mesh, small faces)
+    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **marks) as writer:
         if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)
             for k, frame in enumerate(anim.render(motion, opts)):
                 with stage("encode"):

@@ -196,7 +196,7 @@ def test_without_c2pa_label_and_watermark_still_work(tmp_path, monkeypatch):
 
 
 def test_small_outputs_are_labelled_without_a_watermark():
-    """Below MIN_WATERMARK_SIDE the mark would not always survive and perturbs the face mesh: the label says off."""
+    """Below MIN_WATERMARK_SIDE the mark would not always survive a re-encode or a downscale: the label says off."""
     from talkinghead.provenance.stamp import MIN_WATERMARK_SIDE, Stamp
 
     small = Stamp.new("photo", True, [], {}, (MIN_WATERMARK_SIDE - 2, 720))

@@ -16,12 +16,19 @@ from talkinghead.provenance import watermark
 from talkinghead.provenance.stamp import Stamp
 
 
-def _video(path: Path, size: tuple[int, int], stamp: Stamp | None, seconds: float = 2.0, seed: int = 0) -> Path:
+def _video(
+    path: Path,
+    size: tuple[int, int],
+    stamp: Stamp | None,
+    seconds: float = 2.0,
+    seed: int = 0,
+    spare: watermark.Spare | None = None,
+) -> Path:
     """A moving textured scene (a blurred noise image panned across the frame), marked by `stamp` when given."""
     w, h = size
     rng = np.random.default_rng(seed)
     scene = cv2.GaussianBlur(rng.integers(0, 255, (h + 64, w + 64, 3), dtype=np.uint8), (0, 0), 3)
-    hooks = stamp.writer_args(w, h) if stamp is not None else {}
+    hooks = stamp.writer_args(w, h, spare) if stamp is not None else {}
     with VideoWriter(path, w, h, fps=25, **hooks) as writer:
         for k in range(int(seconds * 25)):
             dx = dy = k % 64
@@ -53,6 +60,67 @@ def test_small_output_is_watermarked_and_survives_reencode_and_downscale(small, 
         assert abs(d.period / watermark.TILE - scale) < 0.02, f"{name}: scale found {d.period / watermark.TILE}"
     d = watermark.detect(small["plain"])
     assert not d.found and d.payload is None, d
+
+
+def test_spared_mouth_is_unmarked_and_the_mark_still_found(tmp_path):
+    """A box round the mouth (`mouth_spare`) is left without the mark; the rest carries the same energy, and the
+    mark is still found with its job id after a re-encode at CRF 28."""
+    w = h = 288
+    spare = watermark.Spare(100.0, 160.0, 190.0, 230.0, 12.0)
+    stamp = Stamp.new("dub", True, [], {"test": "spare"}, (w, h))
+    job = int(stamp.label.job_id, 16)
+    plain, spared = np.full((h, w), 128, np.uint8), np.full((h, w), 128, np.uint8)
+    watermark.WatermarkEmbedder(w, h, job)(plain)
+    watermark.WatermarkEmbedder(w, h, job, spare)(spared)
+    assert np.all(spared[160:231, 100:191] == 128), "no mark inside the spared box"
+    energy = [float(np.mean((a.astype(float) - 128) ** 2)) for a in (plain, spared)]
+    assert 0.85 < energy[1] / energy[0] < 1.1, energy  # raised elsewhere: the same PSNR
+    video = _video(tmp_path / "spared.mp4", (w, h), stamp, seconds=3.0, spare=spare)
+    for v in (video, reencode(video, tmp_path / "crf28.mp4", 28)):
+        d = watermark.detect(v)
+        assert d.found and d.payload == stamp.label.job_id, d
+
+
+def test_mouth_spare_covers_the_lips_with_room_for_the_jaw():
+    from talkinghead.face.indices import LEFT_IRIS, LOWER_OUTER_LIP, RIGHT_IRIS, UPPER_OUTER_LIP
+    from talkinghead.provenance.stamp import mouth_spare
+
+    pts = np.full((2, 478, 3), 50.0)
+    pts[:, LEFT_IRIS[0], 0], pts[:, RIGHT_IRIS[0], 0] = 30.0, 90.0  # 60 px between the eyes
+    lips = UPPER_OUTER_LIP + LOWER_OUTER_LIP
+    pts[0, lips, :2] = np.linspace([40.0, 100.0], [80.0, 120.0], len(lips))
+    pts[1, lips, :2] = pts[0, lips, :2] + [4.0, 2.0]  # a second frame: the head moved a little
+    s = mouth_spare(pts)
+    assert s is not None and s.x0 < 40 and s.x1 > 84 and s.y0 < 100 and s.y1 > 122 + 15  # the jaw opens downwards
+    assert s.x1 - s.x0 < 2 * 60 and s.ramp > 0
+    pts[1] = np.nan  # a frame without a face is ignored; none at all: nothing to spare
+    assert mouth_spare(pts) is not None and mouth_spare(pts[1:]) is None
+
+
+def test_list_decoding_reads_a_byte_from_its_runner_up():
+    """A byte whose strongest pattern is wrong but whose runner-up is right: the CRC picks the right word."""
+    payload = watermark.payload_bytes(0xA1B2C3)
+    rng = np.random.default_rng(0)
+    corr = rng.normal(0, 0.1, (watermark.SYMBOLS, watermark.ALPHABET))
+    for s, b in enumerate(payload):
+        corr[s, b & 0x7F] = 1.0 if b & 0x80 else -1.0
+    wrong = (payload[2] & 0x7F) ^ 0x15
+    corr[2, wrong] = 1.05  # a wrong pattern slightly stronger than the right one
+    words = watermark._word_list(corr)
+    assert not watermark._job(words[0])[1], "the plain reading fails the CRC"
+    good = [watermark._job(w) for w in words if watermark._job(w)[1]]
+    assert good and good[0][0] == 0xA1B2C3 and len(words) == 2
+
+
+def test_a_flat_frame_is_not_evidence():
+    """A uniform grey frame (the first frame of a fade) once scored z 7.13 from whitened rounding noise; the same
+    frame with the mark on it is found."""
+    flat = np.full((288, 360), 130, np.uint8)
+    d = watermark.detect_luma(flat.astype(np.float32))
+    assert not d.found and d.sync_z == 0.0 and d.payload is None, d
+    watermark.WatermarkEmbedder(360, 288, 0x2468AC)(flat)
+    d = watermark.detect_luma(flat.astype(np.float32))
+    assert d.found and d.payload == "2468ac", d
 
 
 def test_th_verify_is_typed_and_matches_the_cli_json(small):
