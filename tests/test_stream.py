@@ -176,3 +176,15 @@ def test_generate_reads_audio_from_a_pipe(tmp_path, demo_face, speech):
         app, ["generate", "--face", str(demo_face), "--audio", "-", "--audio-format", "u8", "-o", str(out)]
     )
     assert r.exit_code == 1 and "s16le or f32le" in r.output
+
+
+def test_stream_priors_belong_to_the_shipped_lips_model(animator):
+    """The lip-gap prior is the shipped lips model's: retraining it needs `scripts/stream_priors.py` rerun (a
+    stream with another model falls back to its own running spread)."""
+    from talkinghead.audio.running import stream_priors
+    from talkinghead.motion.stream import _gap_prior, lips_fingerprint
+
+    priors = stream_priors()
+    assert len(priors["mel_mean"]) == 80 and 0.01 < priors["gap_std"] < 0.5
+    assert priors["lips_fingerprint"] == lips_fingerprint(animator.mouth), "rerun scripts/stream_priors.py"
+    assert _gap_prior(animator.mouth) == priors["gap_std"]
