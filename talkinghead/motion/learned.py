@@ -12,8 +12,8 @@ the chunking. The price, offline, is what a stream cannot avoid:
   speech, which a nod can afford and a mouth cannot;
 - the pose mean removed (the photo's own pose is the neutral) is the running mean of the pose so far
   (cumulative for the first `POSE_MEAN_S`, then over the last `POSE_MEAN_S`), not the clip's;
-- a blink starts closing at its onset frame, and the blink-rate scale is re-solved every `RATE_EVERY` frames
-  on the speech so far.
+- a blink starts closing at its onset frame, and the blink-rate scale is re-solved on the speech so far, at
+  every frame of the first `RATE_EVERY`, then every `RATE_EVERY` frames.
 
 Everything random comes from two torch generators seeded from the caller's numpy generator (pose, blinks),
 so a `--seed` gives the same motion every time and different seeds give different motion. Pose is
@@ -214,7 +214,7 @@ class HeadSteps:
         u = float(torch.rand(1, generator=self._blink_gen))
         if self.blinks_per_min <= 0:
             return
-        if j % RATE_EVERY == 0:
+        if j < RATE_EVERY or j % RATE_EVERY == 0:  # every frame at first: one frame's logit is a poor guide
             self._rate_scale = hazard_scale(np.asarray(self._logits), self._since_table, self.blinks_per_min)
         table = self._since_table
         hz = 1.0 / (1.0 + np.exp(-(logit + table[min(self._since, len(table) - 1)])))

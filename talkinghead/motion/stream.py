@@ -48,7 +48,7 @@ from talkinghead.types import Motion
 
 LOOKAHEAD_S = 0.15  # default: audio after a frame's time that the frame waits for (see RESULTS.md, streaming)
 MIN_LOOKAHEAD_S = 0.04
-GAP_PRIOR_FRAMES = 200  # weight of the prior lip-gap spread, in speech frames (RESULTS.md, streaming, third round)
+GAP_PRIOR_FRAMES = 25  # weight of the prior lip-gap spread, in speech frames (RESULTS.md, streaming, third round)
 
 
 def lips_fingerprint(mouth: MouthModel) -> str:
