@@ -68,6 +68,20 @@ def test_streamed_mouth_follows_the_offline_mouth(animator, speech):
     assert np.abs(other[2] - pose).max() > 0.1
 
 
+def test_streamed_head_motion_and_blinks_are_the_offline_ones(animator, speech):
+    """One step-by-step sampler for both paths (`motion/learned.py`, `HeadSteps`): the same seed gives the
+    same head pose and blinks streamed as offline, at 25 and 30 fps."""
+    samples = np.concatenate([speech, np.zeros(8000, np.float32), speech])  # a pause, and > 2 s of cues
+    for fps, seed in ((25, 5), (30, 6)):
+        opts = GenerateOptions(seed=seed, fps=fps, blinks_per_min=40)  # more blinks, so some happen
+        _, lids, pose = run(animator, samples, [320, 1000], opts)
+        offline = animator.motion(samples, max(1, round(len(samples) / 16000 * fps)), opts)
+        assert pose.shape == offline.pose.shape and lids.shape == offline.lids.shape
+        np.testing.assert_allclose(pose, offline.pose, atol=1e-4)
+        np.testing.assert_allclose(lids, offline.lids, atol=1e-5)
+        assert (lids > 0.5).any() and np.ptp(pose[:, 0]) > 0.5  # blinks and head motion, not two empty tracks
+
+
 def test_mouth_closes_after_speech_and_head_keeps_moving(animator):
     samples, _ = speech_with_pause(["Hello there, how are you today?"], "en", lead_s=0.3)
     loud = np.flatnonzero(np.abs(samples) > 1e-3)
@@ -162,3 +176,15 @@ def test_generate_reads_audio_from_a_pipe(tmp_path, demo_face, speech):
         app, ["generate", "--face", str(demo_face), "--audio", "-", "--audio-format", "u8", "-o", str(out)]
     )
     assert r.exit_code == 1 and "s16le or f32le" in r.output
+
+
+def test_stream_priors_belong_to_the_shipped_lips_model(animator):
+    """The lip-gap prior is the shipped lips model's: retraining it needs `scripts/stream_priors.py` rerun (a
+    stream with another model falls back to its own running spread)."""
+    from talkinghead.audio.running import stream_priors
+    from talkinghead.motion.stream import _gap_prior, lips_fingerprint
+
+    priors = stream_priors()
+    assert len(priors["mel_mean"]) == 80 and 0.01 < priors["gap_std"] < 0.5
+    assert priors["lips_fingerprint"] == lips_fingerprint(animator.mouth), "rerun scripts/stream_priors.py"
+    assert _gap_prior(animator.mouth) == priors["gap_std"]

@@ -163,3 +163,49 @@ def test_two_processes_train_like_one(tmp_path):
         floats = [k for k in w1 if w1[k].dtype.kind == "f"]
         x, y = (np.concatenate([w[k].ravel() for k in floats]) for w in (w1, w2))
         assert np.linalg.norm(y - x) / np.linalg.norm(x) < 5e-3, name
+
+
+def test_backend_and_device_follow_cuda(monkeypatch):
+    """nccl and the GPU torchrun's LOCAL_RANK names where CUDA is available, gloo and the CPU elsewhere (the
+    GPU side is checked as logic only: this machine's torch has no CUDA)."""
+    import torch.distributed as dist
+
+    from talkinghead.training import data_parallel as dp
+
+    cpu = torch.device("cpu")
+    assert dp.choose_backend(True, 1) == ("nccl", torch.device("cuda", 1))
+    assert dp.choose_backend(False, 1) == ("gloo", cpu)
+    assert dp.choose_backend(True, 0, "cpu") == ("gloo", cpu)
+    with pytest.raises(ValueError, match="no CUDA"):
+        dp.choose_backend(False, 0, "cuda")
+    with pytest.raises(ValueError, match="cpu or cuda"):
+        dp.choose_backend(True, 0, "gpu")
+
+    # what `processes` does with the choice, the process group and CUDA replaced by recorders
+    calls: list[tuple] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(("init", backend)))
+    monkeypatch.setattr(dist, "barrier", lambda **kw: calls.append(("barrier", kw)))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append(("destroy",)))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.delenv("TALKINGHEAD_TRAIN_DEVICE", raising=False)
+    with dp.processes():
+        assert dp.device() == torch.device("cuda", 1)
+    assert calls == [
+        ("set_device", torch.device("cuda", 1)),
+        ("init", "nccl"),
+        ("barrier", {"device_ids": [1]}),
+        ("destroy",),
+    ]
+    assert dp.device() == cpu  # back to the CPU on leaving
+    calls.clear()
+    monkeypatch.setenv("TALKINGHEAD_TRAIN_DEVICE", "cpu")
+    with dp.processes():
+        assert dp.device() == cpu
+        # a batch goes to the process's device (here the CPU: the tensors stay as they are)
+        x = torch.zeros(2, 3)
+        assert dp.shard((x,))[0].device == cpu
+    assert calls == [("init", "gloo"), ("barrier", {}), ("destroy",)]

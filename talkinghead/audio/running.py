@@ -5,7 +5,9 @@ The offline features (`features.py`) look at the whole clip for three things: th
 the speaker's median pitch. Here each becomes a running statistic over the last `HISTORY_S` seconds, updated at
 fixed points of the audio timeline, so a value depends only on the audio before it (never on how the audio was
 cut into chunks) and memory stays flat however long the stream. The first half second is the warm-up: the
-statistics are refreshed at every frame and are those of the little audio there is.
+statistics are refreshed at every frame. The mel mean starts from a corpus-wide prior (`stream_priors.json`
+beside the weights, `scripts/stream_priors.py`) worth `PRIOR_FRAMES` frames, which the stream's own frames
+outweigh within a second: the mean of a few frames alone moved the lips far from the offline ones.
 
 Everything else is the offline computation itself: the same log-mel frames (`log_mel`'s framing), the same
 loudness windows, the same pitch autocorrelation.
@@ -13,7 +15,10 @@ loudness windows, the same pitch autocorrelation.
 
 from __future__ import annotations
 
+import json
 from collections import deque
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +37,14 @@ HISTORY_S = 30.0  # seconds of past audio the running statistics look at
 WARMUP = 50  # mel frames (0.5 s) during which the mel mean is refreshed every frame, then every REFRESH
 REFRESH = 10  # mel frames between refreshes of the mel mean after the warm-up
 LOUDNESS_FLOOR = -45.0  # dB: a stream that starts in silence does not take its noise for the speech level
+PRIOR_FRAMES = 25  # weight of the prior mel mean, in voiced mel frames (see RESULTS.md, streaming, third round)
+PRIORS_FILE = Path(__file__).resolve().parents[1] / "weights" / "stream_priors.json"
+
+
+@cache
+def stream_priors() -> dict:
+    """The corpus-wide priors of streaming's running statistics ({} if the file is missing)."""
+    return dict(json.loads(PRIORS_FILE.read_text())) if PRIORS_FILE.exists() else {}
 
 
 class SampleBuffer:
@@ -93,10 +106,14 @@ class RunningMel:
 
     Frame t is centred at t * 10 ms and needs the samples up to t * HOP + N_FFT / 2 (16 ms later). The mean is
     `features.normalize`'s (mean over the frames louder than the 30th percentile of energy), taken over the
-    last HISTORY_S seconds and frozen between refresh points: `mean_at(t)` is the one the stream used at t."""
+    last HISTORY_S seconds, blended with the prior mean (`PRIOR_FRAMES`), and frozen between refresh points:
+    `mean_at(t)` is the one the stream used at t. `prior` None: the shipped one, if any."""
 
-    def __init__(self, buffer: SampleBuffer) -> None:
+    def __init__(self, buffer: SampleBuffer, prior: np.ndarray | None = None) -> None:
         self.buffer = buffer
+        if prior is None and "mel_mean" in stream_priors():
+            prior = np.asarray(stream_priors()["mel_mean"], np.float32)
+        self.prior = prior
         size = int(HISTORY_S * SAMPLE_RATE / HOP)
         self.mel = Ring(size, N_MELS)
         self._means = Ring(size // REFRESH + WARMUP + 2, N_MELS)  # mean snapshots, one per refresh point
@@ -134,7 +151,11 @@ class RunningMel:
         mel = self.mel.last(int(HISTORY_S * SAMPLE_RATE / HOP))
         energy = mel.mean(axis=1)
         voiced = energy > np.percentile(energy, 30) if len(energy) > 10 else np.ones(len(energy), bool)
-        return mel[voiced].mean(axis=0) if voiced.any() else mel.mean(axis=0)
+        mean = mel[voiced].mean(axis=0) if voiced.any() else mel.mean(axis=0)
+        if self.prior is None:
+            return mean
+        n = float(voiced.sum())
+        return ((PRIOR_FRAMES * self.prior + n * mean) / (PRIOR_FRAMES + n)).astype(np.float32)
 
     def mean_at(self, t: int) -> np.ndarray:
         """The running mean as it was when frame t was computed (t < count)."""

@@ -1,24 +1,41 @@
 """Head pose and blinks sampled from the learned motion model (`models/motion.py`).
 
-Everything random comes from one torch generator seeded from the caller's numpy generator, so a
-`--seed` gives the same motion every time and different seeds give different motion. The model runs at
-25 fps (its training rate); pose is interpolated to the output frame rate and blinks are drawn as
-events in seconds and rendered at the output rate, so a 30 or 60 fps video gets the same motion.
+One sampler, `HeadSteps`, serves both the offline path (`LearnedMotion.sample`, the whole clip at once) and
+streaming (`motion/stream.py`, audio as it arrives): it runs at 25 fps (the model's training rate), one frame
+of speech cues at a time, and everything it computes depends only on the audio before a fixed point of the
+timeline. So the same speech and seed give the same head motion and blinks offline and streamed, whatever
+the chunking. The price, offline, is what a stream cannot avoid:
+
+- the cues use running statistics (speech level, median pitch, log-mel mean over the past, `audio/running.py`)
+  in place of the clip's, which differ only in the first seconds;
+- the pose prior reads the next chunk's cues (160 ms), so pose runs `POSE_LAG` frames (320 ms) behind the
+  speech, which a nod can afford and a mouth cannot;
+- the pose mean removed (the photo's own pose is the neutral) is the running mean of the pose so far
+  (cumulative for the first `POSE_MEAN_S`, then over the last `POSE_MEAN_S`), not the clip's;
+- a blink starts closing at its onset frame, and the blink-rate scale is re-solved on the speech so far, at
+  every frame of the first `RATE_EVERY`, then every `RATE_EVERY` frames.
+
+Everything random comes from two torch generators seeded from the caller's numpy generator (pose, blinks),
+so a `--seed` gives the same motion every time and different seeds give different motion. Pose is
+interpolated to the output frame rate and blinks are events in seconds rendered at the output rate, so a
+30 or 60 fps video gets the same motion.
 
 Blink rate: the model's hazard decides *when* blinks happen (its speech term and its refractory term
 after each blink); `--blink-rate` rescales the hazard (1 - (1 - h)^s) with s solved so that the expected
-rate on this clip's speech is the requested one, so the flag means what it says. The unscaled model
-blinks at the rate stored in the weights' metadata (`blinks_per_min`, measured after training).
+rate on the speech is the requested one, so the flag means what it says. The unscaled model blinks at the
+rate stored in the weights' metadata (`blinks_per_min`, measured after training).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from typing import Any
+
 import numpy as np
 import torch
 
-from talkinghead.audio.features import prosody
+from talkinghead.audio.running import HISTORY_S, RunningCues, RunningMel, SampleBuffer
 from talkinghead.models.motion import MotionModel
-from talkinghead.motion.resample import at_rate
 from talkinghead.types import HeadMotion
 from talkinghead.weights import WeightsRef, load_model
 
@@ -28,12 +45,9 @@ FPS = 25.0
 _CLOSE = 0.4
 _OPEN_SHARE = 0.758
 _REFRACTORY = 6  # frames (240 ms at 25 fps): no new blink starts sooner after one
-
-
-def speech_cues(speech16k: np.ndarray, n_frames: int) -> np.ndarray:
-    """(n_frames, 14) model input at 25 fps: prosody cues plus the audio-present flag."""
-    cues = prosody(speech16k, n_frames, FPS)
-    return np.column_stack([cues, np.ones(n_frames, np.float32)]).astype(np.float32)
+POSE_LAG = 8  # model frames (320 ms at 25 fps) that head pose runs behind the speech
+POSE_MEAN_S = 30.0  # the running pose mean: cumulative over the first POSE_MEAN_S, then this time constant
+RATE_EVERY = 50  # 25 fps frames between re-solving the blink-rate scale
 
 
 def lid_profile(u: np.ndarray) -> np.ndarray:
@@ -41,17 +55,6 @@ def lid_profile(u: np.ndarray) -> np.ndarray:
     v = np.where(u < _CLOSE, u / _CLOSE, 1 - (u - _CLOSE) / (1 - _CLOSE))
     out = np.sin(0.5 * np.pi * np.clip(v, 0, 1)) ** 0.7
     return np.where((u >= 0) & (u <= 1), out, 0.0)
-
-
-def render_blinks(onsets_s: np.ndarray, closed_s: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-    """(n_frames,) lid closure from blink start times and closed-eye spans, both in seconds."""
-    t = np.arange(n_frames) / fps
-    out = np.zeros(n_frames, np.float64)
-    for t0, d in zip(onsets_s, closed_s):
-        total = d / _OPEN_SHARE
-        start = t0 - (_CLOSE * 0.242) * total - 0.01  # half-closed just before the onset frame
-        out = np.maximum(out, lid_profile((t - start) / total))
-    return out.astype(np.float32)
 
 
 class LearnedMotion:
@@ -70,32 +73,28 @@ class LearnedMotion:
         n_frames: int,
         fps: float,
         rng: np.random.Generator,
-        pose_scale: float = 1.0,
+        pose_scale: Any = 1.0,
         blinks_per_min: float = 17.0,
     ) -> HeadMotion:
-        """Head pose and lid closure for `n_frames` frames at `fps` (conventions: `types.Motion`)."""
-        gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
-        if n_frames == 0:
-            return HeadMotion(np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
-        duration = n_frames / fps
-        chunk = self.config.chunk
-        n25 = int(np.ceil(duration * FPS)) + 1
-        n25 = ((n25 + chunk - 1) // chunk) * chunk
-        cues = torch.from_numpy(speech_cues(speech16k, n25))[None]
-        pose25 = self.model.pose.sample(cues, gen)[0].numpy() * self.model.pose_std.numpy()
-        pose25 -= pose25.mean(0)  # the photo's own pose is the neutral
-        pose = at_rate(pose25, FPS, np.arange(n_frames) / fps) * pose_scale
-        onsets = self._blink_onsets(cues, gen, blinks_per_min)
-        q = self.model.blink_durations.numpy()
-        picks = torch.rand(len(onsets), generator=gen).numpy() * (len(q) - 1)
-        # real closed spans, kept inside 120-360 ms so that, counted in whole frames, they read as 100-400 ms
-        closed = np.clip(np.interp(picks, np.arange(len(q)), q), 0.12, 0.36)
-        lids = render_blinks(onsets, closed, n_frames, fps)
-        return HeadMotion(pose.astype(np.float32), lids)
+        """Head pose and lid closure for `n_frames` frames at `fps` (conventions: `types.Motion`): `HeadSteps`
+        over the whole clip, so the values are those a stream of the same speech and seed gets."""
+        buffer = SampleBuffer()
+        buffer.push(speech16k)
+        steps = HeadSteps(self, RunningCues(buffer, RunningMel(buffer), FPS), rng, pose_scale, blinks_per_min)
+        pose = np.zeros((n_frames, 5), np.float32)
+        lids = np.zeros(n_frames, np.float32)
+        for k in range(n_frames):
+            t = k / fps
+            if not steps.until(t):  # past the speech: silence follows, as when a stream ends
+                buffer.finished = True
+                steps.until(t)
+            pose[k], lids[k] = steps.pose(t), steps.lid(t)
+        return HeadMotion(pose, lids)
 
     @torch.no_grad()
     def _blink_onsets(self, cues: torch.Tensor, gen: torch.Generator, per_min: float | None) -> np.ndarray:
-        """Blink start times (s), drawn frame by frame from the learned hazard; `per_min` None = unscaled."""
+        """Blink start times (s) on whole-clip cues (training's: `prosody` + the audio flag), drawn frame by
+        frame from the learned hazard; `per_min` None = unscaled (training measures the natural rate with it)."""
         if per_min is not None and per_min <= 0:
             return np.zeros(0)
         n = cues.shape[1]
@@ -113,6 +112,120 @@ class LearnedMotion:
                 since = 0
             since += 1
         return np.asarray(out)
+
+
+class HeadSteps:
+    """Head pose and blinks at 25 fps, one frame of speech cues at a time (see the module's docstring).
+
+    `until(t)` runs the model until the pose and lids of time t (s) are known (False: that needs cues whose
+    audio has not arrived); then `pose(t)` and `lid(t)` read them. Times must not go back. Memory is flat:
+    only the frames still to be read are kept."""
+
+    def __init__(
+        self, head: LearnedMotion, cues: RunningCues, rng: np.random.Generator, pose_scale: Any, blinks_per_min: float
+    ) -> None:
+        self.model, self.cues = head.model, cues
+        self.pose_scale = np.asarray(pose_scale, np.float32)
+        self.blinks_per_min = float(blinks_per_min)
+        self._pose_gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+        self._blink_gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+        cfg = self.model.cfg
+        self._chunk_rows: list[np.ndarray] = []
+        self._prev_rows: np.ndarray | None = None  # cues of the chunk waiting for the next one
+        self._z = torch.zeros(1, 1, cfg.z_dim)
+        self._prior_state: torch.Tensor | None = None
+        self._dec_state: torch.Tensor | None = None
+        self._pose_std = self.model.pose_std.numpy()
+        self._pose_mean: np.ndarray | None = None
+        self._pose_count = 0
+        self._pose25: deque[np.ndarray] = deque([np.zeros(5, np.float32)] * POSE_LAG)
+        self._pose_base = 0  # 25 fps frame index of _pose25[0]
+        self._blink_state: torch.Tensor | None = None
+        self._logits: deque[float] = deque(maxlen=int(HISTORY_S * FPS))
+        table = self.model.blink.since_logit(torch.arange(0, 15 * FPS + 1) / FPS)
+        self._since_table = table.detach().numpy().astype(np.float64)
+        self._since = int(FPS * (1.0 + 3.0 * float(torch.rand(1, generator=self._blink_gen))))
+        self._rate_scale = 1.0
+        self._onsets: deque[tuple[float, float]] = deque()  # (start time s, closed span s)
+
+    @torch.no_grad()
+    def until(self, t: float) -> bool:
+        j_blink = int(np.floor(t * FPS + 1e-9))  # blink draws up to the 25 fps frame at t
+        j_pose = j_blink + 1  # pose interpolated between frames j_blink and j_blink + 1
+        while self.cues.count <= j_blink or self._pose_base + len(self._pose25) <= j_pose:
+            if not self.cues.ready():
+                return False
+            self._step(self.cues.next())
+        return True
+
+    def pose(self, t: float) -> np.ndarray:
+        """(5,) yaw, pitch, roll (deg), x, y shift at t, scaled by `pose_scale`."""
+        x = t * FPS
+        i = int(np.floor(x + 1e-9))
+        f = x - i
+        while self._pose_base < i - 2:  # older frames are never read again
+            self._pose25.popleft()
+            self._pose_base += 1
+        p0, p1 = self._pose25[i - self._pose_base], self._pose25[i + 1 - self._pose_base]
+        return (p0 * (1 - f) + p1 * f) * self.pose_scale
+
+    def lid(self, t: float) -> float:
+        """Lid closure at t: each blink starts closing at its onset frame."""
+        while self._onsets and t > self._onsets[0][0] + self._onsets[0][1] / _OPEN_SHARE:
+            self._onsets.popleft()
+        out = 0.0
+        for start, closed in self._onsets:
+            total = closed / _OPEN_SHARE
+            out = max(out, float(lid_profile(np.array([(t - start) / total]))[0]))
+        return out
+
+    def _step(self, cue: np.ndarray) -> None:
+        j = self.cues.count - 1
+        row = np.append(cue, np.float32(1.0))  # + audio present
+        self._blink_step(j, torch.from_numpy(row)[None, None])
+        self._chunk_rows.append(row)
+        if len(self._chunk_rows) < self.model.cfg.chunk:
+            return
+        rows, self._chunk_rows = np.stack(self._chunk_rows), []
+        if self._prev_rows is not None:
+            self._pose_chunk(self._prev_rows, rows)
+        self._prev_rows = rows
+
+    def _pose_chunk(self, rows: np.ndarray, next_rows: np.ndarray) -> None:
+        """Draw the latent of one chunk (its cues and the next chunk's, as `MotionVAE.chunk_audio`), decode it."""
+        vae = self.model.pose
+        ac = torch.from_numpy(np.concatenate([rows.mean(0), next_rows.mean(0)]))[None, None]
+        mu, logvar, self._prior_state = vae.prior_params(self._z, ac, self._prior_state)
+        self._z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=self._pose_gen)
+        zf = self._z.repeat_interleave(len(rows), dim=1)
+        h, self._dec_state = vae.dec(torch.cat([zf, torch.from_numpy(rows)[None]], -1), self._dec_state)
+        pose = vae.dec_out(h)[0].numpy() * self._pose_std
+        for p in pose:
+            self._pose_count += 1
+            alpha = max(1.0 / self._pose_count, 1.0 / (POSE_MEAN_S * FPS))
+            self._pose_mean = p.copy() if self._pose_mean is None else self._pose_mean + alpha * (p - self._pose_mean)
+            self._pose25.append((p - self._pose_mean).astype(np.float32))
+
+    def _blink_step(self, j: int, x: torch.Tensor) -> None:
+        blink = self.model.blink
+        h, self._blink_state = blink.rnn(x, self._blink_state)
+        logit = float(blink.out(h)[0, 0, 0])
+        self._logits.append(logit)
+        u = float(torch.rand(1, generator=self._blink_gen))
+        if self.blinks_per_min <= 0:
+            return
+        if j < RATE_EVERY or j % RATE_EVERY == 0:  # every frame at first: one frame's logit is a poor guide
+            self._rate_scale = hazard_scale(np.asarray(self._logits), self._since_table, self.blinks_per_min)
+        table = self._since_table
+        hz = 1.0 / (1.0 + np.exp(-(logit + table[min(self._since, len(table) - 1)])))
+        if self._since > _REFRACTORY and u < 1.0 - (1.0 - hz) ** self._rate_scale:
+            q = self.model.blink_durations.numpy()
+            pick = float(torch.rand(1, generator=self._blink_gen)) * (len(q) - 1)
+            # real closed spans, kept inside 120-360 ms so that, counted in whole frames, they read as 100-400 ms
+            closed = float(np.clip(np.interp(pick, np.arange(len(q)), q), 0.12, 0.36))
+            self._onsets.append((j / FPS, closed))
+            self._since = 0
+        self._since += 1
 
 
 def hazard_scale(speech: np.ndarray, table: np.ndarray, per_min: float) -> float:

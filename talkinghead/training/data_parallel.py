@@ -12,6 +12,12 @@ distribution, not in value.
 
 In one process (the normal case, also `torchrun --nproc-per-node 1`) every function here is the identity
 and nothing changes. Rank 0 validates, logs and writes files; the others wait for its figures.
+
+Where CUDA is available (`choose_backend`) each process trains on its own GPU, the one torchrun's LOCAL_RANK
+names, and the processes talk over nccl; elsewhere on the CPU over gloo. `prepare` puts the model there and
+`shard` the batches; validation and the written weights stay on the CPU (`loop.fit` moves the model). The GPU
+path is untested here (the project's machine has no GPU): `TALKINGHEAD_TRAIN_DEVICE=cpu` keeps training on
+the CPU whatever is installed.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from torch import nn
 from talkinghead.errors import TalkingHeadError
 
 _in_step = False  # inside a training step whose batch is split over the processes
+_device = torch.device("cpu")  # where this process trains (`processes` chooses it)
 
 
 class UnevenBatch(TalkingHeadError):
@@ -47,23 +54,52 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def choose_backend(cuda_available: bool, local_rank: int = 0, forced: str = "") -> tuple[str, torch.device]:
+    """The process group's backend and this process's device: nccl and GPU `local_rank` (torchrun's
+    LOCAL_RANK: the process's number on its machine) where CUDA is available, gloo and the CPU elsewhere or
+    when `forced` is "cpu" (TALKINGHEAD_TRAIN_DEVICE)."""
+    if forced not in ("", "cpu", "cuda"):
+        raise ValueError(f"TALKINGHEAD_TRAIN_DEVICE must be cpu or cuda, not {forced!r}.")
+    if forced == "cuda" and not cuda_available:
+        raise ValueError("TALKINGHEAD_TRAIN_DEVICE=cuda, but this torch sees no CUDA device.")
+    if cuda_available and forced != "cpu":
+        return "nccl", torch.device("cuda", local_rank)
+    return "gloo", torch.device("cpu")
+
+
+def device() -> torch.device:
+    """Where this process trains (inside `processes`)."""
+    return _device
+
+
 @contextmanager
 def processes() -> Iterator[None]:
-    """Join the process group torchrun describes in the environment (WORLD_SIZE > 1); else do nothing.
-
-    The trainers compute on the CPU, so the processes talk over gloo."""
+    """Choose this process's device (`choose_backend`) and, under torchrun with WORLD_SIZE > 1, join the
+    process group it describes in the environment; on leaving, back to the CPU."""
+    global _device
     size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size <= 1 or dist.is_initialized():
+    if dist.is_initialized():
         yield
         return
-    dist.init_process_group("gloo")
+    forced = os.environ.get("TALKINGHEAD_TRAIN_DEVICE", "")
+    backend, dev = choose_backend(torch.cuda.is_available(), int(os.environ.get("LOCAL_RANK", "0")), forced)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)  # collectives and object messages use the current device
+    _device = dev
     try:
-        yield
-        # leave together: rank 0 may still be writing the weights, and a process that tears its connections
-        # down while a peer still uses them is aborted by gloo (SIGABRT; torchrun would then stop rank 0 too)
-        dist.barrier()
+        if size <= 1:
+            yield
+            return
+        dist.init_process_group(backend)
+        try:
+            yield
+            # leave together: rank 0 may still be writing the weights, and a process that tears its connections
+            # down while a peer still uses them is aborted by gloo (SIGABRT; torchrun would then stop rank 0 too)
+            dist.barrier(device_ids=[dev.index]) if dev.type == "cuda" else dist.barrier()
+        finally:
+            dist.destroy_process_group()
     finally:
-        dist.destroy_process_group()
+        _device = torch.device("cpu")
 
 
 @contextmanager
@@ -82,7 +118,8 @@ def _split() -> bool:
 
 
 def shard(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """This process's rows of a global batch (every tensor batch-first)."""
+    """This process's rows of a global batch (every tensor batch-first), on this process's device."""
+    batch = tuple(t.to(_device) for t in batch)
     if not _split():
         return batch
     n, size = batch[0].shape[0], world_size()
@@ -147,7 +184,7 @@ class SharedBatchNorm(nn.BatchNorm1d):
             return super().forward(x)
         dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
-        count = float(_Sum.apply(torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype)))
+        count = float(_Sum.apply(torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)))
         mean = _Sum.apply(x.sum(dims)) / count
         centred = x - mean.view(shape)
         var = _Sum.apply((centred * centred).sum(dims)) / count
@@ -163,8 +200,9 @@ class SharedBatchNorm(nn.BatchNorm1d):
 
 
 def prepare(model: nn.Module) -> None:
-    """Before training across processes: every process starts from rank 0's weights, batch norm uses the
-    whole batch, and each process draws its own dropout/noise (seed + rank)."""
+    """Before training: the model on this process's device; across processes, every process starts from
+    rank 0's weights, batch norm uses the whole batch, and each process draws its own dropout/noise (seed + rank)."""
+    model.to(_device)
     if world_size() == 1:
         return
     for module in model.modules():
@@ -195,7 +233,7 @@ def average_gradients(params: Iterable[nn.Parameter]) -> None:
 def mean_over_ranks(value: float) -> float:
     if world_size() == 1:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=_device)
     dist.all_reduce(t)
     return float(t) / world_size()
 

@@ -42,7 +42,7 @@ def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location="cpu")
     except Exception as exc:  # a checkpoint we cannot read is as good as none, but say so
         raise CheckpointMismatch(f"Checkpoint {path} cannot be read ({exc}); delete it to start afresh.") from None
     if state.get("fingerprint") != fingerprint:
@@ -123,12 +123,12 @@ def fit(
             sched.step()
             run += loss.item()
         run = dp.mean_over_ranks(run)
-        ev = dp.from_main(validate() if dp.is_main() else None)
+        ev = dp.from_main(_on_cpu(model, validate) if dp.is_main() else None)
         rows.append({"epoch": epoch + 1, "loss": run / steps_per_epoch, **ev, "seconds": time.time() - t0})
         s = score(ev)
         if not best or s > best["score"]:
             best = {"score": s, "epoch": epoch + 1, **ev}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if checkpoint is not None and epoch + 1 < epochs:
             rngs = dp.gather_objects(torch.get_rng_state())  # every process's, so each resumes its own
             if dp.is_main():
@@ -152,9 +152,23 @@ def fit(
             if csv is not None:
                 write_curves(rows, csv)
             log(json.dumps(rows[-1]))
+    model.cpu()  # what follows (writing the weights) reads them on the CPU
     if best_state is not None:
         model.load_state_dict(best_state)
     return best
+
+
+def _on_cpu(model: torch.nn.Module, validate: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Validation runs on the CPU (the trainers' numpy-side code), the model moved there and back when it
+    trains on a GPU."""
+    dev = next(model.parameters()).device
+    if dev.type == "cpu":
+        return validate()
+    model.cpu()
+    try:
+        return validate()
+    finally:
+        model.to(dev)
 
 
 def checkpoint_path(out: Path) -> Path:

@@ -12,6 +12,7 @@ expert's own temperature). Regression alone under-articulates, which the expert 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from talkinghead.audio.features import frame_positions, loudness, mel_slice, nor
 from talkinghead.face.indices import LIP_BOTTOM, LIP_TOP, MOUTH_JAW
 from talkinghead.metrics.sync import SyncExpert, similarity_map, sync_from_map
 from talkinghead.models.lips import EMBED_SCALES, LipsConfig, LipsNet, model_input
+from talkinghead.models.sync import SyncNet
 from talkinghead.training.augment import augment
 from talkinghead.training.config_file import to_toml
 from talkinghead.training.data_parallel import is_main, rank_mean, shard
@@ -90,6 +92,7 @@ class Trainer:
         self.std_t = torch.from_numpy(self.std)
         self.expert = SyncExpert(opts.sync_expert).net
         self.expert.requires_grad_(False)
+        self._expert_gpu: SyncNet | None = None
         if opts.sync_weight > 0 and not cfg.use_mel:
             raise ValueError("The sync loss needs log-mel input; use sync_weight = 0 with embedding-only features.")
         self._real_sync: dict[str, tuple[int, float]] = {}
@@ -141,8 +144,9 @@ class Trainer:
 
     def loss(self, mel: torch.Tensor, pos: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         coef = self.model(mel, pos)  # normalised coefficients
-        pred = (coef * self.std_t) @ self.basis  # (B, T, M*2) offsets
-        target_coef = (y @ self.basis.T) / self.std_t
+        std, basis = self.std_t.to(mel.device), self.basis.to(mel.device)  # the batch's device (a GPU: data_parallel)
+        pred = (coef * std) @ basis  # (B, T, M*2) offsets
+        target_coef = (y @ basis.T) / std
         w = m[..., None]
         n_valid = rank_mean(w.sum())  # over the whole batch when the processes share it
         l_pos = (w * (pred - y).abs()).sum() / (n_valid * y.shape[-1] + 1e-6)
@@ -158,19 +162,27 @@ class Trainer:
     def sync_loss(self, pred: torch.Tensor, mel: torch.Tensor, pos: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """InfoNCE of the frozen expert: each window of predicted motion against every frame's audio in
         its crop, the true frame being the positive. Differentiable w.r.t. `pred` (B, T, M*2)."""
-        net, b, t = self.expert, pred.shape[0], pred.shape[1]
+        net, b, t, dev = self._expert_on(pred.device), pred.shape[0], pred.shape[1], pred.device
         vw, aw = net.cfg.video_window, net.cfg.mel_window
         with torch.no_grad():
-            idx = (pos[:, :, None] + torch.arange(-(aw // 2), aw - aw // 2)).clamp(0, mel.shape[1] - 1)
-            windows = mel[torch.arange(b)[:, None, None], idx]  # (B, T, aw, n_mels)
+            idx = (pos[:, :, None] + torch.arange(-(aw // 2), aw - aw // 2, device=dev)).clamp(0, mel.shape[1] - 1)
+            windows = mel[torch.arange(b, device=dev)[:, None, None], idx]  # (B, T, aw, n_mels)
             a = net.embed_audio(windows.reshape(b * t, aw, -1)).reshape(b, t, -1)
         mouth = (pred * self.opts.amplitude).unfold(1, vw, 1).transpose(2, 3)  # (B, T-vw+1, vw, M*2)
         v = net.embed_mouth(mouth.reshape(-1, vw, pred.shape[-1])).reshape(b, mouth.shape[1], -1)
         logits = net.log_scale.exp() * torch.einsum("bwd,btd->bwt", v, a)
-        target = torch.arange(mouth.shape[1]) + vw // 2
+        target = torch.arange(mouth.shape[1], device=dev) + vw // 2
         ce = F.cross_entropy(logits.reshape(-1, t), target.repeat(b), reduction="none").reshape(b, -1)
         ok = m.unfold(1, vw, 1).prod(-1)  # every frame of the window has a face
         return (ce * ok).sum() / (rank_mean(ok.sum()) + 1e-6)
+
+    def _expert_on(self, device: torch.device) -> SyncNet:
+        """The frozen expert on `device`: a copy there when training on a GPU (validation uses the CPU one)."""
+        if device.type == "cpu":
+            return self.expert
+        if self._expert_gpu is None or next(self._expert_gpu.parameters()).device != device:
+            self._expert_gpu = copy.deepcopy(self.expert).to(device)
+        return self._expert_gpu
 
     @torch.no_grad()
     def predict(self, clip: Clip, n_frames: int, fps: float) -> np.ndarray:

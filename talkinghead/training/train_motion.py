@@ -94,7 +94,7 @@ class MotionTrainer:
         onset = np.zeros((len(idx), w), np.float32)
         sl = np.full((len(idx), w), 5.0, np.float32)
         mask = np.zeros((len(idx), w), np.float32)
-        std = self.model.pose_std.numpy()
+        std = self.model.pose_std.cpu().numpy()  # the model may train on a GPU (data_parallel)
         for b, (i, s) in enumerate(zip(idx, starts)):
             c = clips[i]
             seg = slice(s, min(s + w, len(c.pose)))

@@ -101,10 +101,11 @@ class SyncTrainer:
         shifts = scale * torch.einsum("bd,bkd->bk", v, a)  # own clip at every shift
         aligned, first = gather_rows(a[:, MAX_SHIFT])  # (B, D): every item's true audio, all processes'
         others = scale * v @ aligned.T  # (b, B); each row's own item is the positive again
-        own = torch.arange(aligned.shape[0])[None] == (first + torch.arange(b))[:, None]
+        dev = audio.device  # the batch's (a GPU: data_parallel)
+        own = torch.arange(aligned.shape[0], device=dev)[None] == (first + torch.arange(b, device=dev))[:, None]
         others = others.masked_fill(own, float("-inf"))
         logits = torch.cat([shifts, others], dim=1)
-        loss = F.cross_entropy(logits, torch.full((b,), MAX_SHIFT, dtype=torch.long))
+        loss = F.cross_entropy(logits, torch.full((b,), MAX_SHIFT, dtype=torch.long, device=dev))
         if self.opts.static_weight > 0:
             # the centre frame held for the whole window: its similarities over the shifts should be flat
             still = mouth[:, mouth.shape[1] // 2 : mouth.shape[1] // 2 + 1].expand_as(mouth)
