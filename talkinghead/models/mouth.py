@@ -13,10 +13,10 @@ odds raised to `sharpness`). One colour per pixel fitted by L1 (K = 1, the first
 average of the mouths it saw: where half of them show teeth and half a dark cavity, a grey-pink smear.
 The likeliest candidate is a tooth or the cavity, not their blend.
 
-With `teeth` > 0 the network also takes how bright the teeth under the upper lip are (the brightest tenth
-of the opening's upper third / the skin, measured on each training patch: above 1 in only ~6 % of the
-corpus' open mouths, whose low-resolution and shadowed teeth are mostly darker than the cheeks) as a 7th
-colour input, and the renderer asks for `teeth`: visible teeth, as a viewer expects of an open mouth.
+With `teeth` > 0 the network also takes whether the mouth shows teeth (1: teeth brighter than the skin
+under the upper lip above a cavity darker than half of it, measured on each training patch: only ~4 % of
+the corpus' open mouths, whose low-resolution and shadowed teeth are mostly darker than the cheeks) as a
+7th colour input, and the renderer asks for `teeth`: visible teeth, as a viewer expects of an open mouth.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class MouthConfig:
     patch_h: int = 40
     components: int = 1  # candidate colours per pixel (1: a single L1-fitted colour)
     sharpness: float = 3.0  # with components > 1: odds ** sharpness weight the candidates when drawing
-    teeth: float = 0.0  # > 0: the teeth brightness asked for (a 7th colour input, see above); 0: no such input
+    teeth: float = 0.0  # > 0: teeth asked for (a 7th colour input, see above); 0: no such input
 
     @property
     def colour_channels(self) -> int:
