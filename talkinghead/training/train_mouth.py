@@ -175,12 +175,14 @@ def start_from(net: MouthNet, init: str) -> None:
         )
     net.load_state_dict({k: v for k, v in state.items() if not k.startswith("out.")}, strict=False)
     k = net.cfg.components
+    weight, bias = net.out.weight, net.out.bias
+    assert bias is not None
     with torch.no_grad():
-        net.out.weight[:k] *= 0.1
-        net.out.bias[:k] = 0.0
-        net.out.weight[k:] = state["out.weight"].repeat(k, 1, 1, 1)
+        weight[:k] *= 0.1
+        bias[:k] = 0.0
+        weight[k:] = state["out.weight"].repeat(k, 1, 1, 1)
         shift = torch.linspace(-1.5, 1.0, k).repeat_interleave(3)
-        net.out.bias[k:] = state["out.bias"].repeat(k) + shift
+        bias[k:] = state["out.bias"].repeat(k) + shift
 
 
 def train_mouth(
