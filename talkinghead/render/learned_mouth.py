@@ -110,11 +110,12 @@ class LearnedMouth:
         cfg = self.net.cfg
         m = patch_transform(target, cfg)
         shape = torch.from_numpy(shape_maps(target, m, cfg))[None]
+        wanted = self.colours if cfg.teeth <= 0 else np.append(self.colours, np.float32(cfg.teeth))
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # a net this small: more threads only spin (80x the CPU on a busy machine)
         try:
             with torch.inference_mode():
-                ratio = self.net(shape, torch.from_numpy(self.colours)[None])[0].permute(1, 2, 0).numpy()
+                ratio = self.net(shape, torch.from_numpy(wanted)[None])[0].permute(1, 2, 0).numpy()
         finally:
             torch.set_num_threads(threads)
         skin = self.colours[:3] * 255.0 + 4.0

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkinghead.models.mouth import MouthConfig, MouthNet
+from talkinghead.models.mouth import SHAPE_CHANNELS, MouthConfig, MouthNet
 from talkinghead.training.config_file import to_toml
 from talkinghead.training.curves import write_curves
 from talkinghead.training.mouth_patches import collect
@@ -43,7 +43,11 @@ class TrainMouthOptions:
     seed: int = 0
     init: str = ""  # start from these mouth weights (name or path; same sizes), "" = random
     adv_weight: float = 0.0  # weight of the adversarial term (0 = L1 only)
+    teeth_boost: float = 0.0  # patches that show teeth (teeth_shown) are drawn 1 + this times as often
     config: MouthConfig = MouthConfig()
+
+
+MIX_SCALE = 0.2  # scale of each candidate's Laplace density (colour / skin units, summed over RGB)
 
 
 class PatchCritic(nn.Module):
@@ -66,11 +70,51 @@ class PatchCritic(nn.Module):
         return self.net(torch.cat([torch.log(image.clamp_min(1e-3)), shape], 1))
 
 
-def to_tensors(d: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Network inputs, target ratio to the skin and loss weights of a set of patches."""
+def teeth_score(targets: np.ndarray, shapes: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(N,) brightest tenth (P90 luma) of the upper third of each opening / the face's skin luma: above 1
+    the patch shows teeth brighter than the skin, as tests/test_learned_mouth.py asks of the drawn ones.
+    The upper third is taken per column (the top third of that column's inside pixels)."""
+    inside = shapes[:, 0].astype(np.float32) > 0.5
+    below = np.cumsum(inside, axis=1)  # inside pixels at or above each row, per column
+    band = inside & (below <= np.ceil(inside.sum(1, keepdims=True) / 3))
+    luma = targets.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    skin = _skin_luma(colours)
+    out = np.zeros(len(targets), np.float32)
+    for i in range(len(targets)):
+        v = luma[i][band[i]]
+        out[i] = np.percentile(v, 90) / skin[i] if v.size else 0.0
+    return out
+
+
+def cavity_score(targets: np.ndarray, shapes: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(N,) darkest tenth (P10 luma) of each opening / the skin luma (the test's dark cavity: below 0.5)."""
+    inside = shapes[:, 0].astype(np.float32) > 0.5
+    luma = targets.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    skin = _skin_luma(colours)
+    return np.array(
+        [np.percentile(v[m], 10) / s if m.any() else 1.0 for v, m, s in zip(luma, inside, skin)], np.float32
+    )
+
+
+def teeth_shown(targets: np.ndarray, shapes: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(N,) bool: the patch shows teeth brighter than the skin under the upper lip and a cavity darker than
+    half of it (886 of the corpus' 21,359 open-mouth patches, from 146 clips)."""
+    return (teeth_score(targets, shapes, colours) > 1.0) & (cavity_score(targets, shapes, colours) < 0.5)
+
+
+def _skin_luma(colours: np.ndarray) -> np.ndarray:
+    return np.maximum(colours[:, :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) * 255, 1.0)
+
+
+def to_tensors(d: dict[str, np.ndarray], teeth_input: bool = False) -> dict[str, torch.Tensor]:
+    """Network inputs, target ratio to the skin and loss weights of a set of patches; `teeth_input`: whether
+    each patch shows teeth and a dark cavity (`teeth_shown`, 0 or 1) joins its colours."""
     shapes = torch.from_numpy(d["shapes"].astype(np.float32))
     colours = torch.from_numpy(d["colours"].astype(np.float32))
-    skin = colours[:, :3, None, None] * 255.0 + 4.0
+    if teeth_input:
+        shown = teeth_shown(d["targets"], d["shapes"], d["colours"]).astype(np.float32)
+        colours = torch.cat([colours, torch.from_numpy(shown)[:, None]], 1)
+    skin = colours[:, :3, None, None] * 255.0 + 4.0  # (the teeth input, if any, comes after)
     target = (torch.from_numpy(d["targets"].astype(np.float32)).permute(0, 3, 1, 2) + 4.0) / skin
     # weight: the inside mask grown by 1 px (the renderer's soft edge reaches that far)
     soft = d["shapes"][:, 0].astype(np.float32)
@@ -88,14 +132,57 @@ def flip(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def loss_terms(net: MouthNet, b: dict[str, torch.Tensor], edge_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(total loss, mean |error| of the ratio inside the lips)."""
-    pred = net(b["shapes"], b["colours"])
+    """(total loss, mean |error| of the drawn ratio inside the lips). One colour per pixel: L1 plus L1 of the
+    horizontal and vertical differences. Candidates (components > 1): the negative log-likelihood of the real
+    colour under the mixture of Laplace densities (scale MIX_SCALE, times it so it reads like an L1), plus
+    the same difference term on the drawn interior."""
     w, t = b["weight"], b["target"]
     norm = w.sum() * 3 + 1e-6
+    if net.cfg.components > 1:
+        logits, cols = net.mixture(b["shapes"], b["colours"])
+        dist = (cols - t[:, None]).abs().sum(2)  # (B, K, H, W): L1 of each candidate over the channels
+        nll = -torch.logsumexp(torch.log_softmax(logits, 1) - dist / MIX_SCALE, 1)
+        fit = (nll * w[:, 0]).sum() / (w.sum() + 1e-6) * MIX_SCALE / 3
+        pred = (torch.softmax(logits * net.cfg.sharpness, 1)[:, :, None] * cols).sum(1)
+    else:
+        pred = net(b["shapes"], b["colours"])
+        fit = None
     l1 = ((pred - t).abs() * w).sum() / norm
     dx = ((pred.diff(dim=-1) - t.diff(dim=-1)).abs() * w[..., 1:]).sum() / norm
     dy = ((pred.diff(dim=-2) - t.diff(dim=-2)).abs() * w[..., 1:, :]).sum() / norm
-    return l1 + edge_weight * (dx + dy), l1
+    return (l1 if fit is None else fit) + edge_weight * (dx + dy), l1
+
+
+def start_from(net: MouthNet, init: str) -> None:
+    """Load `init`'s weights into `net`. A one-colour file can start a mixture: the shared layers are
+    copied and every candidate starts as its colour, shifted darker or brighter (so they differ); a file
+    without the teeth input can start one with it."""
+    start = load_model("mouth", init).network(MouthNet)
+    free = ("components", "sharpness", "teeth")
+    same = {f: v for f, v in vars(start.cfg).items() if f not in free}
+    if same != {f: v for f, v in vars(net.cfg).items() if f not in free}:
+        raise ValueError(f"init weights {init} have other sizes than this run's config.")
+    state = start.state_dict()
+    first = state["enc1.0.weight"]
+    if first.shape[1] < net.cfg.colour_channels + SHAPE_CHANNELS:  # a new teeth input: starts unused (zero)
+        state["enc1.0.weight"] = torch.cat([first, torch.zeros_like(first[:, :1])], 1)
+    if start.cfg.components == net.cfg.components:
+        net.load_state_dict(state)
+        return
+    if start.cfg.components != 1:
+        raise ValueError(
+            f"init weights {init} have {start.cfg.components} candidates, this run's config another number."
+        )
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("out.")}, strict=False)
+    k = net.cfg.components
+    weight, bias = net.out.weight, net.out.bias
+    assert bias is not None
+    with torch.no_grad():
+        weight[:k] *= 0.1
+        bias[:k] = 0.0
+        weight[k:] = state["out.weight"].repeat(k, 1, 1, 1)
+        shift = torch.linspace(-1.5, 1.0, k).repeat_interleave(3)
+        bias[k:] = state["out.bias"].repeat(k) + shift
 
 
 def train_mouth(
@@ -111,6 +198,7 @@ def train_mouth(
     from safetensors.torch import save_file
 
     torch.manual_seed(opts.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)  # each epoch's curves are written there
     train_paths, val_paths = split_paths(cache)
     if patches is not None and patches.is_file():
         data = dict(np.load(patches))
@@ -120,16 +208,18 @@ def train_mouth(
         if patches is not None:
             np.savez(patches, **data)
     is_val = np.isin(data["clip"], np.arange(len(train_paths), len(train_paths) + len(val_paths)))
-    train = to_tensors({k: v[~is_val] for k, v in data.items()})
-    val = to_tensors({k: v[is_val] for k, v in data.items()})
+    teeth_input = opts.config.teeth > 0
+    train = to_tensors({k: v[~is_val] for k, v in data.items()}, teeth_input)
+    val = to_tensors({k: v[is_val] for k, v in data.items()}, teeth_input)
     n = len(train["target"])
     log(f"{n} training patches, {len(val['target'])} validation patches")
+    teeth = teeth_shown(*(data[k][~is_val] for k in ("targets", "shapes", "colours")))
+    p = 1.0 + opts.teeth_boost * teeth
+    p = p / p.sum()
+    log(f"teeth and a dark cavity shown in {float(np.mean(teeth)):.1%} of the training patches")
     net = MouthNet(opts.config)
     if opts.init:
-        start = load_model("mouth", opts.init).network(MouthNet)
-        if start.cfg != opts.config:
-            raise ValueError(f"init weights {opts.init} have other sizes than this run's config.")
-        net.load_state_dict(start.state_dict())
+        start_from(net, opts.init)
     critic = PatchCritic() if opts.adv_weight > 0 else None
     c_optim = torch.optim.Adam(critic.parameters(), lr=opts.lr, betas=(0.5, 0.999)) if critic is not None else None
     optim = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=1e-4)
@@ -143,7 +233,9 @@ def train_mouth(
         net.train()
         losses = []
         for _ in range(opts.steps_per_epoch):
-            idx = torch.from_numpy(rng.integers(0, n, opts.batch))
+            idx = torch.from_numpy(
+                rng.choice(n, opts.batch, p=p) if opts.teeth_boost else rng.integers(0, n, opts.batch)
+            )
             b = {k: v[idx] for k, v in train.items()}
             if rng.random() < 0.5:
                 b = flip(b)
@@ -190,7 +282,7 @@ def train_mouth(
         "config": json.dumps(opts.config.to_dict()),
         "command": command,
         "validation": json.dumps(best),
-        "format": "talkinghead-mouth-1",
+        "format": "talkinghead-mouth-1",  # a newer config (candidates, teeth input) is refused by its keys
         "train_config": to_toml(opts),
     }
     if opts.init:
