@@ -36,7 +36,12 @@ def talking(tmp_path_factory, animator, demo_face) -> Path:
     # unmarked: it stands for a real recording. Marked (mouth spared), the mesh's mouth-to-speech correlation of the
     # dub below averages as unmarked over job ids but varies with the job id as much as with the encoder's CRF, and
     # a signed source gives its dub a new job id on every run: not reproducible (RESULTS.md, issue 14, third pass)
-    return generate(demo_face, wav, d / "talking.mp4", animator=animator, size=256, seed=3, watermark=False)
+    # a still head: the mouth-to-speech check below reads a ~40 px mouth with the face mesh, and on a turning head
+    # that reading decides the result more than the dub does (with head motion, seeds 5 and 11 pass, 3 and 7 do not
+    # since generate draws its head motion with the streaming sampler; the dub itself is the same)
+    return generate(
+        demo_face, wav, d / "talking.mp4", animator=animator, size=256, seed=3, still=True, watermark=False
+    )
 
 
 @pytest.fixture(scope="module")
