@@ -39,9 +39,7 @@ def talking(tmp_path_factory, animator, demo_face) -> Path:
     # a still head: the mouth-to-speech check below reads a ~40 px mouth with the face mesh, and on a turning head
     # that reading decides the result more than the dub does (with head motion, seeds 5 and 11 pass, 3 and 7 do not
     # since generate draws its head motion with the streaming sampler; the dub itself is the same)
-    return generate(
-        demo_face, wav, d / "talking.mp4", animator=animator, size=256, seed=3, still=True, watermark=False
-    )
+    return generate(demo_face, wav, d / "talking.mp4", animator=animator, size=256, seed=3, still=True, watermark=False)
 
 
 @pytest.fixture(scope="module")

@@ -63,10 +63,10 @@ FALSE_POSITIVE_RATE = 1e-6
 # a fit of the tail without margin; at 2e-7 the sync threshold is 8.34 and marked outputs >= 288 px score >= 11.2
 MARGIN = 5.0
 # the null tail: one correlation of real, unmarked video passes z about as often as N(0, s(z)) would, with
-# s(z) = NULL_TAIL[0] * z + NULL_TAIL[1], fitted on 104 real single frames (z 3-5). Thresholds without MARGIN 8.07 / 7.08: above
-# the fit on 483 frames or 902 videos (7.82) and a Gumbel fit of the per-frame maxima (7.87), level with that of
-# the per-video maxima (8.06): a thin margin (RESULTS.md, issue 14, third pass). The normal tail (0, 1) gave 7.35,
-# which real video does not support.
+# s(z) = NULL_TAIL[0] * z + NULL_TAIL[1], fitted on 104 real single frames (z 3-5). Thresholds without MARGIN
+# 8.07 / 7.08: above the fit on 483 frames or 902 videos (7.82) and a Gumbel fit of the per-frame maxima (7.87),
+# level with that of the per-video maxima (8.06): a thin margin (RESULTS.md, issue 14, third pass), hence MARGIN.
+# The normal tail (0, 1) gave 7.35, which real video does not support.
 NULL_TAIL = (0.0198, 0.9378)
 MAX_FRAMES = 150
 SCALES = (0.34, 1.06)  # tile sizes tried, relative to TILE: from a 0.34x downscale to a slight upscale
@@ -267,10 +267,10 @@ def _coarse_periods(longest: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def threshold(hypotheses: int = 0, words: int = 0) -> float:
-    """Sync z above which an unmarked video passes with probability < FALSE_POSITIVE_RATE / 2: union bound over
+    """Sync z above which an unmarked video passes with probability < FALSE_POSITIVE_RATE / MARGIN / 2: union bound over
     the `hypotheses` (period, shift) tried (default: the largest search, a big video), with the null tail measured
-    on real video (`_null_sf`) and a MARGIN for that measurement's uncertainty. When one of `words` candidate payloads passes the CRC-8 (a random word does once
-    in 256), the bound is 256 / `words` times smaller."""
+    on real video (`_null_sf`) and a MARGIN for that measurement's uncertainty. When one of `words` candidate
+    payloads passes the CRC-8 (a random word does once in 256), the bound is 256 / `words` times smaller."""
     h = hypotheses or (len(_coarse_periods(10**6)) + _TOP * len(_FINE)) * TILE * TILE
     return _null_isf(FALSE_POSITIVE_RATE / MARGIN / 2 * (2 ** (BITS - ID_BITS) / words if words else 1) / h)
 
