@@ -239,9 +239,10 @@ class Animator:
         (time k / fps) comes as soon as the audio up to k / fps + `lookahead` s has (motion/stream.py)."""
         from talkinghead.motion.stream import LOOKAHEAD_S, MotionStream
 
-        opts = check_options(options or GenerateOptions())
-        if opts.lips != "standard":  # Whisper's encoder hears whole 30 s chunks: no bounded look-ahead
+        options = options or GenerateOptions()
+        if options.lips == "whisper":  # Whisper's encoder hears whole 30 s chunks: no bounded look-ahead
             raise InputError("Streaming uses the standard lips model only; --lips whisper needs the whole speech.")
+        opts = check_options(options)  # (before it: refused whether or not the [whisper] extra is installed)
         face = self._prepared()
         style = face.avatar.style if face.avatar is not None else None
         motion = MotionStream(self.mouth, self.head, opts, style, LOOKAHEAD_S if lookahead is None else lookahead)
