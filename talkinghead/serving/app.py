@@ -31,13 +31,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from talkinghead import __version__
-from talkinghead.errors import InputError
 from talkinghead.serving import sniff
 from talkinghead.serving.auth import COOKIE, Guard, session_value, token_ok
 from talkinghead.serving.jobs import FINISHED, Job, JobStore, valid_id
 from talkinghead.serving.options import FILES, MODES, OPTIONS, OptionError, parse_options
 from talkinghead.serving.settings import ServeSettings
-from talkinghead.serving.upload import Upload, UploadError, receive_form, refuse_declared_oversize
+from talkinghead.serving.upload import (
+    REFUSED,
+    Upload,
+    UploadError,
+    error_response,
+    receive_form,
+    refusal,
+    refuse_declared_oversize,
+)
 from talkinghead.serving.verify_route import verify_router
 from talkinghead.serving.workers import WorkerPool
 
@@ -91,10 +98,6 @@ class Health(BaseModel):
     running: int
     queued: int
     queue_limit: int
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -234,11 +237,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(exc.status_code, f"http_{exc.status_code}", str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _error(422, "bad_request", "The request is malformed.")
+        return error_response(422, "bad_request", "The request is malformed.")
 
     def public(job: Job) -> dict[str, Any]:
         return job.public(settings.keep_hours)
@@ -277,7 +281,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         by its command-line name with underscores. Answers 202 with the job; 429 when the queue is full."""
         if not pool.queue.reserve():
             wait = pool.retry_after()
-            return _error(
+            return error_response(
                 429, "queue_full", f"The server is busy; try again in {wait} seconds.", {"Retry-After": str(wait)}
             )
         reserved, folder = True, None
@@ -312,16 +316,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             pool.queue.put(job_id)
             reserved = False
             return JSONResponse(public(job), status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
-        except UploadError as exc:
-            return _error(exc.status, exc.code, exc.message)
         except OptionError as exc:
-            return _error(422, "bad_option", str(exc))
-        except sniff.Unsupported as exc:
-            return _error(415, "unsupported_file", str(exc))
-        except sniff.TooLarge as exc:
-            return _error(422, "too_large", str(exc))
-        except InputError as exc:
-            return _error(422, "bad_input", str(exc))
+            return error_response(422, "bad_option", str(exc))
+        except REFUSED as exc:
+            return refusal(exc)
         finally:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -337,7 +335,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def get_job(job_id: str) -> Response:
         """Status (queued, running, done, failed, cancelled), progress 0-1 and, when failed, the error."""
         job = find(job_id)
-        return _error(404, *not_found) if job is None else JSONResponse(public(job))
+        return error_response(404, *not_found) if job is None else JSONResponse(public(job))
 
     @app.get(
         "/v1/jobs/{job_id}/events",
@@ -351,7 +349,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def job_events(job_id: str) -> Response:
         """Server-sent events: the job's JSON (as GET /v1/jobs/{id}) at every change, until it is finished."""
         if find(job_id) is None:
-            return _error(404, *not_found)
+            return error_response(404, *not_found)
 
         async def stream() -> AsyncIterator[str]:
             loop = asyncio.get_running_loop()
@@ -400,7 +398,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """The MP4 of a finished job; 409 while it is queued or running, or when it failed or was cancelled."""
         job = find(job_id)
         if job is None:
-            return _error(404, *not_found)
+            return error_response(404, *not_found)
         path = store.result(job_id)
         if path is None:
             message = {
@@ -410,7 +408,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 "cancelled": "The job was cancelled.",
                 "done": "The result is gone.",
             }[job.status]
-            return _error(409, f"job_{job.status}", message)
+            return error_response(409, f"job_{job.status}", message)
         return FileResponse(
             path, media_type="video/mp4", filename=f"talkinghead-{job_id[:8]}.mp4", content_disposition_type="inline"
         )
@@ -429,7 +427,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Cancel a queued or running job (200, the job), or delete a finished one and its result (204)."""
         job = find(job_id)
         if job is None:
-            return _error(404, *not_found)
+            return error_response(404, *not_found)
         if job.status in FINISHED:
             store.delete(job_id)
             return Response(status_code=204)
@@ -439,7 +437,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             if job is None or job.status in FINISHED:
                 break
             await asyncio.sleep(0.05)
-        return _error(404, *not_found) if job is None else JSONResponse(public(job))
+        return error_response(404, *not_found) if job is None else JSONResponse(public(job))
 
     from talkinghead.serving.stream import register as register_stream
 

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from fastapi.responses import JSONResponse
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
+
+from talkinghead.errors import InputError
+from talkinghead.serving import sniff
 
 MAX_FIELD_BYTES = 1024  # an option's value
 MAX_HEADER_BYTES = 4096  # one part's headers
@@ -28,6 +32,24 @@ class UploadError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The API's error body: {"error": {"code", "message"}}."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+# what an uploaded request can be refused for, once its files are in: `refusal` answers each the same way everywhere
+REFUSED = (UploadError, sniff.Unsupported, sniff.TooLarge, InputError)
+
+
+def refusal(exc: Exception) -> JSONResponse:
+    """The answer to one of REFUSED: the upload's own status, 415 for a file of no supported kind, else 422."""
+    if isinstance(exc, UploadError):
+        return error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, sniff.Unsupported):
+        return error_response(415, "unsupported_file", str(exc))
+    return error_response(422, "too_large" if isinstance(exc, sniff.TooLarge) else "bad_input", str(exc))
 
 
 @dataclass

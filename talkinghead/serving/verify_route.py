@@ -19,10 +19,17 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from talkinghead.errors import InputError
 from talkinghead.serving import sniff
 from talkinghead.serving.settings import ServeSettings
-from talkinghead.serving.upload import UploadError, display_name, receive_form, refuse_declared_oversize
+from talkinghead.serving.upload import (
+    REFUSED,
+    UploadError,
+    display_name,
+    error_response,
+    receive_form,
+    refusal,
+    refuse_declared_oversize,
+)
 
 __all__ = ["MAX_CONCURRENT", "VerifyOut", "verify_router"]
 
@@ -70,10 +77,6 @@ def _schema() -> dict[str, Any]:
     }
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-
 def verify_router(settings: ServeSettings, responses: dict[int | str, dict[str, Any]]) -> APIRouter:
     """The route, bound to one server's limits; `responses` documents the shared error bodies."""
     router = APIRouter()
@@ -93,7 +96,7 @@ def verify_router(settings: ServeSettings, responses: dict[int | str, dict[str, 
         watermark. `marked` is true when any of them says the video is synthetic (the same object as
         `talkinghead verify --json`, with `file` the name you sent). Nothing is kept."""
         if not slots.acquire(blocking=False):
-            return _error(
+            return error_response(
                 429,
                 "busy",
                 f"The server is checking other videos; try again in {RETRY_AFTER_S} seconds.",
@@ -130,14 +133,8 @@ def verify_router(settings: ServeSettings, responses: dict[int | str, dict[str, 
             body = result.as_dict()
             body["file"] = display_name(upload.names.get("video", "")) or "video"
             return JSONResponse(body)
-        except UploadError as exc:
-            return _error(exc.status, exc.code, exc.message)
-        except sniff.Unsupported as exc:
-            return _error(415, "unsupported_file", str(exc))
-        except sniff.TooLarge as exc:
-            return _error(422, "too_large", str(exc))
-        except InputError as exc:
-            return _error(422, "bad_input", str(exc))
+        except REFUSED as exc:
+            return refusal(exc)
         finally:
             slots.release()
             if folder is not None:
