@@ -7,6 +7,15 @@ from pathlib import Path
 import numpy as np
 
 
+def smooth_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth colourful image (chroma subsampling loses little on it)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    f = [rng.uniform(0.02, 0.08, 2) for _ in range(3)]
+    img = np.stack([128 + 90 * np.sin(a * x + b * y + k) for k, (a, b) in enumerate(f)], -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def closed_mouth_clip(path: Path, animator, frames: int) -> Path:
     """The demo photo smiles with parted lips: close them (lower lip and jaw up) and film it still, 256 px."""
     from talkinghead.face.indices import LOWER_INNER_LIP, MOUTH_JAW, UPPER_INNER_LIP, inter_ocular

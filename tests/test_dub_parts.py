@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from clips import smooth_rgb
 from speech import SENTENCES, speech_with_pause, write_wav
 
 import talkinghead as th
@@ -124,17 +125,8 @@ def test_fetched_frames_are_writable_copies(numbered):
 # ------------------------------------------------------------------------------------------ I420 regions
 
 
-def _smooth_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A smooth colourful image (chroma subsampling loses little on it)."""
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    rng = np.random.default_rng(seed)
-    f = [rng.uniform(0.02, 0.08, 2) for _ in range(3)]
-    img = np.stack([128 + 90 * np.sin(a * x + b * y + k) for k, (a, b) in enumerate(f)], -1)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
 def test_clip_gives_even_corners_inside_the_frame():
-    frame = I420Frame.from_rgb(_smooth_rgb(51, 67))  # odd sizes: padded to even (the writer crops them back)
+    frame = I420Frame.from_rgb(smooth_rgb(51, 67))  # odd sizes: padded to even (the writer crops them back)
     assert (frame.width, frame.height) == (68, 52)
     assert frame.clip(3.7, 5.2, 20.1, 30.9) == (2, 4, 22, 32)
     assert frame.clip(-10, -3.5, 500, 400) == (0, 0, 68, 52)
@@ -146,7 +138,7 @@ def test_clip_gives_even_corners_inside_the_frame():
 
 
 def test_region_put_round_trip_changes_only_the_box():
-    rgb = _smooth_rgb(50, 66)
+    rgb = smooth_rgb(50, 66)
     frame = I420Frame.from_rgb(rgb)
     before = frame.planes
     x0, y0, x1, y1 = frame.clip(13.4, 7.9, 41.2, 29.5)
@@ -171,7 +163,7 @@ def test_region_put_round_trip_changes_only_the_box():
 
 
 def test_region_at_the_borders_and_from_the_cached_rgb():
-    frame = I420Frame.from_rgb(_smooth_rgb(50, 66, seed=2))
+    frame = I420Frame.from_rgb(smooth_rgb(50, 66, seed=2))
     corner = frame.clip(55.3, 41.0, 80.0, 70.0)
     planes_view = frame.region(*corner)
     assert planes_view.shape == (50 - 40, 66 - 54, 3)

@@ -7,6 +7,7 @@ import time
 
 import cv2
 import numpy as np
+from clips import smooth_rgb
 
 from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
 from talkinghead.media import timers
@@ -15,18 +16,10 @@ from talkinghead.render.mouth_bank import MouthBank, MouthPainter, keep_filmed
 from talkinghead.render.mouth_interior import light_tint, paint_mouth
 
 
-def _smooth_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    rng = np.random.default_rng(seed)
-    f = [rng.uniform(0.02, 0.08, 2) for _ in range(3)]
-    img = np.stack([128 + 90 * np.sin(a * x + b * y + k) for k, (a, b) in enumerate(f)], -1)
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
 def test_warped_rgb_is_as_true_as_converting_first_then_warping():
     """The face tracker's reduced input, read from the planes, shows the picture as faithfully as
     converting the whole frame to RGB and warping that (what the tracker did before)."""
-    rgb = _smooth_rgb(240, 320, seed=3)
+    rgb = smooth_rgb(240, 320, seed=3)
     frame = I420Frame.from_rgb(rgb)
     for m in (
         np.array([[0.4, 0, 10.0], [0, 0.4, -7.0]], np.float32),  # a reduced copy, partly outside the frame
@@ -55,7 +48,7 @@ def _mouth_points(cx: float, cy: float, width: float, gap: float) -> np.ndarray:
 
 
 def test_painted_fallback_changes_the_same_pixels_as_blending_the_whole_region():
-    rgb = _smooth_rgb(200, 260, seed=1)
+    rgb = smooth_rgb(200, 260, seed=1)
     target = _mouth_points(130, 110, 60, 24)
     for gap, keep in ((2, 0.0), (21, None)):  # replaced outright; a filmed mouth nearly as open: blended
         source = _mouth_points(130, 110, 60, gap)
@@ -101,7 +94,7 @@ def test_stage_timers_are_exclusive_per_thread_and_off_by_default(monkeypatch):
 def test_planes_remap_moves_luma_and_chroma_like_the_picture_and_keeps_the_rest():
     """A two-channel map (x, y per pixel) moves the planes of its box as cv2.remap moves the RGB picture;
     pixels outside the box, and the row/column an odd box is widened by, keep their values exactly."""
-    rgb = _smooth_rgb(120, 160, seed=5)
+    rgb = smooth_rgb(120, 160, seed=5)
     for box in ((40, 30, 120, 90), (41, 31, 119, 89)):
         x0, y0, x1, y1 = box
         gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
