@@ -11,7 +11,9 @@ the chunking. The price, offline, is what a stream cannot avoid:
 - the pose prior reads the next chunk's cues (160 ms), so pose runs `POSE_LAG` frames (320 ms) behind the
   speech, which a nod can afford and a mouth cannot;
 - the pose mean removed (the photo's own pose is the neutral) is the running mean of the pose so far
-  (cumulative for the first `POSE_MEAN_S`, then over the last `POSE_MEAN_S`), not the clip's;
+  (cumulative for the first `POSE_MEAN_S`, then over the last `POSE_MEAN_S`), not the clip's; it starts at the
+  model's zero worth `POSE_PRIOR_FRAMES` frames, so that a short clip keeps its motion instead of having its
+  first poses subtracted from themselves, and the pose fades in over `POSE_FADE_FRAMES` after the lag;
 - a blink starts closing at its onset frame, and the blink-rate scale is re-solved on the speech so far, at
   every frame of the first `RATE_EVERY`, then every `RATE_EVERY` frames.
 
@@ -47,6 +49,8 @@ _OPEN_SHARE = 0.758
 _REFRACTORY = 6  # frames (240 ms at 25 fps): no new blink starts sooner after one
 POSE_LAG = 8  # model frames (320 ms at 25 fps) that head pose runs behind the speech
 POSE_MEAN_S = 30.0  # the running pose mean: cumulative over the first POSE_MEAN_S, then this time constant
+POSE_PRIOR_FRAMES = 125  # the running mean starts at the model's zero (training poses are clip-centred), worth 5 s
+POSE_FADE_FRAMES = 10  # after the lag the pose fades in from the photo's own pose over 0.4 s (no jump)
 RATE_EVERY = 50  # 25 fps frames between re-solving the blink-rate scale
 
 
@@ -136,7 +140,7 @@ class HeadSteps:
         self._prior_state: torch.Tensor | None = None
         self._dec_state: torch.Tensor | None = None
         self._pose_std = self.model.pose_std.numpy()
-        self._pose_mean: np.ndarray | None = None
+        self._pose_mean = np.zeros(5, np.float32)
         self._pose_count = 0
         self._pose25: deque[np.ndarray] = deque([np.zeros(5, np.float32)] * POSE_LAG)
         self._pose_base = 0  # 25 fps frame index of _pose25[0]
@@ -202,9 +206,10 @@ class HeadSteps:
         pose = vae.dec_out(h)[0].numpy() * self._pose_std
         for p in pose:
             self._pose_count += 1
-            alpha = max(1.0 / self._pose_count, 1.0 / (POSE_MEAN_S * FPS))
-            self._pose_mean = p.copy() if self._pose_mean is None else self._pose_mean + alpha * (p - self._pose_mean)
-            self._pose25.append((p - self._pose_mean).astype(np.float32))
+            alpha = max(1.0 / (self._pose_count + POSE_PRIOR_FRAMES), 1.0 / (POSE_MEAN_S * FPS))
+            self._pose_mean = self._pose_mean + alpha * (p - self._pose_mean)
+            u = min(1.0, self._pose_count / POSE_FADE_FRAMES) if POSE_FADE_FRAMES else 1.0
+            self._pose25.append(((p - self._pose_mean) * u * u * (3 - 2 * u)).astype(np.float32))
 
     def _blink_step(self, j: int, x: torch.Tensor) -> None:
         blink = self.model.blink
