@@ -378,9 +378,22 @@ def generate(
             source = face if face is not None else avatar
             assert source is not None
             return stream_to_file(streamer, chunks, out, opts, [source], lambda k: update(k, k))
+        if child is not None:  # the models and the motion, already on their way in the child process
+            return run(face, audio, out, opts, progress=update, animator=child)
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
-    _render("Rendering", quiet, job)
+    child = None
+    if face is not None and not from_pipe:
+        # a child process imports torch and predicts the motion on the other core while this one imports the
+        # render stages and finds the face (motion_process.py); started first, before any other thread
+        from talkinghead.motion_process import MotionProcess
+
+        child = MotionProcess.start(audio, opts, lips_weights or "lips", motion_weights or "motion")
+    try:
+        _render("Rendering", quiet, job)
+    finally:
+        if child is not None:
+            child.close()
 
 
 def _check_lips(lips: str) -> None:
