@@ -326,6 +326,7 @@ def generate(
     if (face is None) == (avatar is None):
         raise InputError("Give either a face photo or an avatar file, not both or neither.")
     n_frames = max(1, int(round(wave.duration * opts.fps)))
+    motion: Motion | Iterable[Motion]
     if isinstance(animator, MotionProcess):
         if face is None:
             raise ValueError("generate: a MotionProcess animates a photo, not an avatar")
@@ -407,23 +408,29 @@ def _photo_overlapped(
 
 def _photo_from_process(
     child: MotionProcess, face: str | os.PathLike[str], n_frames: int, opts: GenerateOptions
-) -> tuple[Animator, SourceFace, Motion]:
+) -> tuple[Animator, SourceFace, Iterator[Motion]]:
     """The photo's face found here while the child process loads the models and predicts the motion
-    (motion_process.py); this process renders without importing torch."""
+    (motion_process.py), whose pieces are read as the frames are rendered; this process never imports torch."""
     from talkinghead.face.landmarks import detect_faces
+    from talkinghead.weights import lips_geometry
 
     with stage("face analysis"):
         img = fit_size(load_image(face), opts.size)
         faces = detect_faces(img)
-    with stage("waiting for the models"):
-        got = child.result()
-    if got.n_frames != n_frames:
-        raise RuntimeError(f"the motion process read {got.n_frames} frames of speech, this one {n_frames}")
-    anim = Animator.rendering(got.geometry)
-    with stage("face analysis"):
+        anim = Animator.rendering(lips_geometry(child.lips_weights))
         src = anim.set_source(img, face_index=opts.face_index, faces=faces)
         anim.expression(opts)  # an unknown emotion fails here, before any output exists
-    return anim, src, got.motion
+
+    def pieces() -> Iterator[Motion]:
+        with stage("waiting for the models"):
+            stream = child.pieces(n_frames)
+            piece = next(stream, None)
+        while piece is not None:
+            yield piece
+            with stage("waiting for the models"):
+                piece = next(stream, None)
+
+    return anim, src, pieces()
 
 
 @dataclass(frozen=True)

@@ -156,26 +156,29 @@ def test_motion_process_predicts_the_animators_motion(animator, wav_file):
     from talkinghead.config import GenerateOptions
     from talkinghead.media.inputs import load_speech
     from talkinghead.motion_process import MotionProcess
+    from talkinghead.weights import lips_geometry
 
     path = _speech_file(wav_file)
     opts = GenerateOptions(seed=5, blinks_per_min=40.0)
     child = MotionProcess.start(path, opts)
     assert child is not None
     with child:
-        got = child.result()
+        pieces = list(child.pieces(50))
+    assert [len(p) for p in pieces] == [25, 25]  # a second of frames per message
     wave, speech = load_speech(path)
-    assert got.n_frames == 50 == round(wave.duration * opts.fps)
+    assert round(wave.duration * opts.fps) == 50
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the child (and the command line) runs the models
     try:
-        ours = animator.motion(speech, got.n_frames, opts)
+        ours = animator.motion(speech, 50, opts)
     finally:
         torch.set_num_threads(threads)
     for name in ("mouth", "lids", "pose"):
-        np.testing.assert_array_equal(getattr(got.motion, name), getattr(ours, name))
-    assert np.abs(got.motion.mouth).max() > 0 and np.abs(got.motion.pose).max() > 0  # it did move
-    np.testing.assert_array_equal(got.geometry.reference, animator.mouth.geometry.reference)
-    np.testing.assert_array_equal(got.geometry.indices, animator.mouth.geometry.indices)
+        np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in pieces]), getattr(ours, name))
+    assert np.abs(ours.mouth).max() > 0 and np.abs(ours.pose).max() > 0  # it did move
+    geometry = lips_geometry()  # what the parent reads from the file, without torch
+    for name in ("reference", "indices", "open_direction"):
+        np.testing.assert_array_equal(getattr(geometry, name), getattr(animator.mouth.geometry, name))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
@@ -189,7 +192,7 @@ def test_motion_process_raises_the_childs_error_and_close_reaps_it(wav_file, tmp
     child = MotionProcess.start(_speech_file(wav_file, 1.0), GenerateOptions(), lips_weights=bad)
     assert child is not None
     with pytest.raises(InputError, match="not a readable safetensors file"):
-        child.result()
+        list(child.pieces(25))
     running = MotionProcess.start(_speech_file(wav_file, 1.0), GenerateOptions())
     assert running is not None
     pid = running._pid
