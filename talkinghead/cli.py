@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,12 @@ from typer._click import exceptions as click  # typer 0.29 vendors click; its ex
 from typer.core import TyperCommand
 
 from talkinghead.errors import TalkingHeadError
+
+# numpy's OpenBLAS on one thread, a front end's process-wide choice (the user's own setting wins): our matrices
+# are tiny (face fits, the photo warper's barycentric transforms), and handing them to a second thread only adds
+# waiting; on the shared machine the photo warper's set-up took 0.2-5 s of CPU with two threads, 2 ms with one
+# (benchmarks/RESULTS.md, issue 16 fourth round). OpenBLAS reads it when numpy loads: nothing above imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 class _OneSentenceErrors(typer.core.TyperGroup):
