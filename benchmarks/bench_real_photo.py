@@ -187,6 +187,7 @@ def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
 
 def _run_worker(kind: str, face: Path, speech: Path, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command line sets it (cli.py), for ours and the floor
     cmd = [sys.executable, __file__, "--worker", kind, str(face), str(speech), str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
