@@ -22,7 +22,7 @@ from talkinghead.errors import TalkingHeadError
 # numpy's OpenBLAS on one thread, a front end's process-wide choice (the user's own setting wins): our matrices
 # are tiny (face fits, the photo warper's barycentric transforms), and handing them to a second thread only adds
 # waiting; on the shared machine the photo warper's set-up took 0.2-5 s of CPU with two threads, 2 ms with one
-# (benchmarks/RESULTS.md, issue 16 fourth round). OpenBLAS reads it when numpy loads: nothing above imports numpy.
+# (benchmarks/RESULTS.md, "Speed, fourth round"). OpenBLAS reads it when numpy loads: nothing above imports numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
