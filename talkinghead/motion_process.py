@@ -90,12 +90,15 @@ def predict_pieces(
         blinks = style.blinks_per_min * opts.blinks_per_min / Defaults.blinks_per_min
     # learned model (motion/learned.py); the procedural motion/head.py stays only as a benchmark baseline
     if opts.pose_from:  # the driver replaces both tracks; the draws of `sample` keep seeds comparable
+        from talkinghead.face.native_logs import quiet_native_logs
         from talkinghead.face.track import track_video
         from talkinghead.motion.driving import driven_motion
 
         head.sample(speech16k, n_frames, opts.fps, rng, pose_scale, blinks)
         ref = mouth.geometry.reference if reference is None else reference
-        driven = driven_motion(track_video(opts.pose_from), ref, n_frames, opts.fps)
+        with quiet_native_logs():  # in the CLI's child the driver's mesh is the process's first mediapipe graph
+            track = track_video(opts.pose_from)
+        driven = driven_motion(track, ref, n_frames, opts.fps)
         pose = HeadMotion(driven.pose * pose_scale, driven.lids)
         yield Motion(mouth=lips, lids=pose.lids, pose=pose.pose, fps=opts.fps)
         return
