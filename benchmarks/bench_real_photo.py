@@ -5,7 +5,9 @@ The floor is our own VideoWriter (x264 `veryfast`, the default CRF, the same AAC
 photo for the same number of frames: what any photo-to-video tool must pay at least. Each case runs in a
 fresh process (peak RSS is per process), floor and ours alternating, `--runs` times; medians are printed.
 Per case: wall and CPU time of `generate` (torch already imported; weights load, decode, face analysis,
-motion, render, encode), real-time factor, ratios to the floor, peak RSS, the job's fixed overhead
+motion, render, encode), the command line's way: the motion predicted in a forked child process and sent in
+pieces while the frames are rendered (talkinghead/motion_process.py; `--thread`: the models on a second
+thread instead, the way before session 6), real-time factor, ratios to the floor, peak RSS, the job's fixed overhead
 (weights load + face analysis, which run side by side), the wall time before the first frame (audio
 decode, face analysis, waiting for the models and the motion they predict) and the per-stage profile
 (talkinghead/media/timers.py; the models load and the encoder runs on their own threads, so stages overlap).
@@ -117,12 +119,21 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
         result["seconds"] = time.perf_counter() - t0
         result["cpu"] = time.process_time() - c0
     else:
+        from talkinghead.config import GenerateOptions
+
+        opts = GenerateOptions(size=512, seed=0)
         with timers.profiled():
             t0 = time.perf_counter()
-            # as the command line does (cli.py): the models load beside the photo, on one torch thread
-            generate(face, speech, out, animator=_one_thread_animator, size=512, seed=0)
+            child = None
+            if kind == "ours":  # as the command line does (cli.py): the motion from a forked child process
+                from talkinghead.motion_process import MotionProcess
+
+                child = MotionProcess.start(speech, opts)
+            # else (ours-thread, or no fork): the models load beside the photo on a thread, on one torch thread
+            generate(face, speech, out, opts, animator=child or _one_thread_animator)
             result["seconds"] = time.perf_counter() - t0
-            result["cpu"] = time.process_time() - c0
+            # CPU of all threads, and of the child once reaped
+            result["cpu"] = time.process_time() - c0 + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
         result["stages"], result["stage_cpu"] = timers.stage_totals()
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
@@ -176,6 +187,7 @@ def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
 
 def _run_worker(kind: str, face: Path, speech: Path, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command line sets it (cli.py), for ours and the floor
     cmd = [sys.executable, __file__, "--worker", kind, str(face), str(speech), str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -201,6 +213,7 @@ def main() -> None:
     ap.add_argument("--lengths", type=float, nargs="+", default=[3.0, 30.0], help="seconds of speech")
     ap.add_argument("--big-only", action="store_true", help="only the ~300 px face")
     ap.add_argument("--no-cli", action="store_true", help="skip the command-line start-up figures")
+    ap.add_argument("--thread", action="store_true", help="ours: the models on a thread, not in a child process")
     ap.add_argument(
         "--encoder-cost", nargs="*", metavar="PRESET", help="only: x264's CPU on our frames vs the still (300 px, 30 s)"
     )
@@ -247,7 +260,7 @@ def main() -> None:
                 ours, floor = [], []
                 for _ in range(runs):  # alternate, so both see the same machine load
                     floor.append(_run_worker("floor", face, speech, tmp / "floor.mp4"))
-                    ours.append(_run_worker("ours", face, speech, tmp / "ours.mp4"))
+                    ours.append(_run_worker("ours-thread" if args.thread else "ours", face, speech, tmp / "ours.mp4"))
                 t = statistics.median(r["seconds"] for r in ours)
                 f = statistics.median(r["seconds"] for r in floor)
                 mid = sorted(ours, key=lambda r: r["seconds"])[len(ours) // 2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,12 @@ from typer._click import exceptions as click  # typer 0.29 vendors click; its ex
 from typer.core import TyperCommand
 
 from talkinghead.errors import TalkingHeadError
+
+# numpy's OpenBLAS on one thread, a front end's process-wide choice (the user's own setting wins): our matrices
+# are tiny (face fits, the photo warper's barycentric transforms), and handing them to a second thread only adds
+# waiting; on the shared machine the photo warper's set-up took 0.2-5 s of CPU with two threads, 2 ms with one
+# (benchmarks/RESULTS.md, "Speed, fourth round"). OpenBLAS reads it when numpy loads: nothing above imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 class _OneSentenceErrors(typer.core.TyperGroup):
@@ -378,9 +385,22 @@ def generate(
             source = face if face is not None else avatar
             assert source is not None
             return stream_to_file(streamer, chunks, out, opts, [source], lambda k: update(k, k))
+        if child is not None:  # the models and the motion, already on their way in the child process
+            return run(face, audio, out, opts, progress=update, animator=child)
         return run(face, audio, out, opts, progress=update, animator=animator, avatar=avatar)
 
-    _render("Rendering", quiet, job)
+    child = None
+    if face is not None and not from_pipe:
+        # a child process imports torch and predicts the motion on the other core while this one imports the
+        # render stages and finds the face (motion_process.py); started first, before any other thread
+        from talkinghead.motion_process import MotionProcess
+
+        child = MotionProcess.start(audio, opts, lips_weights or "lips", motion_weights or "motion")
+    try:
+        _render("Rendering", quiet, job)
+    finally:
+        if child is not None:
+            child.close()
 
 
 def _check_lips(lips: str) -> None:

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,13 +41,15 @@ from talkinghead.media.soundtrack import splice_soundtrack
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.media.timers import stage
 from talkinghead.motion.dub_mouth import dub_target
-from talkinghead.motion.mouth import MouthModel
 from talkinghead.motion.resample import at_rate
 from talkinghead.provenance.stamp import Stamp, mouth_spare
 from talkinghead.render.mouth_bank import BankLoader, MouthPainter
 from talkinghead.render.region import dub_region
 from talkinghead.types import MouthGeometry, TrackStatus, Waveform
-from talkinghead.weights import WeightsRef
+from talkinghead.weights import WeightsRef, lips_geometry
+
+if TYPE_CHECKING:  # the lips model imports torch (a second or more): loaded by a Dubber, not on import
+    from talkinghead.motion.mouth import MouthModel
 
 StageProgress = Callable[[str, int, int], None]
 
@@ -118,7 +121,36 @@ class Dubber:
     """Loads the lips model once; `dub` then dubs any number of videos with it (like `Animator`)."""
 
     def __init__(self, lips_weights: WeightsRef = "lips") -> None:
-        self.mouth = MouthModel(lips_weights)
+        self._lips_weights = lips_weights
+        self._mouth: MouthModel | None = None
+        self._geometry: MouthGeometry | None = None
+        self.mouth  # noqa: B018  loaded now: a bad weights file fails here, before any dub
+
+    @classmethod
+    def deferred(cls, lips_weights: WeightsRef = "lips") -> Dubber:
+        """A Dubber whose lips model (and torch) loads inside its first dub, while the tracking pass, which needs
+        only the model's reference face (read from the file without torch), already runs: `dub()` without a
+        Dubber, the command line's way, starts tracking about a second earlier."""
+        dubber = cls.__new__(cls)
+        dubber._lips_weights, dubber._mouth = lips_weights, None
+        dubber._geometry = lips_geometry(lips_weights)
+        return dubber
+
+    @property
+    def mouth(self) -> MouthModel:
+        """The lips model (loaded on first use by a `deferred` Dubber)."""
+        if self._mouth is None:
+            from talkinghead.motion.mouth import MouthModel
+
+            self._mouth = MouthModel(self._lips_weights)
+        return self._mouth
+
+    @property
+    def geometry(self) -> MouthGeometry:
+        """The lips model's mouth geometry (a deferred Dubber's: read from its file)."""
+        if self._geometry is None:
+            self._geometry = self.mouth.geometry
+        return self._geometry
 
     def dub(
         self,
@@ -146,20 +178,19 @@ class Dubber:
             (job.info.width, job.info.height),
             ingredient=video,
         )
-        tracker = TrackJob(video, work, FaceChoice.parse(opts.face), self.mouth.geometry.reference, report, CHUNK)
+        geometry = self.geometry
+        tracker = TrackJob(video, work, FaceChoice.parse(opts.face), geometry.reference, report, CHUNK)
         tracker.start()  # tracking runs ahead in a thread (from now, beside the lips model); rendering follows
         try:
             with stage("lips model"):
                 n_model = int(np.ceil(wave.duration * _MODEL_FPS)) + 2
-                pred = self.mouth.predict(job.speech, n_model, _MODEL_FPS, opts.lips)
+                pred = self.mouth.predict(job.speech, n_model, _MODEL_FPS, opts.lips)  # a deferred one loads here
             # opening and jaw only: the lips model's sideways motion (width, rounding), drawn over a filmed mouth
             # with the bank's interiors, made dubbed mouths follow the new speech less (RESULTS.md, issue 10)
             pred[..., 0] = 0.0
             pred = pred * opts.lip_strength
             with FrameFetcher(video) as fetch:
-                render = _Renderer(
-                    fetch, work, tracker, pred, wave.duration, self.mouth.geometry, job.info, opts, report, stamp
-                )
+                render = _Renderer(fetch, work, tracker, pred, wave.duration, geometry, job.info, opts, report, stamp)
                 segments = render.while_tracking()
                 track = tracker.result()
                 if not (track.status == TrackStatus.OK).any():
@@ -200,9 +231,9 @@ def dub(
 ) -> DubReport:
     """Make the speaker in `video` say `audio`; everything but mouth and jaw stays as filmed.
     Pass a `Dubber` to reuse its loaded model across calls; without one the model is loaded here
-    (after the inputs are checked, so a bad input fails fast)."""
+    (after the inputs are checked, so a bad input fails fast), beside the tracking pass (`Dubber.deferred`)."""
     job = _check(video, audio, out, options, overrides)
-    return (dubber or Dubber())._run(job, progress)
+    return (dubber or Dubber.deferred())._run(job, progress)
 
 
 def _no_face_message(video: str | os.PathLike[str], choice: FaceChoice, status: np.ndarray) -> str:

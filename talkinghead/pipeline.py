@@ -8,30 +8,31 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from talkinghead.config import GenerateOptions, check_lips
 from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
-from talkinghead.face.track import track_video
 from talkinghead.media import VideoWriter, fit_size, load_image
 from talkinghead.media.image import MAX_SIDE as MAX_SIZE
 from talkinghead.media.inputs import check_output, load_speech
 from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes
 from talkinghead.media.timers import stage
 from talkinghead.motion.compose import target_points
-from talkinghead.motion.driving import driven_motion
+from talkinghead.motion_process import MotionProcess, predict_motion
 from talkinghead.provenance.stamp import Stamp, mouth_spare
 from talkinghead.render.eyes import EyeCloser
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 from talkinghead.render.warp import MeshWarper
-from talkinghead.types import HeadMotion, Motion
+from talkinghead.types import Motion, MouthGeometry
 
 if TYPE_CHECKING:  # the models import torch (seconds): loaded when an Animator is made, not on import
     from talkinghead.face.landmarks import DetectedFace
     from talkinghead.motion.emotion import Emotions
+    from talkinghead.motion.learned import LearnedMotion
+    from talkinghead.motion.mouth import MouthModel
     from talkinghead.weights import WeightsRef
 
 ASSETS = Path(__file__).parent / "assets"
@@ -50,7 +51,6 @@ class _PreparedFace:
     neutral: np.ndarray  # (478, 3) canonical shape with the mouth closed
     tone: float  # skin brightness, lights the painted mouth interior
     eyes: EyeCloser
-    colours: np.ndarray  # skin and lip colours, light the learned mouth interior
     avatar: Any = None  # talkinghead.avatar.Avatar when set by `set_avatar`: own mouths, lids and style
     mouth: Any = None  # the avatar's adapted lips model (MouthModel), None: the Animator's own
 
@@ -72,7 +72,23 @@ class Animator:
         from talkinghead.motion.mouth import MouthModel
 
         self.mouth = MouthModel(lips_weights)
-        self.head = LearnedMotion(motion_weights)
+        self.head: LearnedMotion | None = LearnedMotion(motion_weights)
+        self._setup(emotions_weights, mouth_weights)
+
+    @classmethod
+    def rendering(
+        cls, geometry: MouthGeometry, emotions_weights: WeightsRef = "emotions", mouth_weights: WeightsRef = "mouth"
+    ) -> Animator:
+        """An Animator that renders motion predicted elsewhere (the command line's child process,
+        motion_process.py): only the lips model's `geometry` (`mouth.geometry`), no model loaded and torch not
+        imported; `motion`, `stream` and `set_avatar` need the models and are refused."""
+        anim = cls.__new__(cls)
+        anim.mouth = cast("MouthModel", _GeometryOnly(geometry))
+        anim.head = None
+        anim._setup(emotions_weights, mouth_weights)
+        return anim
+
+    def _setup(self, emotions_weights: WeightsRef, mouth_weights: WeightsRef) -> None:
         self._emotions_weights = emotions_weights
         self._emotions: Emotions | None = None  # loaded on the first emotion asked for
         self._face: _PreparedFace | None = None
@@ -107,7 +123,6 @@ class Animator:
             neutral=self.mouth.geometry.close(source.canonical),
             tone=face_tone(img, source.points),
             eyes=EyeCloser(img, source.points, source.inter_ocular),
-            colours=_face_colours(img, source.points),
         )
         return source
 
@@ -121,6 +136,7 @@ class Animator:
         from talkinghead.avatar.adapt import for_avatar
         from talkinghead.face.landmarks import detect_faces
 
+        self._models()
         mouth, avatar = for_avatar(self.mouth, load_avatar(path))
         img = fit_size(avatar.reference, size)
         k = img.shape[1] / avatar.reference.shape[1]
@@ -137,22 +153,16 @@ class Animator:
         """Mouth, eyelids and head pose for `n_frames` frames of speech; one seeded generator for all.
         With an avatar, --pose-scale and --blink-rate are relative to the person's filmed style
         (1 and 17 = as filmed)."""
-        rng = np.random.default_rng(opts.seed)
-        model = self._face.mouth if self._face is not None and self._face.mouth is not None else self.mouth
-        mouth = model.predict(speech16k, n_frames, opts.fps, opts.lips) * opts.lip_strength
-        pose_scale: Any = 0.0 if opts.still else opts.pose_scale
-        blinks = opts.blinks_per_min
-        style = self._face.avatar.style if self._face is not None and self._face.avatar is not None else None
-        if style is not None:
-            mouth = mouth * style.lip_gain
-            pose_scale = pose_scale * np.asarray(style.pose_scale, np.float32)
-            blinks = style.blinks_per_min * opts.blinks_per_min / GenerateOptions.blinks_per_min
-        # learned model (motion/learned.py); the procedural motion/head.py stays only as a benchmark baseline
-        head = self.head.sample(speech16k, n_frames, opts.fps, rng, pose_scale, blinks)
-        if opts.pose_from:  # the driver replaces both tracks; the draws above keep seeds comparable
-            driven = driven_motion(track_video(opts.pose_from), self.mouth.geometry.reference, n_frames, opts.fps)
-            head = HeadMotion(driven.pose * pose_scale, driven.lids)
-        return Motion(mouth=mouth, lids=head.lids, pose=head.pose, fps=opts.fps)
+        head = self._models()
+        face = self._face
+        mouth = face.mouth if face is not None and face.mouth is not None else self.mouth
+        style = face.avatar.style if face is not None and face.avatar is not None else None
+        return predict_motion(mouth, head, speech16k, n_frames, opts, style, self.mouth.geometry.reference)
+
+    def _models(self) -> LearnedMotion:
+        if self.head is None:
+            raise RuntimeError("This Animator only renders (Animator.rendering): it has no models to predict with.")
+        return self.head
 
     def expression(self, opts: GenerateOptions) -> np.ndarray:
         """(478, 3) canonical expression offset for the requested emotion (zero for neutral); an unknown
@@ -208,7 +218,7 @@ class Animator:
 
             if self._mouth_net is None:
                 self._mouth_net = load_mouth_net(self._mouth_weights)
-            learned = LearnedMouth(self._mouth_net, face.colours)
+            learned = LearnedMouth(self._mouth_net, _face_colours(face.source.image, face.source.points))
         for piece in [motion] if isinstance(motion, Motion) else motion:
             for k in range(len(piece)):
                 lids = float(piece.lids[k])
@@ -245,7 +255,7 @@ class Animator:
         opts = check_options(options)  # (before it: refused whether or not the [whisper] extra is installed)
         face = self._prepared()
         style = face.avatar.style if face.avatar is not None else None
-        motion = MotionStream(self.mouth, self.head, opts, style, LOOKAHEAD_S if lookahead is None else lookahead)
+        motion = MotionStream(self.mouth, self._models(), opts, style, LOOKAHEAD_S if lookahead is None else lookahead)
         self.expression(opts)  # an unknown emotion fails before any audio is read
 
         def pieces() -> Iterator[Motion]:
@@ -299,13 +309,14 @@ def generate(
     out: str | os.PathLike[str],
     options: GenerateOptions | None = None,
     progress: Progress | None = None,
-    animator: Animator | Callable[[], Animator] | None = None,
+    animator: Animator | Callable[[], Animator] | MotionProcess | None = None,
     avatar: str | os.PathLike[str] | None = None,
     **overrides: object,
 ) -> Path:
     """Photo (or `avatar` file, face=None) + speech -> MP4 at `out`. Keyword overrides (seed=7, still=True,
     ...) patch `options`. `animator`: one to reuse, or a function making a new one (default `Animator`),
-    which then loads its models on a second thread while the photo is read and its face found."""
+    which then loads its models on a second thread while the photo is read and its face found, or (photo
+    only) a `MotionProcess` started for this `audio` and these options, whose motion is rendered here."""
     from dataclasses import replace
 
     opts = check_options(replace(options or GenerateOptions(), **overrides))  # type: ignore[arg-type]
@@ -315,7 +326,12 @@ def generate(
     if (face is None) == (avatar is None):
         raise InputError("Give either a face photo or an avatar file, not both or neither.")
     n_frames = max(1, int(round(wave.duration * opts.fps)))
-    if face is not None and not isinstance(animator, Animator):
+    motion: Motion | Iterable[Motion]
+    if isinstance(animator, MotionProcess):
+        if face is None:
+            raise ValueError("generate: a MotionProcess animates a photo, not an avatar")
+        anim, src, motion = _photo_from_process(animator, face, n_frames, opts)
+    elif face is not None and not isinstance(animator, Animator):
         anim, src, motion = _photo_overlapped(animator or Animator, face, speech, n_frames, opts)
     else:
         with stage("load"):
@@ -388,6 +404,40 @@ def _photo_overlapped(
         with stage("motion"):
             motion = anim.motion(speech, n_frames, opts)
     return anim, src, motion
+
+
+def _photo_from_process(
+    child: MotionProcess, face: str | os.PathLike[str], n_frames: int, opts: GenerateOptions
+) -> tuple[Animator, SourceFace, Iterator[Motion]]:
+    """The photo's face found here while the child process loads the models and predicts the motion
+    (motion_process.py), whose pieces are read as the frames are rendered; this process never imports torch."""
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.weights import lips_geometry
+
+    with stage("face analysis"):
+        img = fit_size(load_image(face), opts.size)
+        faces = detect_faces(img)
+        anim = Animator.rendering(lips_geometry(child.lips_weights))
+        src = anim.set_source(img, face_index=opts.face_index, faces=faces)
+        anim.expression(opts)  # an unknown emotion fails here, before any output exists
+
+    def pieces() -> Iterator[Motion]:
+        with stage("waiting for the models"):
+            stream = child.pieces(n_frames)
+            piece = next(stream, None)
+        while piece is not None:
+            yield piece
+            with stage("waiting for the models"):
+                piece = next(stream, None)
+
+    return anim, src, pieces()
+
+
+@dataclass(frozen=True)
+class _GeometryOnly:
+    """Stands for the lips model in `Animator.rendering`: rendering reads only its geometry."""
+
+    geometry: MouthGeometry
 
 
 class _Background:

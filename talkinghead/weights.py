@@ -15,13 +15,17 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
+import numpy as np
 from safetensors import SafetensorError, safe_open
-from torch import nn
 
 from talkinghead.errors import InputError, TalkingHeadError
+from talkinghead.types import MouthGeometry
+
+if TYPE_CHECKING:  # torch is imported where a network is built, not on import: `load_arrays` needs none
+    import torch
+    from torch import nn
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -39,7 +43,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 
 WeightsRef = str | os.PathLike[str]  # a registered name ("lips") or a .safetensors path
-N = TypeVar("N", bound=nn.Module)
+N = TypeVar("N", bound="nn.Module")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,32 @@ def resolve(name_or_path: WeightsRef) -> Path:
 
 def load_weights(name_or_path: WeightsRef) -> Weights:
     """Load a registered name (checked against its sha256) or an explicit .safetensors path."""
+    tensors, metadata = _read(_checked_path(name_or_path), "pt")
+    return Weights(tensors, metadata)
+
+
+def load_arrays(name_or_path: WeightsRef, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Tensors `keys` of a weights file as numpy arrays, the file checked as `load_weights` checks it, without
+    importing torch (a dub's tracking starts with the lips model's reference face while torch loads)."""
+    tensors, _ = _read(_checked_path(name_or_path), "np")
+    missing = [k for k in keys if k not in tensors]
+    if missing:
+        raise InputError(f"The weights '{os.fspath(name_or_path)}' lack the tensors {', '.join(missing)}.")
+    return {k: tensors[k] for k in keys}
+
+
+def lips_geometry(name_or_path: WeightsRef = "lips") -> MouthGeometry:
+    """The `MouthGeometry` a lips model's file holds (what `MouthModel.geometry` reads), without torch."""
+    a = load_arrays(name_or_path, ("reference", "mouth_indices", "open_direction"))
+    return MouthGeometry(
+        reference=a["reference"],
+        indices=a["mouth_indices"].astype(int),
+        open_direction=a["open_direction"].reshape(-1, 2),
+    )
+
+
+def _checked_path(name_or_path: WeightsRef) -> Path:
+    """The file of a registered name (present, sha256 as registered) or an explicit path (a file)."""
     if str(name_or_path) in REGISTRY:
         fname, digest = REGISTRY[str(name_or_path)]
         path = WEIGHTS_DIR / fname
@@ -79,17 +109,21 @@ def load_weights(name_or_path: WeightsRef) -> Weights:
             raise TalkingHeadError(
                 f"The built-in weights file {path} is corrupted (sha256 mismatch); reinstall talkinghead."
             )
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise InputError(f"The weights file {path} does not exist.")
+        return path
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise InputError(f"The weights file {path} does not exist.")
+    return path
+
+
+def _read(path: Path, framework: str) -> tuple[dict[str, Any], dict[str, str]]:
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework=framework) as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
             metadata = dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"The weights file {path} is not a readable safetensors file ({exc}).") from None
-    return Weights(tensors, metadata)
+    return tensors, metadata
 
 
 @dataclass(frozen=True)

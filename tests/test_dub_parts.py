@@ -17,7 +17,6 @@ from clips import smooth_rgb
 from speech import SENTENCES, speech_with_pause, write_wav
 
 import talkinghead as th
-from talkinghead import dubbing
 from talkinghead.face import choice as choice_mod
 from talkinghead.face.follow import FaceChoice
 from talkinghead.face.indices import LEFT_IRIS, LIP_BOTTOM, LIP_TOP, RIGHT_IRIS
@@ -394,14 +393,16 @@ def short_clip(tmp_path_factory, animator, demo_face) -> Path:
 
 
 def test_a_dubber_loads_the_model_once_for_many_videos(short_clip, tmp_path, monkeypatch):
+    import talkinghead.motion.mouth as lips_model  # dubbing imports it when a Dubber loads the model
+
     built: list[object] = []
-    real = dubbing.MouthModel
+    real = lips_model.MouthModel
 
     def counting(*args, **kwargs):
         built.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dubbing, "MouthModel", counting)
+    monkeypatch.setattr(lips_model, "MouthModel", counting)
     import talkinghead.media.heap as heap
 
     monkeypatch.setattr(heap, "_done", False)

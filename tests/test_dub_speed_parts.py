@@ -149,3 +149,27 @@ def test_dub_warp_map_is_the_per_pixel_one_between_the_lips_and_close_to_it_else
     assert np.array_equal(got[ly0:ly1, lx0:lx1], want[ly0:ly1, lx0:lx1])
     off = np.hypot(*(got - want).transpose(2, 0, 1))
     assert 0 < off.max() < 0.75 and off.mean() < 0.02
+
+
+def test_a_deferred_dubber_starts_with_the_models_geometry_and_loads_the_model_on_first_use(monkeypatch):
+    """`th.dub` without a Dubber starts tracking with the geometry read from the lips file (no torch) and loads
+    the model inside the dub, beside tracking; `import talkinghead.dubbing` itself does not import torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, talkinghead.dubbing; assert 'torch' not in sys.modules, 'dubbing imported torch'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+    import talkinghead.motion.mouth as lips_model
+    from talkinghead.dubbing import Dubber
+
+    loads: list[object] = []
+    real = lips_model.MouthModel
+    monkeypatch.setattr(lips_model, "MouthModel", lambda *a, **k: loads.append(a) or real(*a, **k))
+    deferred = Dubber.deferred()
+    geometry = deferred.geometry
+    assert loads == [], "no model loaded before the dub needs it"
+    model = deferred.mouth
+    assert len(loads) == 1 and deferred.mouth is model
+    for name in ("reference", "indices", "open_direction"):
+        np.testing.assert_array_equal(getattr(geometry, name), getattr(model.geometry, name))

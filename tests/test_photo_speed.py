@@ -140,3 +140,109 @@ def test_regions_are_the_only_pixels_that_change(animator, demo_face):
         np.testing.assert_array_equal(outside, photo)
         moved += int(np.abs(region.astype(int) - photo[y0:y1, x0:x1]).max() > 10)
     assert moved >= 6  # the face does move inside the box
+
+
+def _speech_file(wav_file, seconds: float = 2.0):
+    from talkinghead.media import load_audio
+    from talkinghead.pipeline import DEMO_AUDIO
+
+    return wav_file(load_audio(DEMO_AUDIO).samples[: int(16000 * seconds)])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
+def test_motion_process_predicts_the_animators_motion(animator, wav_file):
+    import torch
+
+    from talkinghead.config import GenerateOptions
+    from talkinghead.media.inputs import load_speech
+    from talkinghead.motion_process import MotionProcess
+    from talkinghead.weights import lips_geometry
+
+    path = _speech_file(wav_file)
+    opts = GenerateOptions(seed=5, blinks_per_min=40.0)
+    child = MotionProcess.start(path, opts)
+    assert child is not None
+    with child:
+        pieces = list(child.pieces(50))
+    assert [len(p) for p in pieces] == [25, 25]  # a second of frames per message
+    wave, speech = load_speech(path)
+    assert round(wave.duration * opts.fps) == 50
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the child (and the command line) runs the models
+    try:
+        ours = animator.motion(speech, 50, opts)
+    finally:
+        torch.set_num_threads(threads)
+    for name in ("mouth", "lids", "pose"):
+        np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in pieces]), getattr(ours, name))
+    assert np.abs(ours.mouth).max() > 0 and np.abs(ours.pose).max() > 0  # it did move
+    geometry = lips_geometry()  # what the parent reads from the file, without torch
+    for name in ("reference", "indices", "open_direction"):
+        np.testing.assert_array_equal(getattr(geometry, name), getattr(animator.mouth.geometry, name))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
+def test_motion_process_raises_the_childs_error_and_close_reaps_it(wav_file, tmp_path):
+    from talkinghead.config import GenerateOptions
+    from talkinghead.errors import InputError
+    from talkinghead.motion_process import MotionProcess
+
+    bad = tmp_path / "lips.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    child = MotionProcess.start(_speech_file(wav_file, 1.0), GenerateOptions(), lips_weights=bad)
+    assert child is not None
+    with pytest.raises(InputError, match="not a readable safetensors file"):
+        list(child.pieces(25))
+    running = MotionProcess.start(_speech_file(wav_file, 1.0), GenerateOptions())
+    assert running is not None
+    pid = running._pid
+    assert pid is not None
+    running.close()  # before it answered: killed and reaped, no zombie left
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
+def test_generate_renders_the_motion_process_motion_without_torch(wav_file, demo_face, tmp_path):
+    """The command line's way (motion from a forked child, the parent never imports torch) gives the same
+    frames as the models loaded in-process, on one torch thread as the command line loads them."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import torch  # noqa: F401 (only to compare: the in-process way)
+        from talkinghead.config import GenerateOptions
+        from talkinghead.pipeline import Animator, generate
+
+        def animator():
+            torch.set_num_threads(1)
+            return Animator()
+
+        generate(sys.argv[1], sys.argv[2], sys.argv[3], GenerateOptions(size=320, seed=3), animator=animator)
+        """
+    )
+    child_script = textwrap.dedent(
+        """
+        import sys
+        from talkinghead.config import GenerateOptions
+        from talkinghead.motion_process import MotionProcess
+        opts = GenerateOptions(size=320, seed=3)
+        child = MotionProcess.start(sys.argv[2], opts)
+        assert child is not None
+        from talkinghead.pipeline import generate
+
+        generate(sys.argv[1], sys.argv[2], sys.argv[3], opts, animator=child)
+        assert "torch" not in sys.modules, "the parent imported torch"
+        """
+    )
+    import subprocess
+
+    speech = _speech_file(wav_file, 1.2)
+    outs = []
+    for name, code in (("threads", script), ("child", child_script)):
+        out = tmp_path / f"{name}.mp4"
+        subprocess.run([sys.executable, "-c", code, str(demo_face), str(speech), str(out)], check=True, timeout=300)
+        with av.open(str(out)) as c:
+            outs.append([f.to_ndarray(format="yuv420p") for f in c.decode(video=0)])
+    assert len(outs[0]) == len(outs[1]) == 30
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)

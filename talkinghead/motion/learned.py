@@ -31,6 +31,7 @@ rate stored in the weights' metadata (`blinks_per_min`, measured after training)
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -82,18 +83,38 @@ class LearnedMotion:
     ) -> HeadMotion:
         """Head pose and lid closure for `n_frames` frames at `fps` (conventions: `types.Motion`): `HeadSteps`
         over the whole clip, so the values are those a stream of the same speech and seed gets."""
+        parts = list(self.pieces(speech16k, n_frames, fps, rng, pose_scale, blinks_per_min, max(n_frames, 1)))
+        if not parts:
+            return HeadMotion(np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
+        return HeadMotion(np.concatenate([p.pose for p in parts]), np.concatenate([p.lids for p in parts]))
+
+    @torch.no_grad()
+    def pieces(
+        self,
+        speech16k: np.ndarray,
+        n_frames: int,
+        fps: float,
+        rng: np.random.Generator,
+        pose_scale: Any = 1.0,
+        blinks_per_min: float = 17.0,
+        size: int = 25,
+    ) -> Iterator[HeadMotion]:
+        """`sample` in consecutive pieces of `size` frames, each given as soon as it is drawn (the same values):
+        the command line's motion process sends them while the first frames are rendered."""
         buffer = SampleBuffer()
         buffer.push(speech16k)
         steps = HeadSteps(self, RunningCues(buffer, RunningMel(buffer), FPS), rng, pose_scale, blinks_per_min)
-        pose = np.zeros((n_frames, 5), np.float32)
-        lids = np.zeros(n_frames, np.float32)
-        for k in range(n_frames):
-            t = k / fps
-            if not steps.until(t):  # past the speech: silence follows, as when a stream ends
-                buffer.finished = True
-                steps.until(t)
-            pose[k], lids[k] = steps.pose(t), steps.lid(t)
-        return HeadMotion(pose, lids)
+        for a in range(0, n_frames, size):
+            b = min(n_frames, a + size)
+            pose = np.zeros((b - a, 5), np.float32)
+            lids = np.zeros(b - a, np.float32)
+            for k in range(a, b):
+                t = k / fps
+                if not steps.until(t):  # past the speech: silence follows, as when a stream ends
+                    buffer.finished = True
+                    steps.until(t)
+                pose[k - a], lids[k - a] = steps.pose(t), steps.lid(t)
+            yield HeadMotion(pose, lids)
 
     @torch.no_grad()
     def _blink_onsets(self, cues: torch.Tensor, gen: torch.Generator, per_min: float | None) -> np.ndarray:
