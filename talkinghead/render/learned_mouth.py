@@ -24,6 +24,7 @@ from talkinghead.face.indices import (
 )
 from talkinghead.models.mouth import MouthConfig, MouthNet
 from talkinghead.render.mouth_interior import CHEEKS
+from talkinghead.render.tooth_row import ToothRow
 from talkinghead.weights import WeightsRef, load_model
 
 CORNERS = (61, 291)  # outer lip corners: they fix the patch's position, angle and scale
@@ -141,3 +142,24 @@ class LearnedMouth:
         a = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255.0
         roi = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.clip(roi * (1 - a) + np.clip(img, 0, 255) * a, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class HybridMouth(LearnedMouth):
+    """The learned interior (cavity, tongue, shading) with a geometric tooth row over it (render/tooth_row.py):
+    the network alone draws no distinct teeth (the corpus rarely shows them), the row alone no cavity."""
+
+    teeth: ToothRow | None = None
+
+    def __post_init__(self) -> None:
+        if self.teeth is None:
+            self.teeth = ToothRow.for_skin(self.colours[:3] * 255.0)
+
+    @classmethod
+    def for_face(cls, image: np.ndarray, points: np.ndarray, weights: WeightsRef = "mouth") -> HybridMouth:
+        return cls(load_mouth_net(weights), face_colours(image, points))
+
+    def __call__(self, frame: np.ndarray, target: np.ndarray, inter_ocular: float) -> None:
+        super().__call__(frame, target, inter_ocular)
+        assert self.teeth is not None
+        self.teeth(frame, target, inter_ocular)
