@@ -34,6 +34,7 @@ LOWER_FROM = 0.15
 LOWER_LIGHT = np.array([0.85, 0.82, 0.77], np.float32)  # the lower row is in the upper jaw's shade, warmer
 MIN_PX = 3.5  # least height of the upper row, in pixels
 CAVITY_SHADOW = 0.6  # darkening of the opening below the upper teeth (they and the lip shade the cavity)
+SHADOW_RGB = np.array([0.85, 1.0, 1.0], np.float32)  # the shade is warm: light in a mouth comes back off red tissue
 SLIT_SHARE = 0.95  # share of a narrow opening the upper teeth fill: slightly parted lips show the teeth's edges,
 SLIT_GAP = 0.15  # up to this gap (x inter-ocular); a dark slit would read as closed lips (to the face mesh too)
 OPEN_GAP = 0.02  # gap (x inter-ocular) below which nothing is drawn, as for the interiors
@@ -88,17 +89,26 @@ class ToothRow:
         return cls(tooth_colour(skin_rgb))
 
     def __call__(self, frame: np.ndarray, target: np.ndarray, inter_ocular: float) -> None:
+        """Draw the row (and the cavity's shade) over whatever fills the opening, clipped to the inner lips."""
+        box = mouth_box(target, frame.shape[:2])
+        if box is None:
+            return
+        layer = self.layer(target, inter_ocular, box)
+        if layer is None:
+            return
+        x0, y0, x1, y1 = box
+        inside = opening_alpha(target, box)[..., None]
+        roi = frame[y0:y1, x0:x1].astype(np.float32)
+        frame[y0:y1, x0:x1] = np.clip(roi * (1 - inside) + layer.over(roi) * inside, 0, 255).astype(np.uint8)
+
+    def layer(self, target: np.ndarray, inter_ocular: float, box: tuple[int, int, int, int]) -> TeethLayer | None:
+        """The row over the pixel box (x0, y0, x1, y1), not yet clipped to the opening; None when closed."""
         upper = target[UPPER_INNER_LIP, :2].astype(np.float64)
         lower = target[LOWER_INNER_LIP, :2].astype(np.float64)
         gap = float(np.linalg.norm(upper[5] - lower[5]))
         if gap < OPEN_GAP * inter_ocular:
-            return
-        poly = target[INNER_MOUTH_POLYGON, :2].astype(np.float64)
-        h, w = frame.shape[:2]
-        x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 2, 0)
-        x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, [w, h])
-        if x1 - x0 < 3 or y1 - y0 < 3:
-            return
+            return None
+        x0, y0, x1, y1 = box
         ss = 4 if max(x1 - x0, y1 - y0) < 80 else 2  # supersampling: small mouths need more for soft edges
         bw, bh = (x1 - x0) * ss, (y1 - y0) * ss
         # mouth frame: s along the corners' line (0 at the middle), t across it (down, towards the chin)
@@ -131,8 +141,7 @@ class ToothRow:
         taper = np.sqrt(np.clip(1.0 - (xn / 0.92) ** 2.5, 0.0, 1.0))  # the visible row narrows to the corners
         for t_lip, sign, row_h, edges, light, lines in rows:
             height = np.minimum(row_h * taper, 0.6 * np.maximum(t_low - t_up, 0.0))  # leave a cavity at the corners
-            bounds = _arch_edges(edges, inter_ocular)
-            bounds = np.concatenate([[0.0], bounds])
+            bounds = np.concatenate([[0.0], _arch_edges(edges, inter_ocular)])
             near = np.min(np.abs(np.abs(s)[..., None] - bounds), axis=-1)  # px to the nearest tooth gap
             true_w = 0.009 * inter_ocular * (1.0 + xn)
             gap_w = np.maximum(true_w, 0.5)  # a line under half a pixel is drawn fainter, not thinner
@@ -143,7 +152,7 @@ class ToothRow:
             d = np.clip(depth / np.maximum(edge_h, 1e-3), 0.0, 1.0)
             soft = max(0.7, 0.06 * row_h)
             a_row = _smooth((edge_h - depth) / soft + 0.5) * (height > px_size)
-            a_row *= _smooth((depth + 0.03 * inter_ocular) / soft)  # starts just under the lip (hidden by it)
+            a_row *= _smooth((depth + 0.03 * inter_ocular) / soft)  # starts under the lip (hidden by it)
             fall = 0.25 * min(row_h / 6.0, 1.0)  # no shading to speak of on a 3 px row
             shade = (1.0 - fall * _smooth((d - 0.35) / 0.65)) * (1.0 - 0.4 * xn**2)
             shade *= 1.0 - (0.22 + 0.3 * d) * lines_here * np.exp(-((near / gap_w) ** 2))
@@ -153,15 +162,45 @@ class ToothRow:
                 r = np.clip((t - t_up - height) / np.maximum(t_low - t_up - height, 1e-3), 0.0, 1.0)
                 shadow = CAVITY_SHADOW * (1.0 - 0.4 * r)
             alpha = alpha + a_row * (1 - alpha)
-        mask = np.zeros((bh, bw), np.uint8)
-        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * ss * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
-        inside = cv2.GaussianBlur(mask, (0, 0), 0.7 * ss).astype(np.float32) / 255.0
-        a = alpha * inside
-        if not a.any():
-            return
+        if not alpha.any():
+            return None
         size = (x1 - x0, y1 - y0)
-        dim = cv2.resize(1.0 - shadow * inside * (1.0 - alpha), size, interpolation=cv2.INTER_AREA)[..., None]
-        premult = cv2.resize(rgb * a[..., None], size, interpolation=cv2.INTER_AREA)
-        small_a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)[..., None]
-        roi = frame[y0:y1, x0:x1].astype(np.float32) * dim
-        frame[y0:y1, x0:x1] = np.clip(roi * (1 - small_a) + premult, 0, 255).astype(np.uint8)
+        return TeethLayer(
+            premult=cv2.resize(rgb * alpha[..., None], size, interpolation=cv2.INTER_AREA),
+            alpha=cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)[..., None],
+            dim=1.0 - cv2.resize(shadow * (1.0 - alpha), size, interpolation=cv2.INTER_AREA)[..., None] * SHADOW_RGB,
+        )
+
+
+@dataclass
+class TeethLayer:
+    """The row over a box: premultiplied colour, its coverage, and the shade it casts on what is behind."""
+
+    premult: np.ndarray  # (h, w, 3) float32
+    alpha: np.ndarray  # (h, w, 1)
+    dim: np.ndarray  # (h, w, 3): factor for the interior behind the teeth (the cavity's shade)
+
+    def over(self, interior: np.ndarray) -> np.ndarray:
+        """The teeth over `interior` (h, w, 3 float32), shaded."""
+        return interior * self.dim * (1 - self.alpha) + self.premult
+
+
+def mouth_box(target: np.ndarray, shape: tuple[int, ...], pad: int = 3) -> tuple[int, int, int, int] | None:
+    """Pixel box (x0, y0, x1, y1) round the inner lips within an image of `shape`; None if under 3 px."""
+    poly = target[INNER_MOUTH_POLYGON, :2].astype(np.float64)
+    h, w = shape[:2]
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + pad, [w, h])
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def opening_alpha(target: np.ndarray, box: tuple[int, int, int, int], ss: int = 2) -> np.ndarray:
+    """(h, w) float32 soft inside mask of the inner lips over `box`: where an interior shows, the lips hide it."""
+    x0, y0, x1, y1 = box
+    poly = target[INNER_MOUTH_POLYGON, :2].astype(np.float64)
+    mask = np.zeros(((y1 - y0) * ss, (x1 - x0) * ss), np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * ss * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    alpha = cv2.GaussianBlur(mask, (0, 0), 0.7 * ss)
+    return cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
