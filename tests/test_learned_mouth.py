@@ -219,6 +219,15 @@ def test_face_colours_follow_the_skin(face: np.ndarray) -> None:
     assert np.allclose(dark[3:], light[3:], atol=0.1)  # lip relative to skin: unchanged by the light
 
 
+def test_hybrid_is_a_photo_mode_choice() -> None:
+    from talkinghead.config import GenerateOptions
+    from talkinghead.pipeline import check_options
+
+    assert check_options(GenerateOptions(mouth="hybrid")).mouth == "hybrid"
+    with pytest.raises(TalkingHeadError, match="painted, learned or hybrid"):
+        check_options(GenerateOptions(mouth="teeth"))
+
+
 def test_generate_refuses_an_unknown_mouth(tmp_path) -> None:
     from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE
     from tests.battery_kit import assert_user_error, run_cli
