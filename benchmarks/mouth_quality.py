@@ -14,7 +14,8 @@ Two measurements on the validation clips (../shared/data/talking/val with its pr
 Run: nice -n 10 .venv/bin/python benchmarks/mouth_quality.py --corpus ../shared/data/talking/val
      --cache cache/talking [--grid 20 --lrcar 30] [--weights mouth --weights other.safetensors]
 Several --weights compare several learned interiors in one run: the first is reported as `learned`, the
-next as `learned2`, `learned3`, ... (painted and the real crops are shared).
+next as `learned2`, `learned3`, ... (painted and the real crops are shared). `hybrid` is the first network's
+interior with the geometric tooth row over it (render/tooth_row.py; `--no-hybrid` leaves it out).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from talkinghead.media.audio import load_audio
 from talkinghead.metrics.image import ssim
 from talkinghead.motion.compose import target_points
 from talkinghead.pipeline import Animator
-from talkinghead.render.learned_mouth import LearnedMouth, face_colours, load_mouth_net, mouth_gap
+from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, face_colours, load_mouth_net, mouth_gap
 from talkinghead.render.mouth_interior import face_tone, paint_mouth
 
 CROP = 96
@@ -98,6 +99,7 @@ def main() -> None:
     ap.add_argument("--others", type=int, default=-1, help="clips outside GRID and LRC-AR (-1: all 11)")
     ap.add_argument("--per-clip", type=int, default=12, help="open-mouth frames per clip for the crops")
     ap.add_argument("--weights", action="append", help="learned interior weights (repeat to compare; default mouth)")
+    ap.add_argument("--no-hybrid", action="store_true", help="leave out the hybrid (first network + tooth row)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from talkinghead.metrics.quality import Lpips, fid_available, lpips_available
@@ -106,7 +108,8 @@ def main() -> None:
     learned_names = ["learned" if i == 0 else f"learned{i + 1}" for i in range(len(weights))]
     nets = [load_mouth_net(w) for w in weights]
     anim = Animator(mouth_weights=weights[0])
-    methods = ["painted", *learned_names]
+    hybrid = [] if args.no_hybrid else ["hybrid"]
+    methods = ["painted", *learned_names, *hybrid]
     opts = GenerateOptions(still=True, watermark=False)
     rng = np.random.default_rng(0)
     rows: list[dict] = []
@@ -127,7 +130,8 @@ def main() -> None:
         frames = {k: f for k, (_, f) in enumerate(iter_frames(clip)) if k in chosen or k == first}
         ref, ref_pts = frames[first], pts[first]
         tone = face_tone(ref, ref_pts)
-        drawers = [LearnedMouth(net, face_colours(ref, ref_pts)) for net in nets]
+        colours = face_colours(ref, ref_pts)
+        drawers = [LearnedMouth(net, colours) for net in nets] + [HybridMouth(nets[0], colours) for _ in hybrid]
         scores: dict[str, list[float]] = {m: [] for m in methods}
         for k in sorted(chosen):
             real = frames[k]
@@ -135,7 +139,7 @@ def main() -> None:
             painted = real.copy()
             paint_mouth(painted, pts[k], io, tone)
             drawn = {"painted": painted}
-            for name, draw in zip(learned_names, drawers):
+            for name, draw in zip([*learned_names, *hybrid], drawers):
                 drawn[name] = real.copy()
                 draw(drawn[name], pts[k], io)
             rc = mouth_crop(real, pts[k])
@@ -167,9 +171,9 @@ def main() -> None:
         keep = (
             set(rng.choice(gen_open, min(args.per_clip, len(gen_open)), replace=False).tolist()) if gen_open else set()
         )
-        for name, net in (("painted", None), *zip(learned_names, nets)):
+        for name, net in (("painted", None), *zip(learned_names, nets), *((h, nets[0]) for h in hybrid)):
             anim._mouth_net = net  # the same face and motion, drawn by each network in turn
-            mode = "painted" if net is None else "learned"
+            mode = "painted" if net is None else "hybrid" if name == "hybrid" else "learned"
             for k, frame in enumerate(anim.render(motion, replace(opts, mouth=mode))):
                 if k in keep:
                     fid_sets[name].append(mouth_crop(frame, tgts[k]))

@@ -1,9 +1,9 @@
-"""Contact sheet of photo mode's open mouths: painted | learned, on the demo face at 150, 400 and 1000 px
+"""Contact sheet of photo mode's open mouths: painted | learned | hybrid, on the demo face at 150, 400 and 1000 px
 wide and on a darkened copy of it (a darker skin under the same light).
 
 Only the repository's own face is shown (corpus faces may not be redistributed); the comparison with
 real mouths is in numbers (benchmarks/mouth_quality.py). Each row is one face speaking the demo speech
-(--still, seed 0); the two columns pairs are a half-open and the widest-open frame, cropped round the
+(--still, seed 0); the two column groups are a half-open and the widest-open frame, cropped round the
 lips and scaled to the same tile size (small faces enlarged, as a viewer zooming in would see them).
 Run: .venv/bin/python benchmarks/mouth_sheet.py -o docs/mouths.png
 """
@@ -25,6 +25,7 @@ from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE, Animator
 from talkinghead.render.learned_mouth import mouth_gap
 
 TILE = 192
+MODES = ("painted", "learned", "hybrid")
 
 
 def crop(frame: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -80,10 +81,10 @@ def main() -> None:
         gaps = np.array([mouth_gap(t) / inter_ocular(t) for t in tgts])
         wide = int(np.argmax(gaps))
         half = int(np.argmin(np.abs(gaps - gaps[wide] / 2)))
-        frames = {m: list(anim.render(motion, replace(opts, mouth=m))) for m in ("painted", "learned")}
+        frames = {m: list(anim.render(motion, replace(opts, mouth=m))) for m in MODES}
         tiles = []
         for k, what in ((half, "half open"), (wide, "wide open")):
-            for m in ("painted", "learned"):
+            for m in MODES:
                 tiles.append(label(crop(frames[m][k], tgts[k]), name, f"{what}: {m}"))
         rows.append(np.concatenate(tiles, 1))
     sheet = np.concatenate(rows, 0)

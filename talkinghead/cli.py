@@ -286,7 +286,10 @@ def generate(
     ),
     emotion_strength: float = typer.Option(1.0, "--emotion-strength", callback=_range(0, 2)),
     mouth: str = typer.Option(
-        "painted", "--mouth", help="Open-mouth interior in photo mode: painted (procedural) or learned (network)."
+        "painted",
+        "--mouth",
+        help="Open-mouth interior in photo mode: painted (procedural), learned (network) or hybrid (the network's "
+        "cavity with a drawn tooth row).",
     ),
     lips: str = typer.Option("standard", "--lips", help=_LIPS_HELP),
     lips_weights: Path | None = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),
@@ -300,7 +303,7 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo (or an avatar) with a speech recording."""
-    from talkinghead.config import GenerateOptions
+    from talkinghead.config import MOUTH_CHOICES, GenerateOptions
 
     if (face is None) == (avatar is None):
         _fail(TalkingHeadError("Give either --face PHOTO or --avatar FILE (one of them)."))
@@ -347,8 +350,8 @@ def generate(
         mouth=mouth,
         lips=lips,
     )
-    if mouth not in ("learned", "painted"):
-        _fail(TalkingHeadError(f"--mouth must be painted or learned, not {mouth}."))
+    if mouth not in MOUTH_CHOICES:
+        _fail(TalkingHeadError(f"--mouth must be painted, learned or hybrid, not {mouth}."))
     _check_lips(lips)
 
     def job(update: Callable[[int, int], None]) -> Path:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 # speech -> mouth motion: "standard" (the lips model alone, log-mel, can stream) or "whisper" (averaged with a
 # readout of OpenAI Whisper-base's encoder, the `[whisper]` extra: follows unseen voices better, files only)
 LIPS_CHOICES = ("standard", "whisper")
+# photo mode's open-mouth interior: painted (procedural, render/mouth_interior.py), learned (the network,
+# render/learned_mouth.py) or hybrid (the network's cavity with a geometric tooth row, render/tooth_row.py)
+MOUTH_CHOICES = ("painted", "learned", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class GenerateOptions:
     emotion: str = "neutral"
     emotion_strength: float = 1.0
     watermark: bool = True  # invisible watermark in the pixels (the label and manifest are always written)
-    mouth: str = "painted"  # open-mouth interior: painted (render/mouth_interior.py) | learned (learned_mouth.py)
+    mouth: str = "painted"  # open-mouth interior: one of MOUTH_CHOICES
     lips: str = "standard"  # mouth motion from speech: one of LIPS_CHOICES
 
 

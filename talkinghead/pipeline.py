@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from talkinghead.config import GenerateOptions, check_lips
+from talkinghead.config import MOUTH_CHOICES, GenerateOptions, check_lips
 from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.media import VideoWriter, fit_size, load_image
@@ -213,12 +213,13 @@ class Animator:
         shift[0, :2] = x0, y0
         source_local = face.source.points - shift
         learned = None
-        if painter is None and opts.mouth == "learned":  # photo mode, --mouth learned: the network's interior
-            from talkinghead.render.learned_mouth import LearnedMouth, load_mouth_net
+        if painter is None and opts.mouth in ("learned", "hybrid"):  # photo mode: the network's interior
+            from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, load_mouth_net
 
             if self._mouth_net is None:
                 self._mouth_net = load_mouth_net(self._mouth_weights)
-            learned = LearnedMouth(self._mouth_net, _face_colours(face.source.image, face.source.points))
+            kind = HybridMouth if opts.mouth == "hybrid" else LearnedMouth  # hybrid: with a tooth row over it
+            learned = kind(self._mouth_net, _face_colours(face.source.image, face.source.points))
         for piece in [motion] if isinstance(motion, Motion) else motion:
             for k in range(len(piece)):
                 lids = float(piece.lids[k])
@@ -287,8 +288,8 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
         "emotion_strength": (0, 2),
         "crf": (0, 51),
     }
-    if opts.mouth not in ("learned", "painted"):
-        raise InputError(f"mouth must be painted or learned, not {opts.mouth}.")
+    if opts.mouth not in MOUTH_CHOICES:
+        raise InputError(f"mouth must be painted, learned or hybrid, not {opts.mouth}.")
     check_lips(opts.lips)
     for name, (lo, hi) in ranges.items():
         value = getattr(opts, name)

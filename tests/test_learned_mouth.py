@@ -12,8 +12,9 @@ from talkinghead.face.indices import INNER_MOUTH_POLYGON, LOWER_INNER_LIP, UPPER
 from talkinghead.face.landmarks import detect_faces
 from talkinghead.media import fit_size
 from talkinghead.models.mouth import MouthNet
-from talkinghead.render.learned_mouth import LearnedMouth, face_colours, mouth_gap
+from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, face_colours, mouth_gap
 from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
+from talkinghead.render.tooth_row import ToothRow, tooth_colour
 from talkinghead.weights import REGISTRY, WEIGHTS_DIR, load_model, sha256
 from tests.battery_kit import demo_face_rgb
 
@@ -58,9 +59,10 @@ def face() -> np.ndarray:
     return demo_face_rgb()
 
 
-def _drawn(face: np.ndarray, width: int, dark: bool, painted: bool) -> tuple[float, float, float]:
+def _drawn(face: np.ndarray, width: int, dark: bool, painted: bool, hybrid: bool = False) -> tuple[float, float, float]:
     """(P90 luma of the opening's upper third, P10 luma of the opening, cheek luma) of a face whose
-    lips are pulled 0.3 x inter-ocular apart and filled by the learned or the painted interior."""
+    lips are pulled 0.3 x inter-ocular apart and filled by the learned (with `hybrid`, the learned one with
+    the tooth row over it) or the painted interior."""
     img = cv2.resize(face, (width, round(face.shape[0] * width / face.shape[1])), interpolation=cv2.INTER_AREA)
     if dark:  # a darker skin under the same light (lips and all)
         img = np.clip(img.astype(np.float32) * [0.42, 0.32, 0.27], 0, 255).astype(np.uint8)
@@ -71,7 +73,7 @@ def _drawn(face: np.ndarray, width: int, dark: bool, painted: bool) -> tuple[flo
     if painted:
         paint_mouth(frame, target, iod, face_tone(img, pts))
     else:
-        LearnedMouth.for_face(img, pts)(frame, target, iod)
+        (HybridMouth if hybrid else LearnedMouth).for_face(img, pts)(frame, target, iod)
     assert not np.array_equal(frame, img)
     inside = np.zeros(img.shape[:2], np.uint8)
     cv2.fillPoly(inside, [np.round(target[INNER_MOUTH_POLYGON, :2]).astype(np.int32)], 1)
@@ -115,6 +117,82 @@ def test_learned_mouth_has_bright_teeth_and_a_dark_cavity(face: np.ndarray, widt
 
 
 @pytest.mark.parametrize(("width", "dark"), SIZES)
+def test_hybrid_mouth_has_bright_teeth_and_a_dark_cavity(face: np.ndarray, width: int, dark: bool) -> None:
+    """The same check on the hybrid (the learned interior with the tooth row of render/tooth_row.py over it):
+    teeth brighter than the cheeks under the upper lip, a cavity below half of them, at every size."""
+    teeth, cavity, cheeks = _drawn(face, width, dark, painted=False, hybrid=True)
+    assert teeth > cheeks, f"no teeth brighter than the skin under the upper lip ({teeth / cheeks:.2f})"
+    assert cavity < 0.5 * cheeks, f"no dark cavity ({cavity / cheeks:.2f})"
+
+
+def _row_profile(face: np.ndarray, width: int) -> tuple[np.ndarray, float]:
+    """Luma along the upper teeth (a line 0.04 x inter-ocular under the upper inner lip, across the middle
+    half of the mouth) of the tooth row alone on a flat grey opening, and the inter-ocular distance."""
+    img = cv2.resize(face, (width, round(face.shape[0] * width / face.shape[1])), interpolation=cv2.INTER_AREA)
+    pts = _points(img)
+    iod = inter_ocular(pts)
+    target = _opened(pts, 0.3 * iod)
+    frame = img.copy()
+    cv2.fillPoly(frame, [np.round(target[INNER_MOUTH_POLYGON, :2]).astype(np.int32)], (60, 40, 40))
+    ToothRow.for_skin(face_colours(img, pts)[:3] * 255)(frame, target, iod)
+    upper = target[UPPER_INNER_LIP, :2]
+    xs = np.arange(int(upper[2, 0]), int(upper[-3, 0]))
+    ys = np.interp(xs, upper[:, 0], upper[:, 1]) + 0.04 * iod
+    return _luma(frame)[np.round(ys).astype(int), xs], iod
+
+
+def test_tooth_row_shows_separate_teeth_on_a_large_face(face: np.ndarray) -> None:
+    """At 1000 px the row is teeth, not a band: along it the luma dips at several gaps between teeth."""
+    profile, _ = _row_profile(face, 1000)
+    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")[2:-2]
+    dips = [k for k in range(1, len(smooth) - 1) if smooth[k] < smooth[k - 1] and smooth[k] <= smooth[k + 1]]
+    deep = [k for k in dips if smooth[k] < 0.93 * max(smooth[max(k - 6, 0) : k + 7])]
+    assert len(deep) >= 4, f"{len(deep)} gaps between teeth seen"
+
+
+def test_tooth_row_keeps_its_size_relative_to_the_face(face: np.ndarray) -> None:
+    """The row's height follows the face (inter-ocular distance), not the pixels: at 400 and 1000 px the
+    bright rows under the upper lip span the same share of the inter-ocular distance (within 25 %)."""
+    heights = []
+    for width in (400, 1000):
+        img = cv2.resize(face, (width, round(face.shape[0] * width / face.shape[1])), interpolation=cv2.INTER_AREA)
+        pts = _points(img)
+        iod = inter_ocular(pts)
+        target = _opened(pts, 0.3 * iod)
+        frame = img.copy()
+        cv2.fillPoly(frame, [np.round(target[INNER_MOUTH_POLYGON, :2]).astype(np.int32)], (30, 20, 20))
+        ToothRow.for_skin(face_colours(img, pts)[:3] * 255)(frame, target, iod)
+        x = int(round(target[UPPER_INNER_LIP[5], 0]))
+        column = _luma(frame)[:, x - 1 : x + 2].mean(1)
+        y0, y1 = int(target[UPPER_INNER_LIP[5], 1]), int(target[LOWER_INNER_LIP[5], 1])
+        heights.append(float((column[y0:y1] > 120).sum()) / iod)
+    assert heights[0] > 0.05 and abs(heights[0] - heights[1]) < 0.25 * heights[1], heights
+
+
+def test_tooth_colour_is_brighter_than_the_skin_and_lit_like_it() -> None:
+    """Off-white, warmer under warm light (R >= G >= B), brighter than the skin; relatively more so on a
+    dark skin (enamel reflects far more than dark skin), never past white (so only just above a very light one)."""
+    luma = np.array([0.299, 0.587, 0.114])
+    for skin in ((205, 150, 125), (86, 48, 34), (240, 225, 215), (120, 120, 120)):
+        c = tooth_colour(np.array(skin, np.float32))
+        assert c.max() <= 255 and c[0] >= c[1] >= c[2]
+        skin_luma = np.array(skin) @ luma
+        assert c @ luma > (1.15 * skin_luma if skin_luma < 200 else skin_luma)
+    light, dark = tooth_colour(np.array([205.0, 150, 125])), tooth_colour(np.array([86.0, 48, 34]))
+    assert dark @ luma / (np.array([86, 48, 34]) @ luma) > light @ luma / (np.array([205, 150, 125]) @ luma)
+
+
+def test_hybrid_closed_mouth_draws_nothing(face: np.ndarray) -> None:
+    img = fit_size(face, 512)
+    pts = _points(img)
+    frame = img.copy()
+    closed = pts.copy()
+    closed[LOWER_INNER_LIP, :2] = closed[UPPER_INNER_LIP, :2]
+    HybridMouth.for_face(img, pts)(frame, closed, inter_ocular(pts))
+    assert np.array_equal(frame, img)
+
+
+@pytest.mark.parametrize(("width", "dark"), SIZES)
 def test_learned_mouth_is_darker_inside_than_the_skin(face: np.ndarray, width: int, dark: bool) -> None:
     """What the shipped network does draw: an opening darker than the skin round it (P10 0.18-0.49 x
     the cheeks' luma), on every size and on the darkened face."""
@@ -139,6 +217,15 @@ def test_face_colours_follow_the_skin(face: np.ndarray) -> None:
     light, dark = face_colours(img, pts), face_colours((img * 0.5).astype(np.uint8), pts)
     assert np.all(dark[:3] < 0.6 * light[:3])
     assert np.allclose(dark[3:], light[3:], atol=0.1)  # lip relative to skin: unchanged by the light
+
+
+def test_hybrid_is_a_photo_mode_choice() -> None:
+    from talkinghead.config import GenerateOptions
+    from talkinghead.pipeline import check_options
+
+    assert check_options(GenerateOptions(mouth="hybrid")).mouth == "hybrid"
+    with pytest.raises(TalkingHeadError, match="painted, learned or hybrid"):
+        check_options(GenerateOptions(mouth="teeth"))
 
 
 def test_generate_refuses_an_unknown_mouth(tmp_path) -> None:

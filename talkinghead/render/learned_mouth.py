@@ -24,13 +24,14 @@ from talkinghead.face.indices import (
 )
 from talkinghead.models.mouth import MouthConfig, MouthNet
 from talkinghead.render.mouth_interior import CHEEKS
+from talkinghead.render.tooth_row import ToothRow, mouth_box, opening_alpha
 from talkinghead.weights import WeightsRef, load_model
 
 CORNERS = (61, 291)  # outer lip corners: they fix the patch's position, angle and scale
 MOUTH_SPAN = 0.7  # share of the patch width between the corners
 CENTRE_Y = 0.4  # the corners' height in the patch (the jaw opens downwards)
 OPEN_GAP = 0.02  # inner-lip gap (x inter-ocular) below which nothing is drawn, as for the painted interior
-_SS = 4  # supersampling of the patch's inside mask
+_SS = 4  # supersampling of the patch's inside mask (the drawn opening's own: tooth_row.opening_alpha)
 
 
 def patch_transform(points: np.ndarray, cfg: MouthConfig) -> np.ndarray:
@@ -124,20 +125,46 @@ class LearnedMouth:
     def __call__(self, frame: np.ndarray, target: np.ndarray, inter_ocular: float) -> None:
         if mouth_gap(target) < OPEN_GAP * inter_ocular:
             return
-        poly = target[INNER_MOUTH_POLYGON, :2].astype(np.float64)
-        h, w = frame.shape[:2]
-        x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - 3, 0)
-        x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + 3, [w, h])
-        if x1 - x0 < 3 or y1 - y0 < 3:
+        box = mouth_box(target, frame.shape[:2])
+        if box is None:
             return
+        x0, y0, x1, y1 = box
         patch, m = self.interior(target)
         back = cv2.invertAffineTransform(m)
         back[:, 2] -= [x0, y0]
         img = cv2.warpAffine(patch, back, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        ss = 2
-        mask = np.zeros(((y1 - y0) * ss, (x1 - x0) * ss), np.uint8)
-        cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * ss * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
-        alpha = cv2.GaussianBlur(mask, (0, 0), 0.7 * ss)
-        a = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32)[..., None] / 255.0
+        img = self.over_interior(np.clip(img, 0, 255), target, inter_ocular, box)
+        a = opening_alpha(target, box)[..., None]
         roi = frame[y0:y1, x0:x1].astype(np.float32)
-        frame[y0:y1, x0:x1] = np.clip(roi * (1 - a) + np.clip(img, 0, 255) * a, 0, 255).astype(np.uint8)
+        frame[y0:y1, x0:x1] = np.clip(roi * (1 - a) + img * a, 0, 255).astype(np.uint8)
+
+    def over_interior(
+        self, img: np.ndarray, target: np.ndarray, inter_ocular: float, box: tuple[int, int, int, int]
+    ) -> np.ndarray:
+        """What is drawn over the network's interior before the lips clip it (nothing here; teeth in the hybrid)."""
+        return img
+
+
+@dataclass
+class HybridMouth(LearnedMouth):
+    """The learned interior (cavity, tongue, shading) with a geometric tooth row over it (render/tooth_row.py):
+    the network alone draws no distinct teeth (the corpus rarely shows them), the row alone no cavity."""
+
+    teeth: ToothRow | None = None
+
+    def __post_init__(self) -> None:
+        if self.teeth is None:
+            self.teeth = ToothRow.for_skin(self.colours[:3] * 255.0)
+
+    @classmethod
+    def for_face(cls, image: np.ndarray, points: np.ndarray, weights: WeightsRef = "mouth") -> HybridMouth:
+        return cls(load_mouth_net(weights), face_colours(image, points))
+
+    def over_interior(
+        self, img: np.ndarray, target: np.ndarray, inter_ocular: float, box: tuple[int, int, int, int]
+    ) -> np.ndarray:
+        """The teeth replace the interior where they are (then the lips clip both at once: no seam of the
+        network's dark under-lip band between lip and teeth)."""
+        assert self.teeth is not None
+        layer = self.teeth.layer(target, inter_ocular, box)
+        return img if layer is None else layer.over(img)
