@@ -10,6 +10,8 @@ video, what does marking cost, and how visible is it.
 4. Cost: time spent in the watermark and the signing vs. the whole generate / dub, and PSNR marked vs unmarked.
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/provenance.py --photos 20 --dubs 20 [--fp-limit 0] [--data DIR]
+The issue's 100 clips, only outputs that carry the watermark (RESULTS.md, fourth pass): --photos 91 --dubs 11
+--marked-only --dub-glob 'multivsr*,grid*' --seed 6 --no-fp --no-psnr --state FILE.
 With `--state FILE` every finished clip, marked real clip, video and frame is appended to FILE (JSON lines) and a
 rerun with the same arguments skips them: a long run can be stopped and resumed. The false-positive part also
 counts the tail of the detector's null distribution (TAIL_Z), which the threshold's union bound rests on.
