@@ -10,6 +10,8 @@ video, what does marking cost, and how visible is it.
 4. Cost: time spent in the watermark and the signing vs. the whole generate / dub, and PSNR marked vs unmarked.
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/provenance.py --photos 20 --dubs 20 [--fp-limit 0] [--data DIR]
+The issue's 100 clips, only outputs that carry the watermark (RESULTS.md, fourth pass): --photos 91 --dubs 11
+--marked-only --dub-glob 'multivsr*,grid*' --seed 6 --no-fp --no-psnr --state FILE.
 With `--state FILE` every finished clip, marked real clip, video and frame is appended to FILE (JSON lines) and a
 rerun with the same arguments skips them: a long run can be stopped and resumed. The false-positive part also
 counts the tail of the detector's null distribution (TAIL_Z), which the threshold's union bound rests on.
@@ -177,11 +179,36 @@ def psnr(a: Path, b: Path) -> float:
     return float(10 * np.log10(255.0**2 / max(se / n, 1e-12)))
 
 
+def output_size(path: Path) -> tuple[int, int]:
+    """(width, height) of the output made from a portrait (`fit_size`: even sides) or a talking clip (its own)."""
+    if path.suffix.lower() == ".mp4":
+        return _video_size(path)
+    from talkinghead.media.image import fit_size
+
+    h, w = fit_size(cv2.imread(os.fspath(path)), None).shape[:2]
+    return w, h
+
+
+def would_be_marked(path: Path) -> bool:
+    """Whether the output made from this portrait or clip carries the watermark (shorter side >= the floor)."""
+    from talkinghead.provenance.stamp import MIN_WATERMARK_SIDE
+
+    return min(output_size(path)) >= MIN_WATERMARK_SIDE
+
+
 def clip_jobs(
-    n_photos: int, n_dubs: int, rng: random.Random, dub_glob: str = "*.mp4", min_side: int = 0, max_side: int = 0
+    n_photos: int,
+    n_dubs: int,
+    rng: random.Random,
+    dub_glob: str = "*.mp4",
+    min_side: int = 0,
+    max_side: int = 0,
+    marked_only: bool = False,
 ) -> list[dict]:
     """What to render: (mode, source, speech, seconds, seed) for each clip, drawn from the corpus up front so that
-    the result does not depend on how many workers render them."""
+    the result does not depend on how many workers render them. `dub_glob`: one pattern or several, comma
+    separated; the clips of the first come first (each pattern's clips shuffled). `marked_only`: only sources
+    whose output carries the watermark."""
 
     def side(p: Path) -> int:
         return max(cv2.imread(os.fspath(p)).shape[:2])
@@ -189,13 +216,34 @@ def clip_jobs(
     portraits = sorted(
         p
         for p in (DATA / "portraits").glob("*.jpg")
-        if (not min_side or side(p) >= min_side) and (not max_side or side(p) <= max_side)
+        if (not min_side or side(p) >= min_side)
+        and (not max_side or side(p) <= max_side)
+        and (not marked_only or would_be_marked(p))
     )
     speech = sorted((DATA / "speech").glob("*.flac"))
-    videos = sorted(p for p in (DATA / "talking").rglob(dub_glob) if not p.name.startswith("grid"))
-    videos += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:10] if dub_glob == "*.mp4" else []
+    patterns = dub_glob.split(",")
+    groups: list[list[Path]] = []
+    for pattern in patterns:
+        found = sorted(p for p in (DATA / "talking").rglob(pattern) if p.suffix == ".mp4")
+        if len(patterns) == 1 and pattern == "*.mp4":  # the default: the non-GRID clips and 10 GRID ones
+            found = [p for p in found if not p.name.startswith("grid")]
+            found += sorted((DATA / "talking" / "val").glob("grid*.mp4"))[:10]
+        elif pattern == "*.mp4" or not pattern.startswith("grid"):
+            found = [p for p in found if not p.name.startswith("grid")]
+        groups.append(found)
+    videos: list[Path] = []
+    for found in groups:
+        found = [p for p in found if p not in videos]
+        if marked_only:
+            if len(found) > 100:  # GRID: 1000 clips of one size; a random 100 are enough to draw from
+                found = rng.sample(found, 100)
+            found = [p for p in found if would_be_marked(p)]
+        if len(groups) > 1:
+            rng.shuffle(found)
+        videos += found
     rng.shuffle(portraits)
-    rng.shuffle(videos)
+    if len(groups) == 1:
+        rng.shuffle(videos)
     srcs = [("photo", p) for p in portraits[:n_photos]] + [("dub", v) for v in videos[:n_dubs]]
     return [
         {"k": k, "mode": m, "src": src, "speech": rng.choice(speech), "seconds": rng.uniform(3.0, 10.0)}
@@ -240,18 +288,20 @@ def one_clip(job: dict, folder: Path) -> dict | None:
     total = time.perf_counter() - t
     row: dict = {"mode": mode, "source": src.name, "seconds": round(job["seconds"], 2), "path": out}
     row.update(mark_s=timer.mark, sign_s=timer.sign, total_s=total)
-    if mode == "photo":
+    twin = job.get("twin", True)  # the unmarked twin (PSNR): off with --no-psnr
+    if twin and mode == "photo":
         generate(src, audio, plain, seed=k, animator=_ANIMATOR, watermark=False)
-    else:
+    elif twin:
         dub(src, audio, plain, watermark=False)
     label = read_label(out)
     with av.open(os.fspath(out)) as c:
         cc = c.streams.video[0].codec_context
         row["size"], row["shape"] = max(cc.width, cc.height), f"{cc.width}x{cc.height}"
+        row["short"] = min(cc.width, cc.height)
     row["job_id"] = label["job_id"] if label else None
     row["watermark_on"] = bool(label and label["watermark"])
-    row["psnr"] = psnr(out, plain)
-    if k % 5 == 0:  # the mark alone: lossless renders with and without it (encoder noise left out)
+    row["psnr"] = psnr(out, plain) if twin else None
+    if twin and k % 5 == 0:  # the mark alone: lossless renders with and without it (encoder noise left out)
         a, b = folder / f"lossless{k}_a.mp4", folder / f"lossless{k}_b.mp4"
         if mode == "photo":
             generate(src, audio, a, seed=k, animator=_ANIMATOR, crf=0)
@@ -271,9 +321,9 @@ def one_clip(job: dict, folder: Path) -> dict | None:
         if v != out:
             v.unlink()
     for p in (out, plain, audio):
-        p.unlink()
+        p.unlink(missing_ok=True)
     print(
-        f"{mode} {k} {src.name} ({row['shape']}): {job['seconds']:.1f}s, psnr {row['psnr']:.2f} dB "
+        f"{mode} {k} {src.name} ({row['shape']}): {job['seconds']:.1f}s, psnr {row['psnr'] or float('nan'):.2f} dB "
         f"(mark alone {row.get('psnr_mark', float('nan')):.2f}), mark {timer.mark:.3f}s sign {timer.sign:.3f}s "
         f"of {total:.1f}s; " + " ".join(f"{t}:{row[t]['z']}{'E' if row[t]['payload_ok'] else ''}" for t in TRANSFORMS),
         flush=True,
@@ -529,10 +579,11 @@ def _duration(path: Path) -> float:
 
 
 def _rates(cs: list[dict]) -> dict[str, str]:
-    """Per transformation: clips found with the job id exact, clips found, clips found with a wrong job id."""
+    """Per transformation: clips found with the job id exact, clips found, clips found with a wrong job id, and
+    the lowest sync z."""
     return {
         k: f"{sum(c[k]['found'] and c[k]['payload_ok'] for c in cs)} exact, {sum(c[k]['found'] for c in cs)} found"
-        f", {sum(c[k].get('wrong', False) for c in cs)} wrong"
+        f", {sum(c[k].get('wrong', False) for c in cs)} wrong, min z {min(c[k]['z'] for c in cs)}"
         for k in TRANSFORMS
     }
 
@@ -557,7 +608,18 @@ def main() -> None:
     ap.add_argument("--micro", action="store_true", help="only the per-frame marking and signing costs")
     ap.add_argument("--min-side", type=int, default=0, help="only portraits whose longer side is at least this")
     ap.add_argument("--max-side", type=int, default=0, help="only portraits whose longer side is at most this")
-    ap.add_argument("--dub-glob", default="*.mp4", help="which talking clips to dub, e.g. 'multivsr*' (the large ones)")
+    ap.add_argument(
+        "--dub-glob",
+        default="*.mp4",
+        help="which talking clips to dub, e.g. 'multivsr*' (the large ones); several, comma separated, are taken in "
+        "that order (e.g. 'multivsr*,grid*')",
+    )
+    ap.add_argument(
+        "--marked-only",
+        action="store_true",
+        help="only portraits and clips whose output carries the watermark (shorter side >= MIN_WATERMARK_SIDE)",
+    )
+    ap.add_argument("--no-psnr", action="store_true", help="skip the unmarked twin renders (PSNR): detection only")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--state", type=Path, default=None, help="finished items (JSON lines): rerun with it to resume")
     ap.add_argument("--real-sides", default="", help="--marked-real: only clips whose longer side is in LO-HI px")
@@ -578,7 +640,11 @@ def main() -> None:
     if args.no_clips:
         args.photos = args.dubs = 0
     state = State(args.state)
-    jobs = clip_jobs(args.photos, args.dubs, random.Random(args.seed), args.dub_glob, args.min_side, args.max_side)
+    jobs = clip_jobs(
+        args.photos, args.dubs, random.Random(args.seed), args.dub_glob, args.min_side, args.max_side, args.marked_only
+    )
+    for j in jobs:
+        j["twin"] = not args.no_psnr
     keys = [f"clip{args.seed}:{j['k']}:{j['mode']}:{j['src'].name}" for j in jobs]
     with (
         tempfile.TemporaryDirectory() as d,
@@ -621,20 +687,31 @@ def main() -> None:
             if (cs := [c for c in real_rows if lo <= c["size"] < hi])
         }
     result["clips"] = {m: sum(c["mode"] == m for c in rows) for m in ("photo", "dub")}
-    result["detection"] = _rates(rows) if rows else {}
+    result["marked"] = sum(bool(c.get("watermark_on")) for c in rows)
+    marked = [c for c in rows if c.get("watermark_on")]
+    result["detection"] = _rates(marked) if marked else {}
+    result["not_marked"] = [f"{c['source']} ({c['shape']})" for c in rows if not c.get("watermark_on")]
     for mode in ("photo", "dub"):
         for lo, hi in ((0, 300), (300, 500), (500, 10**5)):
             cs = [c for c in rows if lo <= c["size"] < hi and c["mode"] == mode]
             if cs:
                 result[f"detection_{mode}_{lo}-{hi}px"] = {"clips": len(cs), **_rates(cs)}
+    for lo, hi in ((288, 400), (400, 600), (600, 10**5)):  # marked clips by their shorter side
+        cs = [c for c in marked if lo <= c.get("short", 0) < hi]
+        if cs:
+            result[f"detection_marked_shorter_{lo}-{hi}px"] = {
+                "clips": len(cs),
+                "photo": sum(c["mode"] == "photo" for c in cs),
+                **_rates(cs),
+            }
     for mode in ("photo", "dub"):
         cs = [c for c in rows if c["mode"] == mode]
         if cs:
             result[f"{mode}_cost"] = {
                 "mark_pct": round(100 * sum(c["mark_s"] for c in cs) / sum(c["total_s"] for c in cs), 2),
                 "sign_pct": round(100 * sum(c["sign_s"] for c in cs) / sum(c["total_s"] for c in cs), 2),
-                "psnr_outputs_min": round(min(c["psnr"] for c in cs), 2),
-                "psnr_outputs_mean": round(float(np.mean([c["psnr"] for c in cs])), 2),
+                "psnr_outputs_min": round(min(ps), 2) if (ps := [c["psnr"] for c in cs if c["psnr"]]) else None,
+                "psnr_outputs_mean": round(float(np.mean(ps)), 2) if ps else None,
                 "psnr_mark_alone": [round(c["psnr_mark"], 2) for c in cs if "psnr_mark" in c],
             }
     result["strip"] = {
