@@ -4,7 +4,10 @@ Starts `talkinghead serve` in a subprocess on a free loopback port, then, with t
 
 1. agreement: streams the built-in speech as fast as it can and compares the mouth opening measured on the
    received JPEG frames (face mesh, inner-lip gap / inter-ocular, `metrics/mouth.py`'s measure) with the one
-   measured on the offline `generate` MP4 of the same audio and seed: Pearson correlation per frame;
+   measured on the offline `generate` MP4 of the same audio and seed: Pearson correlation per frame. With
+   `--agreement-audio programme`, the same on `--agreement-seconds` of the live part's programme instead,
+   reported over the first 10 s, after it, and per minute (the issue's stream runs for minutes; the built-in
+   speech is mostly the running statistics' warm-up);
 2. live: one stream of `--minutes` of speech (the built-in speech and corpus speech if present, looped, with
    pauses) sent in real time in `--chunk-ms` chunks, the way a microphone delivers it (a chunk leaves when its
    last sample has been "spoken"). For each frame k (time k / fps), the audio-to-mouth delay is its arrival
@@ -16,6 +19,7 @@ Prints one JSON object. The machine's load average is printed too: on a shared m
 
 Run: nice -n 10 .venv/bin/python benchmarks/bench_stream.py [--minutes 2] [--size 512] [--chunk-ms 20]
      [--lookahead 0.15] [--quality 90] [--face PHOTO] [--ten-minutes] [--skip-agreement] [--skip-live]
+     [--agreement-audio builtin|programme|FILE] [--agreement-seconds 120]
      .venv/bin/python benchmarks/bench_stream.py --motion-sweep [--lookaheads 0.1 0.15]   (motion only; no server)
 """
 
@@ -31,6 +35,8 @@ import sys
 import tempfile
 import threading
 import time
+import wave
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -79,16 +85,23 @@ def _programme(seconds: float) -> np.ndarray:
     return np.concatenate(out)[: int(seconds * 16000)]
 
 
-def _mouth_of(frames: list[np.ndarray]) -> np.ndarray:
+def _mouth_of(frames: Iterable[np.ndarray]) -> np.ndarray:
+    """Mouth opening (inner-lip gap / inter-ocular, face mesh) of each RGB frame; NaN where no face is found."""
     from talkinghead.face.indices import mouth_opening
     from talkinghead.face.landmarks import detect_faces
 
-    out = np.full(len(frames), np.nan)
-    for k, f in enumerate(frames):
+    out = []
+    for f in frames:
         faces = detect_faces(f, max_faces=1)
-        if faces:
-            out[k] = mouth_opening(faces[0].points)
-    return out
+        out.append(mouth_opening(faces[0].points) if faces else np.nan)
+    return np.asarray(out, np.float64)
+
+
+def _decoded(jpegs: list[bytes]) -> Iterator[np.ndarray]:
+    import cv2
+
+    for data in jpegs:
+        yield cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
 def stream(
@@ -105,13 +118,12 @@ def stream(
     record: bool = False,
     face: Path = DEMO_FACE,
 ) -> dict:
-    """One stream; per-frame arrival times (and decoded frames if asked)."""
-    import cv2
+    """One stream; per-frame arrival times (and the frames' JPEG bytes if asked)."""
     from websockets.sync.client import connect
 
     chunk = int(16000 * chunk_ms / 1000)
     arrivals: list[float] = []
-    frames: list[np.ndarray] = []
+    jpegs: list[bytes] = []
     done: dict = {}
     memory: list[tuple[float, int]] = []
     with connect(url, max_size=None, open_timeout=60) as ws:
@@ -147,9 +159,8 @@ def stream(
                 k = HEADER.unpack(m[: HEADER.size])[0]
                 assert k == len(arrivals), (k, len(arrivals))
                 arrivals.append(now)
-                if keep_frames:
-                    img = cv2.imdecode(np.frombuffer(m[HEADER.size :], np.uint8), cv2.IMREAD_COLOR)
-                    frames.append(img[..., ::-1].copy())
+                if keep_frames:  # JPEG bytes (a 2-minute stream decoded would hold gigabytes)
+                    jpegs.append(m[HEADER.size :])
                 if now - last_mem > 5.0:
                     memory.append((now, rss.memory_info().rss))
                     last_mem = now
@@ -165,7 +176,7 @@ def stream(
     return {
         "t0": t0[0],
         "arrivals": np.array(arrivals),
-        "frames": frames,
+        "jpegs": jpegs,
         "done": done,
         "memory": memory,
         "video": video,
@@ -219,7 +230,7 @@ def agreement(url: str, tmp: str, args: argparse.Namespace, rss: psutil.Process)
             record=True,
             face=args.face,
         )
-        a = _mouth_of(got["frames"])
+        a = _mouth_of(_decoded(got["jpegs"]))
         recorded = Path(tmp) / "recorded.mp4"
         recorded.write_bytes(got["video"])
         a_mp4 = _mouth_of([f for _, f in iter_frames(recorded)])  # the stream's MP4: H.264 + watermark, as generate
@@ -245,6 +256,80 @@ def agreement(url: str, tmp: str, args: argparse.Namespace, rss: psutil.Process)
                 out[key][name]["ceiling_offline_vs_its_jpeg"] = _corr(
                     _mouth_of([_jpeg(f, args.quality) for f in offline]), b
                 )
+    return out
+
+
+def _windows(a: np.ndarray, b: np.ndarray, fps: float = 25.0) -> dict:
+    """Pearson r of two per-frame series over the first 10 s, after it, each minute, and the whole: the first
+    seconds are the running statistics' warm-up, so a long figure must not be read as a short one."""
+    n = min(len(a), len(b))
+    out: dict = {"whole": _corr(a[:n], b[:n])}
+    ten = int(10 * fps)
+    out["first_10s"] = _corr(a[:ten], b[:ten])
+    if n > ten + 50:
+        out["after_10s"] = _corr(a[ten:n], b[ten:n])
+    minute = int(60 * fps)
+    if n > minute:
+        out["per_minute"] = [_corr(a[i : min(i + minute, n)], b[i : min(i + minute, n)]) for i in range(0, n, minute)]
+    return out
+
+
+def agreement_programme(url: str, tmp: str, args: argparse.Namespace, rss: psutil.Process) -> dict:
+    """The long measure: `--agreement-seconds` of the live part's programme (built-in speech + corpus speech
+    with pauses: many voices and recordings) or of an audio file (`--agreement-audio FILE`), streamed as fast
+    as it can go (frames depend on the audio only, never on its pacing) with head motion, against `generate`
+    (watermarked, as shipped) of the same WAV and seed; the identical-motion ceiling (the offline motion
+    rendered in-process, JPEG-encoded); and the motion-level lip gap (streamed `MotionStream` vs
+    `Animator.motion`, no rendering). Each as `_windows`: first 10 s, after it, per minute, whole."""
+    import torch
+
+    import talkinghead as th
+    from talkinghead.config import GenerateOptions
+    from talkinghead.media.inputs import load_speech
+    from talkinghead.media.video_reader import iter_frames
+    from talkinghead.motion.stream import MotionStream
+    from talkinghead.pipeline import Animator
+
+    path = Path(tmp) / "programme.wav"
+    if args.agreement_audio == "programme":
+        samples = _programme(args.agreement_seconds)
+    else:
+        samples = load_speech(args.agreement_audio)[1][: int(args.agreement_seconds * 16000)]
+    pcm = (np.clip(samples, -1, 1) * 32767).round().astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(pcm.tobytes())
+    speech = load_speech(path)[1]  # exactly what generate reads from the file
+    torch.set_num_threads(1)
+    anim = Animator()
+    anim.set_source(args.face, size=args.size)
+    opts = GenerateOptions(seed=0, size=args.size)
+    n_frames = max(1, int(round(len(speech) / 16000 * opts.fps)))
+    name = args.agreement_audio if args.agreement_audio == "programme" else Path(args.agreement_audio).name
+    out: dict = {"audio": name, "seconds": round(len(speech) / 16000, 2), "face": args.face.name}
+    out["quality"] = args.quality
+    t = time.perf_counter()
+    got = stream(url, speech, args.size, 40, args.lookahead, False, True, rss, None, args.quality, face=args.face)
+    out["stream_wall_s"] = round(time.perf_counter() - t, 1)
+    a = _mouth_of(_decoded(got["jpegs"]))
+    del got
+    offline = Path(tmp) / "offline.mp4"
+    th.generate(args.face, path, offline, size=args.size, seed=0)
+    b = _mouth_of(f for _, f in iter_frames(offline))
+    ceiling = _mouth_of(_jpeg(f, args.quality) for f in anim.frames(speech, n_frames, opts))
+    out["frames_streamed"], out["frames_offline"] = len(a), len(b)
+    out["faces_missed_streamed_offline"] = [int(np.isnan(a).sum()), int(np.isnan(b).sum())]
+    out["streamed_vs_generate"] = _windows(a, b)
+    out["ceiling_identical_motion"] = _windows(ceiling, b)
+    out["opening_std_ratio_streamed_over_generate"] = round(float(np.nanstd(a) / np.nanstd(b)), 3)
+    ms = MotionStream(anim.mouth, anim.head, opts, None, args.lookahead)
+    pieces = [ms.push(speech[i : i + 640]) for i in range(0, len(speech), 640)] + [ms.finish()]
+    gap_s = anim.mouth.lip_gaps(np.concatenate([p.mouth for p in pieces]))
+    gap_o = anim.mouth.lip_gaps(anim.motion(speech, n_frames, opts).mouth)
+    out["motion_lip_gap"] = _windows(gap_s, gap_o)
+    out["motion_lip_gap_std_ratio"] = round(float(gap_s.std() / gap_o.std()), 3)
     return out
 
 
@@ -299,6 +384,14 @@ def main() -> None:
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality of the streamed frames")
     ap.add_argument("--face", type=Path, default=DEMO_FACE, help="the photo streamed (default: the built-in one)")
     ap.add_argument("--skip-agreement", action="store_true")
+    ap.add_argument(
+        "--agreement-audio",
+        default="builtin",
+        help="agreement on the built-in ~8 s speech (with and without head motion); 'programme': on the live "
+        "part's programme of --agreement-seconds (many speakers, with pauses); or an audio FILE (its first "
+        "--agreement-seconds; one voice): head motion, figures per minute and over the first 10 s",
+    )
+    ap.add_argument("--agreement-seconds", type=float, default=120.0, help="length of the programme agreement")
     ap.add_argument("--skip-live", action="store_true")
     ap.add_argument(
         "--motion-sweep", action="store_true", help="only the streamed vs offline lip gap per look-ahead (no server)"
@@ -353,7 +446,8 @@ def main() -> None:
             stream(url, silence, args.size, args.chunk_ms, args.lookahead, False, False, rss, face=args.face)
 
             if not args.skip_agreement:
-                result["agreement"] = agreement(url, tmp, args, rss)
+                measure = agreement if args.agreement_audio == "builtin" else agreement_programme
+                result["agreement"] = measure(url, tmp, args, rss)
                 print(json.dumps(result["agreement"]), flush=True)
 
             if not args.skip_live:

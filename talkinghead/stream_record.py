@@ -20,22 +20,31 @@ from talkinghead.audio.features import SAMPLE_RATE
 from talkinghead.config import GenerateOptions
 from talkinghead.media import VideoWriter
 from talkinghead.media.mux import join_segments
-from talkinghead.provenance.stamp import Stamp
+from talkinghead.provenance.stamp import Stamp, mouth_spare
+from talkinghead.provenance.watermark import Spare
 from talkinghead.types import Waveform
 
 
 class StreamRecorder:
     """`write(frame)` and `add_audio(samples)` in any order while streaming; `close()` finishes the MP4 at
-    `out`; `abort()` (or an exception inside `with`) leaves nothing behind."""
+    `out`; `abort()` (or an exception inside `with`) leaves nothing behind. `spare` (`mouth_spare` of the photo's
+    landmarks): the animated mouth, left out of the watermark as `generate` leaves it."""
 
     def __init__(
-        self, out: str | os.PathLike[str], width: int, height: int, fps: float, stamp: Stamp, crf: int = 20
+        self,
+        out: str | os.PathLike[str],
+        width: int,
+        height: int,
+        fps: float,
+        stamp: Stamp,
+        crf: int = 20,
+        spare: Spare | None = None,
     ) -> None:
         self.out = Path(out)
         self.stamp = stamp
         self._video_path = self.out.with_name(f".{self.out.name}.video.mp4")
         self._audio_path = self.out.with_name(f".{self.out.name}.audio.f32")
-        marks = stamp.segment_args(width, height)
+        marks = stamp.segment_args(width, height, spare)
         self._writer = VideoWriter(self._video_path, width, height, fps=fps, crf=crf, **marks)
         self._audio = open(self._audio_path, "wb")  # noqa: SIM115 - closed in close/abort
         self.samples = 0
@@ -99,7 +108,8 @@ def stream_to_file(
 
     h, w = animator.source.image.shape[:2]
     stamp = Stamp.new("photo", opts.watermark, list(inputs), {"stream": True, **asdict(opts)}, (w, h))
-    with StreamRecorder(out, w, h, opts.fps, stamp, crf=opts.crf) as recorder:
+    spare = mouth_spare(animator.source.points)  # the mouth is left unmarked, as generate leaves it
+    with StreamRecorder(out, w, h, opts.fps, stamp, crf=opts.crf, spare=spare) as recorder:
 
         def audio() -> Iterator[np.ndarray]:
             for chunk in chunks:

@@ -188,3 +188,35 @@ def test_stream_priors_belong_to_the_shipped_lips_model(animator):
     assert len(priors["mel_mean"]) == 80 and 0.01 < priors["gap_std"] < 0.5
     assert priors["lips_fingerprint"] == lips_fingerprint(animator.mouth), "rerun scripts/stream_priors.py"
     assert _gap_prior(animator.mouth) == priors["gap_std"]
+
+
+def test_recorded_stream_leaves_the_mouth_unmarked(tmp_path):
+    """A stream's MP4 (`stream_to_file`, and the server's `record`) fades the watermark out round the photo's
+    mouth, as `generate` does (`mouth_spare`): flat grey frames come back flat there and marked elsewhere."""
+    from types import SimpleNamespace
+
+    from talkinghead.face.indices import LEFT_IRIS, LOWER_OUTER_LIP, RIGHT_IRIS, UPPER_OUTER_LIP
+    from talkinghead.media.video_reader import iter_frames
+    from talkinghead.provenance.stamp import mouth_spare
+    from talkinghead.stream_record import stream_to_file
+
+    side = 320
+    pts = np.full((478, 3), 160.0)
+    pts[LEFT_IRIS[0], 0], pts[RIGHT_IRIS[0], 0] = 110.0, 210.0  # 100 px between the eyes
+    lips = UPPER_OUTER_LIP + LOWER_OUTER_LIP
+    pts[lips, :2] = np.linspace([130.0, 200.0], [190.0, 225.0], len(lips))
+    grey = np.full((side, side, 3), 128, np.uint8)
+    fake = SimpleNamespace(
+        source=SimpleNamespace(image=grey, points=pts),
+        stream=lambda chunks, opts: (grey.copy() for _ in chunks),
+    )
+    out = stream_to_file(fake, [np.zeros(640, np.float32)] * 25, tmp_path / "s.mp4", GenerateOptions(), [])
+    y = np.stack([f[..., 1].astype(float) for _, f in iter_frames(out)])  # green ~ luma on grey
+    s = mouth_spare(pts)
+    assert s is not None
+    inside = y[:, int(s.y0) + 8 : int(s.y1) - 8, int(s.x0) + 8 : int(s.x1) - 8]
+    outside = np.concatenate(
+        [y[:, : int(s.y0) - 40].reshape(len(y), -1), y[:, int(s.y1) + 40 :].reshape(len(y), -1)], 1
+    )
+    assert np.abs(outside - 128).mean() > 0.5, "the mark is there outside the mouth"
+    assert np.abs(inside - 128).mean() < 0.25 * np.abs(outside - 128).mean(), "and faded out round the mouth"

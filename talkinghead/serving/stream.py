@@ -324,12 +324,14 @@ async def _run(
         recorder = None
         try:
             if tmp is not None:
-                from talkinghead.provenance.stamp import Stamp
+                from talkinghead.provenance.stamp import Stamp, mouth_spare
                 from talkinghead.stream_record import StreamRecorder
 
                 h, w = anim.source.image.shape[:2]
                 stamp = Stamp.new("photo", opts.watermark, [], {"stream": True, **asdict(opts)}, (w, h))
-                recorder = StreamRecorder(Path(tmp.name) / "stream.mp4", w, h, opts.fps, stamp, crf=opts.crf)
+                spare = mouth_spare(anim.source.points)  # the mouth is left unmarked, as generate leaves it
+                path = Path(tmp.name) / "stream.mp4"
+                recorder = StreamRecorder(path, w, h, opts.fps, stamp, crf=opts.crf, spare=spare)
             sent = [0]
 
             def audio() -> Any:
