@@ -125,16 +125,23 @@ def test_hybrid_mouth_has_bright_teeth_and_a_dark_cavity(face: np.ndarray, width
     assert cavity < 0.5 * cheeks, f"no dark cavity ({cavity / cheeks:.2f})"
 
 
-def _row_profile(face: np.ndarray, width: int) -> tuple[np.ndarray, float]:
-    """Luma along the upper teeth (a line 0.04 x inter-ocular under the upper inner lip, across the middle
-    half of the mouth) of the tooth row alone on a flat grey opening, and the inter-ocular distance."""
+def _row_alone(face: np.ndarray, width: int, fill: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, float]:
+    """The face at `width` px with its lips pulled 0.3 x inter-ocular apart, the opening filled flat with `fill`
+    and the tooth row alone drawn over it: (frame, target points, inter-ocular distance)."""
     img = cv2.resize(face, (width, round(face.shape[0] * width / face.shape[1])), interpolation=cv2.INTER_AREA)
     pts = _points(img)
     iod = inter_ocular(pts)
     target = _opened(pts, 0.3 * iod)
     frame = img.copy()
-    cv2.fillPoly(frame, [np.round(target[INNER_MOUTH_POLYGON, :2]).astype(np.int32)], (60, 40, 40))
+    cv2.fillPoly(frame, [np.round(target[INNER_MOUTH_POLYGON, :2]).astype(np.int32)], fill)
     ToothRow.for_skin(face_colours(img, pts)[:3] * 255)(frame, target, iod)
+    return frame, target, iod
+
+
+def _row_profile(face: np.ndarray, width: int) -> tuple[np.ndarray, float]:
+    """Luma along the upper teeth (a line 0.04 x inter-ocular under the upper inner lip, across the middle
+    half of the mouth) of the tooth row alone on a flat grey opening, and the inter-ocular distance."""
+    frame, target, iod = _row_alone(face, width, (60, 40, 40))
     upper = target[UPPER_INNER_LIP, :2]
     xs = np.arange(int(upper[2, 0]), int(upper[-3, 0]))
     ys = np.interp(xs, upper[:, 0], upper[:, 1]) + 0.04 * iod
@@ -155,13 +162,7 @@ def test_tooth_row_keeps_its_size_relative_to_the_face(face: np.ndarray) -> None
     bright rows under the upper lip span the same share of the inter-ocular distance (within 25 %)."""
     heights = []
     for width in (400, 1000):
-        img = cv2.resize(face, (width, round(face.shape[0] * width / face.shape[1])), interpolation=cv2.INTER_AREA)
-        pts = _points(img)
-        iod = inter_ocular(pts)
-        target = _opened(pts, 0.3 * iod)
-        frame = img.copy()
-        cv2.fillPoly(frame, [np.round(target[INNER_MOUTH_POLYGON, :2]).astype(np.int32)], (30, 20, 20))
-        ToothRow.for_skin(face_colours(img, pts)[:3] * 255)(frame, target, iod)
+        frame, target, iod = _row_alone(face, width, (30, 20, 20))
         x = int(round(target[UPPER_INNER_LIP[5], 0]))
         column = _luma(frame)[:, x - 1 : x + 2].mean(1)
         y0, y1 = int(target[UPPER_INNER_LIP[5], 1]), int(target[LOWER_INNER_LIP[5], 1])
