@@ -76,10 +76,13 @@ def load_weights(name_or_path: WeightsRef) -> Weights:
     return Weights(tensors, metadata)
 
 
-def load_arrays(name_or_path: WeightsRef, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Tensors `keys` of a weights file as numpy arrays, the file checked as `load_weights` checks it, without
-    importing torch (a dub's tracking starts with the lips model's reference face while torch loads)."""
-    tensors, _ = _read(_checked_path(name_or_path), "np")
+def load_arrays(name_or_path: WeightsRef, keys: tuple[str, ...], kind: str | None = None) -> dict[str, np.ndarray]:
+    """Tensors `keys` of a weights file as numpy arrays, the file checked as `load_weights` checks it (and, with
+    `kind`, refused if it is another kind of model, as `load_model` refuses it), without importing torch (a dub's
+    tracking starts with the lips model's reference face while torch loads)."""
+    tensors, metadata = _read(_checked_path(name_or_path), "np")
+    if kind is not None:
+        _check_kind(kind, name_or_path, metadata)
     missing = [k for k in keys if k not in tensors]
     if missing:
         raise InputError(f"The weights '{os.fspath(name_or_path)}' lack the tensors {', '.join(missing)}.")
@@ -88,7 +91,7 @@ def load_arrays(name_or_path: WeightsRef, keys: tuple[str, ...]) -> dict[str, np
 
 def lips_geometry(name_or_path: WeightsRef = "lips") -> MouthGeometry:
     """The `MouthGeometry` a lips model's file holds (what `MouthModel.geometry` reads), without torch."""
-    a = load_arrays(name_or_path, ("reference", "mouth_indices", "open_direction"))
+    a = load_arrays(name_or_path, ("reference", "mouth_indices", "open_direction"), kind="lips")
     return MouthGeometry(
         reference=a["reference"],
         indices=a["mouth_indices"].astype(int),
@@ -191,6 +194,17 @@ class LoadedModel:
         return self.net
 
 
+def _check_kind(kind: str, ref: WeightsRef, metadata: dict[str, str]) -> None:
+    """Refuse, with a sentence, a file whose metadata says it is another kind of model or another format version."""
+    where = f"'{os.fspath(ref)}'"
+    fmt = metadata.get("format", "")
+    if fmt.rsplit("-", 1)[0] != f"talkinghead-{kind}":
+        found = fmt.rsplit("-", 1)[0].removeprefix("talkinghead-") if fmt else "unknown"
+        raise InputError(f"The weights {where} are not a {kind} model (their format is {found}).")
+    if fmt != f"talkinghead-{kind}-1":
+        raise InputError(f"The weights {where} have format {fmt}; this talkinghead reads talkinghead-{kind}-1.")
+
+
 def load_model(kind: str, name_or_path: WeightsRef | None = None) -> LoadedModel:
     """The `kind` network ('lips', 'motion', 'sync', 'emotions', 'mouth') from the shipped weights or a trained file.
 
@@ -200,12 +214,7 @@ def load_model(kind: str, name_or_path: WeightsRef | None = None) -> LoadedModel
     ref = kind if name_or_path is None else name_or_path
     w = load_weights(ref)
     where = f"'{os.fspath(ref)}'"
-    fmt = w.metadata.get("format", "")
-    if fmt.rsplit("-", 1)[0] != f"talkinghead-{kind}":
-        found = fmt.rsplit("-", 1)[0].removeprefix("talkinghead-") if fmt else "unknown"
-        raise InputError(f"The weights {where} are not a {kind} model (their format is {found}).")
-    if fmt != f"talkinghead-{kind}-1":
-        raise InputError(f"The weights {where} have format {fmt}; this talkinghead reads talkinghead-{kind}-1.")
+    _check_kind(kind, ref, w.metadata)
     missing = [t for t in spec.tensors if t not in w.tensors]
     if missing:
         raise InputError(f"The weights {where} lack the tensors {', '.join(missing)} that a {kind} model needs.")
