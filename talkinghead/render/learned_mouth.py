@@ -24,14 +24,13 @@ from talkinghead.face.indices import (
 )
 from talkinghead.models.mouth import MouthConfig, MouthNet
 from talkinghead.render.mouth_interior import CHEEKS
-from talkinghead.render.tooth_row import ToothRow, mouth_box, opening_alpha
+from talkinghead.render.tooth_row import OPEN_GAP, ToothRow, mouth_box, opening_alpha
 from talkinghead.weights import WeightsRef, load_model
 
 CORNERS = (61, 291)  # outer lip corners: they fix the patch's position, angle and scale
 MOUTH_SPAN = 0.7  # share of the patch width between the corners
 CENTRE_Y = 0.4  # the corners' height in the patch (the jaw opens downwards)
-OPEN_GAP = 0.02  # inner-lip gap (x inter-ocular) below which nothing is drawn, as for the painted interior
-_SS = 4  # supersampling of the patch's inside mask (the drawn opening's own: tooth_row.opening_alpha)
+_SS = 4  # supersampling of the patch's inside mask (shape_maps; the frame's opening: tooth_row.opening_alpha)
 
 
 def patch_transform(points: np.ndarray, cfg: MouthConfig) -> np.ndarray:

@@ -37,7 +37,7 @@ CAVITY_SHADOW = 0.6  # darkening of the opening below the upper teeth (they and 
 SHADOW_RGB = np.array([0.85, 1.0, 1.0], np.float32)  # the shade is warm: light in a mouth comes back off red tissue
 SLIT_SHARE = 0.95  # share of a narrow opening the upper teeth fill: slightly parted lips show the teeth's edges,
 SLIT_GAP = 0.15  # up to this gap (x inter-ocular); a dark slit would read as closed lips (to the face mesh too)
-OPEN_GAP = 0.02  # gap (x inter-ocular) below which nothing is drawn, as for the interiors
+OPEN_GAP = 0.02  # inner-lip gap (x inter-ocular) below which no interior and no teeth are drawn (as painted)
 
 
 def tooth_colour(skin_rgb: np.ndarray) -> np.ndarray:
