@@ -303,7 +303,7 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Animate a photo (or an avatar) with a speech recording."""
-    from talkinghead.config import MOUTH_CHOICES, GenerateOptions
+    from talkinghead.config import GenerateOptions, check_mouth
 
     if (face is None) == (avatar is None):
         _fail(TalkingHeadError("Give either --face PHOTO or --avatar FILE (one of them)."))
@@ -350,8 +350,10 @@ def generate(
         mouth=mouth,
         lips=lips,
     )
-    if mouth not in MOUTH_CHOICES:
-        _fail(TalkingHeadError(f"--mouth must be painted, learned or hybrid, not {mouth}."))
+    try:
+        check_mouth(mouth)
+    except TalkingHeadError as exc:
+        _fail(TalkingHeadError(f"--{exc}"))
     _check_lips(lips)
 
     def job(update: Callable[[int, int], None]) -> Path:

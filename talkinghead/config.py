@@ -44,6 +44,14 @@ class DubOptions:
     lips: str = "standard"  # mouth motion from speech: one of LIPS_CHOICES
 
 
+def check_mouth(mouth: str) -> None:
+    """InputError for an unknown photo-mode interior (`mouth`)."""
+    from talkinghead.errors import InputError
+
+    if mouth not in MOUTH_CHOICES:
+        raise InputError(f"mouth must be {', '.join(MOUTH_CHOICES[:-1])} or {MOUTH_CHOICES[-1]}, not {mouth}.")
+
+
 def check_lips(lips: str) -> None:
     """InputError for an unknown `lips` choice; for "whisper", the install hint unless its extra is installed."""
     from talkinghead.errors import InputError

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from talkinghead.config import MOUTH_CHOICES, GenerateOptions, check_lips
+from talkinghead.config import GenerateOptions, check_lips, check_mouth
 from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.media import VideoWriter, fit_size, load_image
@@ -288,8 +288,7 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
         "emotion_strength": (0, 2),
         "crf": (0, 51),
     }
-    if opts.mouth not in MOUTH_CHOICES:
-        raise InputError(f"mouth must be painted, learned or hybrid, not {opts.mouth}.")
+    check_mouth(opts.mouth)
     check_lips(opts.lips)
     for name, (lo, hi) in ranges.items():
         value = getattr(opts, name)
