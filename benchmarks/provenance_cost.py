@@ -22,10 +22,8 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,19 +36,15 @@ SPEECH = "speech/en_AniTalker_english_male.flac"
 
 
 def timed(argv: list[str]) -> dict[str, float]:
-    """Run one CLI command in a fresh process: wall seconds and the child's CPU seconds (user + sys, every thread),
-    from the growth of RUSAGE_CHILDREN over the run (one child at a time)."""
-    import resource
+    """Run one CLI command in a fresh process: wall seconds and the child's CPU seconds (user + sys, every thread
+    and the photo's motion process), as bench_real_photo measures the command line."""
+    from bench_real_photo import _wall
 
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "talkinghead.cli", *argv], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu, run = _wall([sys.executable, "-m", "talkinghead.cli", *argv], env=env)
     if run.returncode:
         raise SystemExit(f"failed ({run.returncode}): {' '.join(argv)}\n{run.stderr[-3000:]}")
-    return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+    return {"wall": wall, "cpu": cpu}
 
 
 def make_inputs(corpus: Path, folder: Path, photo_s: float, dub_s: float) -> dict[str, Path]:
