@@ -1,4 +1,5 @@
-"""Photo mode's open mouths: the learned interior (render/learned_mouth.py) against the painted one.
+"""Photo mode's open mouths: the painted interior, the painted cavity with a tooth row (`teeth`,
+render/tooth_row.py) and the learned interior (render/learned_mouth.py) against real ones.
 
 Two measurements on the validation clips (../shared/data/talking/val with its prepared landmarks):
 
@@ -15,7 +16,8 @@ Run: nice -n 10 .venv/bin/python benchmarks/mouth_quality.py --corpus ../shared/
      --cache cache/talking [--grid 20 --lrcar 30] [--weights mouth --weights other.safetensors]
 Several --weights compare several learned interiors in one run: the first is reported as `learned`, the
 next as `learned2`, `learned3`, ... (painted and the real crops are shared). `hybrid` is the first network's
-interior with the geometric tooth row over it (render/tooth_row.py; `--no-hybrid` leaves it out).
+interior with the geometric tooth row over it (render/tooth_row.py; `--no-hybrid` leaves it out); `teeth` the
+painted cavity with that row (no network); `--no-learned` leaves out every network (painted and teeth only).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from talkinghead.metrics.image import ssim
 from talkinghead.motion.compose import target_points
 from talkinghead.pipeline import Animator
 from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, face_colours, load_mouth_net, mouth_gap
-from talkinghead.render.mouth_interior import face_tone, paint_mouth
+from talkinghead.render.mouth_interior import face_tone, paint_mouth, skin_colour
+from talkinghead.render.tooth_row import ToothRow
 
 CROP = 96
 OPEN = 0.08  # inner-lip gap / inter-ocular of the frames whose crops are compared
@@ -100,16 +103,17 @@ def main() -> None:
     ap.add_argument("--per-clip", type=int, default=12, help="open-mouth frames per clip for the crops")
     ap.add_argument("--weights", action="append", help="learned interior weights (repeat to compare; default mouth)")
     ap.add_argument("--no-hybrid", action="store_true", help="leave out the hybrid (first network + tooth row)")
+    ap.add_argument("--no-learned", action="store_true", help="leave out every network (learned and hybrid)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from talkinghead.metrics.quality import Lpips, fid_available, lpips_available
 
-    weights = args.weights or ["mouth"]
+    weights = [] if args.no_learned else args.weights or ["mouth"]
     learned_names = ["learned" if i == 0 else f"learned{i + 1}" for i in range(len(weights))]
     nets = [load_mouth_net(w) for w in weights]
-    anim = Animator(mouth_weights=weights[0])
-    hybrid = [] if args.no_hybrid else ["hybrid"]
-    methods = ["painted", *learned_names, *hybrid]
+    anim = Animator(mouth_weights=weights[0] if weights else "mouth")
+    hybrid = [] if args.no_hybrid or not nets else ["hybrid"]
+    methods = ["painted", "teeth", *learned_names, *hybrid]
     opts = GenerateOptions(still=True, watermark=False)
     rng = np.random.default_rng(0)
     rows: list[dict] = []
@@ -132,13 +136,16 @@ def main() -> None:
         tone = face_tone(ref, ref_pts)
         colours = face_colours(ref, ref_pts)
         drawers = [LearnedMouth(net, colours) for net in nets] + [HybridMouth(nets[0], colours) for _ in hybrid]
+        row = ToothRow.for_skin(skin_colour(ref, ref_pts))
         scores: dict[str, list[float]] = {m: [] for m in methods}
         for k in sorted(chosen):
             real = frames[k]
             io = inter_ocular(pts[k])
             painted = real.copy()
             paint_mouth(painted, pts[k], io, tone)
-            drawn = {"painted": painted}
+            teeth = real.copy()
+            paint_mouth(teeth, pts[k], io, tone, teeth=row)
+            drawn = {"painted": painted, "teeth": teeth}
             for name, draw in zip([*learned_names, *hybrid], drawers):
                 drawn[name] = real.copy()
                 draw(drawn[name], pts[k], io)
@@ -148,7 +155,7 @@ def main() -> None:
                 c = mouth_crop(img, pts[k])
                 scores[name].append(ssim(c, rc))
                 pairs[name].append((c, rc, len(rows)))
-        # photo mode: the first frame speaks the clip's audio, painted and learned
+        # photo mode: the first frame speaks the clip's audio, drawn by each interior
         speech = load_audio(clip, sample_rate=16000, mono=True).samples
         n = int(len(speech) / 16000 * opts.fps)
         if n < 2:
@@ -171,9 +178,10 @@ def main() -> None:
         keep = (
             set(rng.choice(gen_open, min(args.per_clip, len(gen_open)), replace=False).tolist()) if gen_open else set()
         )
-        for name, net in (("painted", None), *zip(learned_names, nets), *((h, nets[0]) for h in hybrid)):
+        drawn_by = [("painted", None), ("teeth", None), *zip(learned_names, nets), *((h, nets[0]) for h in hybrid)]
+        for name, net in drawn_by:
             anim._mouth_net = net  # the same face and motion, drawn by each network in turn
-            mode = "painted" if net is None else "hybrid" if name == "hybrid" else "learned"
+            mode = name if net is None or name == "hybrid" else "learned"
             for k, frame in enumerate(anim.render(motion, replace(opts, mouth=mode))):
                 if k in keep:
                     fid_sets[name].append(mouth_crop(frame, tgts[k]))

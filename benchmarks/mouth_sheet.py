@@ -1,5 +1,5 @@
-"""Contact sheet of photo mode's open mouths: painted | learned | hybrid, on the demo face at 150, 400 and 1000 px
-wide and on a darkened copy of it (a darker skin under the same light).
+"""Contact sheet of photo mode's open mouths: teeth | painted | learned | hybrid, on the demo face at 150, 400 and
+1000 px wide and on a darkened copy of it (a darker skin under the same light).
 
 Only the repository's own face is shown (corpus faces may not be redistributed); the comparison with
 real mouths is in numbers (benchmarks/mouth_quality.py). Each row is one face speaking the demo speech
@@ -25,7 +25,7 @@ from talkinghead.pipeline import DEMO_AUDIO, DEMO_FACE, Animator
 from talkinghead.render.learned_mouth import mouth_gap
 
 TILE = 192
-MODES = ("painted", "learned", "hybrid")
+MODES = ("teeth", "painted", "learned", "hybrid")
 
 
 def crop(frame: np.ndarray, pts: np.ndarray) -> np.ndarray:

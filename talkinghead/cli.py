@@ -288,8 +288,8 @@ def generate(
     mouth: str = typer.Option(
         "painted",
         "--mouth",
-        help="Open-mouth interior in photo mode: painted (procedural), learned (network) or hybrid (the network's "
-        "cavity with a drawn tooth row).",
+        help="Open-mouth interior in photo mode: teeth (a painted cavity with a drawn tooth row; no network), painted "
+        "(the cavity with a flat pale band), learned (network) or hybrid (the network's cavity with the tooth row).",
     ),
     lips: str = typer.Option("standard", "--lips", help=_LIPS_HELP),
     lips_weights: Path | None = typer.Option(None, "--lips-weights", help=_WEIGHTS_HELP.format("lips")),

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 # speech -> mouth motion: "standard" (the lips model alone, log-mel, can stream) or "whisper" (averaged with a
 # readout of OpenAI Whisper-base's encoder, the `[whisper]` extra: follows unseen voices better, files only)
 LIPS_CHOICES = ("standard", "whisper")
-# photo mode's open-mouth interior: painted (procedural, render/mouth_interior.py), learned (the network,
-# render/learned_mouth.py) or hybrid (the network's cavity with a geometric tooth row, render/tooth_row.py)
-MOUTH_CHOICES = ("painted", "learned", "hybrid")
+# photo mode's open-mouth interior: teeth (the painted cavity with a geometric tooth row, render/tooth_row.py; no
+# network), painted (procedural cavity and a flat pale band, render/mouth_interior.py), learned (the network,
+# render/learned_mouth.py) or hybrid (the network's cavity with the tooth row)
+MOUTH_CHOICES = ("teeth", "painted", "learned", "hybrid")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from talkinghead.motion.compose import target_points
 from talkinghead.motion_process import MotionProcess, predict_motion
 from talkinghead.provenance.stamp import Stamp, mouth_spare
 from talkinghead.render.eyes import EyeCloser
-from talkinghead.render.mouth_interior import face_tone, paint_mouth
+from talkinghead.render.mouth_interior import face_tone, paint_mouth, skin_colour
+from talkinghead.render.tooth_row import ToothRow
 from talkinghead.render.warp import MeshWarper
 from talkinghead.types import Motion, MouthGeometry
 
@@ -213,6 +214,8 @@ class Animator:
         shift[0, :2] = x0, y0
         source_local = face.source.points - shift
         learned = None
+        # photo mode's default: the painted cavity with a drawn tooth row (numpy and OpenCV only, no network)
+        teeth = ToothRow.for_skin(skin_colour(face.source.image, face.source.points)) if opts.mouth == "teeth" else None
         if painter is None and opts.mouth in ("learned", "hybrid"):  # photo mode: the network's interior
             from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, load_mouth_net
 
@@ -240,7 +243,7 @@ class Animator:
                     elif learned is not None:
                         learned(region, local, face.source.inter_ocular)
                     else:
-                        paint_mouth(region, local, face.source.inter_ocular, face.tone)
+                        paint_mouth(region, local, face.source.inter_ocular, face.tone, teeth=teeth)
                 yield region
 
     def stream(
@@ -349,7 +352,7 @@ def generate(
     source = face if face is not None else avatar
     assert source is not None
     settings = asdict(opts)
-    for key, default in (("mouth", "painted"), ("lips", "standard")):
+    for key, default in (("mouth", GenerateOptions.mouth), ("lips", "standard")):
         if settings[key] == default:  # the defaults: same job id and watermark as before the option existed
             del settings[key]
     stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA

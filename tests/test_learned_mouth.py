@@ -13,7 +13,7 @@ from talkinghead.face.landmarks import detect_faces
 from talkinghead.media import fit_size
 from talkinghead.models.mouth import MouthNet
 from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, face_colours, mouth_gap
-from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth
+from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth, skin_colour
 from talkinghead.render.tooth_row import ToothRow, tooth_colour
 from talkinghead.weights import REGISTRY, WEIGHTS_DIR, load_model, sha256
 from tests.battery_kit import demo_face_rgb
@@ -59,10 +59,12 @@ def face() -> np.ndarray:
     return demo_face_rgb()
 
 
-def _drawn(face: np.ndarray, width: int, dark: bool, painted: bool, hybrid: bool = False) -> tuple[float, float, float]:
+def _drawn(
+    face: np.ndarray, width: int, dark: bool, painted: bool, hybrid: bool = False, teeth: bool = False
+) -> tuple[float, float, float]:
     """(P90 luma of the opening's upper third, P10 luma of the opening, cheek luma) of a face whose
     lips are pulled 0.3 x inter-ocular apart and filled by the learned (with `hybrid`, the learned one with
-    the tooth row over it) or the painted interior."""
+    the tooth row over it) or the painted interior (with `teeth`, the painted cavity with the tooth row)."""
     img = cv2.resize(face, (width, round(face.shape[0] * width / face.shape[1])), interpolation=cv2.INTER_AREA)
     if dark:  # a darker skin under the same light (lips and all)
         img = np.clip(img.astype(np.float32) * [0.42, 0.32, 0.27], 0, 255).astype(np.uint8)
@@ -71,7 +73,8 @@ def _drawn(face: np.ndarray, width: int, dark: bool, painted: bool, hybrid: bool
     target = _opened(pts, 0.3 * iod)
     frame = img.copy()
     if painted:
-        paint_mouth(frame, target, iod, face_tone(img, pts))
+        row = ToothRow.for_skin(skin_colour(img, pts)) if teeth else None
+        paint_mouth(frame, target, iod, face_tone(img, pts), teeth=row)
     else:
         (HybridMouth if hybrid else LearnedMouth).for_face(img, pts)(frame, target, iod)
     assert not np.array_equal(frame, img)
@@ -121,6 +124,16 @@ def test_hybrid_mouth_has_bright_teeth_and_a_dark_cavity(face: np.ndarray, width
     """The same check on the hybrid (the learned interior with the tooth row of render/tooth_row.py over it):
     teeth brighter than the cheeks under the upper lip, a cavity below half of them, at every size."""
     teeth, cavity, cheeks = _drawn(face, width, dark, painted=False, hybrid=True)
+    assert teeth > cheeks, f"no teeth brighter than the skin under the upper lip ({teeth / cheeks:.2f})"
+    assert cavity < 0.5 * cheeks, f"no dark cavity ({cavity / cheeks:.2f})"
+
+
+@pytest.mark.parametrize(("width", "dark"), SIZES)
+def test_teeth_mouth_has_bright_teeth_and_a_dark_cavity(face: np.ndarray, width: int, dark: bool) -> None:
+    """The same check on `--mouth teeth` (the painted cavity with the tooth row over it, no network): teeth
+    brighter than the cheeks under the upper lip, a cavity below half of them, at every size (150 px too, where
+    the painted band blurs grey)."""
+    teeth, cavity, cheeks = _drawn(face, width, dark, painted=True, teeth=True)
     assert teeth > cheeks, f"no teeth brighter than the skin under the upper lip ({teeth / cheeks:.2f})"
     assert cavity < 0.5 * cheeks, f"no dark cavity ({cavity / cheeks:.2f})"
 
@@ -220,13 +233,14 @@ def test_face_colours_follow_the_skin(face: np.ndarray) -> None:
     assert np.allclose(dark[3:], light[3:], atol=0.1)  # lip relative to skin: unchanged by the light
 
 
-def test_hybrid_is_a_photo_mode_choice() -> None:
+def test_teeth_and_hybrid_are_photo_mode_choices() -> None:
     from talkinghead.config import GenerateOptions
     from talkinghead.pipeline import check_options
 
     assert check_options(GenerateOptions(mouth="hybrid")).mouth == "hybrid"
-    with pytest.raises(TalkingHeadError, match="painted, learned or hybrid"):
-        check_options(GenerateOptions(mouth="teeth"))
+    assert check_options(GenerateOptions(mouth="teeth")).mouth == "teeth"
+    with pytest.raises(TalkingHeadError, match="teeth, painted, learned or hybrid"):
+        check_options(GenerateOptions(mouth="dentures"))
 
 
 def test_generate_refuses_an_unknown_mouth(tmp_path) -> None:
@@ -234,7 +248,7 @@ def test_generate_refuses_an_unknown_mouth(tmp_path) -> None:
     from tests.battery_kit import assert_user_error, run_cli
 
     out = tmp_path / "out.mp4"
-    res = run_cli(["generate", "--face", DEMO_FACE, "--audio", DEMO_AUDIO, "-o", out, "--mouth", "teeth", "-q"])
+    res = run_cli(["generate", "--face", DEMO_FACE, "--audio", DEMO_AUDIO, "-o", out, "--mouth", "dentures", "-q"])
     assert_user_error(res, out, "--mouth")
 
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from talkinghead.face.indices import LOWER_INNER_LIP, UPPER_INNER_LIP
+from talkinghead.render.tooth_row import ToothRow
 
 _SS = 2  # supersampling for smooth polygon edges
 
@@ -26,26 +27,39 @@ def face_tone(image: np.ndarray, points: np.ndarray) -> float:
     return float(np.clip(np.median(vals) / 200.0, 0.25, 1.1))
 
 
-def light_tint(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Per-channel tint (max 1) of the light on the face, from the cheeks' colour. Real teeth take the
-    colour of the light; a neutral grey band next to warm skin reads as cyan."""
+def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """RGB (0..255 float32) of the cheeks: the median of 3x3 pixels round each cheek point."""
     h, w = image.shape[:2]
     xs = np.clip(np.round(points[CHEEKS, 0]).astype(int)[:, None] + [-1, 0, 1], 0, w - 1)
     ys = np.clip(np.round(points[CHEEKS, 1]).astype(int)[:, None] + [-1, 0, 1], 0, h - 1)
-    patches = image[ys[:, :, None], xs[:, None, :]].reshape(-1, 3)  # 3x3 pixels round each cheek point
-    c = np.median(patches.astype(np.float32), axis=0) + 1.0
+    patches = image[ys[:, :, None], xs[:, None, :]].reshape(-1, 3)
+    return np.median(patches.astype(np.float32), axis=0)
+
+
+def light_tint(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Per-channel tint (max 1) of the light on the face, from the cheeks' colour. Real teeth take the
+    colour of the light; a neutral grey band next to warm skin reads as cyan."""
+    c = skin_colour(image, points) + 1.0
     return ((c / c.max()) ** TINT_POWER).astype(np.float32)
 
 
 TINT_POWER = 0.3  # how much of the skin's colour the teeth take
+CAVITY_RGB = np.array([70, 28, 30], np.float32)  # the cavity's back, for a face of tone 1 (cheeks' grey 200)
+TONGUE_RGB = np.array([150, 62, 70], np.float32)
 
 
 def paint_mouth(
-    frame: np.ndarray, target: np.ndarray, inter_ocular: float, tone: float, tint: np.ndarray | None = None
+    frame: np.ndarray,
+    target: np.ndarray,
+    inter_ocular: float,
+    tone: float,
+    tint: np.ndarray | None = None,
+    teeth: ToothRow | None = None,
 ) -> None:
     """Draw the interior in place where the target inner lips are apart; `tint` (from `light_tint`)
     colours the teeth like the light (the dub's fallback uses it; photo mode keeps neutral teeth, which
-    the face mesh reads as a wider opening)."""
+    the face mesh reads as a wider opening). With `teeth` (photo mode's `--mouth teeth`), the cavity is drawn
+    without the flat pale band and that tooth row (render/tooth_row.py) is drawn over it instead."""
     upper = target[UPPER_INNER_LIP, :2].astype(np.float64)
     lower = target[LOWER_INNER_LIP, :2].astype(np.float64)
     gap = float(np.linalg.norm(upper[5] - lower[5]))
@@ -73,7 +87,7 @@ def paint_mouth(
     centre = (poly.mean(0) - [x0, y0]) * _SS
     half_w = max((upper[-1, 0] - upper[0, 0]) * _SS / 2, 1.0)
     radial = np.clip(np.abs(xx - centre[0]) / half_w, 0, 1)
-    base = np.array([70, 28, 30], np.float32) * tone
+    base = CAVITY_RGB * tone
     img = base[None, None, :] * (1.0 - 0.65 * radial[..., None] ** 1.5)
     # tongue: a soft reddish ellipse rising from the lower lip when the mouth is well open
     if gap > 0.12 * inter_ocular:
@@ -81,7 +95,7 @@ def paint_mouth(
         tc = (lower[5] - [x0, y0]) * _SS
         cv2.ellipse(tongue, (int(tc[0]), int(tc[1])), (int(half_w * 0.6), int(gap * _SS * 0.35)), 0, 180, 360, 255, -1)
         tw = cv2.GaussianBlur(tongue, (0, 0), 2.0 * _SS).astype(np.float32)[..., None] / 255.0
-        img = img * (1 - 0.8 * tw) + np.array([150, 62, 70], np.float32) * tone * 0.8 * tw
+        img = img * (1 - 0.8 * tw) + TONGUE_RGB * tone * 0.8 * tw
     # the cavity is darker under the upper lip (it shadows the interior)
     shade = np.clip((yy - centre[1] + gap * _SS * 0.5) / (gap * _SS * 0.6 + 1e-6), 0.55, 1.0)
     img = img * shade[..., None]
@@ -90,14 +104,18 @@ def paint_mouth(
     corner_dim = (1.0 - 0.35 * radial**2)[..., None]
     teeth_col = np.array([240, 236, 226], np.float32) * min(tone, 1.05) * (1.0 if tint is None else tint)
     tooth_h = min(0.45 * gap, 0.11 * inter_ocular)
-    img = _teeth_band(img, upper, +tooth_h, 0.8, teeth_col * corner_dim, local, (ch, cw))
-    if gap > 0.15 * inter_ocular:
+    if teeth is None:
+        img = _teeth_band(img, upper, +tooth_h, 0.8, teeth_col * corner_dim, local, (ch, cw))
+    if teeth is None and gap > 0.15 * inter_ocular:
         img = _teeth_band(
             img, lower, -min(0.25 * gap, 0.06 * inter_ocular), 0.6, teeth_col * 0.8 * corner_dim, local, (ch, cw)
         )
     alpha = cv2.GaussianBlur(mask, (0, 0), 0.7 * _SS).astype(np.float32)[..., None] / 255.0
     small_img = cv2.resize(img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
     small_a = cv2.resize(alpha, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)[..., None]
+    layer = None if teeth is None else teeth.layer(target, inter_ocular, (x0, y0, x1, y1))
+    if layer is not None:  # drawn into the cavity before the lips clip both: no seam between lip and teeth
+        small_img = layer.over(small_img)
     roi = frame[y0:y1, x0:x1].astype(np.float32)
     frame[y0:y1, x0:x1] = np.clip(roi * (1 - small_a) + small_img * small_a, 0, 255).astype(np.uint8)
 
