@@ -136,7 +136,7 @@ def main() -> None:
         tone = face_tone(ref, ref_pts)
         colours = face_colours(ref, ref_pts)
         drawers = [LearnedMouth(net, colours) for net in nets] + [HybridMouth(nets[0], colours) for _ in hybrid]
-        row = ToothRow.for_skin(skin_colour(ref, ref_pts))
+        row = ToothRow.for_skin(skin_colour(ref, ref_pts), shadow=0.0)
         scores: dict[str, list[float]] = {m: [] for m in methods}
         for k in sorted(chosen):
             real = frames[k]

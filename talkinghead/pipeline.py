@@ -215,7 +215,11 @@ class Animator:
         source_local = face.source.points - shift
         learned = None
         # photo mode's default: the painted cavity with a drawn tooth row (numpy and OpenCV only, no network)
-        teeth = ToothRow.for_skin(skin_colour(face.source.image, face.source.points)) if opts.mouth == "teeth" else None
+        teeth = (
+            ToothRow.for_skin(skin_colour(face.source.image, face.source.points), shadow=0.0)
+            if opts.mouth == "teeth"
+            else None
+        )
         if painter is None and opts.mouth in ("learned", "hybrid"):  # photo mode: the network's interior
             from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, load_mouth_net
 

@@ -73,7 +73,7 @@ def _drawn(
     target = _opened(pts, 0.3 * iod)
     frame = img.copy()
     if painted:
-        row = ToothRow.for_skin(skin_colour(img, pts)) if teeth else None
+        row = ToothRow.for_skin(skin_colour(img, pts), shadow=0.0) if teeth else None
         paint_mouth(frame, target, iod, face_tone(img, pts), teeth=row)
     else:
         (HybridMouth if hybrid else LearnedMouth).for_face(img, pts)(frame, target, iod)

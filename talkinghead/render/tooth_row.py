@@ -85,10 +85,13 @@ class ToothRow:
     """Callable like `paint_mouth`: `(frame, target, inter_ocular)` draws the teeth in place."""
 
     colour: np.ndarray  # tooth_colour of the source face
+    # darkening of the interior under the row: the learned interior's fill needs it (CAVITY_SHADOW); the painted
+    # cavity is shaded under the upper lip already (0: the corpus' open mouths are dim, not black)
+    shadow: float = CAVITY_SHADOW
 
     @classmethod
-    def for_skin(cls, skin_rgb: np.ndarray) -> ToothRow:
-        return cls(tooth_colour(skin_rgb))
+    def for_skin(cls, skin_rgb: np.ndarray, shadow: float = CAVITY_SHADOW) -> ToothRow:
+        return cls(tooth_colour(skin_rgb), shadow)
 
     def __call__(self, frame: np.ndarray, target: np.ndarray, inter_ocular: float) -> None:
         """Draw the row (and the cavity's shade) over whatever fills the opening, clipped to the inner lips."""
@@ -163,7 +166,7 @@ class ToothRow:
             rgb += (self.colour * light) * (shade * a_row)[..., None] - rgb * a_row[..., None]
             if sign > 0:  # the cavity under the upper row: darkest just under it
                 r = np.clip((t - t_up - height) / np.maximum(opening - height, 1e-3), 0.0, 1.0)
-                shadow = CAVITY_SHADOW * (1.0 - 0.4 * r)
+                shadow = self.shadow * (1.0 - 0.4 * r)
             alpha += a_row * (1 - alpha)
         if not alpha.any():
             return None
