@@ -286,7 +286,7 @@ def generate(
     ),
     emotion_strength: float = typer.Option(1.0, "--emotion-strength", callback=_range(0, 2)),
     mouth: str = typer.Option(
-        "painted",
+        "teeth",
         "--mouth",
         help="Open-mouth interior in photo mode: teeth (a painted cavity with a drawn tooth row; no network), painted "
         "(the cavity with a flat pale band), learned (network) or hybrid (the network's cavity with the tooth row).",

@@ -28,7 +28,7 @@ class GenerateOptions:
     emotion: str = "neutral"
     emotion_strength: float = 1.0
     watermark: bool = True  # invisible watermark in the pixels (the label and manifest are always written)
-    mouth: str = "painted"  # open-mouth interior: one of MOUTH_CHOICES
+    mouth: str = "teeth"  # open-mouth interior: one of MOUTH_CHOICES
     lips: str = "standard"  # mouth motion from speech: one of LIPS_CHOICES
 
 
