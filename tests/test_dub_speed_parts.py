@@ -191,3 +191,36 @@ def test_a_deferred_dubber_starts_with_the_models_geometry_and_loads_the_model_o
     assert len(loads) == 1 and deferred.mouth is model
     for name in ("reference", "indices", "open_direction"):
         np.testing.assert_array_equal(getattr(geometry, name), getattr(model.geometry, name))
+
+
+def test_background_close_puts_each_file_in_place_one_at_a_time_and_hands_its_error_to_wait(tmp_path):
+    """A dub's segment writers close on a thread (x264 drains beside the next segment): a file is in place once
+    the next close starts or `wait` returns, and a close's error is raised by the next `wait`."""
+    import pytest
+
+    from talkinghead.errors import OutputError
+    from talkinghead.media import probe_video
+    from talkinghead.media.video_writer import BackgroundClose, VideoWriter
+
+    closing = BackgroundClose()
+    paths = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for k, path in enumerate(paths):
+        writer = VideoWriter(path, 64, 48, fps=25)
+        for i in range(3 + k):
+            writer.write(smooth_rgb(48, 64, seed=i))
+        closing.close(writer)
+        assert k == 0 or paths[0].is_file()  # the first close was waited for before the second began
+    closing.wait()
+    assert [probe_video(p).n_frames for p in paths] == [3, 4]
+
+    def fail() -> None:
+        raise OutputError("Finishing the video failed.")
+
+    writer = VideoWriter(tmp_path / "c.mp4", 64, 48, fps=25)
+    writer.write(smooth_rgb(48, 64, seed=9))
+    writer.close = fail  # type: ignore[method-assign]
+    closing.close(writer)
+    with pytest.raises(OutputError):
+        closing.wait()
+    closing.wait()  # the error is handed over once
+    writer.abort()
