@@ -34,13 +34,13 @@ from talkinghead.errors import InputError, NoFaceError
 from talkinghead.face.follow import MIN_INTER_OCULAR, FaceChoice
 from talkinghead.face.smooth import RADIUS, smooth_points
 from talkinghead.media import VideoInfo, VideoWriter, probe_video
-from talkinghead.media.video_writer import BackgroundClose
 from talkinghead.media.frame_fetch import FrameFetcher
 from talkinghead.media.inputs import check_output, load_speech, same_file
 from talkinghead.media.mux import join_segments
 from talkinghead.media.soundtrack import splice_soundtrack
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.media.timers import stage
+from talkinghead.media.video_writer import BackgroundClose
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.resample import at_rate
 from talkinghead.provenance.stamp import Stamp, mouth_spare

@@ -221,7 +221,8 @@ class I420Frame:
             half = cv2.resize(offsets, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA)
             half *= 0.5
             for p in (self.u, self.v):
-                p[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = cv2.remap(p[oy // 2 :, ox // 2 :], half, None, flags, borderMode=border)
+                moved = cv2.remap(p[oy // 2 :, ox // 2 :], half, None, flags, borderMode=border)
+                p[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = moved
             self._rgb = None
 
     def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:

@@ -52,7 +52,8 @@ def mouth_warp_maps(
     if warp is None:
         return None
     (x0, y0, x1, y1), offsets, (ox, oy) = warp
-    return (x0, y0, x1, y1), cv2.add(_pixel_grid(w, h)[y0:y1, x0:x1], offsets - np.float32([x0 - ox, y0 - oy]))
+    shift = np.array([x0 - ox, y0 - oy], np.float32)
+    return (x0, y0, x1, y1), cv2.add(_pixel_grid(w, h)[y0:y1, x0:x1], offsets - shift)
 
 
 def mouth_warp_offsets(
@@ -93,7 +94,7 @@ def mouth_warp_offsets(
     # the origin: up-left by the largest displacement (a backward step reads the field, never beyond its maximum)
     margin = 2 * int(np.ceil(float(np.abs(field).max()) / 2)) + 2
     org = max(ex0 - margin, 0), max(ey0 - margin, 0)
-    shift = np.float32([ex0 - org[0], ey0 - org[1]])
+    shift = np.array([ex0 - org[0], ey0 - org[1]], np.float32)
     back = np.empty((oy + dh, ox + dw, 2), np.float32)  # the offsets: shift minus the backward displacement
     back[:oy], back[:, :ox] = shift, shift
     # the backward displacement d(x - d(x)): at the grid nodes and resized, which is exact enough where the
