@@ -210,6 +210,7 @@ class Dubber:
             raise
         finally:
             tracker.stop()
+            closing.wait(raise_error=False)  # on any failure too: no encoder left running behind the caller
         weights = _weights(plan.pts * float(fetch.time_base), wave.duration)
         counts = Counter(TrackStatus(s) for s in track.status[plan.source][weights > 0])
         sound = splice_soundtrack(wave, video, plan, float(fetch.time_base), opts.rest)
