@@ -1,4 +1,5 @@
-"""A geometric tooth row, drawn over the learned mouth interior (photo mode's `--mouth hybrid`).
+"""A geometric tooth row, drawn over the painted cavity (photo mode's default, `--mouth teeth`, through
+render/mouth_interior.py's `paint_mouth(..., teeth=...)`) or over the learned interior (`--mouth hybrid`).
 
 The learned network (render/learned_mouth.py) draws a believable cavity but no distinct teeth: the corpus'
 open mouths rarely show them (4 %), so it paints their average. Teeth are a shape prior it cannot learn
