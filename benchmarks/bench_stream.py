@@ -397,7 +397,8 @@ def real_series(cache: Path) -> dict:
     def streamed(samples: np.ndarray, n: int) -> np.ndarray:
         ms = MotionStream(anim.mouth, anim.head, opts)
         pieces = [ms.push(samples[i : i + 16000]) for i in range(0, len(samples), 16000)] + [ms.finish()]
-        return np.concatenate([p.mouth for p in pieces])[:n]
+        out = np.concatenate([p.mouth for p in pieces])[:n]  # a clip's tracked frames may outlast its audio
+        return np.concatenate([out, np.zeros((n - len(out), *out.shape[1:]), np.float32)])
 
     clips = [c for c in load_val(cache, anim.mouth.geometry.reference) if abs(c.fps - 25.0) < 0.01]
     rows: dict[str, list[dict]] = {k: [] for k in ("offline_clip", "stream_clip", "offline_concat", "stream_concat")}
