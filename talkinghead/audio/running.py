@@ -36,7 +36,7 @@ from talkinghead.audio.features import (
 )
 
 HISTORY_S = 30.0  # seconds of past audio the running loudness level and pitch look at
-ENERGY_BINS = np.linspace(-16.0, 8.0, 481)  # frame energy (mean log-mel) bins of the cumulative mel mean
+ENERGY_BINS = np.linspace(-16.0, 8.0, 1201)  # frame energy (mean log-mel) bins of the cumulative mel mean
 WARMUP = 50  # mel frames (0.5 s) during which the mel mean is refreshed every frame, then every REFRESH
 REFRESH = 10  # mel frames between refreshes of the mel mean after the warm-up
 LOUDNESS_FLOOR = -45.0  # dB: a stream that starts in silence does not take its noise for the speech level
@@ -106,8 +106,8 @@ class Ring:
 
 class CumulativeMean:
     """`features.normalize`'s mean (per band, over the frames louder than the 30th percentile of frame energy) of
-    every row added so far, in flat memory: rows are summed per energy bin (`ENERGY_BINS`, 0.05 log units), and
-    the bin holding the 30th percentile counts for its share above it. Over a whole clip it is `normalize`'s
+    every row added so far, in flat memory: rows are summed per energy bin (`ENERGY_BINS`, 0.02 log units), and
+    the frames of the bin holding the 30th percentile are left out with it. Over a whole clip it is `normalize`'s
     mean to within the bin width (the 30-second window it replaced differed from it for most of a long input
     of several voices: RESULTS.md, streaming agreement, fifth round)."""
 
@@ -134,12 +134,11 @@ class CumulativeMean:
         if n <= 10:
             return np.mean(self.first, axis=0), float(n)
         below = np.floor(0.3 * (n - 1)) + 1  # frames at or below the 30th percentile (as np.percentile places it)
-        cum = np.cumsum(self.counts)
-        i = int(np.searchsorted(cum, below, side="right"))  # the bin holding the percentile
-        share = (cum[i] - below) / self.counts[i] if self.counts[i] else 0.0  # of that bin, above it
-        weight = self.counts[i + 1 :].sum() + share * self.counts[i]
-        total = self.sums[i + 1 :].sum(axis=0) + share * self.sums[i]
-        return total / max(weight, 1e-9), float(weight)
+        i = int(np.searchsorted(np.cumsum(self.counts), below))  # the bin holding the percentile: left out, as
+        weight = self.counts[i + 1 :].sum()  # `normalize` leaves out every frame equal to it (digital silence)
+        if weight == 0:
+            return self.sums.sum(axis=0) / n, float(n)
+        return self.sums[i + 1 :].sum(axis=0) / weight, float(weight)
 
 
 class RunningMel:
