@@ -16,11 +16,12 @@ Reported: wall time (dub end to end, and the `dub()` call alone without the impo
 without the model load),
 real-time factor (output seconds / wall seconds; >= 1 is faster than real time), ratio to the floor,
 peak RSS, the load average, and the per-stage profile of the last dub of each case (thread wall and
-CPU seconds; the two threads overlap, so the wall column can add up to more than the run).
+CPU seconds; the two threads overlap, so the wall column can add up to more than the run); with --threads also
+the dub's CPU seconds per native thread (decoders, mediapipe, x264 and the rest), polled from /proc.
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_real_dub.py [--faces 100 300 600] [--seconds 3 30]
      [--long] (adds 600 s) [--repeat 1] [--corpus ../shared/data] [--clip talking/...]
-     [--scratch /tmp/th_bench_real_dub] [--keep] [--code CHECKOUT]
+     [--scratch /tmp/th_bench_real_dub] [--keep] [--code CHECKOUT] [--threads]
 Skips (exit 0, with a message) when the corpus is absent.
 """
 
@@ -76,6 +77,23 @@ t0 = time.perf_counter()
 from talkinghead.media.heap import pin_mmap_threshold
 pin_mmap_threshold()  # as the CLI does
 from talkinghead.dubbing import Dubber, dub
+threads = {}  # --threads: CPU seconds per native thread, polled from /proc (x264's threads carry no name of their own)
+if os.environ.get("BENCH_THREADS"):
+    import threading
+    def poll():
+        tick, names = os.sysconf("SC_CLK_TCK"), {}
+        while True:
+            names.update({str(t.native_id): t.name for t in threading.enumerate()})
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    st = open(f"/proc/self/task/{tid}/stat").read()
+                except OSError:
+                    continue
+                f = st[st.rindex(")") + 2 :].split()
+                name = names.get(tid) or st[st.index("(") + 1 : st.rindex(")")]
+                threads[tid] = (name, (int(f[11]) + int(f[12])) / tick)
+            time.sleep(0.25)
+    threading.Thread(target=poll, daemon=True, name="bench-poller").start()
 try:
     from talkinghead.media import timers
 except ImportError:  # --code: a version before the timers
@@ -90,7 +108,8 @@ else:  # the command line's way: dub() without a Dubber, which loads the model (
 t2 = time.perf_counter()
 c2 = sum(os.times()[:2])
 print(json.dumps({"total": t2 - t0, "call": t2 - t1, "peak_mb": peak(), "cpu": c2, "cpu_call": c2 - c1,
-                  "summary": r.summary(), "stages": [[*k, *v] for k, v in timers.totals().items()] if timers else []}))
+                  "summary": r.summary(), "stages": [[*k, *v] for k, v in timers.totals().items()] if timers else [],
+                  "threads": list(threads.values())}))
 """
 
 
@@ -185,6 +204,7 @@ def main() -> None:
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/th_bench_real_dub"))
     ap.add_argument("--keep", action="store_true", help="keep the generated sources for the next run")
     ap.add_argument("--code", type=Path, default=ROOT, help="the talkinghead checkout to dub with (before/after)")
+    ap.add_argument("--threads", action="store_true", help="also CPU seconds per thread of the dub (polled /proc)")
     args = ap.parse_args()
     clip, speech = args.corpus / args.clip, args.corpus / SPEECH
     if not clip.is_file() or not speech.is_file():
@@ -196,6 +216,8 @@ def main() -> None:
     seconds = list(args.seconds) + ([600.0] if args.long else [])
     args.scratch.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(args.code) + os.pathsep + os.environ.get("PYTHONPATH", ""), "TALKINGHEAD_PROFILE": "1"}
+    if args.threads:
+        env["BENCH_THREADS"] = "1"
     x264 = encoder_options(args.code, opts.preset, opts.crf)
     print(f"clip {clip.name}; x264 {x264} (the dub's defaults) for floor and dub")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -243,6 +265,15 @@ def print_profile(face: int, sec: float, d: dict) -> None:
     print(f"{'thread':<18} {'stage':<24} {'wall s':>7} {'cpu s':>7} {'calls':>6}")
     for th, st, w, c, n in sorted(d["stages"], key=lambda r: (r[0], -r[2])):
         print(f"{th:<18} {st:<24} {w:7.2f} {c:7.2f} {n:6d}")
+    if d.get("threads"):
+        groups: dict[str, list[float]] = {}
+        for name, cpu in d["threads"]:
+            key = "decoders (av:h264 ...)" if name.startswith("av:") else name.split("/")[0]
+            key = {"python": "unnamed native (x264, OpenCV, torch)"}.get(key, key)
+            groups.setdefault(key, []).append(cpu)
+        print(f"CPU per thread, polled every 0.25 s (threads that ended lose < 0.25 s each; process {d['cpu']:.2f} s):")
+        for key, cpus in sorted(groups.items(), key=lambda kv: -sum(kv[1])):
+            print(f"  {key:<40} {sum(cpus):7.2f} s in {len(cpus)} threads")
 
 
 if __name__ == "__main__":

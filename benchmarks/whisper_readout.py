@@ -11,6 +11,13 @@ combined motion, i.e. what the product animates):
   centred   states minus the clip's own mean state (a per-clip speaker/channel normalisation), train and val alike
   share     the lips model's weight in the average (0 = the readout alone, 1 = the lips model alone)
   per-source spread: each source scaled to the real speakers' spread before averaging (then the usual gain)
+With --centring, instead: which mean state the centred readout (context 0, varied x5) subtracts, in fitting and on
+the validation clips: the clip's own (shipped), or for short clips (< 2.5 s: the 1.2 s LRC-AR word clips, LRS2,
+LRW) the mean over all clips of the same identity in the same split (the MANIFEST's identity column), or that for
+every clip with an identity (GRID too). A 1.2 s clip's own mean holds much of its word; the identity's mean is
+what the product subtracts from a longer recording of one speaker. Two more variants with the clip's own mean:
+`cmvn` (each channel also divided by its std over the clip) and `mel` (the lips model's clip-normalised log-mel
+at the frame and 2 video frames each side joined to the state, scaled to the states' spread).
 Encoder states are cached as float16 .npy in --states (scratch, not in the cache).
 Run: python benchmarks/whisper_readout.py --cache cache/talking --states /tmp/whisper_states [--json out.json]
 """
@@ -25,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from lips_series import GROUPS, clip_metrics, group_of
 
+from talkinghead.audio.features import frame_positions, log_mel, normalize
 from talkinghead.models.whisper_readout import frame_features
 from talkinghead.motion.mouth import MouthModel, speech_gate
 from talkinghead.training.mouth_data import load_clip
@@ -32,6 +40,8 @@ from talkinghead.training.whisper_readout import clip_states, solve
 
 MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "MANIFEST.tsv"
 MAX_CONTEXT = 2
+SHORT_S = 2.5  # clips shorter than this are centred by their identity's mean in the `identity-short` mode
+CENTRINGS = ("clip", "identity-short", "identity-all")
 
 
 def identities(manifest: Path) -> dict[str, str]:
@@ -49,6 +59,120 @@ def sub_block(n_ctx: int) -> np.ndarray:
     return np.concatenate([*keep, [(2 * MAX_CONTEXT + 1) * d]])
 
 
+def centring_means(items: list, ident: dict[str, str], mode: str) -> list[np.ndarray]:
+    """The mean state each clip of `items` ((path, clip, states) of one split) subtracts under `mode`."""
+
+    def key(path: Path, clip) -> str | None:
+        name = ident.get(path.stem.split("__")[-1])
+        if name is None or mode == "clip" or (mode == "identity-short" and len(clip.valid) / clip.fps >= SHORT_S):
+            return None
+        return name
+
+    sums: dict[str, tuple[np.ndarray, int]] = {}
+    for path, clip, states in items:
+        k = key(path, clip)
+        if k is not None:
+            acc, n = sums.get(k, (np.zeros(states.shape[1]), 0))
+            sums[k] = (acc + states.astype(np.float64).sum(0), n + len(states))
+    return [
+        (sums[k][0] / sums[k][1] if (k := key(path, clip)) is not None else states.astype(np.float64).mean(0))
+        for path, clip, states in items
+    ]
+
+
+def mel_context(samples: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    """(n_frames, 5 * 80) the clip-normalised log-mel (the lips model's input) at each video frame and 2 each side."""
+    mel = normalize(log_mel(samples))
+    pos, last = frame_positions(n_frames, fps), len(mel) - 1
+    return np.concatenate([mel[np.clip(pos + 4 * k, 0, last)] for k in range(-2, 3)], axis=1)
+
+
+def variant_features(item, mean: np.ndarray, kind: str, mel_scale: float) -> np.ndarray:
+    """Readout features of a clip: its states minus `mean` (and, for `cmvn`, over the clip's per-channel std);
+    for `mel`, with the log-mel context (times `mel_scale`) joined before the bias."""
+    _, c, states = item
+    x = states.astype(np.float32) - mean.astype(np.float32)
+    if kind == "cmvn":
+        x = x / np.maximum(x.std(0), 1e-3)
+    f = frame_features(x, len(c.valid), c.fps)
+    if kind == "mel":
+        f = np.concatenate([f[:, :-1], mel_scale * mel_context(c.samples, len(c.valid), c.fps), f[:, -1:]], axis=1)
+    return f
+
+
+# (fitting centring, kind) -> the validation centrings it is scored with
+VARIANTS = {
+    ("clip", ""): CENTRINGS[:2],
+    ("identity-short", ""): CENTRINGS[:2],
+    ("identity-all", ""): CENTRINGS[:2],
+    ("clip", "cmvn"): ("clip",),
+    ("clip", "mel"): ("clip",),
+}
+
+
+def centring(args, model, ident: dict[str, str]) -> dict:
+    """Readouts fitted with each variant of the training features, scored on the validation series."""
+    basis, std = model.basis.double().numpy(), model.std.double().numpy()
+    train, val = [], []
+    for path in sorted(args.cache.glob("*.npz")):
+        clip = load_clip(path, model.geometry.reference)
+        if clip is not None:
+            item = (path, clip, clip_states(path, clip, args.states).astype(np.float16))
+            (val if path.name.startswith("val__") else train).append(item)
+    print(f"{len(train)} training clips, {len(val)} validation clips", flush=True)
+    # the log-mel context scaled to the centred states' per-channel spread, so one ridge strength suits both
+    sample = train[:: max(1, len(train) // 100)]
+    spread_w = np.mean([(s.astype(np.float32) - s.astype(np.float32).mean(0)).std(0).mean() for _, _, s in sample])
+    spread_m = np.mean([mel_context(c.samples, len(c.valid), c.fps).std(0).mean() for _, c, _ in sample])
+    mel_scale = float(spread_w / spread_m)
+    readouts = {}
+    for mode, kind in VARIANTS:
+        xtx = xty = None
+        for item, mean in zip(train, centring_means(train, ident, mode), strict=True):
+            c = item[1]
+            v = c.valid
+            x = variant_features(item, mean, kind, mel_scale)[v].astype(np.float64)
+            y = c.offsets[v].reshape(int(v.sum()), -1).astype(np.float64) @ basis.T / std
+            w = 5.0 if c.varied else 1.0
+            xtx = w * x.T @ x if xtx is None else xtx + w * x.T @ x
+            xty = w * x.T @ y if xty is None else xty + w * x.T @ y
+        for alpha in args.alphas:
+            readouts[(mode, kind, alpha)] = solve(xtx, xty, alpha)
+        print(f"fitted: centring {mode} {kind}", flush=True)
+    nets = [(model.raw(c.samples, len(c.valid), c.fps), speech_gate(c.samples, len(c.valid), c.fps)) for _, c, _ in val]
+    means = {m: centring_means(val, ident, m) for m in CENTRINGS[:2]}
+    results = {}
+    for (mode, kind), val_modes in VARIANTS.items():
+        for val_mode in val_modes:
+            feats = [
+                variant_features(item, mean, kind, mel_scale) for item, mean in zip(val, means[val_mode], strict=True)
+            ]
+            for alpha in args.alphas:
+                readout = readouts[(mode, kind, alpha)]
+                for share in args.shares:
+                    rows = []
+                    for (_, c, _), (net, gate), f in zip(val, nets, feats, strict=True):
+                        n = len(c.valid)
+                        out = share * net + (1 - share) * ((f @ readout * std) @ basis).reshape(n, -1, 2)
+                        out = out * (model.gain(model.lip_gaps(out[gate > 0.5])) * gate)[:, None, None]
+                        rows.append(
+                            {"group": group_of(c.name), **clip_metrics(out, c.offsets, c.valid, c.samples, c.fps)}
+                        )
+                    unseen = [r for r in rows if r["group"] != "grid"]
+                    res = {g: round(float(np.mean([r["r"] for r in rows if r["group"] == g])), 3) for g in GROUPS}
+                    res.update(
+                        {
+                            f"unseen_{k}": round(float(np.mean([r[k] for r in unseen])), 3)
+                            for k in ("r", "r_width", "lmd", "amp")
+                        }
+                    )
+                    label = f"fit centring={mode}{' ' + kind if kind else ''} val centring={val_mode} "
+                    label += f"alpha={alpha:g} lips_share={share:g}"
+                    print(label, res, flush=True)
+                    results[label] = res
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", type=Path, required=True)
@@ -58,9 +182,18 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[1000.0])
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.4, 0.5, 0.6, 1.0])
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--centring", action="store_true", help="compare the centring variants (see above)")
     args = ap.parse_args()
     args.states.mkdir(parents=True, exist_ok=True)
     model = MouthModel(args.weights)
+    if args.centring:
+        ident = identities(args.manifest)
+        if not ident:
+            raise SystemExit(f"--centring needs the corpus manifest's identities; {args.manifest} is missing or empty")
+        results = centring(args, model, ident)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        return
     basis, std = model.basis.double().numpy(), model.std.double().numpy()
     ident = identities(args.manifest)
     train, val = [], []

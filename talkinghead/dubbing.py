@@ -40,6 +40,7 @@ from talkinghead.media.mux import join_segments
 from talkinghead.media.soundtrack import splice_soundtrack
 from talkinghead.media.timeline import LOOP_MODES, REST_MODES, Timeline, plan_timeline
 from talkinghead.media.timers import stage
+from talkinghead.media.video_writer import BackgroundClose
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.resample import at_rate
 from talkinghead.provenance.stamp import Stamp, mouth_spare
@@ -181,6 +182,7 @@ class Dubber:
         geometry = self.geometry
         tracker = TrackJob(video, work, FaceChoice.parse(opts.face), geometry.reference, report, CHUNK)
         tracker.start()  # tracking runs ahead in a thread (from now, beside the lips model); rendering follows
+        closing = BackgroundClose()  # a finished segment's encoder drains on a thread beside the next segment
         try:
             with stage("lips model"):
                 n_model = int(np.ceil(wave.duration * _MODEL_FPS)) + 2
@@ -190,20 +192,25 @@ class Dubber:
             pred[..., 0] = 0.0
             pred = pred * opts.lip_strength
             with FrameFetcher(video) as fetch:
-                render = _Renderer(fetch, work, tracker, pred, wave.duration, geometry, job.info, opts, report, stamp)
+                render = _Renderer(
+                    fetch, work, tracker, pred, wave.duration, geometry, job.info, opts, report, stamp, closing
+                )
                 segments = render.while_tracking()
                 track = tracker.result()
                 if not (track.status == TrackStatus.OK).any():
                     raise NoFaceError(_no_face_message(video, FaceChoice.parse(opts.face), track.status))
                 plan = plan_timeline(track.pts, float(fetch.time_base), wave.duration, opts.loop, opts.rest)
                 segments = render.rest(plan, track, len(segments))
+                closing.wait()  # the last segment's file is in place
         except (InputError, NoFaceError):
             # the same inputs can never succeed (no face, a video that cannot be decoded): nothing to resume
             tracker.stop()
+            closing.wait(raise_error=False)
             shutil.rmtree(work, ignore_errors=True)
             raise
         finally:
             tracker.stop()
+            closing.wait(raise_error=False)  # on any failure too: no encoder left running behind the caller
         weights = _weights(plan.pts * float(fetch.time_base), wave.duration)
         counts = Counter(TrackStatus(s) for s in track.status[plan.source][weights > 0])
         sound = splice_soundtrack(wave, video, plan, float(fetch.time_base), opts.rest)
@@ -275,8 +282,9 @@ class _Renderer:
         opts: DubOptions,
         report: StageProgress,
         stamp: Stamp,
+        closing: BackgroundClose,
     ) -> None:
-        self.stamp = stamp  # provenance: the watermark of every rendered frame
+        self.stamp, self.closing = stamp, closing  # provenance: the watermark of every rendered frame
         self.fetch, self.work, self.job, self.pred, self.duration = fetch, work, job, pred, duration
         self.geometry, self.info, self.opts, self.report = geometry, info, opts, report
         self.tb = float(fetch.time_base)
@@ -333,7 +341,7 @@ class _Renderer:
         with stage("mouth bank: load"):
             painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
         w, h = self.size
-        with VideoWriter(
+        writer = VideoWriter(
             path,
             w,
             h,
@@ -343,7 +351,8 @@ class _Renderer:
             time_base=self.fetch.time_base,
             colors=self.fetch.colors,
             **self.stamp.segment_args(w, h, mouth_spare(smooth[src - lo])),  # the mouth is left unmarked
-        ) as writer:
+        )
+        try:
             for j, frame in enumerate(self.fetch.frames(src)):
                 i = int(src[j])
                 p = smooth[i - lo]
@@ -354,4 +363,8 @@ class _Renderer:
                         dub_region(frame, p, target, tone, painter)
                 writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
                 self.report("Rendering", a + j + 1, max(total, a + j + 1))
+        except BaseException:
+            writer.abort()
+            raise
+        self.closing.close(writer)  # the encoder drains on a thread while the next segment renders
         return path

@@ -3,7 +3,14 @@
 Tests need real speech in many scripts (Devanagari, Tamil, Chinese, ...) with
 known silent gaps, without shipping audio files or depending on a system
 ``espeak`` binary. ``espeakng-loader`` ships ``libespeak-ng.so`` plus its data
-directory, so we call the C API directly, in-process, with no subprocess.
+directory, so we call its C API through ctypes.
+
+espeak-ng's output for a sentence depends on every synthesis made before it in
+the same process (measured: up to 1.2 in amplitude, lengths a few samples apart;
+``espeak_ng_SetRandSeed``, ``srand`` and re-initialising do not reset it), which
+made tests see different speech alone and in the suite. So each sentence is
+spoken by a fresh Python process running this file, as the first synthesis of
+that process, and kept in memory for the rest of the run.
 
 This is a test helper module, not a test file; ``scripts/make_demo_audio.py``
 also uses it to build the bundled demo speech.
@@ -12,6 +19,10 @@ also uses it to build the bundled demo speech.
 from __future__ import annotations
 
 import ctypes
+import functools
+import struct
+import subprocess
+import sys
 import threading
 import wave
 from fractions import Fraction
@@ -159,12 +170,8 @@ def _engine() -> ctypes.CDLL:
     return lib
 
 
-def synthesize(text: str, language: str, rate_wpm: int = 150, sample_rate: int = 16000) -> np.ndarray:
-    """Speak ``text`` with the espeak-ng voice for ``language``.
-
-    Returns float32 mono samples in [-1, 1] at ``sample_rate`` (espeak renders
-    at 22050 Hz; we resample so tests match the pipeline's input rate).
-    """
+def _speak_here(text: str, language: str, rate_wpm: int) -> tuple[np.ndarray, int]:
+    """Speak ``text`` in this process: int16 samples at espeak's native rate."""
     voice = _VOICE_ALIASES.get(language, language)
     with _lock:
         lib = _engine()
@@ -177,11 +184,36 @@ def synthesize(text: str, language: str, rate_wpm: int = 150, sample_rate: int =
         lib.espeak_Synchronize()
         pcm = np.concatenate(_chunks) if _chunks else np.zeros(0, np.int16)
         _chunks.clear()
-        native_rate = _native_rate
     if status != _EE_OK:
         raise RuntimeError(f"espeak-ng synthesis failed for {language!r} (status {status})")
+    return pcm.astype(np.int16), _native_rate
 
-    samples = pcm.astype(np.float32) / 32768.0
+
+@functools.lru_cache(maxsize=None)
+def _speak_fresh(text: str, language: str, rate_wpm: int) -> tuple[bytes, int]:
+    """Speak ``text`` as the first synthesis of a new process (see the module note)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), language, str(rate_wpm)],
+        input=text.encode("utf-8"),
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"espeak-ng process failed (exit {done.returncode})")
+    (native_rate,) = struct.unpack("<i", done.stdout[:4])
+    return done.stdout[4:], native_rate
+
+
+def synthesize(text: str, language: str, rate_wpm: int = 150, sample_rate: int = 16000) -> np.ndarray:
+    """Speak ``text`` with the espeak-ng voice for ``language``.
+
+    Returns float32 mono samples in [-1, 1] at ``sample_rate`` (espeak renders
+    at 22050 Hz; we resample so tests match the pipeline's input rate). The same
+    arguments give the same samples in any process, whatever was spoken before.
+    """
+    raw, native_rate = _speak_fresh(text, language, int(rate_wpm))
+    samples = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
     if sample_rate != native_rate:
         ratio = Fraction(sample_rate, native_rate)
         samples = resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
@@ -235,3 +267,19 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = 16000) -
         out.setsampwidth(2)
         out.setframerate(sample_rate)
         out.writeframes(pcm.tobytes())
+
+
+def _main() -> int:
+    """``python speech.py LANGUAGE RATE`` < text: native rate (int32) + int16 samples on stdout."""
+    language, rate_wpm = sys.argv[1], int(sys.argv[2])
+    try:
+        pcm, native_rate = _speak_here(sys.stdin.buffer.read().decode("utf-8"), language, rate_wpm)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    sys.stdout.buffer.write(struct.pack("<i", native_rate) + pcm.astype("<i2").tobytes())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

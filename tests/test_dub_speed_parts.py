@@ -115,6 +115,24 @@ def test_planes_remap_moves_luma_and_chroma_like_the_picture_and_keeps_the_rest(
             assert np.array_equal(frame.y[ey0:ey1, ex0], before[ey0:ey1, ex0])
 
 
+def test_planes_moved_by_offsets_are_those_moved_by_the_map():
+    """The dub's warp as offsets from an origin up-left of the box (cv2.WARP_RELATIVE_MAP) moves the planes as the
+    same warp given as a map of image coordinates does, also where pixels are read from above and left of the box
+    and where the origin is clipped to the frame's corner (the frame's own border then reflects)."""
+    rgb = smooth_rgb(120, 160, seed=7)
+    for box, origin in (((40, 30, 120, 90), (30, 20)), ((4, 2, 64, 52), (0, 0))):
+        x0, y0, x1, y1 = box
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        xy = np.dstack([gx - 6.3 + 0.05 * (gy - y0), gy - 5.7 + 0.04 * (gx - x0)])  # reads up-left, beyond the box
+        offsets = xy - np.dstack([gx - x0 + origin[0], gy - y0 + origin[1]])
+        want, got = I420Frame.from_rgb(rgb), I420Frame.from_rgb(rgb)
+        want.remap(box, xy)
+        got.remap_offsets(box, np.ascontiguousarray(offsets), origin)
+        for a, b in ((got.y, want.y), (got.u, want.u), (got.v, want.v)):
+            d = np.abs(a.astype(int) - b)
+            assert d.max() <= 1 and (d > 0).mean() < 0.01
+
+
 def test_dub_warp_map_is_the_per_pixel_one_between_the_lips_and_close_to_it_elsewhere(monkeypatch):
     """The backward step is taken at the grid nodes except round the lips: against a map taken pixel by pixel
     everywhere, the lips box is identical and the rest within a fraction of a pixel (a mouth being closed)."""
@@ -136,9 +154,9 @@ def test_dub_warp_map_is_the_per_pixel_one_between_the_lips_and_close_to_it_else
     h, w = img.shape[:2]
     (x0, y0, x1, y1), got = mouth_warp.mouth_warp_maps(p, t, inter_ocular(p), w, h)
 
-    def per_pixel(field: np.ndarray, out: np.ndarray) -> None:
+    def per_pixel(field: np.ndarray, out: np.ndarray, shift: np.ndarray) -> None:
         dense = cv2.resize(field, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_LINEAR)
-        out[:] = backward_displacement(dense, (0, 0, out.shape[1], out.shape[0]))
+        out[:] = shift - backward_displacement(dense, (0, 0, out.shape[1], out.shape[0]))
 
     monkeypatch.setattr(mouth_warp, "_coarse_backward", per_pixel)
     box, want = mouth_warp.mouth_warp_maps(p, t, inter_ocular(p), w, h)
@@ -173,3 +191,36 @@ def test_a_deferred_dubber_starts_with_the_models_geometry_and_loads_the_model_o
     assert len(loads) == 1 and deferred.mouth is model
     for name in ("reference", "indices", "open_direction"):
         np.testing.assert_array_equal(getattr(geometry, name), getattr(model.geometry, name))
+
+
+def test_background_close_puts_each_file_in_place_one_at_a_time_and_hands_its_error_to_wait(tmp_path):
+    """A dub's segment writers close on a thread (x264 drains beside the next segment): a file is in place once
+    the next close starts or `wait` returns, and a close's error is raised by the next `wait`."""
+    import pytest
+
+    from talkinghead.errors import OutputError
+    from talkinghead.media import probe_video
+    from talkinghead.media.video_writer import BackgroundClose, VideoWriter
+
+    closing = BackgroundClose()
+    paths = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for k, path in enumerate(paths):
+        writer = VideoWriter(path, 64, 48, fps=25)
+        for i in range(3 + k):
+            writer.write(smooth_rgb(48, 64, seed=i))
+        closing.close(writer)
+        assert k == 0 or paths[0].is_file()  # the first close was waited for before the second began
+    closing.wait()
+    assert [probe_video(p).n_frames for p in paths] == [3, 4]
+
+    def fail() -> None:
+        raise OutputError("Finishing the video failed.")
+
+    writer = VideoWriter(tmp_path / "c.mp4", 64, 48, fps=25)
+    writer.write(smooth_rgb(48, 64, seed=9))
+    writer.close = fail  # type: ignore[method-assign]
+    closing.close(writer)
+    with pytest.raises(OutputError):
+        closing.wait()
+    closing.wait()  # the error is handed over once
+    writer.abort()

@@ -40,11 +40,16 @@ def test_mouth_follows_speech_and_closes_in_pause(lang, animator, demo_face, wav
     closed = np.median(mouth[t < 0.4])  # this face's closed mouth, as the mesh sees it, before speech
     speaking = env > 0.5 * env.max()
     assert np.percentile(mouth[speaking], 90) > closed + 0.04, "mouth must open in speech"
+    # The mesh reads a closed mouth differently as the head turns (0.04-0.05 over this clip's head motion,
+    # more than the margin), so the pause is held against the same video with the lips kept closed
+    # (lip_strength 0: same seed, same head motion and blinks), frame by frame.
+    ref = generate(demo_face, audio, tmp_path / "closed.mp4", animator=animator, seed=1, watermark=False, lip_strength=0)
+    shut = measure_video(ref).mouth
+    shut = np.nan_to_num(shut, nan=np.nanmedian(shut))
     for a, b in pauses:
         inside = (t > a + 0.2) & (t < b - 0.2)
-        assert mouth[inside].max() < closed + 0.03, (
-            f"mouth must close in the pause ({lang}: {mouth[inside].max():.3f} vs closed {closed:.3f})"
-        )
+        gap = mouth[inside] - shut[inside]
+        assert gap.max() < 0.03, f"mouth must close in the pause ({lang}: {gap.max():.3f} above the closed mouth)"
 
 
 @pytest.mark.slow

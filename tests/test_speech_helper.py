@@ -53,3 +53,15 @@ def test_write_wav_is_16bit_mono(tmp_path: Path) -> None:
     with wave.open(str(path), "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, SR)
         assert wav.getnframes() == samples.size
+
+
+def test_speech_does_not_depend_on_what_was_spoken_before() -> None:
+    # espeak-ng in one process drifts with every synthesis; tests must see the same speech alone and in the suite.
+    from speech import _speak_fresh
+
+    first = synthesize(SENTENCES["en"][0], "en", sample_rate=SR)
+    _speak_fresh.cache_clear()
+    synthesize(SENTENCES["de"][0], "de", sample_rate=SR)
+    synthesize(SENTENCES["en"][1], "en", sample_rate=SR)
+    again = synthesize(SENTENCES["en"][0], "en", sample_rate=SR)
+    assert again.shape == first.shape and np.array_equal(again, first)

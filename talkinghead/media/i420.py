@@ -206,6 +206,25 @@ class I420Frame:
                 p[ey0 // 2 : ey1 // 2, ex0 // 2 : ex1 // 2] = cv2.remap(p, cxy, None, flags, borderMode=border)
             self._rgb = None
 
+    def remap_offsets(self, box: tuple[int, int, int, int], offsets: np.ndarray, origin: tuple[int, int]) -> None:
+        """`remap` for a map given as offsets (`mouth_warp_offsets`: box pixel (x, y) takes its colour from
+        origin + (x - x0, y - y0) + offsets; box and origin even, the origin up-left of every pixel read): the
+        planes from the origin on are remapped with cv2.WARP_RELATIVE_MAP, so no grid of pixel coordinates is
+        made or added. Luma at full resolution, chroma at its own (the offsets averaged over each 2x2 block,
+        halved)."""
+        with stage("warp: planes"):
+            x0, y0, x1, y1 = box
+            ox, oy = origin
+            flags, border = cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, cv2.BORDER_REFLECT
+            fixed, frac = cv2.convertMaps(offsets, None, cv2.CV_16SC2)
+            self.y[y0:y1, x0:x1] = cv2.remap(self.y[oy:, ox:], fixed, frac, flags, borderMode=border)
+            half = cv2.resize(offsets, ((x1 - x0) // 2, (y1 - y0) // 2), interpolation=cv2.INTER_AREA)
+            half *= 0.5
+            for p in (self.u, self.v):
+                moved = cv2.remap(p[oy // 2 :, ox // 2 :], half, None, flags, borderMode=border)
+                p[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = moved
+            self._rgb = None
+
     def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         """RGB copy of an even-aligned box (from `clip`)."""
         if self._rgb is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -23,7 +24,7 @@ from talkinghead.media.audio import resample
 from talkinghead.media.timers import stage
 from talkinghead.types import Waveform
 
-__all__ = ["VideoWriter", "x264_options"]
+__all__ = ["BackgroundClose", "VideoWriter", "x264_options"]
 
 # AVCOL_* value for BT.601 (SMPTE 170M). We convert RGB->YUV with BT.601 coefficients and say so
 # in the bitstream; untagged HD video is otherwise shown with BT.709 and colours shift.
@@ -483,3 +484,34 @@ def _describe(x: object) -> str:
     if isinstance(x, np.ndarray):
         return f"array of dtype {x.dtype}"
     return type(x).__name__
+
+
+class BackgroundClose:
+    """Closes writers on a thread of its own, one at a time: a finished segment's encoder drains its last frames
+    (x264's lookahead and frame threads, a serial tail) while the next segment is already being rendered.
+    `wait` re-raises the close's error in the caller; at most one writer is closing at any time."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def close(self, writer: VideoWriter) -> None:
+        self.wait()
+
+        def run() -> None:
+            try:
+                writer.close()
+            except BaseException as exc:  # handed to the caller's next wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="talkinghead-close", daemon=True)
+        self._thread.start()
+
+    def wait(self, raise_error: bool = True) -> None:
+        """Until the writer being closed is closed (its file in place); its error, if any, is raised here."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None and raise_error:
+            raise error

@@ -11,9 +11,9 @@ the chunking. The price, offline, is what a stream cannot avoid:
 - the pose prior reads the next chunk's cues (160 ms), so pose runs `POSE_LAG` frames (320 ms) behind the
   speech, which a nod can afford and a mouth cannot;
 - the pose mean removed (the photo's own pose is the neutral) is the running mean of the pose so far
-  (cumulative for the first `POSE_MEAN_S`, then over the last `POSE_MEAN_S`), not the clip's; it can start at
-  the model's zero worth `POSE_PRIOR_FRAMES` frames (0 today; 125 keeps a short clip's motion, RESULTS.md
-  "Session 6, lead", but waits on a test fix), with a fade-in over `POSE_FADE_FRAMES` after the lag;
+  (cumulative for the first `POSE_MEAN_S`, then over the last `POSE_MEAN_S`), not the clip's; it starts at
+  the model's zero worth `POSE_PRIOR_FRAMES` frames, so that a short clip's mean does not swallow its own
+  motion (RESULTS.md "Session 6, lead"), and the pose fades in over `POSE_FADE_FRAMES` after the lag;
 - a blink starts closing at its onset frame, and the blink-rate scale is re-solved on the speech so far, at
   every frame of the first `RATE_EVERY`, then every `RATE_EVERY` frames.
 
@@ -50,8 +50,8 @@ _OPEN_SHARE = 0.758
 _REFRACTORY = 6  # frames (240 ms at 25 fps): no new blink starts sooner after one
 POSE_LAG = 8  # model frames (320 ms at 25 fps) that head pose runs behind the speech
 POSE_MEAN_S = 30.0  # the running pose mean: cumulative over the first POSE_MEAN_S, then this time constant
-POSE_PRIOR_FRAMES = 0  # the running mean starts at the model's zero (training poses are clip-centred), worth this
-POSE_FADE_FRAMES = 0  # after the lag the pose fades in from the photo's own pose over this many frames (0: none)
+POSE_PRIOR_FRAMES = 125  # the running mean starts at the model's zero (training poses are clip-centred), worth this
+POSE_FADE_FRAMES = 10  # after the lag the pose fades in from the photo's own pose over this many frames (0: none)
 RATE_EVERY = 50  # 25 fps frames between re-solving the blink-rate scale
 
 

@@ -47,8 +47,24 @@ def mouth_warp_maps(
 ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """The warp of `warp_mouth` for a w x h image as the box that may change (even corners in an even-sized
     image) and its cv2.remap map, (h, w, 2) float32: where each pixel of the box takes its colour from, in image
-    coordinates; None when nothing moved. A dub applies it to the 4:2:0 planes themselves (I420Frame.remap),
-    with no conversion to RGB."""
+    coordinates; None when nothing moved."""
+    warp = mouth_warp_offsets(source, target, inter_ocular, w, h)
+    if warp is None:
+        return None
+    (x0, y0, x1, y1), offsets, (ox, oy) = warp
+    shift = np.array([x0 - ox, y0 - oy], np.float32)
+    return (x0, y0, x1, y1), cv2.add(_pixel_grid(w, h)[y0:y1, x0:x1], offsets - shift)
+
+
+def mouth_warp_offsets(
+    source: np.ndarray, target: np.ndarray, inter_ocular: float, w: int, h: int
+) -> tuple[tuple[int, int, int, int], np.ndarray, tuple[int, int]] | None:
+    """`mouth_warp_maps` as a dub applies it to the 4:2:0 planes (I420Frame.remap_offsets, no RGB): the box
+    (x0, y0, x1, y1), the map as offsets (cv2.WARP_RELATIVE_MAP, (y1 - y0, x1 - x0, 2) float32) and their origin
+    (ox, oy), both even: box pixel (x, y) takes its colour from (ox + x - x0, oy + y - y0) + offsets, in image
+    coordinates. The origin lies up-left of the box by the largest displacement (clipped to the image), so the
+    image from the origin on holds every pixel the warp reads; offsets relative to it need no per-pixel grid and
+    no pass to add one. None when nothing moved."""
     src = source[:, :2].astype(np.float64)
     disp = target[:, :2].astype(np.float64) - src
     moving = np.abs(disp).max(1) > 0.05
@@ -75,17 +91,21 @@ def mouth_warp_maps(
     # the box as it is); an added row or column stays where it is (zero displacement).
     ex0, ey0, ex1, ey1 = x0 // 2 * 2, y0 // 2 * 2, min((x1 + 1) // 2 * 2, w), min((y1 + 1) // 2 * 2, h)
     ox, oy = x0 - ex0, y0 - ey0
-    back = np.zeros((oy + dh, ox + dw, 2), np.float32)
+    # the origin: up-left by the largest displacement (a backward step reads the field, never beyond its maximum)
+    margin = 2 * int(np.ceil(float(np.abs(field).max()) / 2)) + 2
+    org = max(ex0 - margin, 0), max(ey0 - margin, 0)
+    shift = np.array([ex0 - org[0], ey0 - org[1]], np.float32)
+    back = np.empty((oy + dh, ox + dw, 2), np.float32)  # the offsets: shift minus the backward displacement
+    back[:oy], back[:, :ox] = shift, shift
     # the backward displacement d(x - d(x)): at the grid nodes and resized, which is exact enough where the
     # field is smooth; pixel by pixel where it bends sharply, between the lips (which a dub opens and closes)
-    _coarse_backward(field, back[oy:, ox:])
+    _coarse_backward(field, back[oy:, ox:], shift)
     lips = np.concatenate([src[_LIPS], target[_LIPS, :2].astype(np.float64)]) - (x0, y0)
     lx0, ly0 = np.maximum(np.floor(lips.min(0)).astype(int) - 2 * step, 0)
     lx1, ly1 = np.minimum(np.ceil(lips.max(0)).astype(int) + 2 * step, (x1 - x0, y1 - y0))
     if lx1 > lx0 and ly1 > ly0:
-        back[oy + ly0 : oy + ly1, ox + lx0 : ox + lx1] = backward_displacement(dense, (lx0, ly0, lx1, ly1))
-    xy = cv2.subtract(_pixel_grid(w, h)[ey0:ey1, ex0:ex1], back[: ey1 - ey0, : ex1 - ex0])
-    return (int(ex0), int(ey0), int(ex1), int(ey1)), xy
+        back[oy + ly0 : oy + ly1, ox + lx0 : ox + lx1] = shift - backward_displacement(dense, (lx0, ly0, lx1, ly1))
+    return (int(ex0), int(ey0), int(ex1), int(ey1)), back[: ey1 - ey0, : ex1 - ex0], (int(org[0]), int(org[1]))
 
 
 @lru_cache(maxsize=2)
@@ -98,9 +118,9 @@ def _pixel_grid(w: int, h: int) -> np.ndarray:
     return grid
 
 
-def _coarse_backward(field: np.ndarray, out: np.ndarray) -> None:
-    """Write into `out` (dh, dw, 2) the backward displacement d(x - d(x)) of the node field resized to it, with
-    the fixed-point step taken at the nodes and only its result resized (as `MeshWarper.backward_maps`):
+def _coarse_backward(field: np.ndarray, out: np.ndarray, shift: np.ndarray) -> None:
+    """Write into `out` (dh, dw, 2) `shift` minus the backward displacement d(x - d(x)) of the node field resized
+    to it, with the fixed-point step taken at the nodes and only its result resized (as `MeshWarper.backward_maps`):
     cv2.resize puts node k at pixel (k + 0.5) * dw / gw - 0.5, and pixel p reads node (p + 0.5) * gw / dw - 0.5."""
     (gh, gw), (dh, dw) = field.shape[:2], out.shape[:2]
     sx, sy = gw / dw, gh / dh
@@ -109,7 +129,7 @@ def _coarse_backward(field: np.ndarray, out: np.ndarray) -> None:
     ux = (px - field[..., 0] + 0.5) * sx - 0.5
     uy = (py - field[..., 1] + 0.5) * sy - 0.5
     d2 = cv2.remap(field, ux, uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    cv2.resize(d2, (dw, dh), dst=out, interpolation=cv2.INTER_LINEAR)
+    cv2.resize(shift - d2, (dw, dh), dst=out, interpolation=cv2.INTER_LINEAR)
 
 
 def _grid_field(

@@ -16,7 +16,7 @@ from talkinghead.media.i420 import I420Frame
 from talkinghead.media.timers import stage
 from talkinghead.render.mouth_bank import MouthPainter, reach
 from talkinghead.render.mouth_interior import CHEEKS, face_tone
-from talkinghead.render.mouth_warp import mouth_warp_maps
+from talkinghead.render.mouth_warp import mouth_warp_offsets
 
 
 def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: float, painter: MouthPainter) -> None:
@@ -25,10 +25,10 @@ def dub_region(frame: I420Frame, source: np.ndarray, target: np.ndarray, tone: f
     `cheek_tone`)."""
     iod = inter_ocular(source)
     with stage("warp"):
-        maps = mouth_warp_maps(source, target, iod, frame.width, frame.height)
-    if maps is None:
+        warp = mouth_warp_offsets(source, target, iod, frame.width, frame.height)
+    if warp is None:
         return
-    frame.remap(*maps)  # in the planes: the warp needs no RGB
+    frame.remap_offsets(*warp)  # in the planes: the warp needs no RGB
     # the interior: only the box round the mouth (and the cheeks) is converted, and only what was drawn goes back
     x0, y0, x1, y1 = frame.clip(*reach(target))
     rgb = frame.region(x0, y0, x1, y1)
