@@ -114,7 +114,7 @@ def test_running_mel_mean_is_the_whole_inputs(speech):
 
 def test_streamed_mouth_agrees_with_offline_after_a_change_of_voice(animator, speech):
     """`generate` normalises by the whole input's log-mel mean and scales by its lip-gap spread; the stream's
-    cumulative statistics reach them, so after 24 s of one voice and 8 s of another they agree (the 30 s window
+    cumulative statistics reach them, so after 24 s of one voice and 24 s of another they agree (the 30 s window
     before gave r 0.91 over the last 16 s here)."""
     samples = _two_voices(speech)
     mouth, _, _ = run(animator, samples, [16000], GenerateOptions(still=True))
