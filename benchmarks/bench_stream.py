@@ -21,6 +21,7 @@ Run: nice -n 10 .venv/bin/python benchmarks/bench_stream.py [--minutes 2] [--siz
      [--lookahead 0.15] [--quality 90] [--face PHOTO] [--ten-minutes] [--skip-agreement] [--skip-live]
      [--agreement-audio builtin|programme|FILE] [--agreement-seconds 120]
      .venv/bin/python benchmarks/bench_stream.py --motion-sweep [--lookaheads 0.1 0.15]   (motion only; no server)
+     .venv/bin/python benchmarks/bench_stream.py --real-series CACHE   (streamed mouth vs real speakers; no server)
 """
 
 from __future__ import annotations
@@ -374,6 +375,72 @@ def motion_sweep(lookaheads: list[float]) -> dict:
     return out
 
 
+def real_series(cache: Path) -> dict:
+    """No server, no rendering: the streamed mouth against the REAL speakers' tracked mouths, on the validation
+    clips of a prepared cache (`lips_series.py`'s measures: lip-gap r, amplitude), beside the offline mouth
+    (`MouthModel.predict`). Two ways: each clip streamed alone (a stream's first seconds: its warm-up), and all
+    clips (25 fps) concatenated in a shuffled order (seed 0) with 0.8 s pauses and streamed as one long input
+    of many voices, the same for offline on the concatenation: whether the running statistics keep the
+    per-voice adaptation. Still head (the mouth does not depend on it)."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from lips_series import clip_metrics, group_of, load_val
+
+    from talkinghead.config import GenerateOptions
+    from talkinghead.motion.stream import MotionStream
+    from talkinghead.pipeline import Animator
+
+    torch.set_num_threads(1)
+    anim, opts = Animator(), GenerateOptions(still=True)
+
+    def streamed(samples: np.ndarray, n: int) -> np.ndarray:
+        ms = MotionStream(anim.mouth, anim.head, opts)
+        pieces = [ms.push(samples[i : i + 16000]) for i in range(0, len(samples), 16000)] + [ms.finish()]
+        out = np.concatenate([p.mouth for p in pieces])[:n]  # a clip's tracked frames may outlast its audio
+        return np.concatenate([out, np.zeros((n - len(out), *out.shape[1:]), np.float32)])
+
+    clips = [c for c in load_val(cache, anim.mouth.geometry.reference) if abs(c.fps - 25.0) < 0.01]
+    rows: dict[str, list[dict]] = {k: [] for k in ("offline_clip", "stream_clip", "offline_concat", "stream_concat")}
+    for c in clips:
+        n, g = len(c.valid), group_of(c.name)
+        for key, pred in (
+            ("offline_clip", anim.mouth.predict(c.samples, n, 25.0)),
+            ("stream_clip", streamed(c.samples, n)),
+        ):
+            rows[key].append({"group": g, **clip_metrics(pred, c.offsets, c.valid, c.samples, c.fps)})
+    order = np.random.default_rng(0).permutation(len(clips))
+    pause = np.zeros(20 * 640, np.float32)
+    pieces, starts, k = [], [], 0
+    for i in order:
+        c = clips[i]
+        a = np.zeros(len(c.valid) * 640, np.float32)
+        a[: min(len(a), len(c.samples))] = c.samples[: len(a)]
+        starts.append(k)
+        pieces += [a, pause]
+        k += len(c.valid) + 20
+    audio = np.concatenate(pieces)
+    whole = {"offline_concat": anim.mouth.predict(audio, k, 25.0), "stream_concat": streamed(audio, k)}
+    for i, k0 in zip(order, starts):
+        c = clips[i]
+        n = len(c.valid)
+        for key, pred in whole.items():
+            rows[key].append(
+                {"group": group_of(c.name), **clip_metrics(pred[k0 : k0 + n], c.offsets, c.valid, c.samples, c.fps)}
+            )
+    out: dict = {"clips": len(clips), "concat_minutes": round(k / 25 / 60, 2)}
+    for key, rr in rows.items():
+        for grp in ("grid", "varied"):
+            sel = [x for x in rr if (x["group"] != "grid") == (grp == "varied")]
+            out[f"{key}_{grp}"] = {
+                "n": len(sel),
+                "r": round(float(np.mean([x["r"] for x in sel])), 3),
+                "amp": round(float(np.mean([x["amp"] for x in sel])), 2),
+            }
+        print(key, {g: out[f"{key}_{g}"] for g in ("grid", "varied")}, flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=2.0)
@@ -399,7 +466,17 @@ def main() -> None:
     ap.add_argument(
         "--lookaheads", type=float, nargs="+", default=[0.04, 0.06, 0.1, 0.14, 0.2, 1.0], help="for --motion-sweep"
     )
+    ap.add_argument(
+        "--real-series",
+        type=Path,
+        default=None,
+        metavar="CACHE",
+        help="only the streamed and offline mouths vs the real speakers on CACHE's validation clips (no server)",
+    )
     args = ap.parse_args()
+    if args.real_series:
+        print(json.dumps(real_series(args.real_series), indent=1))
+        return
     if args.motion_sweep:
         print(json.dumps(motion_sweep(args.lookaheads), indent=1))
         return

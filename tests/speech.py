@@ -189,7 +189,7 @@ def _speak_here(text: str, language: str, rate_wpm: int) -> tuple[np.ndarray, in
     return pcm.astype(np.int16), _native_rate
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _speak_fresh(text: str, language: str, rate_wpm: int) -> tuple[bytes, int]:
     """Speak ``text`` as the first synthesis of a new process (see the module note)."""
     done = subprocess.run(

@@ -43,7 +43,9 @@ def test_mouth_follows_speech_and_closes_in_pause(lang, animator, demo_face, wav
     # The mesh reads a closed mouth differently as the head turns (0.04-0.05 over this clip's head motion,
     # more than the margin), so the pause is held against the same video with the lips kept closed
     # (lip_strength 0: same seed, same head motion and blinks), frame by frame.
-    ref = generate(demo_face, audio, tmp_path / "closed.mp4", animator=animator, seed=1, watermark=False, lip_strength=0)
+    ref = generate(
+        demo_face, audio, tmp_path / "closed.mp4", animator=animator, seed=1, watermark=False, lip_strength=0
+    )
     shut = measure_video(ref).mouth
     shut = np.nan_to_num(shut, nan=np.nanmedian(shut))
     for a, b in pauses:

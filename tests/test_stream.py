@@ -82,6 +82,48 @@ def test_streamed_head_motion_and_blinks_are_the_offline_ones(animator, speech):
         assert (lids > 0.5).any() and np.ptp(pose[:, 0]) > 0.5  # blinks and head motion, not two empty tracks
 
 
+def _two_voices(speech: np.ndarray, seconds: float = 24.0) -> np.ndarray:
+    """`seconds` of the English sentence looped, then as long of a German one through another microphone (a
+    steep spectral tilt): a long input whose second half has another log-mel mean than its first."""
+    other = synthesize("Der schnelle braune Fuchs springt über den faulen Hund und läuft dann weg.", "de")
+    other = np.append(other[0], other[1:] - 0.97 * other[:-1])
+    other *= 0.3 / np.abs(other).max()
+    n = int(seconds * 16000)
+    return np.concatenate([np.resize(speech, n), np.resize(other, n)]).astype(np.float32)
+
+
+def test_running_mel_mean_is_the_whole_inputs(speech):
+    """Past the old 30 s window, the stream's log-mel mean is still `normalize`'s over everything so far (flat
+    memory: a histogram of frame energies with per-bin sums), not the last 30 s'."""
+    from talkinghead.audio.features import log_mel, normalize
+    from talkinghead.audio.running import HISTORY_S, RunningMel, SampleBuffer
+
+    samples = _two_voices(speech)
+    buffer = SampleBuffer()
+    mel = RunningMel(buffer)
+    buffer.push(samples)
+    buffer.finished = True
+    mel.extend(mel.available(len(samples)))
+    full = log_mel(samples)
+    whole = full[0] - normalize(full)[0]
+    recent = full[-int(HISTORY_S * 100) :]
+    window = recent[0] - normalize(recent)[0]
+    assert np.abs(window - whole).max() > 1.0  # the input is one where the two differ
+    assert np.abs(mel.mean_at(mel.count - 1) - whole).max() < 0.1
+
+
+def test_streamed_mouth_agrees_with_offline_after_a_change_of_voice(animator, speech):
+    """`generate` normalises by the whole input's log-mel mean and scales by its lip-gap spread; the stream's
+    cumulative statistics reach them, so after 24 s of one voice and 24 s of another they agree (the 30 s window
+    before gave r 0.91 over the last 16 s here)."""
+    samples = _two_voices(speech)
+    mouth, _, _ = run(animator, samples, [16000], GenerateOptions(still=True))
+    offline = animator.mouth.predict(samples, len(mouth), 25.0)
+    late = slice(len(mouth) - 400, len(mouth))  # the last 16 s
+    r = np.corrcoef(gaps(animator, mouth)[late], gaps(animator, offline)[late])[0, 1]
+    assert r >= 0.95, r
+
+
 def test_mouth_closes_after_speech_and_head_keeps_moving(animator):
     samples, _ = speech_with_pause(["Hello there, how are you today?"], "en", lead_s=0.3)
     loud = np.flatnonzero(np.abs(samples) > 1e-3)

@@ -2,10 +2,12 @@
 
 The offline features (`features.py`) look at the whole clip for three things: the per-band log-mel mean
 (`normalize`), the loudness a clip's speech reaches (its 95th percentile, for pauses and the mouth gate) and
-the speaker's median pitch. Here each becomes a running statistic over the last `HISTORY_S` seconds, updated at
-fixed points of the audio timeline, so a value depends only on the audio before it (never on how the audio was
-cut into chunks) and memory stays flat however long the stream. The first half second is the warm-up: the
-statistics are refreshed at every frame. The mel mean starts from a corpus-wide prior (`stream_priors.json`
+the speaker's median pitch. Here each becomes a running statistic, updated at fixed points of the audio timeline,
+so a value depends only on the audio before it (never on how the audio was cut into chunks) and memory stays flat
+however long the stream. The mel mean is cumulative (every frame since the stream began, kept as a histogram of
+frame energies with per-bin sums, `CumulativeMean`), so it converges to the whole input's mean that `generate`
+uses; the loudness level and pitch look at the last `HISTORY_S` seconds. The first half second is the warm-up:
+the statistics are refreshed at every frame. The mel mean starts from a corpus-wide prior (`stream_priors.json`
 beside the weights, `scripts/stream_priors.py`) worth `PRIOR_FRAMES` frames, which the stream's own frames
 outweigh within a second: the mean of a few frames alone moved the lips far from the offline ones.
 
@@ -33,7 +35,8 @@ from talkinghead.audio.features import (
     pitch_peak,
 )
 
-HISTORY_S = 30.0  # seconds of past audio the running statistics look at
+HISTORY_S = 30.0  # seconds of past audio the running loudness level and pitch look at
+ENERGY_BINS = np.linspace(-16.0, 8.0, 1201)  # frame energy (mean log-mel) bins of the cumulative mel mean
 WARMUP = 50  # mel frames (0.5 s) during which the mel mean is refreshed every frame, then every REFRESH
 REFRESH = 10  # mel frames between refreshes of the mel mean after the warm-up
 LOUDNESS_FLOOR = -45.0  # dB: a stream that starts in silence does not take its noise for the speech level
@@ -101,13 +104,50 @@ class Ring:
         return self.rows(self.count - n, self.count)
 
 
+class CumulativeMean:
+    """`features.normalize`'s mean (per band, over the frames louder than the 30th percentile of frame energy) of
+    every row added so far, in flat memory: rows are summed per energy bin (`ENERGY_BINS`, 0.02 log units), and
+    the frames of the bin holding the 30th percentile are left out with it. Over a whole clip it is `normalize`'s
+    mean to within the bin width (the 30-second window it replaced differed from it for most of a long input
+    of several voices: RESULTS.md, streaming agreement, fifth round)."""
+
+    def __init__(self, width: int) -> None:
+        self.counts = np.zeros(len(ENERGY_BINS) + 1, np.float64)
+        self.sums = np.zeros((len(ENERGY_BINS) + 1, width), np.float64)
+        self.first: list[np.ndarray] = []  # the first rows themselves: `normalize` takes them all below 11 frames
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    def add(self, row: np.ndarray) -> None:
+        energy = float(row.mean())
+        i = int(np.searchsorted(ENERGY_BINS, energy))
+        self.counts[i] += 1
+        self.sums[i] += row
+        if len(self.first) <= 10:
+            self.first.append(row.astype(np.float64))
+
+    def mean(self) -> tuple[np.ndarray, float]:
+        """(the mean, how many frames it averages)."""
+        n = self.count
+        if n <= 10:
+            return np.mean(self.first, axis=0), float(n)
+        below = np.floor(0.3 * (n - 1)) + 1  # frames at or below the 30th percentile (as np.percentile places it)
+        i = int(np.searchsorted(np.cumsum(self.counts), below))  # the bin holding the percentile: left out, as
+        weight = self.counts[i + 1 :].sum()  # `normalize` leaves out every frame equal to it (digital silence)
+        if weight == 0:
+            return self.sums.sum(axis=0) / n, float(n)
+        return self.sums[i + 1 :].sum(axis=0) / weight, float(weight)
+
+
 class RunningMel:
     """80-band log-mel frames (as `features.log_mel`) as the samples arrive, and their running per-band mean.
 
     Frame t is centred at t * 10 ms and needs the samples up to t * HOP + N_FFT / 2 (16 ms later). The mean is
-    `features.normalize`'s (mean over the frames louder than the 30th percentile of energy), taken over the
-    last HISTORY_S seconds, blended with the prior mean (`PRIOR_FRAMES`), and frozen between refresh points:
-    `mean_at(t)` is the one the stream used at t. `prior` None: the shipped one, if any."""
+    `features.normalize`'s over every frame so far (`CumulativeMean`), blended with the prior mean
+    (`PRIOR_FRAMES`), and frozen between refresh points: `mean_at(t)` is the one the stream used at t. The
+    frames themselves are kept for the last HISTORY_S seconds. `prior` None: the shipped one, if any."""
 
     def __init__(self, buffer: SampleBuffer, prior: np.ndarray | None = None) -> None:
         self.buffer = buffer
@@ -116,6 +156,7 @@ class RunningMel:
         self.prior = prior
         size = int(HISTORY_S * SAMPLE_RATE / HOP)
         self.mel = Ring(size, N_MELS)
+        self._sums = CumulativeMean(N_MELS)
         self._means = Ring(size // REFRESH + WARMUP + 2, N_MELS)  # mean snapshots, one per refresh point
         self._window = np.zeros(N_FFT, np.float32)
         off = (N_FFT - 400) // 2
@@ -143,18 +184,15 @@ class RunningMel:
         rows = np.log(power @ self._bank + 1e-6).astype(np.float32)
         for row in rows:
             self.mel.append(row)
+            self._sums.add(row)
             t = self.mel.count - 1
             if t < WARMUP or t % REFRESH == 0:
                 self._means.append(self._mean())
 
     def _mean(self) -> np.ndarray:
-        mel = self.mel.last(int(HISTORY_S * SAMPLE_RATE / HOP))
-        energy = mel.mean(axis=1)
-        voiced = energy > np.percentile(energy, 30) if len(energy) > 10 else np.ones(len(energy), bool)
-        mean = mel[voiced].mean(axis=0) if voiced.any() else mel.mean(axis=0)
+        mean, n = self._sums.mean()
         if self.prior is None:
-            return mean
-        n = float(voiced.sum())
+            return mean.astype(np.float32)
         return ((PRIOR_FRAMES * self.prior + n * mean) / (PRIOR_FRAMES + n)).astype(np.float32)
 
     def mean_at(self, t: int) -> np.ndarray:

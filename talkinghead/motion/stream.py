@@ -7,8 +7,10 @@ looked at the whole clip by a running statistic (`audio/running.py`):
 - mouth: the lips model on a window of log-mel around the frame (its receptive field, `LipsConfig.radius` and
   `delay`; the two temporal layers read `context` video frames each side), normalised with the running mel
   mean; what lies beyond the look-ahead is treated as the clip's end, as offline at the last frame. The
-  loudness gate and the lip-gap spread rule (`MouthModel.gain`) use running levels and gaps. The running mel
-  mean and lip-gap spread start from corpus-wide priors (`stream_priors.json`, `scripts/stream_priors.py`) that
+  loudness gate and the lip-gap spread rule (`MouthModel.gain`) use running levels and gaps. The mel mean and
+  the lip-gap spread are cumulative (all the audio so far, in flat memory), so over a long input they converge to
+  the whole input's that `generate` uses; a 30 s window differed from it for most of a multi-voice programme. They
+  start from corpus-wide priors (`stream_priors.json`, `scripts/stream_priors.py`) that
   the stream's own values outweigh as they come (`PRIOR_FRAMES` mel frames, `GAP_PRIOR_FRAMES` speech frames):
   without them, the statistics of the first second or two, taken alone, moved the lips away from offline's.
 - head pose and blinks: `motion/learned.py`'s step-by-step sampler (`HeadSteps`), the very one the offline
@@ -32,7 +34,6 @@ import torch
 
 from talkinghead.audio.features import HOP, N_FFT, SAMPLE_RATE, frame_positions
 from talkinghead.audio.running import (
-    HISTORY_S,
     RunningCues,
     RunningLevel,
     RunningMel,
@@ -100,8 +101,7 @@ class MotionStream:
         self._level = RunningLevel(self.fps)
         self._db: deque[tuple[float, float]] = deque()  # (level, speech level) of frames _db_base..
         self._db_base = 0
-        self._gaps: deque[float] = deque(maxlen=int(HISTORY_S * self.fps))
-        self._gap_count = 0  # speech frames so far
+        self._gap_sums = np.zeros(3)  # speech frames so far: count, sum and sum of squares of their lip gaps
         self._gap_prior = _gap_prior(mouth)
         # head: cues at 25 fps, the offline sampler step by step (same generators, same order)
         self.cues = RunningCues(self.buffer, self.mel, FPS)
@@ -187,19 +187,19 @@ class MotionStream:
         gate = self._gate(k, n_samples)
         gap = float(self.mouth.lip_gaps(out[None])[0])
         if gate > 0.5:
-            self._gaps.append(gap)
-            self._gap_count += 1
+            self._gap_sums += (1.0, gap, gap * gap)
         return out * (self._gain() * gate * self.lip_scale)
 
     def _gain(self) -> float:
-        """`MouthModel.gain` on the speech frames so far, their spread blended with the prior's."""
-        gaps = np.asarray(self._gaps, np.float32)
+        """`MouthModel.gain` on all the speech frames so far (cumulative, as `generate` takes the whole clip's),
+        their spread blended with the prior's."""
+        m, total, squares = self._gap_sums
+        var = max(squares / m - (total / m) ** 2, 0.0) if m else 0.0
         if self._gap_prior is None:
-            return self.mouth.gain(gaps)
-        m = float(self._gap_count)
-        var = (GAP_PRIOR_FRAMES * self._gap_prior**2 + m * (float(gaps.var()) if len(gaps) else 0.0)) / (
-            GAP_PRIOR_FRAMES + m
-        )
+            if not self.mouth.spread or m < 10:
+                return self.mouth.amplitude
+            return spread_gain(float(np.sqrt(var)), self.mouth.spread, self.mouth.amplitude)
+        var = (GAP_PRIOR_FRAMES * self._gap_prior**2 + m * var) / (GAP_PRIOR_FRAMES + m)
         return spread_gain(float(np.sqrt(var)), self.mouth.spread, self.mouth.amplitude)
 
     def _gate(self, k: int, n_samples: int) -> float:
