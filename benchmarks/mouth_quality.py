@@ -62,12 +62,22 @@ def is_open(points: np.ndarray) -> bool:
     return mouth_gap(points) > OPEN * inter_ocular(points)
 
 
-def choose_clips(corpus: Path, grid: int, lrcar: int, others: int = -1) -> list[Path]:
+def choose_clips(corpus: Path, grid: int, lrcar: int, others: int = -1, shift: float = 0.0) -> list[Path]:
+    """Evenly spaced clips of each group; `shift` moves every pick by that fraction of the spacing (0.5: the clips
+    half-way between the default picks, a set disjoint from them for checking figures tuned on the default set)."""
     clips = sorted(corpus.glob("*.mp4"))
     g = [c for c in clips if c.name.startswith("grid_")]
     a = [c for c in clips if c.name.startswith("lrcar_")]
     rest = [c for c in clips if c not in set(g) | set(a)]
-    pick = lambda xs, n: [xs[i] for i in np.linspace(0, len(xs) - 1, min(n, len(xs))).round().astype(int)] if n else []  # noqa: E731
+
+    def pick(xs: list[Path], n: int) -> list[Path]:
+        if not n:
+            return []
+        n = min(n, len(xs))
+        step = (len(xs) - 1) / max(n - 1, 1)
+        at = np.clip(np.linspace(0, len(xs) - 1, n) + shift * step, 0, len(xs) - 1)
+        return [xs[i] for i in dict.fromkeys(at.round().astype(int).tolist())]
+
     return (rest if others < 0 else pick(rest, others)) + pick(g, grid) + pick(a, lrcar)
 
 
@@ -100,6 +110,7 @@ def main() -> None:
     ap.add_argument("--grid", type=int, default=20)
     ap.add_argument("--lrcar", type=int, default=30)
     ap.add_argument("--others", type=int, default=-1, help="clips outside GRID and LRC-AR (-1: all 11)")
+    ap.add_argument("--shift", type=float, default=0.0, help="move each pick by this share of the spacing")
     ap.add_argument("--per-clip", type=int, default=12, help="open-mouth frames per clip for the crops")
     ap.add_argument("--weights", action="append", help="learned interior weights (repeat to compare; default mouth)")
     ap.add_argument("--no-hybrid", action="store_true", help="leave out the hybrid (first network + tooth row)")
@@ -120,7 +131,7 @@ def main() -> None:
     pairs: dict[str, list] = {m: [] for m in methods}
     fid_sets: dict[str, list[np.ndarray]] = {"real": [], **{m: [] for m in methods}}
     t0 = time.time()
-    for clip in choose_clips(args.corpus, args.grid, args.lrcar, args.others):
+    for clip in choose_clips(args.corpus, args.grid, args.lrcar, args.others, args.shift):
         cache = args.cache / f"{args.corpus.name}__{clip.stem}.npz"
         if not cache.is_file():
             continue
