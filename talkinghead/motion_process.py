@@ -166,12 +166,28 @@ class MotionProcess:
         try:
             kind, value = pickle.load(self._file)
         except EOFError:
-            self.close()
-            raise RuntimeError("The motion process ended without an answer.") from None
+            status = self._reap()
+            raise RuntimeError(f"The motion process ended without an answer ({status}).") from None
         if kind == "error":
             self.close()
             raise value
         return kind, value
+
+    def _reap(self) -> str:
+        """Close the pipe, wait for the child to exit and say how it ended (for a child that died mid-job)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        pid, self._pid = self._pid, None
+        if pid is None:
+            return "already reaped"
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return "not found"
+        if os.WIFSIGNALED(status):
+            return f"killed by signal {os.WTERMSIG(status)}"
+        return f"exit status {os.WEXITSTATUS(status)}"
 
     def close(self, kill: bool = True) -> None:
         """End the child if it still runs (the job failed or was interrupted first) and reap it; `kill=False`:

@@ -149,22 +149,49 @@ def _speech_file(wav_file, seconds: float = 2.0):
     return wav_file(load_audio(DEMO_AUDIO).samples[: int(16000 * seconds)])
 
 
+def _in_fresh_process(code: str, *args: object) -> None:
+    """Run `code` in a new interpreter: the motion process forks, as the command line does, from a process that has
+    not loaded torch, mediapipe or x264 (forking this test process, with their native threads running, once left a
+    child that died without a word)."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
-def test_motion_process_predicts_the_animators_motion(animator, wav_file):
+def test_motion_process_predicts_the_animators_motion(animator, wav_file, tmp_path):
     import torch
 
     from talkinghead.config import GenerateOptions
     from talkinghead.media.inputs import load_speech
-    from talkinghead.motion_process import MotionProcess
     from talkinghead.weights import lips_geometry
 
     path = _speech_file(wav_file)
     opts = GenerateOptions(seed=5, blinks_per_min=40.0)
-    child = MotionProcess.start(path, opts)
-    assert child is not None
-    with child:
-        pieces = list(child.pieces(50))
-    assert [len(p) for p in pieces] == [25, 25]  # a second of frames per message
+    _in_fresh_process(
+        """
+        import sys
+        import numpy as np
+        from talkinghead.config import GenerateOptions
+        from talkinghead.motion_process import MotionProcess
+
+        child = MotionProcess.start(sys.argv[1], GenerateOptions(seed=5, blinks_per_min=40.0))
+        assert child is not None
+        with child:
+            pieces = list(child.pieces(50))
+        np.savez(sys.argv[2], lengths=[len(p) for p in pieces], **{
+            name: np.concatenate([getattr(p, name) for p in pieces]) for name in ("mouth", "lids", "pose")
+        })
+        assert "torch" not in sys.modules, "the parent imported torch"
+        """,
+        path,
+        tmp_path / "pieces.npz",
+    )
+    pieces = np.load(tmp_path / "pieces.npz")
+    assert pieces["lengths"].tolist() == [25, 25]  # a second of frames per message
     wave, speech = load_speech(path)
     assert round(wave.duration * opts.fps) == 50
     threads = torch.get_num_threads()
@@ -174,7 +201,7 @@ def test_motion_process_predicts_the_animators_motion(animator, wav_file):
     finally:
         torch.set_num_threads(threads)
     for name in ("mouth", "lids", "pose"):
-        np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in pieces]), getattr(ours, name))
+        np.testing.assert_array_equal(pieces[name], getattr(ours, name))
     assert np.abs(ours.mouth).max() > 0 and np.abs(ours.pose).max() > 0  # it did move
     geometry = lips_geometry()  # what the parent reads from the file, without torch
     for name in ("reference", "indices", "open_direction"):
@@ -183,23 +210,36 @@ def test_motion_process_predicts_the_animators_motion(animator, wav_file):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
 def test_motion_process_raises_the_childs_error_and_close_reaps_it(wav_file, tmp_path):
-    from talkinghead.config import GenerateOptions
-    from talkinghead.errors import InputError
-    from talkinghead.motion_process import MotionProcess
-
     bad = tmp_path / "lips.safetensors"
     bad.write_bytes(b"not a safetensors file")
-    child = MotionProcess.start(_speech_file(wav_file, 1.0), GenerateOptions(), lips_weights=bad)
-    assert child is not None
-    with pytest.raises(InputError, match="not a readable safetensors file"):
-        list(child.pieces(25))
-    running = MotionProcess.start(_speech_file(wav_file, 1.0), GenerateOptions())
-    assert running is not None
-    pid = running._pid
-    assert pid is not None
-    running.close()  # before it answered: killed and reaped, no zombie left
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    _in_fresh_process(
+        """
+        import os, sys
+        from talkinghead.config import GenerateOptions
+        from talkinghead.errors import InputError
+        from talkinghead.motion_process import MotionProcess
+
+        child = MotionProcess.start(sys.argv[1], GenerateOptions(), lips_weights=sys.argv[2])
+        assert child is not None
+        try:
+            list(child.pieces(25))
+            raise AssertionError("the child's error was not raised")
+        except InputError as exc:
+            assert "not a readable safetensors file" in str(exc), exc
+        running = MotionProcess.start(sys.argv[1], GenerateOptions())
+        assert running is not None
+        pid = running._pid
+        assert pid is not None
+        running.close()  # before it answered: killed and reaped, no zombie left
+        try:
+            os.waitpid(pid, os.WNOHANG)
+            raise AssertionError("the child was not reaped")
+        except ChildProcessError:
+            pass
+        """,
+        _speech_file(wav_file, 1.0),
+        bad,
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
