@@ -105,9 +105,13 @@ class MouthModel:
     def gain(self, speech_gaps: np.ndarray) -> float:
         """The file's fixed gain, or (files with a `spread`) the gain that gives the lip gaps of the speech
         frames the spread real speakers have: regression shrinks motion most on voices unlike the training ones."""
-        if not self.spread or len(speech_gaps) < 10:
+        return self.gain_for(float(speech_gaps.std()) if len(speech_gaps) else 0.0, len(speech_gaps))
+
+    def gain_for(self, gap_std: float, count: int) -> float:
+        """`gain` from the std of `count` speech frames' lip gaps (a stream keeps running moments, not the gaps)."""
+        if not self.spread or count < 10:
             return self.amplitude
-        return spread_gain(float(speech_gaps.std()), self.spread, self.amplitude)
+        return spread_gain(gap_std, self.spread, self.amplitude)
 
     def _window(self, mel: torch.Tensor, pos: np.ndarray, f0: int, f1: int) -> torch.Tensor:
         """Coefficients of frames [f0, f1), computed on a window with margins wider than the network's

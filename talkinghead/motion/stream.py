@@ -196,9 +196,7 @@ class MotionStream:
         m, total, squares = self._gap_sums
         var = max(squares / m - (total / m) ** 2, 0.0) if m else 0.0
         if self._gap_prior is None:
-            if not self.mouth.spread or m < 10:
-                return self.mouth.amplitude
-            return spread_gain(float(np.sqrt(var)), self.mouth.spread, self.mouth.amplitude)
+            return self.mouth.gain_for(float(np.sqrt(var)), int(m))
         var = (GAP_PRIOR_FRAMES * self._gap_prior**2 + m * var) / (GAP_PRIOR_FRAMES + m)
         return spread_gain(float(np.sqrt(var)), self.mouth.spread, self.mouth.amplitude)
 
