@@ -24,8 +24,7 @@ from talkinghead.motion.compose import target_points
 from talkinghead.motion_process import MotionProcess, predict_motion
 from talkinghead.provenance.stamp import Stamp, mouth_spare
 from talkinghead.render.eyes import EyeCloser
-from talkinghead.render.mouth_interior import face_tone, paint_mouth, skin_colour
-from talkinghead.render.tooth_row import ToothRow
+from talkinghead.render.mouth_interior import face_tone, paint_mouth, painted_teeth
 from talkinghead.render.warp import MeshWarper
 from talkinghead.types import Motion, MouthGeometry
 
@@ -215,11 +214,7 @@ class Animator:
         source_local = face.source.points - shift
         learned = None
         # photo mode's default: the painted cavity with a drawn tooth row (numpy and OpenCV only, no network)
-        teeth = (
-            ToothRow.for_skin(skin_colour(face.source.image, face.source.points), shadow=0.0)
-            if opts.mouth == "teeth"
-            else None
-        )
+        teeth = painted_teeth(face.source.image, face.source.points) if opts.mouth == "teeth" else None
         if painter is None and opts.mouth in ("learned", "hybrid"):  # photo mode: the network's interior
             from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, load_mouth_net
 

@@ -13,7 +13,7 @@ from talkinghead.face.landmarks import detect_faces
 from talkinghead.media import fit_size
 from talkinghead.models.mouth import MouthNet
 from talkinghead.render.learned_mouth import HybridMouth, LearnedMouth, face_colours, mouth_gap
-from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth, skin_colour
+from talkinghead.render.mouth_interior import CHEEKS, face_tone, paint_mouth, painted_teeth
 from talkinghead.render.tooth_row import ToothRow, tooth_colour
 from talkinghead.weights import REGISTRY, WEIGHTS_DIR, load_model, sha256
 from tests.battery_kit import demo_face_rgb
@@ -73,8 +73,7 @@ def _drawn(
     target = _opened(pts, 0.3 * iod)
     frame = img.copy()
     if painted:
-        row = ToothRow.for_skin(skin_colour(img, pts), shadow=0.0) if teeth else None
-        paint_mouth(frame, target, iod, face_tone(img, pts), teeth=row)
+        paint_mouth(frame, target, iod, face_tone(img, pts), teeth=painted_teeth(img, pts) if teeth else None)
     else:
         (HybridMouth if hybrid else LearnedMouth).for_face(img, pts)(frame, target, iod)
     assert not np.array_equal(frame, img)

@@ -43,6 +43,12 @@ def light_tint(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return ((c / c.max()) ** TINT_POWER).astype(np.float32)
 
 
+def painted_teeth(image: np.ndarray, points: np.ndarray) -> ToothRow:
+    """The tooth row `--mouth teeth` draws into this face's painted cavity: coloured from the cheeks, with no shade
+    of its own (the painted cavity is shaded under the upper lip already; the corpus' open mouths are dim)."""
+    return ToothRow.for_skin(skin_colour(image, points), shadow=0.0)
+
+
 TINT_POWER = 0.3  # how much of the skin's colour the teeth take
 CAVITY_RGB = np.array([70, 28, 30], np.float32)  # the cavity's back, for a face of tone 1 (cheeks' grey 200)
 TONGUE_RGB = np.array([150, 62, 70], np.float32)
