@@ -70,6 +70,35 @@ def test_warp_moves_a_point_where_asked(demo_face):
     assert np.abs(shifted - patch).mean() < np.abs(out[y - 8 : y + 8, x - 8 : x + 8].astype(float) - patch).mean()
 
 
+def test_warp_reads_relative_to_its_region_as_an_absolute_map_would(demo_face):
+    """warp_region reads the image from the region's corner on (cv2.WARP_RELATIVE_MAP): on a face whose region
+    lies inside the image, that must give the pixels a plain absolute map over the whole image gives."""
+    import cv2
+
+    from talkinghead.face.landmarks import detect_faces
+    from talkinghead.media import fit_size, load_image
+    from talkinghead.render.warp import MeshWarper
+
+    img = cv2.copyMakeBorder(
+        fit_size(load_image(demo_face), 512), 256, 256, 256, 256, cv2.BORDER_CONSTANT, value=(128, 128, 128)
+    )
+    pts = detect_faces(img)[0].points
+    warper = MeshWarper(img, pts)
+    x0, y0, x1, y1 = warper.box
+    assert x0 > 0 and y0 > 0 and x1 < img.shape[1] and y1 < img.shape[0]  # the region is not clipped
+    moved = pts.copy()
+    moved[:, 0] += 3.0
+    moved[:, 1] -= 2.0  # the head moves
+    moved[14:18, 1] += 12.0  # and the lower lip drops
+    offsets = warper.backward_offsets(moved)
+    grid = np.stack(np.meshgrid(np.arange(x0, x1), np.arange(y0, y1)), -1).astype(np.float32)
+    ref = cv2.remap(img, grid + offsets, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    got = warper.warp_region(moved)
+    diff = np.abs(got.astype(int) - ref)
+    assert diff.max() <= 2 and diff.mean() < 0.01  # float rounding of the two maps, nothing else
+    assert np.abs(got.astype(int) - img[y0:y1, x0:x1]).mean() > 1.0  # and it did move
+
+
 def test_builtin_weights_are_checked(tmp_path, monkeypatch):
     import pytest
 

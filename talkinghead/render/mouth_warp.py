@@ -120,7 +120,7 @@ def _pixel_grid(w: int, h: int) -> np.ndarray:
 
 def _coarse_backward(field: np.ndarray, out: np.ndarray, shift: np.ndarray) -> None:
     """Write into `out` (dh, dw, 2) `shift` minus the backward displacement d(x - d(x)) of the node field resized
-    to it, with the fixed-point step taken at the nodes and only its result resized (as `MeshWarper.backward_maps`):
+    to it, with the fixed-point step taken at the nodes and only its result resized (as `MeshWarper.backward_offsets`):
     cv2.resize puts node k at pixel (k + 0.5) * dw / gw - 0.5, and pixel p reads node (p + 0.5) * gw / dw - 0.5."""
     (gh, gw), (dh, dw) = field.shape[:2], out.shape[:2]
     sx, sy = gw / dw, gh / dh

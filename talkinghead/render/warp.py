@@ -86,10 +86,6 @@ class MeshWarper:
         px = (np.arange(gw, dtype=np.float32) + 0.5) / self._scale[0] - 0.5
         py = (np.arange(gh, dtype=np.float32) + 0.5) / self._scale[1] - 0.5
         self._node_px = np.stack(np.meshgrid(px, py), -1)  # (gh, gw, 2) ROI-local pixel of each node
-        xs, ys = np.meshgrid(
-            np.arange(self.x0, self.x1, dtype=np.float32), np.arange(self.y0, self.y1, dtype=np.float32)
-        )
-        self._base = np.stack([xs, ys], -1)  # (rh, rw, 2) absolute pixel coordinates of the ROI
 
     def _barycentric(self, grid: np.ndarray) -> sparse.csr_matrix:
         tri = Delaunay(self.src_ctrl)
@@ -119,12 +115,13 @@ class MeshWarper:
         d[self.n_face : self.n_moving] = ring - self.head_ring
         return d
 
-    def backward_maps(self, target: np.ndarray) -> np.ndarray:
-        """(rh, rw, 2) float32 map for cv2.remap: where each ROI pixel takes its colour from.
+    def backward_offsets(self, target: np.ndarray) -> np.ndarray:
+        """(rh, rw, 2) float32 offsets for cv2.remap with cv2.WARP_RELATIVE_MAP: ROI pixel (x, y) takes its colour
+        from (x0 + x, y0 + y) plus its offset, minus the displacement undone there.
 
         The fixed-point step of `backward_displacement` (d at x - d(x)) is taken at the grid nodes, where the field
-        is exact, and only its result is resized to full resolution: one resize and one subtraction per
-        pixel instead of a resize, a remap of the field and four subtractions."""
+        is exact, and only its result is resized to full resolution: one resize per frame, and no pixel grid to
+        add (the relative map), instead of a resize, a remap of the field and four subtractions per pixel."""
         d = self.control_displacement(target)
         disp = (self.weights @ d).astype(np.float32).reshape(*self.grid_shape, 2)
         sx, sy = self._scale
@@ -133,12 +130,16 @@ class MeshWarper:
         uy = (at[..., 1] + 0.5) * sy - 0.5
         d2 = cv2.remap(disp, ux, uy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         rw, rh = self.roi_size
-        return self._base - cv2.resize(d2, self.dense_size, interpolation=cv2.INTER_LINEAR)[:rh, :rw]
+        return cv2.resize(-d2, self.dense_size, interpolation=cv2.INTER_LINEAR)[:rh, :rw]
 
     def warp_region(self, target: np.ndarray, source: np.ndarray | None = None) -> np.ndarray:
-        """Only the ROI (y0:y1, x0:x1) of `warp`'s frame, a new array: the pixels outside never change."""
+        """Only the ROI (y0:y1, x0:x1) of `warp`'s frame, a new array: the pixels outside never change.
+        (The offsets are relative to the ROI's corner, so the image is read from there on; the ROI's edges do not
+        move, as the outer ring and the corners are fixed, so no read crosses that corner's edges.)"""
         src = self.image if source is None else source
-        return cv2.remap(src, self.backward_maps(target), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        flags = cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP
+        offsets = self.backward_offsets(target)
+        return cv2.remap(src[self.y0 :, self.x0 :], offsets, None, flags, borderMode=cv2.BORDER_REFLECT)
 
     @property
     def box(self) -> tuple[int, int, int, int]:
