@@ -364,13 +364,11 @@ def generate(
                 if progress:
                     progress(k + 1, n_frames)
             return out_path
-        # the still's planes are reused outside the changing box; encoding overlaps rendering
+        # the still's planes are reused outside the changing box; converting and encoding overlap rendering
         still = StillPlanes(src.image, anim.changed_box())
-        with BackgroundEncoder(writer) as encoder:
+        with BackgroundEncoder(writer, convert=still.frame) as encoder:
             for k, region in enumerate(anim.render_regions(motion, opts)):
-                with stage("colour"):
-                    vf = still.frame(region)
-                encoder.put(vf)
+                encoder.put(region)
                 if progress:
                     progress(k + 1, n_frames)
     return out_path
