@@ -1,9 +1,10 @@
 """Photo-mode speed as a user meets it: 512x512, faces ~100 and ~300 px wide, 3 s and 30 s of speech
 (10 min with --long), each beside the encode floor measured in the same run.
 
-The floor is our own VideoWriter (x264 `veryfast`, the default CRF, the same AAC audio) encoding the still
-photo for the same number of frames: what any photo-to-video tool must pay at least. Each case runs in a
-fresh process (peak RSS is per process), floor and ours alternating, `--runs` times; medians are printed.
+The floor is our own VideoWriter (photo mode's x264 setting, `pipeline.PHOTO_X264`, the default CRF, the same AAC
+audio) encoding the still photo for the same number of frames: what any photo-to-video tool must pay at least.
+Each case runs in a fresh process set up as the command line sets it up (allocator, OpenCV threads: media/heap.py;
+peak RSS is per process), floor and ours alternating, `--runs` times; medians are printed.
 Per case: wall and CPU time of `generate` (torch already imported; weights load, decode, face analysis,
 motion, render, encode), the command line's way: the motion predicted in a forked child process and sent in
 pieces while the frames are rendered (talkinghead/motion_process.py; `--thread`: the models on a second
@@ -18,9 +19,10 @@ the answer time of an input error (a mistyped photo path).
 
 The ~100 px face is the built-in astronaut; the ~300 px one is made at run time in a temp folder from a
 corpus portrait (`--corpus`, default ../shared/data; skipped when absent) and never kept.
-`--encoder-cost [PRESET ...]` instead measures x264 alone: the CPU it takes to encode our 30 s of frames
-(300 px face, rendered beforehand) and the still, per preset (as our writer sets it up; `x264:veryfast` is x264's
-own preset without our extra options, media/video_writer.py `x264_options`), with the file sizes.
+`--encoder-cost [SETTING ...]` instead measures x264 alone: the CPU it takes to encode our 30 s of frames
+(300 px face, rendered beforehand) and the still, per setting (PRESET[+x264 options], as our writer sets it up;
+`x264:veryfast` is x264's own preset without our extra options, media/video_writer.py `x264_options`), with the
+file sizes and the luma PSNR / SSIM of our frames after encoding: quality per CPU second, to choose PHOTO_X264.
 Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long] [--encoder-cost]
 """
 
@@ -100,10 +102,14 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
     """One measurement in this fresh process; prints one JSON line."""
     import resource
 
+    from talkinghead.media.heap import one_opencv_thread, tune_allocator
+
+    tune_allocator()  # the process as the command line sets it up (cli.py), for ours and the floor
+    one_opencv_thread()
     from talkinghead.media import VideoWriter, fit_size, load_image, timers
     from talkinghead.media.inputs import load_speech
     from talkinghead.motion.learned import LearnedMotion  # noqa: F401  torch imported before the clock starts
-    from talkinghead.pipeline import generate
+    from talkinghead.pipeline import PHOTO_X264, generate
 
     result: dict[str, object] = {}
     c0 = time.process_time()  # CPU seconds of all threads: the figure a busy shared machine does not distort
@@ -113,7 +119,7 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
         still = fit_size(load_image(face), 512)
         h, w = still.shape[:2]
         n = max(1, int(round(wave_.duration * 25)))
-        with VideoWriter(out, w, h, fps=25, audio=wave_) as writer:
+        with VideoWriter(out, w, h, fps=25, audio=wave_, x264_params=PHOTO_X264) as writer:  # photo mode's x264
             for _ in range(n):
                 writer.write(still)
         result["seconds"] = time.perf_counter() - t0
@@ -139,8 +145,28 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
     print(json.dumps(result))
 
 
-def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
-    """x264 alone: CPU to encode our rendered frames (planes made beforehand) vs the still, per preset."""
+def _luma_psnr_ssim(planes: list[np.ndarray], path: Path, every: int = 10) -> tuple[float, float]:
+    """Mean luma PSNR and SSIM of every `every`-th decoded frame of `path` against the yuv420p `planes` it encoded."""
+    import av
+
+    from talkinghead.metrics.image import ssim
+
+    with av.open(str(path)) as c:
+        decoded = [f.to_ndarray() for i, f in enumerate(c.decode(video=0)) if i % every == 0]
+    psnr, sims = [], []
+    for ref, got in zip(planes[::every], decoded):
+        h = ref.shape[0] * 2 // 3
+        a, b = ref[:h].astype(np.float64), got[:h].astype(np.float64)
+        psnr.append(10 * np.log10(255.0**2 / max(float(np.mean((a - b) ** 2)), 1e-10)))
+        sims.append(ssim(np.repeat(ref[:h, :, None], 3, 2), np.repeat(got[:h, :, None], 3, 2)))
+    return float(np.mean(psnr)), float(np.mean(sims))
+
+
+def encoder_cost(face: str, seconds: float, settings: list[str]) -> None:
+    """x264 alone: CPU to encode our rendered frames (planes made beforehand) vs the still, per setting, with the
+    size and the luma PSNR / SSIM of our encoded frames against the planes encoded (quality per CPU second).
+    A setting is PRESET[+key=value:...]: our writer's preset (media/video_writer.py `x264_options`; `x264:PRESET`
+    is x264's own, without our extra options) with x264 options added after it."""
     import av
     import torch
 
@@ -148,7 +174,7 @@ def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
     from talkinghead.media import VideoWriter, video_writer
     from talkinghead.media.inputs import load_speech
     from talkinghead.media.still_frames import StillPlanes
-    from talkinghead.pipeline import Animator
+    from talkinghead.pipeline import PHOTO_X264, Animator
 
     torch.set_num_threads(1)
     _, speech = load_speech(face.replace("face300.png", f"speech{seconds:.0f}.wav"))
@@ -158,31 +184,33 @@ def encoder_cost(face: str, seconds: float, presets: list[str]) -> None:
     n = int(seconds * 25)
     still = StillPlanes(src.image, anim.changed_box())
     x0, y0, x1, y1 = still.box
-    frames = {  # the planes made beforehand: only the encoder is timed
-        "ours": [still.frame(r) for r in anim.render_regions(anim.motion(speech, n, opts), opts)],
-        "still": [still.frame(src.image[y0:y1, x0:x1]) for _ in range(n)],
+    planes = {  # made beforehand: only the encoder is timed
+        "ours": [still.frame(r).to_ndarray() for r in anim.render_regions(anim.motion(speech, n, opts), opts)],
+        "still": [still.frame(src.image[y0:y1, x0:x1]).to_ndarray()] * n,
     }
     h, w = src.image.shape[:2]
-    print("| preset | still: CPU (s) | still: MB | ours: CPU (s) | ours: MB | ours / still (CPU) |")
-    print("|---|---|---|---|---|---|")
-    for preset in presets:
-        cost = {}
+    print(f"photo mode's setting: veryfast+{PHOTO_X264} (pipeline.PHOTO_X264); CRF {GenerateOptions.crf}")
+    print("| setting | still: CPU (s) | still: MB | ours: CPU (s) | ours: MB | ours / still (CPU) | PSNR (dB) | SSIM |")
+    print("|---|---|---|---|---|---|---|---|")
+    for setting in settings:
+        preset, _, params = setting.partition("+")
         name = preset.removeprefix("x264:")  # x264:NAME is x264's own preset, without our extra options
         saved = dict(video_writer._X264_PARAMS)
         if name != preset:
             video_writer._X264_PARAMS.pop(name, None)
+        cost = {}
         for kind in ("still", "ours"):
             out = Path(face).parent / f"enc_{kind}.mp4"
+            frames = [av.VideoFrame.from_ndarray(p, format="yuv420p") for p in planes[kind]]  # fresh, untimed
             c0 = time.process_time()
-            with VideoWriter(out, w, h, fps=25, preset=name) as writer:
-                for vf in frames[kind]:
+            with VideoWriter(out, w, h, fps=25, crf=GenerateOptions.crf, preset=name, x264_params=params) as writer:
+                for vf in frames:
                     writer.write_yuv(vf)
             cost[kind] = (time.process_time() - c0, out.stat().st_size / 1e6)
-            # fresh copies for the next preset: a frame handed to the writer is not handed to it again
-            frames[kind] = [av.VideoFrame.from_ndarray(vf.to_ndarray(), format="yuv420p") for vf in frames[kind]]
         video_writer._X264_PARAMS.update(saved)
+        psnr, sim = _luma_psnr_ssim(planes["ours"], Path(face).parent / "enc_ours.mp4")
         (sc, sm), (oc, om) = cost["still"], cost["ours"]
-        print(f"| {preset} | {sc:.2f} | {sm:.2f} | {oc:.2f} | {om:.2f} | {oc / sc:.2f}x |")
+        print(f"| {setting} | {sc:.2f} | {sm:.2f} | {oc:.2f} | {om:.2f} | {oc / sc:.2f}x | {psnr:.2f} | {sim:.4f} |")
 
 
 def _run_worker(kind: str, face: Path, speech: Path, out: Path) -> dict:
@@ -244,7 +272,8 @@ def main() -> None:
             big = tmp / "face300.png"
             _make_face(args.corpus / PORTRAIT, 300, big)
             _write_speech(tmp / "speech30.wav", 30.0)
-            encoder_cost(str(big), 30.0, args.encoder_cost or ["veryfast", "x264:veryfast", "superfast", "ultrafast"])
+            default = ["x264:veryfast", "veryfast", "veryfast+subme=1", "veryfast+subme=1:bframes=0", "superfast"]
+            encoder_cost(str(big), 30.0, args.encoder_cost or default)
             return
         lengths = list(args.lengths) + ([600.0] if args.long else [])
         for seconds in lengths:

@@ -305,6 +305,13 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
     return opts
 
 
+# x264 for photo mode: our `veryfast` with the one-step subpixel refinement (subme=1). A photo's frames are one
+# still, warped smoothly, which the cheaper refinement predicts as well: x264 takes less CPU for a few % more bits
+# at the same quality (`bench_real_photo.py --encoder-cost`, RESULTS.md issue 16, session 8). Filmed video (a dub)
+# loses more bits and SSIM to it (encoder_tradeoff.py), so dubs keep `veryfast` as it is.
+PHOTO_X264 = "subme=1"
+
+
 def generate(
     face: str | os.PathLike[str] | None,
     audio: str | os.PathLike[str],
@@ -356,7 +363,7 @@ def generate(
             del settings[key]
     stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA
     marks = stamp.writer_args(w, h, mouth_spare(src.points))  # the mouth is left unmarked (face mesh, small faces)
-    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, **marks) as writer:
+    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, x264_params=PHOTO_X264, **marks) as writer:
         if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)
             for k, frame in enumerate(anim.render(motion, opts)):
                 with stage("encode"):

@@ -377,3 +377,18 @@ def test_our_veryfast_adds_its_measured_x264_options_and_other_presets_are_x264s
         "x264-params": "me=dia:partitions=i8x8,i4x4",
     }
     assert x264_options("slow", 23) == {"crf": "23", "preset": "slow"}
+    # a caller's own options come after the preset's, so they win (photo mode's subme=1)
+    assert x264_options("veryfast", 20, "subme=1")["x264-params"] == "me=dia:partitions=i8x8,i4x4:subme=1"
+    assert x264_options("slow", 20, "subme=1")["x264-params"] == "subme=1"
+
+
+def test_photo_mode_encodes_with_its_own_x264_setting(tmp_path, monkeypatch):
+    """generate hands PHOTO_X264 to its writer (the setting its benchmark floor uses too)."""
+    import talkinghead.pipeline as pipeline
+    from talkinghead.media import video_writer
+
+    seen: list[dict[str, str]] = []
+    real = video_writer.x264_options
+    monkeypatch.setattr(video_writer, "x264_options", lambda *a: seen.append(real(*a)) or real(*a))
+    pipeline.generate(pipeline.DEMO_FACE, pipeline.DEMO_AUDIO, tmp_path / "p.mp4", size=64, seed=0)
+    assert seen and seen[0]["x264-params"].endswith(pipeline.PHOTO_X264)

@@ -37,9 +37,10 @@ _AAC_BITRATE = {1: 96_000, 2: 160_000}
 _X264_PARAMS = {"veryfast": "me=dia:partitions=i8x8,i4x4"}
 
 
-def x264_options(preset: str, crf: int) -> dict[str, str]:
-    """The libx264 options of a preset and CRF as every writer here uses them (benchmarks' floors use them too)."""
-    extra = _X264_PARAMS.get(preset)
+def x264_options(preset: str, crf: int, params: str = "") -> dict[str, str]:
+    """The libx264 options of a preset and CRF as every writer here uses them (benchmarks' floors use them too);
+    `params` ("key=value:key=value") are added after the preset's own, so they win."""
+    extra = ":".join(p for p in (_X264_PARAMS.get(preset, ""), params) if p)
     return {"crf": str(crf), "preset": preset, **({"x264-params": extra} if extra else {})}
 
 
@@ -60,6 +61,7 @@ class VideoWriter:
         audio: Waveform | None = None,
         crf: int = 20,
         preset: str = "veryfast",
+        x264_params: str = "",
         time_base: Fraction | None = None,
         copy_from: av.video.stream.VideoStream | None = None,
         colors: tuple[int, int, int, int] | None = None,
@@ -99,7 +101,7 @@ class VideoWriter:
 
         self._tmp_path = _make_temp_file(self.path)
         try:
-            self._open(audio, int(crf), str(preset), copy_from)
+            self._open(audio, x264_options(str(preset), int(crf), x264_params), copy_from)
         except BaseException:
             self._cleanup()
             raise
@@ -247,7 +249,7 @@ class VideoWriter:
     # ----------------------------------------------------------------------------- internals
 
     def _open(
-        self, audio: Waveform | None, crf: int, preset: str, copy_from: av.video.stream.VideoStream | None
+        self, audio: Waveform | None, options: dict[str, str], copy_from: av.video.stream.VideoStream | None
     ) -> None:
         assert self._tmp_path is not None
         try:
@@ -280,7 +282,7 @@ class VideoWriter:
         self._video_tb = self._explicit_tb or 1 / self.fps
         video.time_base = self._video_tb
         video.codec_context.time_base = self._video_tb  # the encoder's clock: exact pts, any rate
-        video.options = dict[str, object](x264_options(preset, crf))
+        video.options = dict[str, object](options)
         cc = video.codec_context
         rng, space, prim, trc = self._colors or (int(ColorRange.MPEG), _BT601, _BT601, _BT601)
         cc.color_range = rng
