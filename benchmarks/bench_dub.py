@@ -61,7 +61,7 @@ def main() -> None:
         out = folder / "dubbed.mp4"
         # as the CLI does: the library leaves glibc's allocator alone (media/heap.py)
         code = (
-            f"from talkinghead.media.heap import pin_mmap_threshold; pin_mmap_threshold(); "
+            f"from talkinghead.media.heap import tune_allocator; tune_allocator(); "
             f"from talkinghead.dubbing import dub; r = dub({str(src)!r}, {str(src)!r}, "
             f"{str(out)!r}); print(r.summary()); "
             # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec, so the child would report this

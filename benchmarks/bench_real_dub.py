@@ -74,8 +74,8 @@ import json, os, sys, time
 def peak():  # VmHWM: ru_maxrss would carry the parent's peak over fork + exec
     return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024
 t0 = time.perf_counter()
-from talkinghead.media.heap import pin_mmap_threshold
-pin_mmap_threshold()  # as the CLI does
+from talkinghead.media.heap import tune_allocator
+tune_allocator()  # as the CLI does
 from talkinghead.dubbing import Dubber, dub
 threads = {}  # --threads: CPU seconds per native thread, polled from /proc (x264's threads carry no name of their own)
 if os.environ.get("BENCH_THREADS"):

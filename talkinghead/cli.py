@@ -357,13 +357,14 @@ def generate(
     _check_lips(lips)
 
     def job(update: Callable[[int, int], None]) -> Path:
-        from talkinghead.media.heap import pin_mmap_threshold
+        from talkinghead.media.heap import one_opencv_thread, tune_allocator
         from talkinghead.media.inputs import check_output
         from talkinghead.pipeline import Animator
         from talkinghead.pipeline import generate as run
 
         check_output(out)  # an output that cannot be written fails before the models load
-        pin_mmap_threshold()  # process-wide allocator tuning: the command line's choice, never the library's
+        tune_allocator()  # process-wide allocator tuning: the command line's choice, never the library's
+        one_opencv_thread()  # and OpenCV's thread pool (media/heap.py)
 
         def animator() -> Animator:  # a function, not an Animator: the models load while the face is found
             import torch
@@ -475,10 +476,11 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """The built-in face speaking the built-in speech -> demo.mp4."""
-    from talkinghead.media.heap import pin_mmap_threshold
+    from talkinghead.media.heap import one_opencv_thread, tune_allocator
     from talkinghead.pipeline import demo as run
 
-    pin_mmap_threshold()
+    tune_allocator()
+    one_opencv_thread()
     _render("Rendering demo", quiet, lambda update: run(out, progress=update, seed=seed))
 
 
@@ -531,9 +533,9 @@ def dub(
     _check_inputs(video_file=video, audio_file=audio, lips_weights_file=lips_weights)
     from talkinghead.dubbing import Dubber
     from talkinghead.dubbing import dub as run
-    from talkinghead.media.heap import pin_mmap_threshold
+    from talkinghead.media.heap import tune_allocator
 
-    pin_mmap_threshold()  # flat memory over a long video (media/heap.py)
+    tune_allocator()  # flat memory over a long video (media/heap.py)
     opts = DubOptions(
         face=face,
         loop=loop,

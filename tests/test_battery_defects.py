@@ -409,7 +409,7 @@ def test_ctrl_c_before_a_command_starts_work_explains_too(tmp_path, talking, spe
     def interrupted():
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(heap, "pin_mmap_threshold", interrupted)
+    monkeypatch.setattr(heap, "tune_allocator", interrupted)
     out = tmp_path / "d.mp4"
     res = run_cli(["dub", "--video", talking, "--audio", speech, "-o", out, "-q"])
     assert res.exit_code == 130 and "Interrupted" in res.stderr, (res.exit_code, res.output)
