@@ -175,6 +175,19 @@ def test_region_at_the_borders_and_from_the_cached_rgb():
     assert frame.region(10, 10, 10, 10).shape == (0, 0, 3)
 
 
+def test_pixels_and_cheek_tone_convert_as_the_whole_frame_does():
+    from talkinghead.render.mouth_interior import CHEEKS, face_tone
+    from talkinghead.render.region import cheek_tone
+
+    frame = I420Frame.from_rgb(smooth_rgb(50, 66, seed=3))
+    xs, ys = np.array([0, 7, 33, 65, 64]), np.array([0, 9, 21, 49, 48])
+    assert np.array_equal(frame.pixels(xs, ys), frame.rgb()[ys, xs])  # the same conversion, pixel by pixel
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-5, 70, (478, 3)).astype(np.float32)  # some cheek points off the frame: clipped
+    points[CHEEKS[0], :2] = (-3.0, 60.0)
+    assert cheek_tone(frame, points) == face_tone(frame.rgb(), points)
+
+
 def test_even_box_widens_outwards_and_stays_inside():
     assert even_box((3, 5, 9, 11), 40, 30) == (2, 4, 10, 12)
     assert even_box((0, 0, 40, 30), 40, 30) == (0, 0, 40, 30)

@@ -225,6 +225,13 @@ class I420Frame:
                 p[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = moved
             self._rgb = None
 
+    def pixels(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """(n, 3) uint8 RGB of the pixels (xs[i], ys[i]) (ints inside the frame), converted as `region` converts
+        them: a few samples of a large face cost a few pixels, not the box round them."""
+        xs, ys = np.asarray(xs, np.intp), np.asarray(ys, np.intp)
+        yuv = np.stack([self.y[ys, xs], self.u[ys // 2, xs // 2], self.v[ys // 2, xs // 2]], 1)
+        return cv2.transform(np.ascontiguousarray(yuv[:, None, :]), self._to_rgb)[:, 0]
+
     def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         """RGB copy of an even-aligned box (from `clip`)."""
         if self._rgb is not None:

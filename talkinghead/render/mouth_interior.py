@@ -23,8 +23,12 @@ def face_tone(image: np.ndarray, points: np.ndarray) -> float:
     """Brightness of the face skin (0..1), to light the teeth and cavity like the face."""
     cheek = points[CHEEKS, :2].astype(int)
     h, w = image.shape[:2]
-    vals = [image[min(max(y, 0), h - 1), min(max(x, 0), w - 1)].mean() for x, y in cheek]
-    return float(np.clip(np.median(vals) / 200.0, 0.25, 1.1))
+    return tone_of(image[np.clip(cheek[:, 1], 0, h - 1), np.clip(cheek[:, 0], 0, w - 1)])
+
+
+def tone_of(cheek_rgb: np.ndarray) -> float:
+    """`face_tone` from the RGB (n, 3) of the CHEEKS pixels."""
+    return float(np.clip(np.median(cheek_rgb.mean(axis=1)) / 200.0, 0.25, 1.1))
 
 
 def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
