@@ -8,7 +8,7 @@ so every frame-sized buffer was a fresh mmap, returned when freed: flat, but eac
 (a 1080p dub: 12 million faults and 26 s of system CPU per 120 s of video, 15 % of the job; photo mode: 0.9
 million per 30 s). Now the threshold is pinned at 4 MB with one arena and a high trim threshold: buffers up to
 a 1080p frame come from one heap and are reused by whichever thread allocates next, so memory stays as flat
-(120 s 1080p dub: RSS plateau ~710 MB vs ~690 MB) for almost none of those faults (benchmarks/RESULTS.md,
+(120 s 1080p dub: RSS flat at ~710 MB vs 640-700 MB) for 3 % of those faults (benchmarks/RESULTS.md,
 issue 16, session 8). Larger buffers (4K frames) are still mapped and returned.
 
 The library never calls these itself (they change the whole process): the command line does, for `dub`,
