@@ -117,7 +117,7 @@ class MeshWarper:
 
     def backward_offsets(self, target: np.ndarray) -> np.ndarray:
         """(rh, rw, 2) float32 offsets for cv2.remap with cv2.WARP_RELATIVE_MAP: ROI pixel (x, y) takes its colour
-        from (x0 + x, y0 + y) plus its offset, minus the displacement undone there.
+        from (x0 + x, y0 + y) + its offset (the offset: minus the backward displacement there).
 
         The fixed-point step of `backward_displacement` (d at x - d(x)) is taken at the grid nodes, where the field
         is exact, and only its result is resized to full resolution: one resize per frame, and no pixel grid to
