@@ -1,7 +1,7 @@
 """Photo-mode speed as a user meets it: 512x512, faces ~100 and ~300 px wide, 3 s and 30 s of speech
 (10 min with --long), each beside the encode floor measured in the same run.
 
-The floor is our own VideoWriter (photo mode's x264 setting, `pipeline.PHOTO_X264`, the default CRF, the same AAC
+The floor is our own VideoWriter (photo mode's x264 setting, `config.PHOTO_X264`, the default CRF, the same AAC
 audio) encoding the still photo for the same number of frames: what any photo-to-video tool must pay at least.
 Each case runs in a fresh process set up as the command line sets it up (allocator, OpenCV threads: media/heap.py;
 peak RSS is per process), floor and ours alternating, `--runs` times; medians are printed.
@@ -106,10 +106,11 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
 
     tune_allocator()  # the process as the command line sets it up (cli.py), for ours and the floor
     one_opencv_thread()
+    from talkinghead.config import PHOTO_X264
     from talkinghead.media import VideoWriter, fit_size, load_image, timers
     from talkinghead.media.inputs import load_speech
     from talkinghead.motion.learned import LearnedMotion  # noqa: F401  torch imported before the clock starts
-    from talkinghead.pipeline import PHOTO_X264, generate
+    from talkinghead.pipeline import generate
 
     result: dict[str, object] = {}
     c0 = time.process_time()  # CPU seconds of all threads: the figure a busy shared machine does not distort
@@ -170,11 +171,11 @@ def encoder_cost(face: str, seconds: float, settings: list[str]) -> None:
     import av
     import torch
 
-    from talkinghead.config import GenerateOptions
+    from talkinghead.config import PHOTO_X264, GenerateOptions
     from talkinghead.media import VideoWriter, video_writer
     from talkinghead.media.inputs import load_speech
     from talkinghead.media.still_frames import StillPlanes
-    from talkinghead.pipeline import PHOTO_X264, Animator
+    from talkinghead.pipeline import Animator
 
     torch.set_num_threads(1)
     _, speech = load_speech(face.replace("face300.png", f"speech{seconds:.0f}.wav"))
@@ -189,7 +190,7 @@ def encoder_cost(face: str, seconds: float, settings: list[str]) -> None:
         "still": [still.frame(src.image[y0:y1, x0:x1]).to_ndarray()] * n,
     }
     h, w = src.image.shape[:2]
-    print(f"photo mode's setting: veryfast+{PHOTO_X264} (pipeline.PHOTO_X264); CRF {GenerateOptions.crf}")
+    print(f"photo mode's setting: veryfast+{PHOTO_X264} (config.PHOTO_X264); CRF {GenerateOptions.crf}")
     print("| setting | still: CPU (s) | still: MB | ours: CPU (s) | ours: MB | ours / still (CPU) | PSNR (dB) | SSIM |")
     print("|---|---|---|---|---|---|---|---|")
     for setting in settings:

@@ -11,6 +11,12 @@ LIPS_CHOICES = ("standard", "whisper")
 # network), painted (procedural cavity and a flat pale band, render/mouth_interior.py), learned (the network,
 # render/learned_mouth.py) or hybrid (the network's cavity with the tooth row)
 MOUTH_CHOICES = ("teeth", "painted", "learned", "hybrid")
+# x264 options photo mode adds to the writer's `veryfast` (generate, and a stream recorded from a pipe): the
+# one-step subpixel refinement. A photo's frames are one still, warped smoothly, which it predicts as well: x264
+# takes less CPU for a few % more bytes at the same quality (`bench_real_photo.py --encoder-cost`, RESULTS.md
+# issue 16, session 8). Filmed video (a dub) loses more bytes and SSIM to it (encoder_tradeoff.py): dubs keep
+# `veryfast` as it is.
+PHOTO_X264 = "subme=1"
 
 
 @dataclass(frozen=True)

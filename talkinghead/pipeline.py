@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from talkinghead.config import GenerateOptions, check_lips, check_mouth
+from talkinghead.config import PHOTO_X264, GenerateOptions, check_lips, check_mouth
 from talkinghead.errors import InputError
 from talkinghead.face.source import SourceFace, analyse_source
 from talkinghead.media import VideoWriter, fit_size, load_image
@@ -303,13 +303,6 @@ def check_options(opts: GenerateOptions) -> GenerateOptions:
     if opts.face_index < 0:
         raise InputError(f"face_index must be 0 or more, not {opts.face_index}.")
     return opts
-
-
-# x264 for photo mode: our `veryfast` with the one-step subpixel refinement (subme=1). A photo's frames are one
-# still, warped smoothly, which the cheaper refinement predicts as well: x264 takes less CPU for a few % more bits
-# at the same quality (`bench_real_photo.py --encoder-cost`, RESULTS.md issue 16, session 8). Filmed video (a dub)
-# loses more bits and SSIM to it (encoder_tradeoff.py), so dubs keep `veryfast` as it is.
-PHOTO_X264 = "subme=1"
 
 
 def generate(

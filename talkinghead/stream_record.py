@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from talkinghead.audio.features import SAMPLE_RATE
-from talkinghead.config import GenerateOptions
+from talkinghead.config import PHOTO_X264, GenerateOptions
 from talkinghead.media import VideoWriter
 from talkinghead.media.mux import join_segments
 from talkinghead.provenance.stamp import Stamp, mouth_spare
@@ -45,7 +45,7 @@ class StreamRecorder:
         self._video_path = self.out.with_name(f".{self.out.name}.video.mp4")
         self._audio_path = self.out.with_name(f".{self.out.name}.audio.f32")
         marks = stamp.segment_args(width, height, spare)
-        self._writer = VideoWriter(self._video_path, width, height, fps=fps, crf=crf, **marks)
+        self._writer = VideoWriter(self._video_path, width, height, fps=fps, crf=crf, x264_params=PHOTO_X264, **marks)
         self._audio = open(self._audio_path, "wb")  # noqa: SIM115 - closed in close/abort
         self.samples = 0
 

@@ -385,10 +385,11 @@ def test_our_veryfast_adds_its_measured_x264_options_and_other_presets_are_x264s
 def test_photo_mode_encodes_with_its_own_x264_setting(tmp_path, monkeypatch):
     """generate hands PHOTO_X264 to its writer (the setting its benchmark floor uses too)."""
     import talkinghead.pipeline as pipeline
+    from talkinghead.config import PHOTO_X264
     from talkinghead.media import video_writer
 
     seen: list[dict[str, str]] = []
     real = video_writer.x264_options
     monkeypatch.setattr(video_writer, "x264_options", lambda *a: seen.append(real(*a)) or real(*a))
     pipeline.generate(pipeline.DEMO_FACE, pipeline.DEMO_AUDIO, tmp_path / "p.mp4", size=64, seed=0)
-    assert seen and seen[0]["x264-params"].endswith(pipeline.PHOTO_X264)
+    assert seen and seen[0]["x264-params"].endswith(PHOTO_X264)
