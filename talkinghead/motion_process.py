@@ -192,20 +192,12 @@ class MotionProcess:
     def close(self, kill: bool = True) -> None:
         """End the child if it still runs (the job failed or was interrupted first) and reap it; `kill=False`:
         it has sent everything and is exiting by itself."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._pid is not None:
-            pid, self._pid = self._pid, None
+        if kill and self._pid is not None:
             try:
-                if kill:
-                    os.kill(pid, signal.SIGKILL)
+                os.kill(self._pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        self._reap()
 
     def __enter__(self) -> MotionProcess:
         return self

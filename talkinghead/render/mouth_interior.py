@@ -21,13 +21,18 @@ CHEEKS = [50, 280, 101, 330, 205, 425]  # landmarks whose pixels give the skin's
 
 def face_tone(image: np.ndarray, points: np.ndarray) -> float:
     """Brightness of the face skin (0..1), to light the teeth and cavity like the face."""
+    xs, ys = cheek_pixels(points, image.shape[1], image.shape[0])
+    return tone_of(image[ys, xs])
+
+
+def cheek_pixels(points: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys): the CHEEKS pixels `face_tone` reads, inside a width x height image."""
     cheek = points[CHEEKS, :2].astype(int)
-    h, w = image.shape[:2]
-    return tone_of(image[np.clip(cheek[:, 1], 0, h - 1), np.clip(cheek[:, 0], 0, w - 1)])
+    return np.clip(cheek[:, 0], 0, width - 1), np.clip(cheek[:, 1], 0, height - 1)
 
 
 def tone_of(cheek_rgb: np.ndarray) -> float:
-    """`face_tone` from the RGB (n, 3) of the CHEEKS pixels."""
+    """`face_tone` from the RGB (n, 3) of the `cheek_pixels`."""
     return float(np.clip(np.median(cheek_rgb.mean(axis=1)) / 200.0, 0.25, 1.1))
 
 

@@ -15,7 +15,7 @@ from talkinghead.face.indices import inter_ocular
 from talkinghead.media.i420 import I420Frame
 from talkinghead.media.timers import stage
 from talkinghead.render.mouth_bank import MouthPainter, reach
-from talkinghead.render.mouth_interior import CHEEKS, tone_of
+from talkinghead.render.mouth_interior import cheek_pixels, tone_of
 from talkinghead.render.mouth_warp import mouth_warp_offsets
 
 
@@ -49,7 +49,4 @@ def even_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[i
 def cheek_tone(frame: I420Frame, points: np.ndarray) -> float:
     """Skin brightness of the face (lights the painted mouth interior): `face_tone`'s pixels, the only ones
     converted to RGB (a 600 px face's cheek box would be ~100 000)."""
-    h, w = frame.height, frame.width
-    cheek = points[CHEEKS, :2].astype(int)  # as face_tone reads them
-    xs, ys = np.clip(cheek[:, 0], 0, w - 1), np.clip(cheek[:, 1], 0, h - 1)
-    return tone_of(frame.pixels(xs, ys))
+    return tone_of(frame.pixels(*cheek_pixels(points, frame.width, frame.height)))
