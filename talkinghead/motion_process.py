@@ -9,9 +9,10 @@ drawn, while the parent imports the stages, finds the photo's face, reads the mo
 weights file, opens the writer and renders the pieces that have come. The parent never imports torch. Same
 code and seed, so the same motion as an Animator's (tests/test_photo_speed.py).
 
-Only where `os.fork` exists and no other thread runs yet (a fork copies one thread: a lock held by another
-would stay held in the child); elsewhere `MotionProcess.start` returns None and the caller loads the models
-in-process as before.
+Only where `os.fork` exists and no other thread runs yet, native ones included (a fork copies one thread: a
+lock or thread pool of another would stay held or half-built in the child; a command line run in-process
+by a program that already ran torch or OpenCV crashed its child with signal 11); elsewhere
+`MotionProcess.start` returns None and the caller loads the models in-process as before.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class MotionProcess:
         motion_weights: WeightsRef = "motion",
     ) -> MotionProcess | None:
         """The child, started now; None where it cannot be (no fork, or threads already running)."""
-        if not hasattr(os, "fork") or threading.active_count() > 1:
+        if not hasattr(os, "fork") or _threads() > 1:
             return None
         read, write = os.pipe()
         pid = os.fork()
@@ -204,6 +205,15 @@ class MotionProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _threads() -> int:
+    """Threads of this process, native ones (OpenMP, OpenCV, mediapipe pools) included where the system says
+    (Linux's /proc); Python's own count elsewhere."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _child(

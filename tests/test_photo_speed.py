@@ -174,12 +174,12 @@ def test_motion_process_predicts_the_animators_motion(animator, wav_file, tmp_pa
     _in_fresh_process(
         """
         import sys
-        import numpy as np
         from talkinghead.config import GenerateOptions
         from talkinghead.motion_process import MotionProcess
 
         child = MotionProcess.start(sys.argv[1], GenerateOptions(seed=5, blinks_per_min=40.0))
         assert child is not None
+        import numpy as np  # after the fork: its BLAS starts a thread of its own
         with child:
             pieces = list(child.pieces(50))
         np.savez(sys.argv[2], lengths=[len(p) for p in pieces], **{
@@ -206,6 +206,27 @@ def test_motion_process_predicts_the_animators_motion(animator, wav_file, tmp_pa
     geometry = lips_geometry()  # what the parent reads from the file, without torch
     for name in ("reference", "indices", "open_direction"):
         np.testing.assert_array_equal(getattr(geometry, name), getattr(animator.mouth.geometry, name))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="native threads are counted through /proc")
+def test_motion_process_is_not_forked_beside_a_native_thread(wav_file):
+    """A thread Python does not track (a native pool's: OpenMP, OpenCV, mediapipe) also stops the fork: the
+    command line run in-process by a program that had used torch once crashed its child with signal 11."""
+    _in_fresh_process(
+        """
+        import _thread, sys, time
+        from talkinghead.config import GenerateOptions
+        from talkinghead.motion_process import MotionProcess
+
+        alone = MotionProcess.start(sys.argv[1], GenerateOptions())
+        assert alone is not None
+        alone.close()
+        _thread.start_new_thread(time.sleep, (30,))  # an OS thread that threading.active_count() does not see
+        time.sleep(0.1)
+        assert MotionProcess.start(sys.argv[1], GenerateOptions()) is None
+        """,
+        _speech_file(wav_file, 1.0),
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the motion process needs os.fork")
