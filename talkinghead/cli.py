@@ -607,7 +607,9 @@ def batch(
 
     Exit code 0 when every job is done, 1 when any failed (reasons in OUT_DIR/report.csv), 130 on Ctrl-C."""
     from talkinghead.batch import run_batch
+    from talkinghead.media.heap import tune_allocator
 
+    tune_allocator()  # the jobs render here with --workers 1 (media/heap.py), as `dub` and `generate` do
     try:
         summary = run_batch(jobs, out, workers=workers, ray=ray, console=None if quiet else err)
     except TalkingHeadError as exc:

@@ -39,8 +39,13 @@ class JobResult:
 
 
 def limit_threads(threads: int) -> None:
-    """Share the cores between workers: torch and OpenCV use `threads` threads in this process. Environment
-    variables cover libraries not yet imported (set before torch loads in a fresh worker process)."""
+    """Set a worker process up: torch and OpenCV use `threads` threads (the cores are shared between workers;
+    environment variables cover libraries not yet imported, set before torch loads in a fresh worker process),
+    and the allocator is tuned as the command line's `dub` and `generate` tune it (media/heap.py: no page fault
+    per frame-sized buffer, memory flat over a worker's many jobs)."""
+    from talkinghead.media.heap import tune_allocator
+
+    tune_allocator()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     import cv2

@@ -11,8 +11,9 @@ a 1080p frame come from one heap and are reused by whichever thread allocates ne
 (120 s 1080p dub: RSS flat at ~710 MB vs 640-700 MB) for 3 % of those faults (benchmarks/RESULTS.md,
 issue 16, session 8). Larger buffers (4K frames) are still mapped and returned.
 
-The library never calls these itself (they change the whole process): the command line does, for `dub`,
-`generate` and `demo`; a program that renders long videos may call them once at start-up.
+The library never calls these in a caller's process (they change the whole process): the command line does, for
+`dub`, `generate`, `demo` and `batch`, and the worker processes of the server and of batches (processes of our
+own) tune the allocator when they start; a program that renders long videos may call them once at start-up.
 """
 
 from __future__ import annotations

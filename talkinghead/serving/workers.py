@@ -53,6 +53,9 @@ def _worker_main(conn: Connection, cancel: Any, threads: int) -> None:
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
+    from talkinghead.media.heap import tune_allocator
+
+    tune_allocator()  # as the command line's dub and generate (media/heap.py): a worker renders job after job
     from talkinghead.dubbing import Dubber
     from talkinghead.pipeline import Animator
 
