@@ -1,14 +1,17 @@
 """Pass 1 of a dub: follow the chosen face through the video in a background thread.
 
-The thread saves a chunk of landmarks every `chunk` frames into the work folder and publishes the
-small per-frame arrays (timestamps, status, lip gap, skin tone) to the main thread, which renders a
-chunk behind it. A resumed job reads the saved chunks back and continues after the last one.
+The thread saves a chunk of landmarks every `chunk` frames into the work folder and publishes each
+frame's small arrays (timestamps, status, lip gap, skin tone; landmarks of recent frames) to the main
+thread as soon as it is tracked. Each decoded frame is also handed to the renderer (`FrameHandoff`, bounded:
+the tracker waits while it is full), so the video is decoded once; the renderer follows a few frames behind.
+A resumed job reads the saved chunks back and continues after the last one.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from talkinghead.face.choice import speaking_face
 from talkinghead.face.follow import FaceChoice, FaceFollower, usable
 from talkinghead.face.indices import inter_ocular
 from talkinghead.media.frame_fetch import FrameFetcher
+from talkinghead.media.i420 import I420Frame
 from talkinghead.media.timers import stage
 from talkinghead.media.video_reader import probe_video
 from talkinghead.render.mouth_bank import MouthCollector
@@ -29,6 +33,52 @@ from talkinghead.render.region import cheek_tone
 from talkinghead.types import TrackStatus, lip_gap
 
 StageProgress = Callable[[str, int, int], None]
+
+
+class FrameHandoff:
+    """Decoded frames passed from the tracking thread to the renderer, in order, at most `capacity` at a time.
+
+    `put` (tracker) waits while the hand-off is full; `take` (renderer) never waits: it drops older frames and
+    returns the asked one, or None when it was not handed over (a resumed job's earlier frames, or after
+    `close`): the renderer then decodes it itself. `close` (the renderer is done with it, or the job stops)
+    drops every frame and lets `put` return at once, so the tracker can never be left waiting."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[tuple[int, I420Frame]] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self.handed = 0  # frames the renderer took (tests, benchmarks)
+        self.most = 0  # the most frames held at once
+
+    def put(self, index: int, frame: I420Frame) -> None:
+        with self._cond:
+            while not self._closed and len(self._items) >= self.capacity:
+                self._cond.wait(0.5)
+            if not self._closed:
+                self._items.append((index, frame))
+                self.most = max(self.most, len(self._items))
+
+    def take(self, index: int) -> I420Frame | None:
+        with self._cond:
+            while self._items and self._items[0][0] < index:
+                self._items.popleft()
+            frame = None
+            if self._items and self._items[0][0] == index:
+                frame = self._items.popleft()[1]
+                self.handed += 1
+            self._cond.notify_all()
+            return frame
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
 
 
 @dataclass(frozen=True)
@@ -71,39 +121,70 @@ class TrackJob(threading.Thread):
         reference: np.ndarray,
         report: StageProgress,
         chunk: int,
+        warm: int | None = None,
+        handoff: FrameHandoff | None = None,
     ) -> None:
         super().__init__(daemon=True, name="talkinghead-track")
         self.video, self.work, self.choice, self.reference, self.report = video, work, choice, reference, report
         self.chunk = chunk
+        # the mouths of a chunk's first `warm` frames are saved in a file of their own as soon as they are tracked
+        # (mouths_NNNNNa.npz), so that a segment's mouth bank can end there (dubbing.py)
+        self.warm = chunk if warm is None else min(warm, chunk)
+        self.handoff = handoff
         self.total = probe_video(video).n_frames
         self._cond = threading.Condition()
         self._halt = threading.Event()
         self._chunks: list[dict[str, np.ndarray]] = []
+        self._kept: dict[int, np.ndarray] = {}  # landmarks of the last saved chunks, so recent frames are not read back
+        self._live: dict[str, list] = {k: [] for k in ("pts", "points", "status", "gaps", "tones")}  # the open chunk
+        self._count = 0
         self._finished = False
         self._error: BaseException | None = None
 
     # -- consumer side (main thread)
     def tracked(self) -> int:
         with self._cond:
-            return sum(len(c["pts"]) for c in self._chunks)
+            return self._count
+
+    def finished(self) -> bool:
+        with self._cond:
+            return self._finished
 
     def wait_for(self, n: int) -> bool:
         """Block until `n` frames are tracked (True) or tracking ended with fewer (False)."""
         with self._cond:
-            while not self._finished and self._error is None and sum(len(c["pts"]) for c in self._chunks) < n:
+            while not self._finished and self._error is None and self._count < n:
                 self._cond.wait(0.5)
             if self._error is not None:
                 raise self._error
-            return sum(len(c["pts"]) for c in self._chunks) >= n
+            return self._count >= n
 
     def snapshot(self) -> Track:
+        """The per-frame arrays of every frame tracked so far (landmarks: `points`)."""
         with self._cond:
             chunks = list(self._chunks)
-        if not chunks:
-            return Track(self.work, self.chunk, *(np.zeros(0, t) for t in (np.int64, np.uint8, np.float32, np.float32)))
-        return Track(
-            self.work, self.chunk, *(np.concatenate([c[k] for c in chunks]) for k in ("pts", "status", "gaps", "tones"))
-        )
+            live = {k: list(self._live[k]) for k in ("pts", "status", "gaps", "tones")}
+        types = {"pts": np.int64, "status": np.uint8, "gaps": np.float32, "tones": np.float32}
+        parts = {k: [c[k] for c in chunks] + [np.asarray(live[k], t)] for k, t in types.items()}
+        return Track(self.work, self.chunk, *(np.concatenate(parts[k]).astype(types[k]) for k in types))
+
+    def points(self, lo: int, hi: int) -> np.ndarray:
+        """Raw landmarks of tracked frames [lo, hi): recent ones from memory, older ones from their chunk files."""
+        with self._cond:
+            start = self._count - len(self._live["pts"])  # the open chunk's first frame
+            live = self._live["points"][max(lo - start, 0) : max(hi - start, 0)]
+            kept = dict(self._kept)
+        parts = []
+        for c in range(lo // self.chunk, (hi - 1) // self.chunk + 1):
+            a, b = max(lo, c * self.chunk), min(hi, (c + 1) * self.chunk)
+            if c * self.chunk >= start:
+                parts.append(np.asarray(live, np.float32).reshape(-1, 478, 3))
+            elif c in kept:
+                parts.append(kept[c][a - c * self.chunk : b - c * self.chunk])
+            else:
+                with np.load(self.work / f"track_{c:05d}.npz") as z:
+                    parts.append(z["points"][a - c * self.chunk : b - c * self.chunk])
+        return np.concatenate(parts)
 
     def result(self) -> Track:
         self.join()
@@ -116,6 +197,8 @@ class TrackJob(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
+        if self.handoff is not None:
+            self.handoff.close()  # a tracker waiting for room in the hand-off returns at once
         if self.is_alive():
             self.join()
 
@@ -133,8 +216,10 @@ class TrackJob(threading.Thread):
                 self._cond.notify_all()
 
     def _publish(self, arrays: dict[str, np.ndarray]) -> None:
+        """A saved chunk (read back on resume)."""
         with self._cond:
             self._chunks.append(arrays)
+            self._count += len(arrays["pts"])
             self._cond.notify_all()
 
     def _run(self) -> None:
@@ -150,8 +235,8 @@ class TrackJob(threading.Thread):
             choice = resolve_choice(fetch, self.work, self.choice)
             n_done = self.tracked()
             after = int(self._chunks[-1]["pts"][-1]) if self._chunks else None
-            chunk: dict[str, list] = {"pts": [], "points": [], "status": [], "gaps": [], "tones": []}
-            mouths = MouthCollector()  # the speaker's open mouths (render/mouth_bank.py), one file per chunk
+            chunk = self._live  # the open chunk, published frame by frame
+            mouths = MouthCollector()  # the speaker's open mouths (render/mouth_bank.py), two files per chunk
             with FaceFollower(choice) as follower:
                 follower.box = box
 
@@ -164,21 +249,35 @@ class TrackJob(threading.Thread):
                         "tones": np.asarray(chunk["tones"], np.float32),
                     }
                     k = len(self._chunks)
-                    mouths.save(self.work / f"mouths_{k:05d}.npz")
+                    if not (self.warm == self.chunk == len(chunk["pts"])):  # else saved before its last frame counted
+                        mouths.save(self.work / f"mouths_{k:05d}.npz")
                     save_npz(
                         self.work / f"track_{k:05d}.npz",
                         **arrays,
                         box=np.asarray(follower.box if follower.box else [], np.float64),
                         last=np.asarray(last),
                     )
-                    del arrays["points"]
-                    self._publish(arrays)
-                    for v in chunk.values():
-                        v.clear()
+                    with self._cond:  # the open chunk becomes a saved one (its frames were counted already)
+                        self._kept = {c: v for c, v in self._kept.items() if c >= k - 1}
+                        self._kept[k] = arrays.pop("points")
+                        self._chunks.append(arrays)
+                        for v in chunk.values():
+                            v.clear()
+                        self._cond.notify_all()
+
+                def publish(row: dict[str, object]) -> None:
+                    with self._cond:
+                        for key, v in row.items():
+                            chunk[key].append(v)
+                        self._count += 1
+                        self._cond.notify_all()
 
                 for p, frame in fetch.scan(after):
                     if self._halt.is_set():
                         return
+                    if self.handoff is not None:
+                        with stage("track: hand-off"):  # waits while the renderer is `capacity` frames behind
+                            self.handoff.put(n_done, frame)
                     with stage("track: mesh"):
                         found = follower(frame)
                     with stage("track: fit"):
@@ -188,20 +287,22 @@ class TrackJob(threading.Thread):
                             if found is None or sim is None
                             else usable(found, sim, frame.width, frame.height)
                         )
-                    chunk["pts"].append(p)
-                    chunk["status"].append(status)
+                    row: dict[str, object] = {"pts": p, "status": status}
                     if status == TrackStatus.OK and found is not None and sim is not None:
-                        chunk["points"].append(found)
+                        row["points"] = np.asarray(found, np.float32)
                         with stage("track: fit"):
-                            chunk["gaps"].append(lip_gap(sim.apply(found)))
+                            row["gaps"] = lip_gap(sim.apply(found))
                         with stage("track: tone"):
-                            chunk["tones"].append(cheek_tone(frame, found))
+                            row["tones"] = cheek_tone(frame, found)
                         with stage("mouth bank: collect"):
                             mouths.add(n_done, frame, found, inter_ocular(found))
                     else:
-                        chunk["points"].append(np.full((478, 3), np.nan, np.float32))
-                        chunk["gaps"].append(np.nan)
-                        chunk["tones"].append(np.nan)
+                        row.update(points=np.full((478, 3), np.nan, np.float32), gaps=np.nan, tones=np.nan)
+                    k = len(self._chunks)
+                    if len(chunk["pts"]) + 1 == self.warm:  # saved before the frame counts as tracked
+                        with stage("track: save chunk"):
+                            mouths.save(self.work / f"mouths_{k:05d}{'a' if self.warm < self.chunk else ''}.npz")
+                    publish(row)
                     n_done += 1
                     self.report("Tracking the face", n_done, max(self.total, n_done))
                     if len(chunk["pts"]) == self.chunk:

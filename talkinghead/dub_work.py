@@ -20,7 +20,7 @@ import numpy as np
 from talkinghead.config import DubOptions
 from talkinghead.errors import OutputError
 
-FORMAT = 3  # bump when the work folder's contents change meaning
+FORMAT = 4  # bump when the work folder's contents change meaning (4: segments' stats from a warm-up prefix)
 
 
 def fingerprint(path: str | os.PathLike[str]) -> dict[str, object]:

@@ -1,18 +1,21 @@
 """Video dubbing: an existing video + new speech -> the same video with the mouth following the speech.
 
-Like pipeline.py this module combines stages; it only orchestrates. Two streaming passes over the
-video, both resumable:
+Like pipeline.py this module combines stages; it only orchestrates. Two streaming stages over one
+decode of the video, both resumable:
 
 1. track (dub_track.py): follow the chosen face frame by frame in a background thread, saving chunks
-   of landmarks as they finish;
+   of landmarks as they finish and handing each decoded frame on (a bounded hand-off);
 2. render (here, with render/region.py): re-render mouth and jaw only, frame by frame at the input's
-   resolution and timestamps, into short video segments; a finished segment is never redone.
+   resolution and timestamps, into short video segments, a few frames behind the tracker (a segment's
+   speaker statistics come from the frames before it and its first WARM frames); a finished segment is
+   never redone. Frames the tracker did not hand on (a resumed job's, loops after the input's end) are
+   decoded again by the renderer (media/frame_fetch.py).
 
 The segments are then joined without re-encoding and the new audio is muxed in (media/mux.py,
 media/soundtrack.py). All intermediate files live in a hidden work folder next to the output
 (dub_work.py), keyed by the inputs and options, and are removed once the output is complete; running
 the same command again after an interruption continues where it stopped. Memory stays flat: a few
-frames and one chunk of landmarks at a time.
+frames (at most WARM + a few in the hand-off) and a chunk or two of landmarks at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from talkinghead.config import DubOptions, check_lips
-from talkinghead.dub_track import Track, TrackJob
+from talkinghead.dub_track import FrameHandoff, Track, TrackJob
 from talkinghead.dub_work import work_folder
 from talkinghead.errors import InputError, NoFaceError
 from talkinghead.face.follow import MIN_INTER_OCULAR, FaceChoice
@@ -44,6 +47,7 @@ from talkinghead.media.video_writer import BackgroundClose
 from talkinghead.motion.dub_mouth import dub_target
 from talkinghead.motion.resample import at_rate
 from talkinghead.provenance.stamp import Stamp, mouth_spare
+from talkinghead.provenance.watermark import MovingSpareEmbedder, Spare
 from talkinghead.render.mouth_bank import BankLoader, MouthPainter
 from talkinghead.render.region import dub_region
 from talkinghead.types import MouthGeometry, TrackStatus, Waveform
@@ -55,6 +59,9 @@ if TYPE_CHECKING:  # the lips model imports torch (a second or more): loaded by 
 StageProgress = Callable[[str, int, int], None]
 
 CHUNK = 256  # frames per saved chunk of landmarks and per rendered segment
+# a segment's closed-lip gap, skin tone and mouth bank come from the frames before it and its first WARM frames, so
+# rendering follows the tracker by at most WARM frames and they are decoded once (RESULTS.md, session 8, onedecode)
+WARM = 64
 _RAMP_S = 0.2  # after the new speech ends (--rest keep), the original mouth returns over this long
 _MODEL_FPS = 25.0  # the lips model's own frame rate; other rates are interpolated
 
@@ -180,9 +187,12 @@ class Dubber:
             ingredient=video,
         )
         geometry = self.geometry
-        tracker = TrackJob(video, work, FaceChoice.parse(opts.face), geometry.reference, report, CHUNK)
+        warm = min(WARM, CHUNK)
+        handoff = FrameHandoff(warm + RADIUS + 2)  # the tracker's decoded frames, for the renderer: decoded once
+        tracker = TrackJob(video, work, FaceChoice.parse(opts.face), geometry.reference, report, CHUNK, warm, handoff)
         tracker.start()  # tracking runs ahead in a thread (from now, beside the lips model); rendering follows
         closing = BackgroundClose()  # a finished segment's encoder drains on a thread beside the next segment
+        render: _Renderer | None = None
         try:
             with stage("lips model"):
                 n_model = int(np.ceil(wave.duration * _MODEL_FPS)) + 2
@@ -210,6 +220,8 @@ class Dubber:
             raise
         finally:
             tracker.stop()
+            if render is not None:
+                render.abort()  # a segment left open by a failure between the passes
             closing.wait(raise_error=False)  # on any failure too: no encoder left running behind the caller
         weights = _weights(plan.pts * float(fetch.time_base), wave.duration)
         counts = Counter(TrackStatus(s) for s in track.status[plan.source][weights > 0])
@@ -267,8 +279,28 @@ def _weights(t: np.ndarray, duration: float) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ pass 2: render
 
 
+@dataclass
+class _Open:
+    """A segment being written: its writer and what is fixed for all of its frames."""
+
+    s: int
+    path: Path
+    painter: MouthPainter
+    closed: float  # the speaker's closed-lip gap
+    tone: float  # skin tone
+    writer: VideoWriter | None = None  # opened with the first frame
+    marker: MovingSpareEmbedder | None = None
+    written: int = 0
+
+
 class _Renderer:
-    """Renders segments of CHUNK output frames into the work folder; a finished segment is kept."""
+    """Renders segments of CHUNK output frames into the work folder; a finished segment is kept.
+
+    A segment's frames are fixed by what was tracked before it: its closed-lip gap, skin tone and mouth bank
+    come from frames [0, a + WARM) (a: its first frame), each frame's landmarks are smoothed over RADIUS frames
+    either side, and its watermark spares each frame's own mouth. So a segment can start once WARM of its frames
+    are tracked and renders RADIUS frames behind the tracker, taking the tracker's decoded frames from the
+    hand-off; a resumed job renders the same pixels."""
 
     def __init__(
         self,
@@ -291,58 +323,119 @@ class _Renderer:
         self.bank = BankLoader(work)  # the speaker's own mouths, merged as tracking advances
         # odd sizes are kept: frames are padded to even for rendering, and the writer crops them back (4:4:4)
         self.size = info.width, info.height
+        self.warm = job.warm
+        self.open: _Open | None = None  # a segment begun while tracking whose end follows the plan (`rest`)
 
     def while_tracking(self) -> list[Path]:
-        """Segments made only of input frames in order, rendered as soon as their frames (and the
-        smoothing window after them) are tracked; stops at the first segment that may differ."""
+        """Segments of input frames in order, rendered while the tracker runs a few frames ahead; stops at the
+        input's end or where --rest trim may cut, leaving the segment there open for `rest`."""
         segments: list[Path] = []
-        while True:
-            a = len(segments) * CHUNK
-            need = a + CHUNK + RADIUS
-            if not self.job.wait_for(need):
-                return segments
+        try:
+            while True:
+                s, a = len(segments), len(segments) * CHUNK
+                self.job.wait_for(a + self.warm)
+                track = self.job.snapshot()
+                n = len(track.pts)
+                if n <= a or (a > 0 and self._cut(track, a)):
+                    return segments
+                path = self.work / f"video_{s:05d}.mp4"
+                if path.is_file():  # finished in an earlier run
+                    self.report("Rendering", a + CHUNK, max(self.job.total, a + CHUNK))
+                    segments.append(path)
+                    continue
+                seg = self._begin(s, track, min(a + self.warm, n))
+                if not self._follow(seg, a):
+                    self.open = seg
+                    return segments
+                self._finish(seg)
+                segments.append(path)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if self.job.handoff is not None:
+                self.job.handoff.close()  # the tracker never waits for a renderer that has stopped taking frames
+
+    def _cut(self, track: Track, i: int) -> bool:
+        """Whether --rest trim cuts the output before input frame `i` (i > 0; the plan's own rule)."""
+        audio_end = int(round(self.duration / self.tb))
+        return self.opts.rest == "trim" and int(track.pts[i] - track.pts[0]) >= audio_end
+
+    def _follow(self, seg: _Open, a: int) -> bool:
+        """Render input frames a + seg.written ... into `seg` as they are tracked; True once it has CHUNK."""
+        while seg.written < CHUNK:
+            j = a + seg.written
+            self.job.wait_for(j + RADIUS + 1)  # the smoothing window after frame j
+            finished = self.job.finished()  # before the snapshot: then it holds every frame
             track = self.job.snapshot()
-            t = (track.pts[a : a + CHUNK] - track.pts[0]) * self.tb
-            if self.opts.rest == "trim" and t[-1] >= self.duration:
-                return segments  # the cut falls in this segment: decided once the plan is known
-            segments.append(
-                self._segment(
-                    len(segments),
-                    track,
-                    np.arange(a, a + CHUNK),
-                    track.pts[a : a + CHUNK] - track.pts[0],
-                    need,
-                    self.job.total,
-                )
-            )
+            n = len(track.pts)
+            end = min(a + CHUNK, n if finished else n - RADIUS)
+            cut = next((k for k in range(max(j, 1), end) if self._cut(track, k)), None)
+            end = end if cut is None else cut
+            if end <= j:
+                return False  # the input ends (or is cut) here: the plan decides the rest
+            self.fetch.index(track.pts)
+            lo, hi = max(j - RADIUS, 0), min(end + RADIUS, n)
+            with stage("motion"):
+                smooth = smooth_points(self.job.points(lo, hi))
+            src = np.arange(j, end)
+            self._frames(seg, track, src, track.pts[j:end] - track.pts[0], smooth[src - lo])
+        return True
 
     def rest(self, plan: Timeline, track: Track, start: int) -> list[Path]:
-        """All segments from `start` on, following the finished plan (loops and cuts included)."""
+        """All segments from `start` on (and the end of the open one), following the finished plan (loops and
+        cuts included)."""
         self.fetch.index(track.pts)
         segments = [self.work / f"video_{s:05d}.mp4" for s in range(start)]
-        for s in range(start, (len(plan) + CHUNK - 1) // CHUNK):
-            a, b = s * CHUNK, min(len(plan), (s + 1) * CHUNK)
-            segments.append(self._segment(s, track, plan.source[a:b], plan.pts[a:b], len(track.pts), len(plan)))
+        try:
+            for s in range(start, (len(plan) + CHUNK - 1) // CHUNK):
+                a, b = s * CHUNK, min(len(plan), (s + 1) * CHUNK)
+                path = self.work / f"video_{s:05d}.mp4"
+                if self.open is not None and self.open.s == s:
+                    seg = self.open
+                elif path.is_file():
+                    self.report("Rendering", b, len(plan))
+                    segments.append(path)
+                    continue
+                else:
+                    seg = self._begin(s, track, min(a + self.warm, len(track.pts)))
+                src = plan.source[a + seg.written : b]
+                if len(src):
+                    lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
+                    with stage("motion"):
+                        smooth = smooth_points(track.points(lo, hi))
+                    self._frames(seg, track, src, plan.pts[a + seg.written : b], smooth[src - lo], len(plan))
+                self._finish(seg)
+                segments.append(path)
+        except BaseException:
+            self.abort()
+            raise
         return segments
 
-    def _segment(self, s: int, track: Track, src: np.ndarray, out_pts: np.ndarray, stats_upto: int, total: int) -> Path:
-        path = self.work / f"video_{s:05d}.mp4"
-        a = s * CHUNK
-        if path.is_file():
-            self.report("Rendering", a + len(src), total)
-            return path
+    def abort(self) -> None:
+        """Drop the open segment's unfinished file (an error, an interruption)."""
+        if self.open is not None and self.open.writer is not None:
+            self.open.writer.abort()
+        self.open = None
+
+    def _begin(self, s: int, track: Track, stats_upto: int) -> _Open:
+        """Open segment `s`, its gap, tone and mouth bank from frames [0, stats_upto): a fixed prefix, so a
+        segment renders the same whether the job ran through or was resumed."""
         self.fetch.index(track.pts)
         with stage("motion"):
             closed, tone = track.stats(stats_upto)
-            t = out_pts * self.tb
-            offsets, weights = at_rate(self.pred, _MODEL_FPS, t), _weights(t, self.duration)
-            lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
-            smooth = smooth_points(track.points(lo, hi))
         with stage("mouth bank: load"):
             painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
+        self.open = _Open(s, self.work / f"video_{s:05d}.mp4", painter, closed, tone)
+        return self.open
+
+    def _writer(self, seg: _Open, first: Spare | None) -> VideoWriter:
+        """The segment's encoder, opened at its first frame: the watermark's energy is fixed by that frame's
+        spare, so the mark outside the mouth is static through the segment."""
         w, h = self.size
-        writer = VideoWriter(
-            path,
+        seg.marker = self.stamp.moving_marker(w, h, first)
+        return VideoWriter(
+            seg.path,
             w,
             h,
             fps=self.info.fps or 25.0,
@@ -350,21 +443,44 @@ class _Renderer:
             preset=self.opts.preset,
             time_base=self.fetch.time_base,
             colors=self.fetch.colors,
-            **self.stamp.segment_args(w, h, mouth_spare(smooth[src - lo])),  # the mouth is left unmarked
+            mark=seg.marker,
         )
-        try:
-            for j, frame in enumerate(self.fetch.frames(src)):
-                i = int(src[j])
-                p = smooth[i - lo]
-                if track.status[i] == TrackStatus.OK and weights[j] > 0 and not np.isnan(p[0, 0]):
-                    with stage("motion"):
-                        target = dub_target(self.geometry, p, offsets[j], closed, float(weights[j]))
-                    with stage("render: other"):
-                        dub_region(frame, p, target, tone, painter)
-                writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
-                self.report("Rendering", a + j + 1, max(total, a + j + 1))
-        except BaseException:
-            writer.abort()
-            raise
-        self.closing.close(writer)  # the encoder drains on a thread while the next segment renders
-        return path
+
+    def _frames(
+        self, seg: _Open, track: Track, src: np.ndarray, out_pts: np.ndarray, smooth: np.ndarray, total: int = 0
+    ) -> None:
+        """Render and write frames `src` of the input at `out_pts`, with their smoothed landmarks."""
+        with stage("motion"):
+            t = out_pts * self.tb
+            offsets, weights = at_rate(self.pred, _MODEL_FPS, t), _weights(t, self.duration)
+        a = seg.s * CHUNK
+        total = total or max(self.job.total, len(track.pts))
+        handoff = self.job.handoff
+        for j, i in enumerate(int(k) for k in src):
+            held = handoff.take(i) if handoff is not None else None
+            if held is not None:
+                with stage("decode: copy frame"):
+                    frame = held.copy()  # the tracker's decoded frame, read-only: drawn on in a copy of our own
+            else:
+                frame = next(self.fetch.frames([i]))
+            p = smooth[j]
+            mouth = p
+            if track.status[i] == TrackStatus.OK and weights[j] > 0 and not np.isnan(p[0, 0]):
+                with stage("motion"):
+                    target = dub_target(self.geometry, p, offsets[j], seg.closed, float(weights[j]))
+                with stage("render: other"):
+                    dub_region(frame, p, target, seg.tone, seg.painter)
+                mouth = np.stack([p, target])  # the filmed mouth and the new one are left unmarked
+            spare = mouth_spare(mouth)
+            if seg.writer is None:
+                seg.writer = self._writer(seg, spare)
+            if seg.marker is not None:
+                seg.marker.spare = spare
+            seg.writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
+            seg.written += 1
+            self.report("Rendering", a + seg.written, max(total, a + seg.written))
+
+    def _finish(self, seg: _Open) -> None:
+        self.open = None
+        assert seg.writer is not None  # every segment has a frame
+        self.closing.close(seg.writer)  # the encoder drains on a thread while the next segment renders

@@ -123,6 +123,13 @@ class I420Frame:
             dst[:] = _plane(frame, k)
         return own
 
+    def copy(self) -> I420Frame:
+        """A writable copy of our own, with the same colour tags (a read-only decoded frame, made ours to draw on)."""
+        own = I420Frame(av.VideoFrame(self.width, self.height, "yuv420p"), self.colorspace, self.color_range)
+        for dst, src in ((own.y, self.y), (own.u, self.u), (own.v, self.v)):
+            dst[:] = src
+        return own
+
     @staticmethod
     def _padded(frame: av.VideoFrame, space: int, rng: int) -> I420Frame:
         """An odd-sized yuv420p frame in an even one a row/column larger (edge repeated; its chroma planes

@@ -2,8 +2,9 @@
 
 `Stamp.writer_args(w, h)` -> `metadata` (the label, written with the container header), `mark` (the
 watermark, applied to each frame's Y plane before encoding) and `finalize` (the C2PA manifest, signed on the
-finished temporary file before it is renamed into place). A dub renders segments with `segment_args` (the
-watermark only) and joins them with `join_args` (label and manifest, no re-encoding).
+finished temporary file before it is renamed into place). A dub renders segments with `moving_marker` (the
+watermark only, spared round each frame's own mouth) and joins them with `join_args` (label and manifest, no
+re-encoding).
 
 The job id is a hash of the inputs and options, so the same job reproduces the same pixels and a resumed
 dub keeps the id of its first run.
@@ -24,7 +25,7 @@ import numpy as np
 from talkinghead.face.indices import LOWER_OUTER_LIP, UPPER_OUTER_LIP, inter_ocular
 from talkinghead.provenance.label import Label
 from talkinghead.provenance.manifest import available, sign_file
-from talkinghead.provenance.watermark import Spare, WatermarkEmbedder
+from talkinghead.provenance.watermark import MovingSpareEmbedder, Spare, WatermarkEmbedder
 
 __all__ = ["MIN_WATERMARK_SIDE", "Stamp", "job_id", "mouth_spare"]
 
@@ -99,6 +100,14 @@ class Stamp:
     def marker(self, width: int, height: int, spare: Spare | None = None) -> Callable[[np.ndarray], None] | None:
         """The watermark for frames of this size; `spare` (`mouth_spare`): the animated mouth, left unmarked."""
         return WatermarkEmbedder(width, height, int(self.label.job_id, 16), spare) if self.label.watermark else None
+
+    def moving_marker(self, width: int, height: int, first: Spare | None) -> MovingSpareEmbedder | None:
+        """The watermark of a dub's segment, spared round each frame's own mouth (set its `spare` before each
+        frame); its energy boost is fixed by the segment's first spare, so the mark outside the mouth is static."""
+        if not self.label.watermark:
+            return None
+        boost = MovingSpareEmbedder.boost_for(width, height, first)
+        return MovingSpareEmbedder(width, height, int(self.label.job_id, 16), boost)
 
     def sign(self, tmp_path: str) -> None:
         """Embed the signed manifest when c2pa-python is installed (label and watermark work without it)."""

@@ -224,7 +224,10 @@ class BankLoader:
         if limit < self._limit:
             self._seen, self._best = {}, {}
         self._limit = limit
-        files = self._source if isinstance(self._source, list) else list(self._source.glob("mouths_*.npz"))
+        if isinstance(self._source, list):
+            files = self._source
+        else:  # not a file still being written (the tracker saves while the renderer loads)
+            files = [f for f in self._source.glob("mouths_*.npz") if not f.name.endswith(".tmp.npz")]
         for f in sorted(files):
             with np.load(f) as z:
                 index = z["index"]
