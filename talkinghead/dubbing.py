@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,7 @@ from talkinghead.face.follow import MIN_INTER_OCULAR, FaceChoice
 from talkinghead.face.smooth import RADIUS, smooth_points
 from talkinghead.media import VideoInfo, VideoWriter, probe_video
 from talkinghead.media.frame_fetch import FrameFetcher
+from talkinghead.media.i420 import I420Frame
 from talkinghead.media.inputs import check_output, load_speech, same_file
 from talkinghead.media.mux import join_segments
 from talkinghead.media.soundtrack import splice_soundtrack
@@ -456,13 +457,15 @@ class _Renderer:
         a = seg.s * CHUNK
         total = total or max(self.job.total, len(track.pts))
         handoff = self.job.handoff
+        fetched: Iterator[I420Frame] | None = None  # from the first frame not handed over on: decoded here
         for j, i in enumerate(int(k) for k in src):
-            held = handoff.take(i) if handoff is not None else None
+            held = handoff.take(i) if handoff is not None and fetched is None else None
             if held is not None:
                 with stage("decode: copy frame"):
                     frame = held.copy()  # the tracker's decoded frame, read-only: drawn on in a copy of our own
-            else:
-                frame = next(self.fetch.frames([i]))
+            else:  # a resumed job's earlier frames, loops: the fetcher decodes backward runs block by block
+                fetched = fetched or self.fetch.frames(src[j:])
+                frame = next(fetched)
             p = smooth[j]
             mouth = p
             if track.status[i] == TrackStatus.OK and weights[j] > 0 and not np.isnan(p[0, 0]):

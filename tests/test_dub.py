@@ -194,8 +194,11 @@ def test_two_faces_auto_picks_the_speaker_and_a_point_picks_the_other(frames, tm
     assert right > 2 * left, f"--face x,y must dub the face there: change left {left:.3f}, right {right:.3f}"
 
 
-def test_interrupted_dub_resumes_to_the_same_video(frames, tmp_path, monkeypatch):
-    monkeypatch.setattr(dubbing, "CHUNK", 16)
+# warm < chunk: mouths_NNNNNa.npz; the renderer stops `at` a frame where tracking can already have ended
+@pytest.mark.parametrize("chunk, warm, at, finished", [(16, 64, 40, 2), (32, 8, 50, 1)])
+def test_interrupted_dub_resumes_to_the_same_video(frames, tmp_path, monkeypatch, chunk, warm, at, finished):
+    monkeypatch.setattr(dubbing, "CHUNK", chunk)
+    monkeypatch.setattr(dubbing, "WARM", warm)
     src = _write(tmp_path / "in.mp4", frames[:60])
     audio = _speech(tmp_path, "en", seconds=2.2)
     whole = dub(src, audio, tmp_path / "whole.mp4")
@@ -205,7 +208,7 @@ def test_interrupted_dub_resumes_to_the_same_video(frames, tmp_path, monkeypatch
     def stop_midway(stage: str, done: int, total: int) -> None:
         if stage == "Tracking the face":
             tracked[0] = done
-        if stage == "Rendering" and done == 40:
+        if stage == "Rendering" and done == at:
             # the renderer follows the tracker a few frames behind (dubbing.WARM): the interruption waits for the
             # tracking to end (its hand-off has room for the last frames), as the landmarks of frames tracked again
             # after a resume are not bit-identical (mediapipe's own tracking state starts afresh)
@@ -218,7 +221,9 @@ def test_interrupted_dub_resumes_to_the_same_video(frames, tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         dub(src, audio, out, progress=stop_midway)
     assert not out.exists()
-    assert len(list((tmp_path / ".out.mp4.dub").glob("video_*.mp4"))) == 2  # segments 0-15, 16-31 finished
+    work = tmp_path / ".out.mp4.dub"
+    assert len(list(work.glob("video_*.mp4"))) == finished  # segments 0-15, 16-31 (or 0-31) finished
+    assert (work / "mouths_00001a.npz").is_file() == (warm < chunk)
     done: list[str] = []
     report = dub(src, audio, out, progress=lambda s, d, t: done.append(s))
     assert report.resumed and "Tracking the face" not in done, "a resumed job must not track again"
@@ -226,6 +231,41 @@ def test_interrupted_dub_resumes_to_the_same_video(frames, tmp_path, monkeypatch
     a = [f for _, f in iter_frames(whole.path)]
     b = [f for _, f in iter_frames(report.path)]
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch):
+    """The renderer draws on the frames the tracker decoded (a bounded hand-off), never decoding them again."""
+    from talkinghead.dub_track import FrameHandoff
+    from talkinghead.media.frame_fetch import FrameFetcher
+
+    monkeypatch.setattr(dubbing, "CHUNK", 16)
+    decoded: list[int] = []
+    handoffs: list[FrameHandoff] = []
+
+    class CountingFetcher(FrameFetcher):  # the renderer's decoder
+        def _decoded(self):  # type: ignore[no-untyped-def]
+            for frame in super()._decoded():
+                decoded.append(1)
+                yield frame
+
+    class Handoff(FrameHandoff):
+        def __init__(self, capacity: int) -> None:
+            super().__init__(capacity)
+            handoffs.append(self)
+
+    monkeypatch.setattr(dubbing, "FrameFetcher", CountingFetcher)
+    monkeypatch.setattr(dubbing, "FrameHandoff", Handoff)
+    src = _write(tmp_path / "in.mp4", frames[:60])
+    report = dub(src, _speech(tmp_path, "en", seconds=2.0), tmp_path / "out.mp4")  # shorter: every frame in order
+    assert report.frames == 60 and report.dubbed > 50
+    (h,) = handoffs
+    assert h.handed == 60 and not decoded, f"{len(decoded)} frames decoded a second time by the renderer"
+    assert h.most <= h.capacity == 16 + 3 + 2  # WARM (at most CHUNK) + the smoothing radius + 2
+    # longer speech: the input itself is handed over, the loops after its end (ping-pong) are decoded again by the
+    # renderer, from the keyframe before them (this clip has one) once per segment
+    decoded.clear()
+    report = dub(src, _speech(tmp_path, "en", seconds=3.0), tmp_path / "loop.mp4")
+    assert report.frames == 75 and handoffs[-1].handed == 60 and 0 < len(decoded) <= 2 * 60
 
 
 def test_bad_inputs_fail_cleanly(frames, tmp_path):
