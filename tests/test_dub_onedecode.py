@@ -66,7 +66,9 @@ def test_moving_spare_leaves_each_frames_mouth_unmarked_and_the_rest_static(boos
         y[:] = grey
         mark.spare = spare
         mark(y)
-        fy, fx = spare.fades(np.arange(w), np.arange(h))
+        snap = MovingSpareEmbedder.snapped(spare)  # widened outwards to a grid: the box changes less often
+        assert snap.x0 <= spare.x0 and snap.y0 <= spare.y0 and snap.x1 >= spare.x1 and snap.y1 >= spare.y1
+        fy, fx = snap.fades(np.arange(w), np.arange(h))
         gain = 1 - fy[:, None] * fx[None, :]
         expected = np.clip(grey.astype(np.int32) + np.rint(full * gain), 0, 255)
         assert np.array_equal(y, expected), "the mark is the static one times the separable fade"
@@ -77,9 +79,14 @@ def test_moving_spare_leaves_each_frames_mouth_unmarked_and_the_rest_static(boos
     # outside both boxes and their ramps, every frame carries the very same (static) pattern
     far = np.ones((h, w), bool)
     for spare in spares:
-        x0, y0, x1, y1 = spare.outer_box(w, h)
+        x0, y0, x1, y1 = MovingSpareEmbedder.snapped(spare).outer_box(w, h)
         far[y0:y1, x0:x1] = False
     assert far.mean() > 0.7 and np.array_equal(outs[0][far], outs[1][far])
+    nudged = Spare(spares[1].x0 + 1, spares[1].y0 + 1.5, spares[1].x1 - 2, spares[1].y1, spares[1].ramp)
+    y = grey.copy()
+    mark.spare = nudged  # a mouth that moved a little, inside the same grid cells: the very same mark
+    mark(y)
+    assert np.array_equal(y, outs[1])
     mark.spare = None
     y = grey.copy()
     mark(y)
@@ -93,7 +100,7 @@ def test_moving_spare_leaves_each_frames_mouth_unmarked_and_the_rest_static(boos
 def test_boost_keeps_the_frames_mark_energy_like_the_photo_rule():
     w, h = 480, 320
     spare = Spare(150.0, 100.0, 260.0, 180.0, 40.0)
-    fy, fx = spare.fades(np.arange(w), np.arange(h))
+    fy, fx = MovingSpareEmbedder.snapped(spare).fades(np.arange(w), np.arange(h))
     gain = 1 - fy[:, None].astype(np.float64) * fx[None, :]
     brute = min(1.15, 1 / np.sqrt(np.mean(gain**2)))
     assert MovingSpareEmbedder.boost_for(w, h, spare) == pytest.approx(brute, rel=1e-6)

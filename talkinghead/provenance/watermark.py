@@ -278,12 +278,16 @@ class WatermarkEmbedder:
         cv2.subtract(y, self._sub, dst=y)
 
 
+SNAP = 16  # px: a moving spared box is widened outwards to this grid (`MovingSpareEmbedder`)
+
+
 class MovingSpareEmbedder:
     """The mark for frames whose spared box moves: a dub spares each frame's own mouth (set `spare` before each
     frame). Outside the box and its ramp the mark is the same static pattern in every frame (x264 codes a pattern
     that changes from frame to frame at a great cost), at one `boost` fixed for the whole output (`boost_for`);
-    inside, it fades out with the separable profile of `Spare.fades`. Only that local box costs more than the
-    plain embedder's two saturated additions."""
+    round the box it fades out with the separable profile of `Spare.fades`. The box is widened outwards to a
+    `SNAP` px grid (and its ramp rounded), so it changes only when the mouth crosses a grid line: the faded ring is
+    made once per box and every frame costs about what the plain embedder's two saturated additions cost."""
 
     def __init__(self, width: int, height: int, job_id: int, boost: float = 1.0) -> None:
         full = np.tile(tile(job_id), (-(-height // TILE), -(-width // TILE)))[:height, :width] * np.float32(boost)
@@ -293,6 +297,19 @@ class MovingSpareEmbedder:
         rounded = np.rint(full).astype(np.int16)
         self._add = np.ascontiguousarray(np.clip(rounded, 0, 255).astype(np.uint8))
         self._sub = np.ascontiguousarray(np.clip(-rounded, 0, 255).astype(np.uint8))
+        self._box: Spare | None = None  # the snapped spare the bands below were made for
+        self._bands: list[tuple[slice, slice, np.ndarray, np.ndarray]] = []
+
+    @staticmethod
+    def snapped(spare: Spare) -> Spare:
+        """`spare` widened outwards to the `SNAP` grid, its ramp rounded to a whole pixel."""
+        return Spare(
+            SNAP * math.floor(spare.x0 / SNAP),
+            SNAP * math.floor(spare.y0 / SNAP),
+            SNAP * math.ceil(spare.x1 / SNAP),
+            SNAP * math.ceil(spare.y1 / SNAP),
+            float(max(round(spare.ramp), 1)),
+        )
 
     @staticmethod
     def boost_for(width: int, height: int, spare: Spare | None) -> float:
@@ -300,45 +317,49 @@ class MovingSpareEmbedder:
         the separable gain 1 - fy fx is 1 - 2 mean(fy) mean(fx) + mean(fy^2) mean(fx^2)."""
         if spare is None:
             return 1.0
-        fy, fx = spare.fades(np.arange(width), np.arange(height))
+        fy, fx = MovingSpareEmbedder.snapped(spare).fades(np.arange(width), np.arange(height))
         fy, fx = fy.astype(np.float64), fx.astype(np.float64)
         mean_sq = 1 - 2 * fy.mean() * fx.mean() + (fy**2).mean() * (fx**2).mean()
         return min(MAX_BOOST, 1.0 / math.sqrt(max(float(mean_sq), 1e-6)))
+
+    def _make_bands(self, spare: Spare | None) -> None:
+        """The plane in bands, each with its (add, sub) mark: static ones outside the box and its ramp, faded ones
+        in the ring round the box; the box itself (gain 0) is left as it is."""
+        self._box = spare
+        w, h = self.width, self.height
+        if spare is None:
+            self._bands = [(slice(0, h), slice(0, w), self._add, self._sub)]
+            return
+        x0, y0, x1, y1 = spare.outer_box(w, h)
+        ix0, iy0 = (int(np.clip(math.ceil(v), lo, hi)) for v, lo, hi in ((spare.x0, x0, x1), (spare.y0, y0, y1)))
+        ix1, iy1 = (int(np.clip(math.floor(v) + 1, lo, hi)) for v, lo, hi in ((spare.x1, ix0, x1), (spare.y1, iy0, y1)))
+        static = [(0, y0, 0, w), (y1, h, 0, w), (y0, y1, 0, x0), (y0, y1, x1, w)]
+        ring = [(y0, iy0, x0, x1), (iy1, y1, x0, x1), (iy0, iy1, x0, ix0), (iy0, iy1, ix1, x1)]
+        self._bands = []
+        for k, (r0, r1, c0, c1) in enumerate(static + ring):
+            if r1 <= r0 or c1 <= c0:
+                continue
+            r, c = slice(r0, r1), slice(c0, c1)
+            if k < len(static):
+                self._bands.append((r, c, self._add[r, c], self._sub[r, c]))
+                continue
+            fy, fx = spare.fades(np.arange(c0, c1), np.arange(r0, r1))
+            local = np.rint(self._full[r, c] * (1 - fy[:, None] * fx[None, :])).astype(np.int16)
+            self._bands.append(
+                (r, c, np.clip(local, 0, 255).astype(np.uint8), np.clip(-local, 0, 255).astype(np.uint8))
+            )
 
     def __call__(self, y: np.ndarray) -> None:
         """Mark one (height, width) uint8 luma plane in place, spared round the current `spare`."""
         if y.shape != (self.height, self.width):
             raise ValueError(f"luma plane must be {self.height}x{self.width}, got {y.shape}")
-        spare = self.spare
-        if spare is None:
-            bands = [(slice(None), slice(None))]
-        else:
-            x0, y0, x1, y1 = spare.outer_box(self.width, self.height)
-            rows = slice(y0, y1)
-            top, bottom = (slice(0, y0), slice(None)), (slice(y1, None), slice(None))
-            bands = [top, (rows, slice(0, x0)), (rows, slice(x1, None)), bottom]
-        for r, c in bands:  # the static mark
+        box = None if self.spare is None else self.snapped(self.spare)
+        if box != self._box or not self._bands:
+            self._make_bands(box)
+        for r, c, add, sub in self._bands:
             v = y[r, c]
-            if v.size:
-                cv2.add(v, self._add[r, c], dst=v)
-                cv2.subtract(v, self._sub[r, c], dst=v)
-        if spare is None or x1 <= x0 or y1 <= y0:
-            return
-        # the faded mark round the mouth: a ring, as the box itself (gain 0) is left as it is
-        ix0, iy0 = (int(np.clip(math.ceil(v), lo, hi)) for v, lo, hi in ((spare.x0, x0, x1), (spare.y0, y0, y1)))
-        ix1, iy1 = (int(np.clip(math.floor(v) + 1, lo, hi)) for v, lo, hi in ((spare.x1, ix0, x1), (spare.y1, iy0, y1)))
-        for ys, xs in (
-            (range(y0, iy0), range(x0, x1)),
-            (range(iy1, y1), range(x0, x1)),
-            (range(iy0, iy1), range(x0, ix0)),
-            (range(iy0, iy1), range(ix1, x1)),
-        ):
-            if len(ys) and len(xs):
-                fy, fx = spare.fades(np.arange(xs.start, xs.stop), np.arange(ys.start, ys.stop))
-                r, c = slice(ys.start, ys.stop), slice(xs.start, xs.stop)
-                local = np.rint(self._full[r, c] * (1 - fy[:, None] * fx[None, :]))
-                v = y[r, c]
-                cv2.add(v, local, dst=v, dtype=cv2.CV_8U)
+            cv2.add(v, add, dst=v)
+            cv2.subtract(v, sub, dst=v)
 
 
 # ------------------------------------------------------------------------------------------ detection
