@@ -87,6 +87,11 @@ def test_moving_spare_leaves_each_frames_mouth_unmarked_and_the_rest_static(boos
     mark.spare = nudged  # a mouth that moved a little, inside the same grid cells: the very same mark
     mark(y)
     assert np.array_equal(y, outs[1])
+    small = Spare(spares[1].x0 + 20, spares[1].y0 + 20, spares[1].x0 + 40, spares[1].y0 + 40, spares[1].ramp)
+    y = grey.copy()
+    mark.spare = small  # inside the last box, but much smaller: a box of its own (the mouth is not marked either way)
+    mark(y)
+    assert not np.array_equal(y, outs[1]) and np.array_equal(y[far], outs[1][far])
     mark.spare = None
     y = grey.copy()
     mark(y)

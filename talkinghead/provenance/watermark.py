@@ -286,8 +286,10 @@ class MovingSpareEmbedder:
     frame). Outside the box and its ramp the mark is the same static pattern in every frame (x264 codes a pattern
     that changes from frame to frame at a great cost), at one `boost` fixed for the whole output (`boost_for`);
     round the box it fades out with the separable profile of `Spare.fades`. The box is widened outwards to a
-    `SNAP` px grid (and its ramp rounded), so it changes only when the mouth crosses a grid line: the faded ring is
-    made once per box and every frame costs about what the plain embedder's two saturated additions cost."""
+    `SNAP` px grid (and its ramp rounded) and kept while the mouth stays inside it (`_keep_or_snap`), so it changes
+    only now and then: the faded ring is made once per box and a frame costs about what the plain embedder's two
+    saturated additions cost. The box depends on the frames since the embedder was made (one per dub segment, so a
+    resumed dub marks its segments as a run-through does)."""
 
     def __init__(self, width: int, height: int, job_id: int, boost: float = 1.0) -> None:
         full = np.tile(tile(job_id), (-(-height // TILE), -(-width // TILE)))[:height, :width] * np.float32(boost)
@@ -322,6 +324,22 @@ class MovingSpareEmbedder:
         mean_sq = 1 - 2 * fy.mean() * fx.mean() + (fy**2).mean() * (fx**2).mean()
         return min(MAX_BOOST, 1.0 / math.sqrt(max(float(mean_sq), 1e-6)))
 
+    def _keep_or_snap(self, spare: Spare) -> Spare:
+        """The box of the previous frame while it still holds this one's and is not much larger (a mouth opening and
+        closing inside it), else this frame's box snapped to the grid: the ring is remade only now and then."""
+        want, cur = self.snapped(spare), self._box
+        if (
+            cur is not None
+            and cur.x0 <= spare.x0
+            and cur.y0 <= spare.y0
+            and cur.x1 >= spare.x1
+            and cur.y1 >= spare.y1
+            and (cur.x1 - cur.x0) * (cur.y1 - cur.y0) <= 1.5 * (want.x1 - want.x0) * (want.y1 - want.y0)
+            and abs(cur.ramp - want.ramp) <= 0.1 * want.ramp
+        ):
+            return cur
+        return want
+
     def _make_bands(self, spare: Spare | None) -> None:
         """The plane in bands, each with its (add, sub) mark: static ones outside the box and its ramp, faded ones
         in the ring round the box; the box itself (gain 0) is left as it is."""
@@ -353,7 +371,7 @@ class MovingSpareEmbedder:
         """Mark one (height, width) uint8 luma plane in place, spared round the current `spare`."""
         if y.shape != (self.height, self.width):
             raise ValueError(f"luma plane must be {self.height}x{self.width}, got {y.shape}")
-        box = None if self.spare is None else self.snapped(self.spare)
+        box = None if self.spare is None else self._keep_or_snap(self.spare)
         if box != self._box or not self._bands:
             self._make_bands(box)
         for r, c, add, sub in self._bands:
