@@ -123,6 +123,9 @@ def transformed(src: Path, kind: str, folder: Path, rng: random.Random) -> Path:
 
 
 _ORIG_CALL, _ORIG_SIGN = wm.WatermarkEmbedder.__call__, manifest_mod.sign_file
+# a dub marks with the moving-spare embedder (each frame's own mouth spared; session 8)
+_ORIG_MOVING = getattr(wm, "MovingSpareEmbedder", None)
+_ORIG_MOVING_CALL = _ORIG_MOVING.__call__ if _ORIG_MOVING is not None else None
 
 
 class Timed:
@@ -144,6 +147,15 @@ class Timed:
             self.sign += time.perf_counter() - t
 
         wm.WatermarkEmbedder.__call__ = call  # type: ignore[method-assign]
+        if _ORIG_MOVING is not None and _ORIG_MOVING_CALL is not None:
+            orig_moving = _ORIG_MOVING_CALL
+
+            def moving(emb: object, y: np.ndarray) -> None:
+                t = time.perf_counter()
+                orig_moving(emb, y)
+                self.mark += time.perf_counter() - t
+
+            _ORIG_MOVING.__call__ = moving  # type: ignore[method-assign]
         import talkinghead.provenance.stamp as stamp_mod
 
         stamp_mod.sign_file = sign  # type: ignore[assignment]

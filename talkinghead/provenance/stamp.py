@@ -123,7 +123,7 @@ class Stamp:
         return {**self.join_args(), **self.segment_args(width, height, spare)}
 
     def segment_args(self, width: int, height: int, spare: Spare | None = None) -> dict[str, Any]:
-        """The watermark only: a dub's intermediate segments."""
+        """The watermark only, one spare for the whole file (a recorded stream; a dub marks with `moving_marker`)."""
         return {"mark": self.marker(width, height, spare)}
 
     def join_args(self) -> dict[str, Any]:
