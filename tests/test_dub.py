@@ -268,6 +268,25 @@ def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch
     assert report.frames == 75 and handoffs[-1].handed == 60 and 0 < len(decoded) <= 2 * 60
 
 
+def test_an_interrupt_while_the_tracker_waits_for_room_leaves_no_thread_behind(frames, tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(dubbing, "CHUNK", 16)
+    src = _write(tmp_path / "in.mp4", frames[:60])
+
+    def stop_early(stage: str, done: int, total: int) -> None:
+        if stage == "Rendering" and done == 3:
+            time.sleep(0.5)  # the tracker fills the hand-off (21 frames) and waits for room
+            raise KeyboardInterrupt
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        dub(src, _speech(tmp_path, "en", seconds=2.0), tmp_path / "out.mp4", progress=stop_early)
+    assert time.monotonic() - t0 < 30
+    assert not [t for t in threading.enumerate() if t.name == "talkinghead-track"], "the tracker must have ended"
+    assert not (tmp_path / "out.mp4").exists()
+
+
 def test_bad_inputs_fail_cleanly(frames, tmp_path):
     audio = _speech(tmp_path, "en", seconds=1.0)
     wall = _write(tmp_path / "wall.mp4", [np.full_like(frames[0], 90)] * 10)
