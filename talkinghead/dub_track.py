@@ -298,6 +298,7 @@ class TrackJob(threading.Thread):
                             mouths.add(n_done, frame, found, inter_ocular(found))
                     else:
                         row.update(points=np.full((478, 3), np.nan, np.float32), gaps=np.nan, tones=np.nan)
+                    frame.forget_rgb()  # a searched frame's RGB (6 MB at 1080p) is not held in the hand-off
                     k = len(self._chunks)
                     if len(chunk["pts"]) + 1 == self.warm:  # saved before the frame counts as tracked
                         with stage("track: save chunk"):

@@ -123,6 +123,10 @@ class I420Frame:
             dst[:] = _plane(frame, k)
         return own
 
+    def forget_rgb(self) -> None:
+        """Drop the whole-frame RGB made by `rgb()` (a frame held on for later, e.g. in a dub's hand-off)."""
+        self._rgb = None
+
     def copy(self) -> I420Frame:
         """A writable copy of our own, with the same colour tags (a read-only decoded frame, made ours to draw on)."""
         own = I420Frame(av.VideoFrame(self.width, self.height, "yuv420p"), self.colorspace, self.color_range)
