@@ -38,22 +38,30 @@ StageProgress = Callable[[str, int, int], None]
 class FrameHandoff:
     """Decoded frames passed from the tracking thread to the renderer, in order, at most `capacity` at a time.
 
-    `put` (tracker) waits while the hand-off is full; `take` (renderer) never waits: it drops older frames and
-    returns the asked one, or None when it was not handed over (a resumed job's earlier frames, or after
+    `put` (tracker) waits while the hand-off is full, except for frames before `drop_before`: those push the
+    oldest frame out instead (the first segment waits for CHUNK + RADIUS tracked frames, more than the hand-off
+    holds; the renderer decodes the dropped ones again). `take` (renderer) never waits: it drops older frames and
+    returns the asked one, or None when it was not handed over (dropped, a resumed job's earlier frames, or after
     `close`): the renderer then decodes it itself. `close` (the renderer is done with it, or the job stops)
     drops every frame and lets `put` return at once, so the tracker can never be left waiting."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, drop_before: int = 0) -> None:
         self.capacity = capacity
+        self.drop_before = drop_before
         self._items: deque[tuple[int, I420Frame]] = deque()
         self._cond = threading.Condition()
         self._closed = False
         self.handed = 0  # frames the renderer took (tests, benchmarks)
+        self.dropped = 0  # frames pushed out unseen (the renderer decodes them again)
         self.most = 0  # the most frames held at once
 
     def put(self, index: int, frame: I420Frame) -> None:
         with self._cond:
             while not self._closed and len(self._items) >= self.capacity:
+                if index < self.drop_before:
+                    self._items.popleft()
+                    self.dropped += 1
+                    break
                 self._cond.wait(0.5)
             if not self._closed:
                 self._items.append((index, frame))

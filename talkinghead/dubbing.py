@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -60,8 +60,10 @@ if TYPE_CHECKING:  # the lips model imports torch (a second or more): loaded by 
 StageProgress = Callable[[str, int, int], None]
 
 CHUNK = 256  # frames per saved chunk of landmarks and per rendered segment
-# a segment's closed-lip gap, skin tone and mouth bank come from the frames before it and its first WARM frames, so
-# rendering follows the tracker by at most WARM frames and they are decoded once (RESULTS.md, session 8, onedecode)
+# the first segment's closed-lip gap, skin tone and mouth bank come from its frames and the RADIUS after them, a later
+# one's from the frames before it and its first WARM frames: rendering follows the tracker by at most WARM frames and
+# they are decoded once, but for the first segment's first CHUNK + RADIUS - (WARM + RADIUS + 2) frames, which the
+# hand-off cannot hold (RESULTS.md, session 9, onedecode2)
 WARM = 64
 _RAMP_S = 0.2  # after the new speech ends (--rest keep), the original mouth returns over this long
 _MODEL_FPS = 25.0  # the lips model's own frame rate; other rates are interpolated
@@ -189,7 +191,8 @@ class Dubber:
         )
         geometry = self.geometry
         warm = min(WARM, CHUNK)
-        handoff = FrameHandoff(warm + RADIUS + 2)  # the tracker's decoded frames, for the renderer: decoded once
+        # the tracker's decoded frames, for the renderer: decoded once (but the first segment's that do not fit)
+        handoff = FrameHandoff(warm + RADIUS + 2, drop_before=CHUNK + RADIUS)
         tracker = TrackJob(video, work, FaceChoice.parse(opts.face), geometry.reference, report, CHUNK, warm, handoff)
         tracker.start()  # tracking runs ahead in a thread (from now, beside the lips model); rendering follows
         closing = BackgroundClose()  # a finished segment's encoder drains on a thread beside the next segment
@@ -290,18 +293,23 @@ class _Open:
     closed: float  # the speaker's closed-lip gap
     tone: float  # skin tone
     writer: VideoWriter | None = None  # opened with the first frame
-    marker: MovingSpareEmbedder | None = None
+    marker: MovingSpareEmbedder | None = None  # following the tracker: the mark spares each frame's mouth
+    first: Spare | None = None  # the spare of the frame last written (the first: when the writer is opened)
     written: int = 0
 
 
 class _Renderer:
     """Renders segments of CHUNK output frames into the work folder; a finished segment is kept.
 
-    A segment's frames are fixed by what was tracked before it: its closed-lip gap, skin tone and mouth bank
-    come from frames [0, a + WARM) (a: its first frame), each frame's landmarks are smoothed over RADIUS frames
-    either side, and its watermark spares each frame's own mouth. So a segment can start once WARM of its frames
-    are tracked and renders RADIUS frames behind the tracker, taking the tracker's decoded frames from the
-    hand-off; a resumed job renders the same pixels."""
+    A segment's frames are fixed by what was tracked before it. The first one, and any rendered after tracking
+    (`rest`), is rendered whole: its closed-lip gap and skin tone come from frames [0, CHUNK + RADIUS) (after
+    tracking: all of them), its mouth bank from its own frames (all), and its watermark spares one box round
+    every frame's mouth, as when the renderer ran a whole segment behind the tracker (so a short clip renders
+    the same pixels as then); it re-decodes the frames the hand-off could not hold. A later segment begun while
+    tracking follows: its gap, tone and bank come from frames [0, a + WARM) (a: its first frame), each frame's
+    landmarks are smoothed over RADIUS frames either side, and its watermark spares each frame's own mouth; it
+    starts once WARM of its frames are tracked and renders RADIUS frames behind the tracker, taking the tracker's
+    decoded frames from the hand-off. A resumed job renders the same pixels."""
 
     def __init__(
         self,
@@ -334,7 +342,7 @@ class _Renderer:
         try:
             while True:
                 s, a = len(segments), len(segments) * CHUNK
-                self.job.wait_for(a + self.warm)
+                reached = self.job.wait_for(CHUNK + RADIUS if s == 0 else a + self.warm)
                 track = self.job.snapshot()
                 n = len(track.pts)
                 if n <= a or (a > 0 and self._cut(track, a)):
@@ -342,6 +350,15 @@ class _Renderer:
                 path = self.work / f"video_{s:05d}.mp4"
                 if path.is_file():  # finished in an earlier run
                     self.report("Rendering", a + CHUNK, max(self.job.total, a + CHUNK))
+                    segments.append(path)
+                    continue
+                if s == 0:  # whole, from CHUNK + RADIUS tracked frames (a shorter input, a cut in it: `rest`)
+                    t_end = (track.pts[CHUNK - 1] - track.pts[0]) * self.tb if reached else 0.0
+                    cut = self.opts.rest == "trim" and (t_end >= self.duration or self._cut_in(track, 1, CHUNK))
+                    if not reached or cut:
+                        return segments
+                    src = np.arange(CHUNK)
+                    self._whole(0, track, src, track.pts[src] - track.pts[0], CHUNK + RADIUS, CHUNK, self.job.points)
                     segments.append(path)
                     continue
                 seg = self._begin(s, track, min(a + self.warm, n))
@@ -362,6 +379,10 @@ class _Renderer:
         audio_end = int(round(self.duration / self.tb))
         return self.opts.rest == "trim" and int(track.pts[i] - track.pts[0]) >= audio_end
 
+    def _cut_in(self, track: Track, lo: int, hi: int) -> bool:
+        """Whether --rest trim cuts the output before any input frame in [lo, hi)."""
+        return any(self._cut(track, k) for k in range(max(lo, 1), min(hi, len(track.pts))))
+
     def _follow(self, seg: _Open, a: int) -> bool:
         """Render input frames a + seg.written ... into `seg` as they are tracked; True once it has CHUNK."""
         while seg.written < CHUNK:
@@ -371,7 +392,7 @@ class _Renderer:
             track = self.job.snapshot()
             n = len(track.pts)
             end = min(a + CHUNK, n if finished else n - RADIUS)
-            cut = next((k for k in range(max(j, 1), end) if self._cut(track, k)), None)
+            cut = next((k for k in range(max(j, 1), end) if self._cut(track, k)), None)  # the first cut frame
             end = end if cut is None else cut
             if end <= j:
                 return False  # the input ends (or is cut) here: the plan decides the rest
@@ -392,14 +413,16 @@ class _Renderer:
             for s in range(start, (len(plan) + CHUNK - 1) // CHUNK):
                 a, b = s * CHUNK, min(len(plan), (s + 1) * CHUNK)
                 path = self.work / f"video_{s:05d}.mp4"
-                if self.open is not None and self.open.s == s:
-                    seg = self.open
-                elif path.is_file():
+                if path.is_file() and (self.open is None or self.open.s != s):
                     self.report("Rendering", b, len(plan))
                     segments.append(path)
                     continue
-                else:
-                    seg = self._begin(s, track, min(a + self.warm, len(track.pts)))
+                if self.open is None or self.open.s != s:  # whole, its gap, tone and bank from every tracked frame
+                    n = len(track.pts)
+                    self._whole(s, track, plan.source[a:b], plan.pts[a:b], n, n, track.points, len(plan))
+                    segments.append(path)
+                    continue
+                seg = self.open
                 src = plan.source[a + seg.written : b]
                 if len(src):
                     lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
@@ -419,22 +442,47 @@ class _Renderer:
             self.open.writer.abort()
         self.open = None
 
-    def _begin(self, s: int, track: Track, stats_upto: int) -> _Open:
-        """Open segment `s`, its gap, tone and mouth bank from frames [0, stats_upto): a fixed prefix, so a
-        segment renders the same whether the job ran through or was resumed."""
+    def _begin(self, s: int, track: Track, stats_upto: int, bank_upto: int | None = None) -> _Open:
+        """Open segment `s`, its gap and tone from frames [0, stats_upto), its mouth bank from [0, bank_upto)
+        (default: the same): fixed prefixes, so a segment renders the same whether the job ran through or was
+        resumed."""
         self.fetch.index(track.pts)
         with stage("motion"):
             closed, tone = track.stats(stats_upto)
-        with stage("mouth bank: load"):
-            painter = MouthPainter(self.bank.upto(stats_upto))  # only mouths seen before stats_upto: resumable
+        with stage("mouth bank: load"):  # only mouths seen before bank_upto: resumable
+            painter = MouthPainter(self.bank.upto(stats_upto if bank_upto is None else bank_upto))
         self.open = _Open(s, self.work / f"video_{s:05d}.mp4", painter, closed, tone)
         return self.open
 
-    def _writer(self, seg: _Open, first: Spare | None) -> VideoWriter:
-        """The segment's encoder, opened at its first frame: the watermark's energy is fixed by that frame's
-        spare, so the mark outside the mouth is static through the segment."""
+    def _whole(
+        self,
+        s: int,
+        track: Track,
+        src: np.ndarray,
+        out_pts: np.ndarray,
+        stats_upto: int,
+        bank_upto: int,
+        points: Callable[[int, int], np.ndarray],
+        total: int = 0,
+    ) -> None:
+        """Render segment `s` (input frames `src` at `out_pts`) in one go, every landmark it needs known: its
+        watermark spares one box round all of its frames' mouths."""
+        seg = self._begin(s, track, stats_upto, bank_upto)
+        lo, hi = max(int(src.min()) - RADIUS, 0), min(int(src.max()) + RADIUS + 1, len(track.pts))
+        with stage("motion"):
+            smooth = smooth_points(points(lo, hi))[src - lo]
+        seg.writer = self._writer(seg, self.stamp.segment_args(*self.size, mouth_spare(smooth)))
+        self._frames(seg, track, src, out_pts, smooth, total)
+        self._finish(seg)
+
+    def _writer(self, seg: _Open, mark: dict[str, Any] | None = None) -> VideoWriter:
+        """The segment's encoder. Without `mark` (a segment that follows the tracker), its watermark spares
+        each frame's own mouth, opened at its first frame: the mark's energy is fixed by that frame's spare,
+        so the mark outside the mouth is static through the segment."""
         w, h = self.size
-        seg.marker = self.stamp.moving_marker(w, h, first)
+        if mark is None:
+            seg.marker = self.stamp.moving_marker(w, h, seg.first)
+            mark = {"mark": seg.marker}
         return VideoWriter(
             seg.path,
             w,
@@ -444,7 +492,7 @@ class _Renderer:
             preset=self.opts.preset,
             time_base=self.fetch.time_base,
             colors=self.fetch.colors,
-            mark=seg.marker,
+            **mark,
         )
 
     def _frames(
@@ -457,13 +505,14 @@ class _Renderer:
         a = seg.s * CHUNK
         total = total or max(self.job.total, len(track.pts))
         handoff = self.job.handoff
-        fetched: Iterator[I420Frame] | None = None  # from the first frame not handed over on: decoded here
+        fetched: Iterator[I420Frame] | None = None  # a run of frames not handed over: decoded here
         for j, i in enumerate(int(k) for k in src):
-            held = handoff.take(i) if handoff is not None and fetched is None else None
+            held = handoff.take(i) if handoff is not None else None
             if held is not None:
+                fetched = None  # the rest comes from the hand-off
                 with stage("decode: copy frame"):
                     frame = held.copy()  # the tracker's decoded frame, read-only: drawn on in a copy of our own
-            else:  # a resumed job's earlier frames, loops: the fetcher decodes backward runs block by block
+            else:  # frames the hand-off dropped, a resumed job's earlier ones, loops: the fetcher decodes runs
                 fetched = fetched or self.fetch.frames(src[j:])
                 frame = next(fetched)
             p = smooth[j]
@@ -474,11 +523,11 @@ class _Renderer:
                 with stage("render: other"):
                     dub_region(frame, p, target, seg.tone, seg.painter)
                 mouth = np.stack([p, target])  # the filmed mouth and the new one are left unmarked
-            spare = mouth_spare(mouth)
-            if seg.writer is None:
-                seg.writer = self._writer(seg, spare)
-            if seg.marker is not None:
-                seg.marker.spare = spare
+            if seg.writer is None or seg.marker is not None:  # a segment that follows: each frame's own spare
+                seg.first = mouth_spare(mouth)
+                seg.writer = seg.writer or self._writer(seg)
+                if seg.marker is not None:
+                    seg.marker.spare = seg.first
             seg.writer.write_yuv(frame.av_frame, pts=int(out_pts[j]))
             seg.written += 1
             self.report("Rendering", a + seg.written, max(total, a + seg.written))

@@ -249,8 +249,8 @@ def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch
                 yield frame
 
     class Handoff(FrameHandoff):
-        def __init__(self, capacity: int) -> None:
-            super().__init__(capacity)
+        def __init__(self, capacity: int, drop_before: int = 0) -> None:
+            super().__init__(capacity, drop_before)
             handoffs.append(self)
 
     monkeypatch.setattr(dubbing, "FrameFetcher", CountingFetcher)
@@ -266,6 +266,73 @@ def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch
     decoded.clear()
     report = dub(src, _speech(tmp_path, "en", seconds=3.0), tmp_path / "loop.mp4")
     assert report.frames == 75 and handoffs[-1].handed == 60 and 0 < len(decoded) <= 2 * 60
+
+
+def test_the_first_segment_sees_its_own_frames_as_a_two_pass_dub_does(frames, tmp_path, monkeypatch):
+    """The first segment's closed-lip gap and skin tone come from frames [0, CHUNK + RADIUS) and its mouth bank from
+    its own frames, as when the renderer ran a whole segment behind the tracker; the frames the hand-off could not
+    hold meanwhile are decoded again, and render the very same pixels as handed-over ones."""
+    from talkinghead.dub_track import FrameHandoff, TrackJob
+    from talkinghead.face.smooth import RADIUS
+    from talkinghead.media.frame_fetch import FrameFetcher
+
+    chunk, warm = 32, 8
+    monkeypatch.setattr(dubbing, "CHUNK", chunk)
+    monkeypatch.setattr(dubbing, "WARM", warm)
+    decoded: list[int] = []
+    handoffs: list[FrameHandoff] = []
+    begun: list[tuple[int, int, int | None, float, float]] = []
+    tracks: list = []
+
+    class CountingFetcher(FrameFetcher):  # the renderer's decoder
+        def _decoded(self):  # type: ignore[no-untyped-def]
+            for frame in super()._decoded():
+                decoded.append(1)
+                yield frame
+
+    class Handoff(FrameHandoff):
+        def __init__(self, capacity: int, drop_before: int = 0) -> None:
+            super().__init__(capacity if not unbounded else 10**6, drop_before)
+            handoffs.append(self)
+
+    class Tracker(TrackJob):
+        def result(self):  # type: ignore[no-untyped-def]
+            tracks.append(super().result())
+            return tracks[-1]
+
+    begin = dubbing._Renderer._begin
+
+    def spy(self, s, track, stats_upto, bank_upto=None):  # type: ignore[no-untyped-def]
+        seg = begin(self, s, track, stats_upto, bank_upto)
+        begun.append((s, stats_upto, bank_upto, seg.closed, seg.tone))
+        return seg
+
+    monkeypatch.setattr(dubbing, "FrameFetcher", CountingFetcher)
+    monkeypatch.setattr(dubbing, "FrameHandoff", Handoff)
+    monkeypatch.setattr(dubbing, "TrackJob", Tracker)
+    monkeypatch.setattr(dubbing._Renderer, "_begin", spy)
+    src = _write(tmp_path / "in.mp4", frames[:60])
+    audio = _speech(tmp_path, "en", seconds=2.0)  # shorter: every input frame in order, two segments
+    unbounded = False
+    dub(src, audio, tmp_path / "out.mp4")
+    (h,), (track,) = handoffs, tracks
+    assert h.capacity == warm + RADIUS + 2 < chunk + RADIUS
+    assert h.dropped == chunk + RADIUS - h.capacity and h.handed == 60 - h.dropped
+    assert h.dropped <= len(decoded) < h.dropped + 8, "only the dropped frames are decoded again"
+    ok = track.status[: chunk + RADIUS] == 0
+    gaps, tones = track.gaps[: chunk + RADIUS][ok], track.tones[: chunk + RADIUS][ok]
+    assert ok.sum() > 30
+    s, stats_upto, bank_upto, closed, tone = begun[0]
+    assert (s, stats_upto, bank_upto) == (0, chunk + RADIUS, chunk), "gap and tone to CHUNK + RADIUS, bank: its own"
+    assert closed == float(np.percentile(gaps, 10)) and tone == float(np.median(tones))
+    assert [b[:3] for b in begun[1:]] == [(1, chunk + warm, None)], "a later segment follows the tracker"
+
+    unbounded, decoded[:] = True, []  # every frame held: none decoded again, the same pixels
+    dub(src, audio, tmp_path / "held.mp4")
+    assert handoffs[-1].dropped == 0 and handoffs[-1].handed == 60 and not decoded
+    a = [f for _, f in iter_frames(tmp_path / "out.mp4")]
+    b = [f for _, f in iter_frames(tmp_path / "held.mp4")]
+    assert len(a) == len(b) == 60 and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def test_an_interrupt_while_the_tracker_waits_for_room_leaves_no_thread_behind(frames, tmp_path, monkeypatch):
