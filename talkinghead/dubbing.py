@@ -6,16 +6,17 @@ decode of the video, both resumable:
 1. track (dub_track.py): follow the chosen face frame by frame in a background thread, saving chunks
    of landmarks as they finish and handing each decoded frame on (a bounded hand-off);
 2. render (here, with render/region.py): re-render mouth and jaw only, frame by frame at the input's
-   resolution and timestamps, into short video segments, a few frames behind the tracker (a segment's
-   speaker statistics come from the frames before it and its first WARM frames); a finished segment is
-   never redone. Frames the tracker did not hand on (a resumed job's, loops after the input's end) are
-   decoded again by the renderer (media/frame_fetch.py).
+   resolution and timestamps, into short video segments, a few frames behind the tracker (the first
+   segment's speaker statistics come from its own frames and the RADIUS after them, a later one's from the
+   frames before it and its first WARM frames); a finished segment is never redone. Frames the tracker did
+   not hand on (the first segment's that did not fit in the hand-off, a resumed job's, loops after the
+   input's end) are decoded again by the renderer (media/frame_fetch.py).
 
 The segments are then joined without re-encoding and the new audio is muxed in (media/mux.py,
 media/soundtrack.py). All intermediate files live in a hidden work folder next to the output
 (dub_work.py), keyed by the inputs and options, and are removed once the output is complete; running
 the same command again after an interruption continues where it stopped. Memory stays flat: a few
-frames (at most WARM + a few in the hand-off) and a chunk or two of landmarks at a time.
+frames (WARM + RADIUS + 2 in the hand-off) and a chunk or two of landmarks at a time.
 """
 
 from __future__ import annotations
