@@ -47,6 +47,26 @@ def test_handoff_is_bounded_gives_frames_in_order_and_lets_a_waiting_tracker_go_
     assert len(h) == 0
 
 
+def test_handoff_drops_its_oldest_frames_below_drop_before_and_waits_from_there():
+    """While the first segment waits for CHUNK + RADIUS tracked frames the tracker must not wait on a full hand-off:
+    below `drop_before` the oldest frame is pushed out (the renderer decodes it again); from there on it waits."""
+    h = FrameHandoff(3, drop_before=6)
+    for i in range(6):
+        h.put(i, f"frame {i}")  # type: ignore[arg-type]  # never waits
+    assert len(h) == 3 and h.dropped == 3 and h.take(0) is None, "the oldest were pushed out"
+    blocked = threading.Thread(target=h.put, args=(6, "frame 6"), daemon=True)
+    blocked.start()
+    time.sleep(0.1)
+    assert blocked.is_alive(), "from drop_before on, a full hand-off makes the tracker wait"
+    assert h.take(3) == "frame 3"
+    blocked.join(2)
+    assert (
+        not blocked.is_alive()
+        and h.dropped == 3
+        and [h.take(i) for i in (4, 5, 6)] == ["frame 4", "frame 5", "frame 6"]
+    )
+
+
 def _plain_mark(w: int, h: int, job: int, boost: float) -> np.ndarray:
     return np.tile(tile(job), (-(-h // TILE), -(-w // TILE)))[:h, :w].astype(np.float32) * np.float32(boost)
 
