@@ -303,15 +303,14 @@ class _Renderer:
     """Renders segments of CHUNK output frames into the work folder; a finished segment is kept.
 
     A segment's frames are fixed by what was tracked before it. The first one, and any rendered after tracking
-    (`rest`: the input's last segment by its frame count, and any after it), is rendered whole: its closed-lip gap
-    and skin tone come from frames [0, CHUNK + RADIUS) (after tracking: all of them), its mouth bank from its own
-    frames (all), and its watermark spares one box round every frame's mouth, as when the renderer ran a whole
-    segment behind the tracker (so a clip of up to two segments renders the same pixels as then); it re-decodes
-    the frames the hand-off could not hold (after tracking: all of them). A middle segment follows: its gap, tone
-    and bank come from frames [0, a + WARM) (a: its first frame), each frame's landmarks are smoothed over RADIUS
-    frames either side, and its watermark spares each frame's own mouth; it starts once WARM of its frames are
-    tracked and renders RADIUS frames behind the tracker, taking the tracker's decoded frames from the hand-off.
-    A resumed job renders the same pixels."""
+    (`rest`), is rendered whole: its closed-lip gap and skin tone come from frames [0, CHUNK + RADIUS) (after
+    tracking: all of them), its mouth bank from its own frames (all), and its watermark spares one box round
+    every frame's mouth, as when the renderer ran a whole segment behind the tracker (so a short clip renders
+    the same pixels as then); it re-decodes the frames the hand-off could not hold. A later segment begun while
+    tracking follows: its gap, tone and bank come from frames [0, a + WARM) (a: its first frame), each frame's
+    landmarks are smoothed over RADIUS frames either side, and its watermark spares each frame's own mouth; it
+    starts once WARM of its frames are tracked and renders RADIUS frames behind the tracker, taking the tracker's
+    decoded frames from the hand-off. A resumed job renders the same pixels."""
 
     def __init__(
         self,
@@ -344,8 +343,6 @@ class _Renderer:
         try:
             while True:
                 s, a = len(segments), len(segments) * CHUNK
-                if s > 0 and a + CHUNK + RADIUS > self.job.total > 0:
-                    return segments  # the input's last segment: whole, after tracking (`rest`), as a short clip's
                 reached = self.job.wait_for(CHUNK + RADIUS if s == 0 else a + self.warm)
                 track = self.job.snapshot()
                 n = len(track.pts)
