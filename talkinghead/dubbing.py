@@ -493,6 +493,7 @@ class _Renderer:
             preset=self.opts.preset,
             time_base=self.fetch.time_base,
             colors=self.fetch.colors,
+            frame_threads=True,
             **mark,
         )
 
