@@ -18,7 +18,6 @@ loudness windows, the same pitch autocorrelation.
 from __future__ import annotations
 
 import json
-from collections import deque
 from functools import cache
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from talkinghead.audio.features import (
     mel_filterbank,
     pitch_peak,
 )
+from talkinghead.audio.sorted_window import SortedWindow
 
 HISTORY_S = 30.0  # seconds of past audio the running loudness level and pitch look at
 ENERGY_BINS = np.linspace(-16.0, 8.0, 1201)  # frame energy (mean log-mel) bins of the cumulative mel mean
@@ -214,12 +214,12 @@ class RunningLevel:
     the level a stream's speech reaches, which pauses and the mouth gate are measured against."""
 
     def __init__(self, rate: float) -> None:
-        self.values: deque[float] = deque(maxlen=max(1, int(HISTORY_S * rate)))
+        self.values = SortedWindow(max(1, int(HISTORY_S * rate)))
 
     def add(self, db: float) -> float:
         """Record one frame's level; the speech level including it."""
-        self.values.append(db)
-        return max(float(np.percentile(np.fromiter(self.values, np.float64), 95)), LOUDNESS_FLOOR)
+        self.values.add(db)
+        return max(self.values.percentile(95), LOUDNESS_FLOOR)
 
 
 def level_db(samples: np.ndarray) -> float:
@@ -238,7 +238,7 @@ class RunningCues:
         self.buffer, self.mel, self.fps = buffer, mel, fps
         self.step = int(round(SAMPLE_RATE / fps))
         self.level = RunningLevel(fps)
-        self.pitches: deque[float] = deque(maxlen=int(HISTORY_S * fps))
+        self.pitches = SortedWindow(int(HISTORY_S * fps))
         self.count = 0
         self._rel = 0.0
 
@@ -260,8 +260,8 @@ class RunningCues:
         voicing = float(np.clip(ratio[0], 0.0, 1.0)) * active
         logf0 = float(np.log(SAMPLE_RATE / float(peak[0])))
         if voicing > VOICED:
-            self.pitches.append(logf0)
-        ref = float(np.median(np.fromiter(self.pitches, np.float64))) if len(self.pitches) > 5 else float(np.log(150))
+            self.pitches.add(logf0)
+        ref = self.pitches.median() if len(self.pitches) > 5 else float(np.log(150))
         pitch = float(np.clip((logf0 - ref) / 0.3, -3, 3)) if voicing > VOICED else 0.0
         t = int(round(j * 100.0 / self.fps))
         need = self.mel.available(self.buffer.end if self.buffer.finished else (j + 1) * self.step)
