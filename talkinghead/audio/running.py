@@ -115,16 +115,19 @@ class CumulativeMean:
         self.counts = np.zeros(len(ENERGY_BINS) + 1, np.float64)
         self.sums = np.zeros((len(ENERGY_BINS) + 1, width), np.float64)
         self.first: list[np.ndarray] = []  # the first rows themselves: `normalize` takes them all below 11 frames
+        self.count = 0
 
-    @property
-    def count(self) -> int:
-        return int(self.counts.sum())
+    @staticmethod
+    def bins(rows: np.ndarray) -> np.ndarray:
+        """The energy bin of each row (its mean, as `row.mean()` gives it: one call for a batch of rows)."""
+        return np.searchsorted(ENERGY_BINS, rows.mean(axis=1).astype(np.float64))
 
-    def add(self, row: np.ndarray) -> None:
-        energy = float(row.mean())
-        i = int(np.searchsorted(ENERGY_BINS, energy))
+    def add(self, row: np.ndarray, energy_bin: int | None = None) -> None:
+        """Add one row (`energy_bin`: its bin from `bins`, computed here if not given)."""
+        i = int(self.bins(row[None])[0]) if energy_bin is None else int(energy_bin)
         self.counts[i] += 1
         self.sums[i] += row
+        self.count += 1
         if len(self.first) <= 10:
             self.first.append(row.astype(np.float64))
 
@@ -135,10 +138,13 @@ class CumulativeMean:
             return np.mean(self.first, axis=0), float(n)
         below = np.floor(0.3 * (n - 1)) + 1  # frames at or below the 30th percentile (as np.percentile places it)
         i = int(np.searchsorted(np.cumsum(self.counts), below))  # the bin holding the percentile: left out, as
-        weight = self.counts[i + 1 :].sum()  # `normalize` leaves out every frame equal to it (digital silence)
+        # `normalize` leaves out every frame equal to it (digital silence). Only the bins holding frames are
+        # summed (in order): the empty ones would add exact zeros, and they are most of them.
+        above = i + 1 + np.flatnonzero(self.counts[i + 1 :])
+        weight = self.counts[above].sum()
         if weight == 0:
-            return self.sums.sum(axis=0) / n, float(n)
-        return self.sums[i + 1 :].sum(axis=0) / weight, float(weight)
+            return self.sums[np.flatnonzero(self.counts)].sum(axis=0) / n, float(n)
+        return self.sums[above].sum(axis=0) / weight, float(weight)
 
 
 class RunningMel:
@@ -182,9 +188,9 @@ class RunningMel:
         idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames - a)[:, None]
         power = np.abs(np.fft.rfft(seg[idx] * self._window, axis=1)) ** 2
         rows = np.log(power @ self._bank + 1e-6).astype(np.float32)
-        for row in rows:
+        for row, energy_bin in zip(rows, CumulativeMean.bins(rows)):
             self.mel.append(row)
-            self._sums.add(row)
+            self._sums.add(row, energy_bin)
             t = self.mel.count - 1
             if t < WARMUP or t % REFRESH == 0:
                 self._means.append(self._mean())
@@ -227,7 +233,16 @@ def level_db(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return -100.0
     x = samples.astype(np.float64)
-    return float(10 * np.log10(np.mean(x * x) + 1e-10))
+    return float(10 * np.log10(float(np.add.reduce(x * x)) / len(x) + 1e-10))  # np.mean's sum and division
+
+
+_LOG_150 = float(np.log(150))  # the reference log pitch before the first voiced frames
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    """`float(np.clip(x, lo, hi))` for one Python float, without numpy's per-call cost (NaN stays NaN, -0.0
+    below lo = 0.0 gives lo, as numpy)."""
+    return lo if x <= lo else hi if x >= hi else x
 
 
 class RunningCues:
@@ -250,19 +265,21 @@ class RunningCues:
         """(13,) cues of the next frame."""
         j = self.count
         seg = self.buffer.read(j * self.step, j * self.step + PITCH_WIN)
-        db = level_db(self.buffer.read(j * self.step, (j + 1) * self.step))
+        # at 25 fps the pitch window is the frame itself
+        frame = seg if self.step == PITCH_WIN else self.buffer.read(j * self.step, (j + 1) * self.step)
+        db = level_db(frame)
         top = self.level.add(db)
-        rel = float(np.clip((db - top) / 20.0, -3.0, 0.5))
-        active = float(np.clip((db - (top - 30.0)) / 10.0, 0.0, 1.0))
-        d_rel = float(np.clip(rel - (self._rel if j else rel), -1.0, 1.0))
+        rel = _clip((db - top) / 20.0, -3.0, 0.5)
+        active = _clip((db - (top - 30.0)) / 10.0, 0.0, 1.0)
+        d_rel = _clip(rel - (self._rel if j else rel), -1.0, 1.0)
         self._rel = rel
         peak, ratio = pitch_peak(seg[None])
-        voicing = float(np.clip(ratio[0], 0.0, 1.0)) * active
+        voicing = _clip(float(ratio[0]), 0.0, 1.0) * active
         logf0 = float(np.log(SAMPLE_RATE / float(peak[0])))
         if voicing > VOICED:
             self.pitches.add(logf0)
-        ref = self.pitches.median() if len(self.pitches) > 5 else float(np.log(150))
-        pitch = float(np.clip((logf0 - ref) / 0.3, -3, 3)) if voicing > VOICED else 0.0
+        ref = self.pitches.median() if len(self.pitches) > 5 else _LOG_150
+        pitch = _clip((logf0 - ref) / 0.3, -3.0, 3.0) if voicing > VOICED else 0.0
         t = int(round(j * 100.0 / self.fps))
         need = self.mel.available(self.buffer.end if self.buffer.finished else (j + 1) * self.step)
         self.mel.extend(need)
