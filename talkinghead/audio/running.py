@@ -167,7 +167,9 @@ class RunningMel:
         self._window = np.zeros(N_FFT, np.float32)
         off = (N_FFT - 400) // 2
         self._window[off : off + 400] = np.hanning(402)[1:-1]
-        self._bank = mel_filterbank().T
+        # float64 and C-ordered: the copy `power @ bank.T` made of the float32 filters at every call (same values)
+        self._bank = np.ascontiguousarray(mel_filterbank().T, np.float64)
+        self._frames_idx: dict[int, np.ndarray] = {}  # sample indices of n frames in a read, by n
 
     @property
     def count(self) -> int:
@@ -185,7 +187,7 @@ class RunningMel:
         if n_frames <= a:
             return
         seg = self.buffer.read(a * HOP - N_FFT // 2, (n_frames - 1) * HOP + N_FFT // 2)
-        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames - a)[:, None]
+        idx = self._frame_indices(n_frames - a)
         power = np.abs(np.fft.rfft(seg[idx] * self._window, axis=1)) ** 2
         rows = np.log(power @ self._bank + 1e-6).astype(np.float32)
         for row, energy_bin in zip(rows, CumulativeMean.bins(rows)):
@@ -194,6 +196,15 @@ class RunningMel:
             t = self.mel.count - 1
             if t < WARMUP or t % REFRESH == 0:
                 self._means.append(self._mean())
+
+    def _frame_indices(self, n: int) -> np.ndarray:
+        """(n, N_FFT) indices of n frames' samples in a read; the few small n of frame-by-frame calls are kept."""
+        idx = self._frames_idx.get(n)
+        if idx is None:
+            idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
+            if n <= 16:
+                self._frames_idx[n] = idx
+        return idx
 
     def _mean(self) -> np.ndarray:
         mean, n = self._sums.mean()
