@@ -190,6 +190,12 @@ class HeadSteps:
         self._logits: deque[float] = deque(maxlen=int(HISTORY_S * FPS))
         table = self.model.blink.since_logit(torch.arange(0, 15 * FPS + 1) / FPS)
         self._since_table = table.detach().numpy().astype(np.float64)
+        # `hazards` of the logits in _logits, each row written at i % W and i % W + W (W = the window): the
+        # window is one slice, and each row is computed once, not at every re-solving of the rate scale
+        window = self._logits.maxlen or 1
+        self._hazard_rows = np.zeros((2 * window, len(self._since_table)))
+        self._logit_count = 0  # logits drawn so far
+        self._hazard_count = 0  # of which rows were computed
         self._since = int(FPS * (1.0 + 3.0 * float(torch.rand(1, generator=self._blink_gen))))
         self._rate_scale = 1.0
         self._onsets: deque[tuple[float, float]] = deque()  # (start time s, closed span s)
@@ -258,11 +264,12 @@ class HeadSteps:
         h, self._blink_state = self._blink_rnn(x, self._blink_state)
         logit = float(torch.nn.functional.linear(h, blink.out.weight, blink.out.bias)[0, 0, 0])  # blink.out(h)
         self._logits.append(logit)
+        self._logit_count += 1
         u = float(torch.rand(1, generator=self._blink_gen))
         if self.blinks_per_min <= 0:
             return
         if j < RATE_EVERY or j % RATE_EVERY == 0:  # every frame at first: one frame's logit is a poor guide
-            self._rate_scale = hazard_scale(np.asarray(self._logits), self._since_table, self.blinks_per_min)
+            self._rate_scale = self._solve_rate_scale()
         table = self._since_table
         hz = 1.0 / (1.0 + np.exp(-(logit + table[min(self._since, len(table) - 1)])))
         if self._since > _REFRACTORY and u < 1.0 - (1.0 - hz) ** self._rate_scale:
@@ -274,16 +281,43 @@ class HeadSteps:
             self._since = 0
         self._since += 1
 
+    def _solve_rate_scale(self) -> float:
+        """`hazard_scale` on the logits of the last HISTORY_S (the same value, from the rows kept)."""
+        n = len(self._logits)
+        window = len(self._hazard_rows) // 2
+        if n >= 4000:  # hazard_scale would subsample the logits
+            return hazard_scale(np.asarray(self._logits), self._since_table, self.blinks_per_min)
+        new = min(self._logit_count - self._hazard_count, n)
+        if new:
+            at = np.arange(self._logit_count - new, self._logit_count) % window
+            rows = hazards(np.asarray(list(self._logits)[n - new :]), self._since_table)
+            self._hazard_rows[at] = rows
+            self._hazard_rows[at + window] = rows
+            self._hazard_count = self._logit_count
+        start = (self._logit_count - n) % window
+        return scale_for_hazard(self._hazard_rows[start : start + n].mean(0), self.blinks_per_min)
+
 
 def hazard_scale(speech: np.ndarray, table: np.ndarray, per_min: float) -> float:
     """Exponent s for the per-frame hazard, 1 - (1 - h)^s, that gives `per_min` blinks a minute in
     expectation on this clip's speech: the mean gap of the renewal process, from its survival curve."""
     pick = speech[:: max(len(speech) // 2000, 1)]
-    h = (1.0 / (1.0 + np.exp(-(pick[:, None] + table[None, :])))).mean(0)
+    return scale_for_hazard(hazards(pick, table).mean(0), per_min)
+
+
+def hazards(speech: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(len(speech), len(table)) per-frame blink hazard for each speech logit and each time since the last blink
+    (an element's value does not depend on the others: `HeadSteps` computes rows as the logits come)."""
+    return 1.0 / (1.0 + np.exp(-(speech[:, None] + table[None, :])))
+
+
+def scale_for_hazard(h: np.ndarray, per_min: float) -> float:
+    """`hazard_scale` from the mean hazard h over the speech frames, per time since the last blink (changed)."""
     h[: _REFRACTORY + 1] = 0.0
+    keep = 1.0 - h
 
     def rate(s: float) -> float:
-        p = 1.0 - (1.0 - h) ** s
+        p = 1.0 - keep**s
         surv = np.cumprod(1.0 - p)
         gap = 1.0 + surv[:-1].sum() + surv[-1] / max(p[-1], 1e-9)  # geometric tail past the table
         return 60.0 * FPS / gap
