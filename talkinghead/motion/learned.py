@@ -90,7 +90,7 @@ class LearnedMotion:
         self.config = self.model.cfg
         self.natural_rate = float(loaded.weights.metadata.get("blinks_per_min", "nan"))  # unscaled rate, for reference
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         speech16k: np.ndarray,
@@ -107,7 +107,7 @@ class LearnedMotion:
             return HeadMotion(np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
         return HeadMotion(np.concatenate([p.pose for p in parts]), np.concatenate([p.lids for p in parts]))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def pieces(
         self,
         speech16k: np.ndarray,
@@ -200,7 +200,7 @@ class HeadSteps:
         self._rate_scale = 1.0
         self._onsets: deque[tuple[float, float]] = deque()  # (start time s, closed span s)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def until(self, t: float) -> bool:
         j_blink = int(np.floor(t * FPS + 1e-9))  # blink draws up to the 25 fps frame at t
         j_pose = j_blink + 1  # pose interpolated between frames j_blink and j_blink + 1
