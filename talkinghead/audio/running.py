@@ -97,6 +97,9 @@ class Ring:
         """Rows [a, b) (all still held)."""
         if a < self.count - len(self.data) or b > self.count:
             raise ValueError(f"rows {a}..{b} are not held (have {max(0, self.count - len(self.data))}..{self.count})")
+        start = a % len(self.data)
+        if start + (b - a) <= len(self.data):  # one stretch of the ring (a copy, as the wrapped case)
+            return self.data[start : start + (b - a)].copy()
         return self.data[np.arange(a, b) % len(self.data)]
 
     def last(self, n: int) -> np.ndarray:

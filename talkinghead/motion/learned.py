@@ -257,7 +257,10 @@ class HeadSteps:
             alpha = max(1.0 / (self._pose_count + POSE_PRIOR_FRAMES), 1.0 / (POSE_MEAN_S * FPS))
             self._pose_mean = self._pose_mean + alpha * (p - self._pose_mean)
             u = min(1.0, self._pose_count / POSE_FADE_FRAMES) if POSE_FADE_FRAMES else 1.0
-            self._pose25.append(((p - self._pose_mean) * u * u * (3 - 2 * u)).astype(np.float32))
+            if u < 1.0:
+                self._pose25.append(((p - self._pose_mean) * u * u * (3 - 2 * u)).astype(np.float32))
+            else:  # faded in: the factor is exactly 1
+                self._pose25.append((p - self._pose_mean).astype(np.float32, copy=False))
 
     def _blink_step(self, j: int, x: torch.Tensor) -> None:
         blink = self.model.blink
