@@ -64,7 +64,7 @@ class _GruStep:
         if rnn.num_layers != 1 or rnn.bidirectional or not rnn.batch_first:
             raise ValueError("_GruStep takes a one-layer, one-way, batch-first GRU")
         self.rnn = rnn
-        self.weights = [w for layer in rnn.all_weights for w in layer]
+        self.weights: list[torch.Tensor] = [w for layer in rnn.all_weights for w in layer]
 
     def __call__(self, x: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         rnn = self.rnn
