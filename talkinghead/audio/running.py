@@ -119,6 +119,7 @@ class CumulativeMean:
         self.sums = np.zeros((len(ENERGY_BINS) + 1, width), np.float64)
         self.first: list[np.ndarray] = []  # the first rows themselves: `normalize` takes them all below 11 frames
         self.count = 0
+        self._lo, self._hi = len(self.counts), -1  # the lowest and highest bins holding frames
 
     @staticmethod
     def bins(rows: np.ndarray) -> np.ndarray:
@@ -131,6 +132,7 @@ class CumulativeMean:
         self.counts[i] += 1
         self.sums[i] += row
         self.count += 1
+        self._lo, self._hi = min(self._lo, i), max(self._hi, i)
         if len(self.first) <= 10:
             self.first.append(row.astype(np.float64))
 
@@ -140,14 +142,15 @@ class CumulativeMean:
         if n <= 10:
             return np.mean(self.first, axis=0), float(n)
         below = np.floor(0.3 * (n - 1)) + 1  # frames at or below the 30th percentile (as np.percentile places it)
-        i = int(np.searchsorted(np.cumsum(self.counts), below))  # the bin holding the percentile: left out, as
-        # `normalize` leaves out every frame equal to it (digital silence). Only the bins holding frames are
-        # summed (in order): the empty ones would add exact zeros, and they are most of them.
-        above = i + 1 + np.flatnonzero(self.counts[i + 1 :])
-        weight = self.counts[above].sum()
+        # the bin holding the percentile: left out, as `normalize` leaves out every frame equal to it (digital
+        # silence). Only the bins from the lowest to the highest holding frames are summed: the others would add
+        # exact zeros (the sums run bin after bin), and they are most of them.
+        lo, hi = self._lo, self._hi + 1
+        i = lo + int(np.searchsorted(np.cumsum(self.counts[lo:hi]), below))
+        weight = self.counts[i + 1 : hi].sum()
         if weight == 0:
-            return self.sums[np.flatnonzero(self.counts)].sum(axis=0) / n, float(n)
-        return self.sums[above].sum(axis=0) / weight, float(weight)
+            return self.sums[lo:hi].sum(axis=0) / n, float(n)
+        return self.sums[i + 1 : hi].sum(axis=0) / weight, float(weight)
 
 
 class RunningMel:
