@@ -53,6 +53,7 @@ POSE_MEAN_S = 30.0  # the running pose mean: cumulative over the first POSE_MEAN
 POSE_PRIOR_FRAMES = 125  # the running mean starts at the model's zero (training poses are clip-centred), worth this
 POSE_FADE_FRAMES = 10  # after the lag the pose fades in from the photo's own pose over this many frames (0: none)
 RATE_EVERY = 50  # 25 fps frames between re-solving the blink-rate scale
+_AUDIO_PRESENT = np.ones(1, np.float32)  # the flag appended to the speech cues (training's "audio present")
 
 
 class _GruStep:
@@ -233,7 +234,7 @@ class HeadSteps:
 
     def _step(self, cue: np.ndarray) -> None:
         j = self.cues.count - 1
-        row = np.append(cue, np.float32(1.0))  # + audio present
+        row = np.concatenate((cue, _AUDIO_PRESENT))
         self._blink_step(j, torch.from_numpy(row)[None, None])
         self._chunk_rows.append(row)
         if len(self._chunk_rows) < self.model.cfg.chunk:
@@ -265,7 +266,7 @@ class HeadSteps:
     def _blink_step(self, j: int, x: torch.Tensor) -> None:
         blink = self.model.blink
         h, self._blink_state = self._blink_rnn(x, self._blink_state)
-        logit = float(torch.nn.functional.linear(h, blink.out.weight, blink.out.bias)[0, 0, 0])  # blink.out(h)
+        logit = torch.nn.functional.linear(h, blink.out.weight, blink.out.bias).item()  # blink.out(h), one value
         self._logits.append(logit)
         self._logit_count += 1
         u = float(torch.rand(1, generator=self._blink_gen))
