@@ -15,7 +15,17 @@ import torch
 from speech import SENTENCES, speech_with_pause
 
 from talkinghead.audio import running
-from talkinghead.audio.features import HOP, N_FFT, N_MELS, PITCH_WIN, SAMPLE_RATE, VOICED, mel_filterbank, pitch_peak
+from talkinghead.audio.features import (
+    HOP,
+    N_FFT,
+    N_MELS,
+    PITCH_WIN,
+    SAMPLE_RATE,
+    VOICED,
+    axis_mean,
+    mel_filterbank,
+    pitch_peak,
+)
 from talkinghead.audio.running import ENERGY_BINS, LOUDNESS_FLOOR, CumulativeMean, RunningMel, _clip, level_db
 from talkinghead.audio.sorted_window import SortedWindow
 from talkinghead.config import GenerateOptions
@@ -59,6 +69,22 @@ def test_scalar_shortcuts_are_numpys():
         x = (rng.normal(0, 0.1, n) * rng.lognormal(0, 3)).astype(np.float32)
         assert level_db(x) == float(10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-10))
     assert level_db(np.zeros(640, np.float32)) == -100.0
+
+
+def test_axis_mean_is_numpys_mean():
+    rng = np.random.default_rng(7)
+    for shape, axis, keepdims in [
+        ((1, 640), 1, True),
+        ((4, 80), 1, False),
+        ((8, 10), 1, False),
+        ((4, 14), 0, False),
+        ((300, 640), 1, True),
+        ((3, 5, 7), 2, False),
+    ]:
+        for dtype in (np.float32, np.float64):
+            a = (rng.normal(0, 1, shape) * rng.lognormal(0, 3, shape)).astype(dtype)
+            got, ref = axis_mean(a, axis, keepdims), a.mean(axis=axis, keepdims=keepdims)
+            assert got.dtype == ref.dtype and got.shape == ref.shape and np.array_equal(got, ref)
 
 
 class _ReferenceMean:

@@ -30,6 +30,7 @@ from talkinghead.audio.features import (
     PITCH_WIN,
     SAMPLE_RATE,
     VOICED,
+    axis_mean,
     mel_filterbank,
     pitch_peak,
 )
@@ -124,7 +125,7 @@ class CumulativeMean:
     @staticmethod
     def bins(rows: np.ndarray) -> np.ndarray:
         """The energy bin of each row (its mean, as `row.mean()` gives it: one call for a batch of rows)."""
-        return np.searchsorted(ENERGY_BINS, rows.mean(axis=1).astype(np.float64))
+        return np.searchsorted(ENERGY_BINS, axis_mean(rows, 1).astype(np.float64))
 
     def add(self, row: np.ndarray, energy_bin: int | None = None) -> None:
         """Add one row (`energy_bin`: its bin from `bins`, computed here if not given)."""
@@ -302,6 +303,6 @@ class RunningCues:
         self.mel.extend(need)
         t = min(t, self.mel.count - 1)
         row = self.mel.normalized(t, t + 1, t)[0]
-        bands = row.reshape(8, N_MELS // 8).mean(axis=1) / 5.0
+        bands = axis_mean(row.reshape(8, N_MELS // 8), 1) / 5.0
         self.count += 1
         return np.concatenate([[rel, active, d_rel, voicing, pitch], bands]).astype(np.float32)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from talkinghead.audio.features import axis_mean
 from talkinghead.audio.running import HISTORY_S, RunningCues, RunningMel, SampleBuffer
 from talkinghead.models.motion import MotionModel
 from talkinghead.types import HeadMotion
@@ -247,7 +248,7 @@ class HeadSteps:
     def _pose_chunk(self, rows: np.ndarray, next_rows: np.ndarray) -> None:
         """Draw the latent of one chunk (its cues and the next chunk's, as `MotionVAE.chunk_audio`), decode it."""
         vae = self.model.pose
-        ac = torch.from_numpy(np.concatenate([rows.mean(0), next_rows.mean(0)]))[None, None]
+        ac = torch.from_numpy(np.concatenate([axis_mean(rows, 0), axis_mean(next_rows, 0)]))[None, None]
         mu, logvar, self._prior_state = vae.prior_params(self._z, ac, self._prior_state)
         self._z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=self._pose_gen)
         zf = self._z.repeat_interleave(len(rows), dim=1)
