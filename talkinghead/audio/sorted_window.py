@@ -4,7 +4,7 @@ Streaming's speech level (95th percentile of loudness) and reference pitch (medi
 frame over the last 30 seconds: `np.percentile` / `np.median` on a fresh array each time sorted up to 750 values
 per frame. Here the window stays sorted (`bisect`: one insertion and one removal per value), and the statistics
 are numpy's own formulas (the 'linear' method and its interpolation, `numpy.lib.function_base._lerp`) in Python
-floats, so every value is bit for bit the one numpy gives (`tests/test_sorted_window.py`).
+floats, so every value is bit for bit the one numpy gives (`tests/test_running_exact.py`).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ _AUDIO_PRESENT = np.ones(1, np.float32)  # the flag appended to the speech cues 
 class _GruStep:
     """`rnn(x, state)` of a one-layer, one-way, batch-first `nn.GRU`, through the op it calls (`torch.gru`) with
     the same weights and arguments, so the same values: `nn.GRU.forward` re-checks its weights and arguments at
-    every call, which at one frame a call cost about half as much as the step itself."""
+    every call, which at one frame a call cost a third as much again as the step itself (23 vs 17 us)."""
 
     def __init__(self, rnn: torch.nn.GRU) -> None:
         if rnn.num_layers != 1 or rnn.bidirectional or not rnn.batch_first:
