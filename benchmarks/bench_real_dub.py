@@ -8,7 +8,9 @@ the new speech is a corpus speech file tiled to the same length.
 
 For each face size and length, each in a fresh child process:
 - floor: a plain transcode of the same source with PyAV, x264 at the dub's own preset/CRF and options
-  (`video_writer.x264_options` of the checkout dubbed with), 4:2:0 (decode + encode only, no audio);
+  (`video_writer.x264_options` of the checkout dubbed with), 4:2:0 (decode + encode only, no audio), x264 on
+  frame threads as ffmpeg's command line runs it (PyAV's default, slice threads, is 13-17 % slower here: the floor
+  before session 10);
 - dub: `dub(source, speech, out)` with its defaults, as the command line calls it (no Dubber: the lips model
   loads inside the call; BENCH_DUBBER=1: `Dubber().dub(...)`, the model loaded before the call, as before
   session 6), with the per-stage timers switched on (TALKINGHEAD_PROFILE=1, talkinghead/media/timers.py).
@@ -59,6 +61,7 @@ with av.open(src) as inp, av.open(dst, "w", format="mp4") as out:
     tb = 1 / s.average_rate
     o.time_base = o.codec_context.time_base = tb
     o.options = options
+    o.codec_context.thread_type = "FRAME"  # x264's frame threads, as ffmpeg's command line (and a dub) encodes
     for i, f in enumerate(inp.decode(s)):
         f.pts, f.time_base = i, tb
         for p in o.encode(f):

@@ -84,6 +84,7 @@ def test_another_voice_moves_the_mouth_and_nothing_else(talking, frames, tmp_pat
     new = _speech(tmp_path, "de", seconds=probe_video(talking).duration - 0.2)
     report = dub(talking, new, tmp_path / "out.mp4", watermark=False)  # the mouth measure below, as for the source
     assert report.frames == len(frames) and report.dubbed >= len(frames) - 1
+    assert b"sliced_threads=0" in report.path.read_bytes()  # x264 encoded on frame threads (its options, in the stream)
     out = [f for _, f in iter_frames(report.path)]
     assert len(out) == len(frames)
     nose = int(detect_faces(frames[0])[0].points[1, 1])  # rows above the nose tip are never re-rendered

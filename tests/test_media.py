@@ -101,6 +101,33 @@ def test_round_trip_video_and_audio(tmp_path):
         assert np.abs(got.astype(np.int16) - want.astype(np.int16)).mean() < 6
 
 
+def _x264_threading(path) -> dict[str, str]:
+    """x264's thread settings as it wrote them into the stream (its options SEI)."""
+    data = path.read_bytes()
+    start = data.index(b"options: ")
+    words = data[start : data.index(b"\x00", start)].decode().split()
+    return {k: v for k, _, v in (w.partition("=") for w in words) if k in ("threads", "sliced_threads")}
+
+
+def test_frame_threads_encode_every_frame_in_order(tmp_path):
+    h, w = 256, 256  # x264 runs smaller frames on one thread
+    frames = [_gradient(i, h, w) for i in range(40)]
+    paths = {}
+    for frame_threads in (False, True):
+        paths[frame_threads] = out = tmp_path / f"frame_threads_{frame_threads}.mp4"
+        with VideoWriter(out, w, h, fps=25, frame_threads=frame_threads) as vw:
+            for f in frames:
+                vw.write(f)
+        decoded = [img for _, img in iter_frames(out)]
+        assert len(decoded) == len(frames)
+        for got, want in zip(decoded, frames):  # in order: a frame encoded by another thread comes back in place
+            assert np.abs(got.astype(np.int16) - want.astype(np.int16)).mean() < 6
+    assert _x264_threading(paths[True])["sliced_threads"] == "0"
+    if (os.cpu_count() or 1) > 1:  # on one core x264 runs one thread either way
+        assert int(_x264_threading(paths[True])["threads"]) > 1
+        assert _x264_threading(paths[False])["sliced_threads"] == "1"
+
+
 def test_ntsc_frame_rate_is_exact(tmp_path):
     out = tmp_path / "ntsc.mp4"
     frame = _gradient(0, 48, 64)
