@@ -170,13 +170,29 @@ PITCH_WIN = 640  # samples (40 ms) of each frame's autocorrelation window
 VOICED = 0.45  # voicing above which a frame's pitch counts
 
 
+def axis_mean(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """`a.mean(axis, keepdims=keepdims)` of a float array of 2 or more dimensions, by numpy's very operations
+    (`numpy/core/_methods.py`'s `_mean`: the sum, then one division in place by the count) without its
+    Python-level work, most of the cost on the small arrays of frame-by-frame code (streaming's cues)."""
+    total = np.add.reduce(a, axis=axis, keepdims=keepdims)
+    return np.true_divide(total, np.intp(a.shape[axis]), out=total, casting="unsafe")
+
+
+@functools.cache
+def _pitch_window() -> np.ndarray:
+    """`pitch_peak`'s Hann window, made once (streaming calls it at every frame)."""
+    window = np.hanning(PITCH_WIN).astype(np.float32)
+    window.flags.writeable = False
+    return window
+
+
 def pitch_peak(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row of (n, PITCH_WIN) samples: the autocorrelation's peak lag in 50-400 Hz and its height relative
     to lag 0 (the voicing). Shared by `prosody` and the streaming cues (`audio/running.py`)."""
     win = PITCH_WIN
     lo, hi = SAMPLE_RATE // 400, SAMPLE_RATE // 50
-    frames = frames * np.hanning(win).astype(np.float32)
-    frames = frames - frames.mean(axis=1, keepdims=True)
+    frames = frames * _pitch_window()
+    frames = frames - axis_mean(frames, 1, keepdims=True)
     spec = np.fft.rfft(frames, n=2 * win, axis=1)
     ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :win]
     peak = lo + np.argmax(ac[:, lo:hi], axis=1)

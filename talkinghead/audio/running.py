@@ -18,7 +18,6 @@ loudness windows, the same pitch autocorrelation.
 from __future__ import annotations
 
 import json
-from collections import deque
 from functools import cache
 from pathlib import Path
 
@@ -31,9 +30,11 @@ from talkinghead.audio.features import (
     PITCH_WIN,
     SAMPLE_RATE,
     VOICED,
+    axis_mean,
     mel_filterbank,
     pitch_peak,
 )
+from talkinghead.audio.sorted_window import SortedWindow
 
 HISTORY_S = 30.0  # seconds of past audio the running loudness level and pitch look at
 ENERGY_BINS = np.linspace(-16.0, 8.0, 1201)  # frame energy (mean log-mel) bins of the cumulative mel mean
@@ -97,6 +98,9 @@ class Ring:
         """Rows [a, b) (all still held)."""
         if a < self.count - len(self.data) or b > self.count:
             raise ValueError(f"rows {a}..{b} are not held (have {max(0, self.count - len(self.data))}..{self.count})")
+        start = a % len(self.data)
+        if start + (b - a) <= len(self.data):  # one stretch of the ring (a copy, as the wrapped case)
+            return self.data[start : start + (b - a)].copy()
         return self.data[np.arange(a, b) % len(self.data)]
 
     def last(self, n: int) -> np.ndarray:
@@ -115,16 +119,21 @@ class CumulativeMean:
         self.counts = np.zeros(len(ENERGY_BINS) + 1, np.float64)
         self.sums = np.zeros((len(ENERGY_BINS) + 1, width), np.float64)
         self.first: list[np.ndarray] = []  # the first rows themselves: `normalize` takes them all below 11 frames
+        self.count = 0
+        self._lo, self._hi = len(self.counts), -1  # the lowest and highest bins holding frames
 
-    @property
-    def count(self) -> int:
-        return int(self.counts.sum())
+    @staticmethod
+    def bins(rows: np.ndarray) -> np.ndarray:
+        """The energy bin of each row (its mean, as `row.mean()` gives it: one call for a batch of rows)."""
+        return np.searchsorted(ENERGY_BINS, axis_mean(rows, 1).astype(np.float64))
 
-    def add(self, row: np.ndarray) -> None:
-        energy = float(row.mean())
-        i = int(np.searchsorted(ENERGY_BINS, energy))
+    def add(self, row: np.ndarray, energy_bin: int | None = None) -> None:
+        """Add one row (`energy_bin`: its bin from `bins`, computed here if not given)."""
+        i = int(self.bins(row[None])[0]) if energy_bin is None else int(energy_bin)
         self.counts[i] += 1
         self.sums[i] += row
+        self.count += 1
+        self._lo, self._hi = min(self._lo, i), max(self._hi, i)
         if len(self.first) <= 10:
             self.first.append(row.astype(np.float64))
 
@@ -134,11 +143,15 @@ class CumulativeMean:
         if n <= 10:
             return np.mean(self.first, axis=0), float(n)
         below = np.floor(0.3 * (n - 1)) + 1  # frames at or below the 30th percentile (as np.percentile places it)
-        i = int(np.searchsorted(np.cumsum(self.counts), below))  # the bin holding the percentile: left out, as
-        weight = self.counts[i + 1 :].sum()  # `normalize` leaves out every frame equal to it (digital silence)
+        # the bin holding the percentile: left out, as `normalize` leaves out every frame equal to it (digital
+        # silence). Only the bins from the lowest to the highest holding frames are summed: the others would add
+        # exact zeros (the sums run bin after bin), and they are most of them.
+        lo, hi = self._lo, self._hi + 1
+        i = lo + int(np.searchsorted(np.cumsum(self.counts[lo:hi]), below))
+        weight = self.counts[i + 1 : hi].sum()
         if weight == 0:
-            return self.sums.sum(axis=0) / n, float(n)
-        return self.sums[i + 1 :].sum(axis=0) / weight, float(weight)
+            return self.sums[lo:hi].sum(axis=0) / n, float(n)
+        return self.sums[i + 1 : hi].sum(axis=0) / weight, float(weight)
 
 
 class RunningMel:
@@ -161,7 +174,9 @@ class RunningMel:
         self._window = np.zeros(N_FFT, np.float32)
         off = (N_FFT - 400) // 2
         self._window[off : off + 400] = np.hanning(402)[1:-1]
-        self._bank = mel_filterbank().T
+        # float64 and C-ordered: the copy `power @ bank.T` made of the float32 filters at every call (same values)
+        self._bank = np.ascontiguousarray(mel_filterbank().T, np.float64)
+        self._frames_idx: dict[int, np.ndarray] = {}  # sample indices of n frames in a read, by n
 
     @property
     def count(self) -> int:
@@ -179,15 +194,24 @@ class RunningMel:
         if n_frames <= a:
             return
         seg = self.buffer.read(a * HOP - N_FFT // 2, (n_frames - 1) * HOP + N_FFT // 2)
-        idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames - a)[:, None]
+        idx = self._frame_indices(n_frames - a)
         power = np.abs(np.fft.rfft(seg[idx] * self._window, axis=1)) ** 2
         rows = np.log(power @ self._bank + 1e-6).astype(np.float32)
-        for row in rows:
+        for row, energy_bin in zip(rows, CumulativeMean.bins(rows)):
             self.mel.append(row)
-            self._sums.add(row)
+            self._sums.add(row, energy_bin)
             t = self.mel.count - 1
             if t < WARMUP or t % REFRESH == 0:
                 self._means.append(self._mean())
+
+    def _frame_indices(self, n: int) -> np.ndarray:
+        """(n, N_FFT) indices of n frames' samples in a read; the few small n of frame-by-frame calls are kept."""
+        idx = self._frames_idx.get(n)
+        if idx is None:
+            idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
+            if n <= 16:
+                self._frames_idx[n] = idx
+        return idx
 
     def _mean(self) -> np.ndarray:
         mean, n = self._sums.mean()
@@ -214,12 +238,12 @@ class RunningLevel:
     the level a stream's speech reaches, which pauses and the mouth gate are measured against."""
 
     def __init__(self, rate: float) -> None:
-        self.values: deque[float] = deque(maxlen=max(1, int(HISTORY_S * rate)))
+        self.values = SortedWindow(max(1, int(HISTORY_S * rate)))
 
     def add(self, db: float) -> float:
         """Record one frame's level; the speech level including it."""
-        self.values.append(db)
-        return max(float(np.percentile(np.fromiter(self.values, np.float64), 95)), LOUDNESS_FLOOR)
+        self.values.add(db)
+        return max(self.values.percentile(95), LOUDNESS_FLOOR)
 
 
 def level_db(samples: np.ndarray) -> float:
@@ -227,7 +251,16 @@ def level_db(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return -100.0
     x = samples.astype(np.float64)
-    return float(10 * np.log10(np.mean(x * x) + 1e-10))
+    return float(10 * np.log10(float(np.add.reduce(x * x)) / len(x) + 1e-10))  # np.mean's sum and division
+
+
+_LOG_150 = float(np.log(150))  # the reference log pitch before the first voiced frames
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    """`float(np.clip(x, lo, hi))` for one Python float, without numpy's per-call cost (NaN stays NaN, -0.0
+    below lo = 0.0 gives lo, as numpy)."""
+    return lo if x <= lo else hi if x >= hi else x
 
 
 class RunningCues:
@@ -238,7 +271,7 @@ class RunningCues:
         self.buffer, self.mel, self.fps = buffer, mel, fps
         self.step = int(round(SAMPLE_RATE / fps))
         self.level = RunningLevel(fps)
-        self.pitches: deque[float] = deque(maxlen=int(HISTORY_S * fps))
+        self.pitches = SortedWindow(int(HISTORY_S * fps))
         self.count = 0
         self._rel = 0.0
 
@@ -250,24 +283,26 @@ class RunningCues:
         """(13,) cues of the next frame."""
         j = self.count
         seg = self.buffer.read(j * self.step, j * self.step + PITCH_WIN)
-        db = level_db(self.buffer.read(j * self.step, (j + 1) * self.step))
+        # at 25 fps the pitch window is the frame itself
+        frame = seg if self.step == PITCH_WIN else self.buffer.read(j * self.step, (j + 1) * self.step)
+        db = level_db(frame)
         top = self.level.add(db)
-        rel = float(np.clip((db - top) / 20.0, -3.0, 0.5))
-        active = float(np.clip((db - (top - 30.0)) / 10.0, 0.0, 1.0))
-        d_rel = float(np.clip(rel - (self._rel if j else rel), -1.0, 1.0))
+        rel = _clip((db - top) / 20.0, -3.0, 0.5)
+        active = _clip((db - (top - 30.0)) / 10.0, 0.0, 1.0)
+        d_rel = _clip(rel - (self._rel if j else rel), -1.0, 1.0)
         self._rel = rel
         peak, ratio = pitch_peak(seg[None])
-        voicing = float(np.clip(ratio[0], 0.0, 1.0)) * active
+        voicing = _clip(float(ratio[0]), 0.0, 1.0) * active
         logf0 = float(np.log(SAMPLE_RATE / float(peak[0])))
         if voicing > VOICED:
-            self.pitches.append(logf0)
-        ref = float(np.median(np.fromiter(self.pitches, np.float64))) if len(self.pitches) > 5 else float(np.log(150))
-        pitch = float(np.clip((logf0 - ref) / 0.3, -3, 3)) if voicing > VOICED else 0.0
+            self.pitches.add(logf0)
+        ref = self.pitches.median() if len(self.pitches) > 5 else _LOG_150
+        pitch = _clip((logf0 - ref) / 0.3, -3.0, 3.0) if voicing > VOICED else 0.0
         t = int(round(j * 100.0 / self.fps))
         need = self.mel.available(self.buffer.end if self.buffer.finished else (j + 1) * self.step)
         self.mel.extend(need)
         t = min(t, self.mel.count - 1)
         row = self.mel.normalized(t, t + 1, t)[0]
-        bands = row.reshape(8, N_MELS // 8).mean(axis=1) / 5.0
+        bands = axis_mean(row.reshape(8, N_MELS // 8), 1) / 5.0
         self.count += 1
         return np.concatenate([[rel, active, d_rel, voicing, pitch], bands]).astype(np.float32)

@@ -55,8 +55,8 @@ class VideoWriter:
     once that frame is encoded, its slices on two threads, so the caller waits for x264 (photo mode, which
     writes from its own encoder thread, measured no faster with frame threads). On: x264 encodes several
     frames at once on threads of its own and `write` returns as soon as it has the frame, so the caller
-    renders the next frame meanwhile (a dub: 1080p, 600 px face, 30 s, 22.2-23.3 -> 21.0-21.5 s), for a
-    few frames more in memory (~+60 MB at 1080p). It is also how ffmpeg's command line encodes.
+    renders the next frame meanwhile (a dub: 1080p, 600 px face, 30 s, 22.1-23.4 -> 21.2-21.7 s), for a
+    few frames more in memory (+75-100 MB at 1080p). It is also how ffmpeg's command line encodes.
     """
 
     def __init__(

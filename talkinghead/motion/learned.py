@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from talkinghead.audio.features import axis_mean
 from talkinghead.audio.running import HISTORY_S, RunningCues, RunningMel, SampleBuffer
 from talkinghead.models.motion import MotionModel
 from talkinghead.types import HeadMotion
@@ -53,6 +54,26 @@ POSE_MEAN_S = 30.0  # the running pose mean: cumulative over the first POSE_MEAN
 POSE_PRIOR_FRAMES = 125  # the running mean starts at the model's zero (training poses are clip-centred), worth this
 POSE_FADE_FRAMES = 10  # after the lag the pose fades in from the photo's own pose over this many frames (0: none)
 RATE_EVERY = 50  # 25 fps frames between re-solving the blink-rate scale
+_AUDIO_PRESENT = np.ones(1, np.float32)  # the flag appended to the speech cues (training's "audio present")
+
+
+class _GruStep:
+    """`rnn(x, state)` of a one-layer, one-way, batch-first `nn.GRU`, through the op it calls (`torch.gru`) with
+    the same weights and arguments, so the same values: `nn.GRU.forward` re-checks its weights and arguments at
+    every call, which at one frame a call cost a third as much again as the step itself (23 vs 17 us)."""
+
+    def __init__(self, rnn: torch.nn.GRU) -> None:
+        if rnn.num_layers != 1 or rnn.bidirectional or not rnn.batch_first:
+            raise ValueError("_GruStep takes a one-layer, one-way, batch-first GRU")
+        self.rnn = rnn
+        self.weights: list[torch.Tensor] = [w for layer in rnn.all_weights for w in layer]
+
+    def __call__(self, x: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        rnn = self.rnn
+        if state is None:
+            state = torch.zeros(1, x.shape[0], rnn.hidden_size, dtype=x.dtype)
+        out, state = torch.gru(x, state, self.weights, rnn.bias, 1, float(rnn.dropout), rnn.training, False, True)
+        return out, state
 
 
 def lid_profile(u: np.ndarray) -> np.ndarray:
@@ -71,7 +92,7 @@ class LearnedMotion:
         self.config = self.model.cfg
         self.natural_rate = float(loaded.weights.metadata.get("blinks_per_min", "nan"))  # unscaled rate, for reference
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         speech16k: np.ndarray,
@@ -88,7 +109,7 @@ class LearnedMotion:
             return HeadMotion(np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
         return HeadMotion(np.concatenate([p.pose for p in parts]), np.concatenate([p.lids for p in parts]))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def pieces(
         self,
         speech16k: np.ndarray,
@@ -166,14 +187,22 @@ class HeadSteps:
         self._pose25: deque[np.ndarray] = deque([np.zeros(5, np.float32)] * POSE_LAG)
         self._pose_base = 0  # 25 fps frame index of _pose25[0]
         self._blink_state: torch.Tensor | None = None
+        self._blink_rnn = _GruStep(self.model.blink.rnn)
+        self._dec_rnn = _GruStep(self.model.pose.dec)
         self._logits: deque[float] = deque(maxlen=int(HISTORY_S * FPS))
         table = self.model.blink.since_logit(torch.arange(0, 15 * FPS + 1) / FPS)
         self._since_table = table.detach().numpy().astype(np.float64)
+        # `hazards` of the logits in _logits, each row written at i % W and i % W + W (W = the window): the
+        # window is one slice, and each row is computed once, not at every re-solving of the rate scale
+        window = self._logits.maxlen or 1
+        self._hazard_rows = np.zeros((2 * window, len(self._since_table)))
+        self._logit_count = 0  # logits drawn so far
+        self._hazard_count = 0  # of which rows were computed
         self._since = int(FPS * (1.0 + 3.0 * float(torch.rand(1, generator=self._blink_gen))))
         self._rate_scale = 1.0
         self._onsets: deque[tuple[float, float]] = deque()  # (start time s, closed span s)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def until(self, t: float) -> bool:
         j_blink = int(np.floor(t * FPS + 1e-9))  # blink draws up to the 25 fps frame at t
         j_pose = j_blink + 1  # pose interpolated between frames j_blink and j_blink + 1
@@ -206,7 +235,7 @@ class HeadSteps:
 
     def _step(self, cue: np.ndarray) -> None:
         j = self.cues.count - 1
-        row = np.append(cue, np.float32(1.0))  # + audio present
+        row = np.concatenate((cue, _AUDIO_PRESENT))
         self._blink_step(j, torch.from_numpy(row)[None, None])
         self._chunk_rows.append(row)
         if len(self._chunk_rows) < self.model.cfg.chunk:
@@ -219,29 +248,33 @@ class HeadSteps:
     def _pose_chunk(self, rows: np.ndarray, next_rows: np.ndarray) -> None:
         """Draw the latent of one chunk (its cues and the next chunk's, as `MotionVAE.chunk_audio`), decode it."""
         vae = self.model.pose
-        ac = torch.from_numpy(np.concatenate([rows.mean(0), next_rows.mean(0)]))[None, None]
+        ac = torch.from_numpy(np.concatenate([axis_mean(rows, 0), axis_mean(next_rows, 0)]))[None, None]
         mu, logvar, self._prior_state = vae.prior_params(self._z, ac, self._prior_state)
         self._z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=self._pose_gen)
         zf = self._z.repeat_interleave(len(rows), dim=1)
-        h, self._dec_state = vae.dec(torch.cat([zf, torch.from_numpy(rows)[None]], -1), self._dec_state)
+        h, self._dec_state = self._dec_rnn(torch.cat([zf, torch.from_numpy(rows)[None]], -1), self._dec_state)
         pose = vae.dec_out(h)[0].numpy() * self._pose_std
         for p in pose:
             self._pose_count += 1
             alpha = max(1.0 / (self._pose_count + POSE_PRIOR_FRAMES), 1.0 / (POSE_MEAN_S * FPS))
             self._pose_mean = self._pose_mean + alpha * (p - self._pose_mean)
             u = min(1.0, self._pose_count / POSE_FADE_FRAMES) if POSE_FADE_FRAMES else 1.0
-            self._pose25.append(((p - self._pose_mean) * u * u * (3 - 2 * u)).astype(np.float32))
+            if u < 1.0:
+                self._pose25.append(((p - self._pose_mean) * u * u * (3 - 2 * u)).astype(np.float32))
+            else:  # faded in: the factor is exactly 1
+                self._pose25.append((p - self._pose_mean).astype(np.float32, copy=False))
 
     def _blink_step(self, j: int, x: torch.Tensor) -> None:
         blink = self.model.blink
-        h, self._blink_state = blink.rnn(x, self._blink_state)
-        logit = float(blink.out(h)[0, 0, 0])
+        h, self._blink_state = self._blink_rnn(x, self._blink_state)
+        logit = torch.nn.functional.linear(h, blink.out.weight, blink.out.bias).item()  # blink.out(h), one value
         self._logits.append(logit)
+        self._logit_count += 1
         u = float(torch.rand(1, generator=self._blink_gen))
         if self.blinks_per_min <= 0:
             return
         if j < RATE_EVERY or j % RATE_EVERY == 0:  # every frame at first: one frame's logit is a poor guide
-            self._rate_scale = hazard_scale(np.asarray(self._logits), self._since_table, self.blinks_per_min)
+            self._rate_scale = self._solve_rate_scale()
         table = self._since_table
         hz = 1.0 / (1.0 + np.exp(-(logit + table[min(self._since, len(table) - 1)])))
         if self._since > _REFRACTORY and u < 1.0 - (1.0 - hz) ** self._rate_scale:
@@ -253,16 +286,43 @@ class HeadSteps:
             self._since = 0
         self._since += 1
 
+    def _solve_rate_scale(self) -> float:
+        """`hazard_scale` on the logits of the last HISTORY_S (the same value, from the rows kept)."""
+        n = len(self._logits)
+        window = len(self._hazard_rows) // 2
+        if n >= 4000:  # hazard_scale would subsample the logits
+            return hazard_scale(np.asarray(self._logits), self._since_table, self.blinks_per_min)
+        new = min(self._logit_count - self._hazard_count, n)
+        if new:
+            at = np.arange(self._logit_count - new, self._logit_count) % window
+            rows = hazards(np.asarray(list(self._logits)[n - new :]), self._since_table)
+            self._hazard_rows[at] = rows
+            self._hazard_rows[at + window] = rows
+            self._hazard_count = self._logit_count
+        start = (self._logit_count - n) % window
+        return scale_for_hazard(self._hazard_rows[start : start + n].mean(0), self.blinks_per_min)
+
 
 def hazard_scale(speech: np.ndarray, table: np.ndarray, per_min: float) -> float:
     """Exponent s for the per-frame hazard, 1 - (1 - h)^s, that gives `per_min` blinks a minute in
     expectation on this clip's speech: the mean gap of the renewal process, from its survival curve."""
     pick = speech[:: max(len(speech) // 2000, 1)]
-    h = (1.0 / (1.0 + np.exp(-(pick[:, None] + table[None, :])))).mean(0)
+    return scale_for_hazard(hazards(pick, table).mean(0), per_min)
+
+
+def hazards(speech: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(len(speech), len(table)) per-frame blink hazard for each speech logit and each time since the last blink
+    (an element's value does not depend on the others: `HeadSteps` computes rows as the logits come)."""
+    return 1.0 / (1.0 + np.exp(-(speech[:, None] + table[None, :])))
+
+
+def scale_for_hazard(h: np.ndarray, per_min: float) -> float:
+    """`hazard_scale` from the mean hazard h over the speech frames, per time since the last blink (changed)."""
     h[: _REFRACTORY + 1] = 0.0
+    keep = 1.0 - h
 
     def rate(s: float) -> float:
-        p = 1.0 - (1.0 - h) ** s
+        p = 1.0 - keep**s
         surv = np.cumprod(1.0 - p)
         gap = 1.0 + surv[:-1].sum() + surv[-1] / max(p[-1], 1e-9)  # geometric tail past the table
         return 60.0 * FPS / gap

@@ -46,16 +46,17 @@ def _worker_main(conn: Connection, cancel: Any, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the server stops us
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     from talkinghead.face.native_logs import mute_native_logs
+    from talkinghead.media.heap import tune_allocator
 
+    # as the command line's dub and generate (media/heap.py), before any library starts its threads: their
+    # allocations then share one arena, and a worker renders job after job
+    tune_allocator()
     mute_native_logs()
     import cv2
     import torch
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    from talkinghead.media.heap import tune_allocator
-
-    tune_allocator()  # as the command line's dub and generate (media/heap.py): a worker renders job after job
     from talkinghead.dubbing import Dubber
     from talkinghead.pipeline import Animator
 
