@@ -64,8 +64,9 @@ CHUNK = 256  # frames per saved chunk of landmarks and per rendered segment
 # the first segment's closed-lip gap, skin tone and mouth bank come from its frames and the RADIUS after them, a later
 # one's from the frames before it and its first WARM frames: rendering follows the tracker by at most WARM frames and
 # they are decoded once, but for the first segment's first CHUNK + RADIUS - (WARM + RADIUS + 2) frames, which the
-# hand-off cannot hold (RESULTS.md, session 9, onedecode2)
-WARM = 64
+# hand-off cannot hold. 8, not 64: the hand-off holds WARM + RADIUS + 2 frames (~40 MB at 1080p instead of ~210) and
+# the dub ran as fast or faster (RESULTS.md, session 11)
+WARM = 8
 _RAMP_S = 0.2  # after the new speech ends (--rest keep), the original mouth returns over this long
 _MODEL_FPS = 25.0  # the lips model's own frame rate; other rates are interpolated
 
