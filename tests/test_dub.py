@@ -240,6 +240,7 @@ def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch
     from talkinghead.media.frame_fetch import FrameFetcher
 
     monkeypatch.setattr(dubbing, "CHUNK", 16)
+    monkeypatch.setattr(dubbing, "WARM", 16)  # a hand-off of 21 frames holds the first segment's 16 + RADIUS: no drops
     decoded: list[int] = []
     handoffs: list[FrameHandoff] = []
 
