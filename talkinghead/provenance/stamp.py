@@ -2,8 +2,9 @@
 
 `Stamp.writer_args(w, h)` -> `metadata` (the label, written with the container header), `mark` (the
 watermark, applied to each frame's Y plane before encoding) and `finalize` (the C2PA manifest, signed on the
-finished temporary file before it is renamed into place). A dub renders segments with `moving_marker` (the
-watermark only, spared round each frame's own mouth) and joins them with `join_args` (label and manifest, no
+finished temporary file before it is renamed into place). A dub marks its segments with the watermark only:
+`segment_args` for one rendered whole (spared round all of its frames' mouths), `moving_marker` for one that
+follows the tracker (spared round each frame's own mouth); it joins them with `join_args` (label and manifest, no
 re-encoding).
 
 The job id is a hash of the inputs and options, so the same job reproduces the same pixels and a resumed
@@ -123,7 +124,7 @@ class Stamp:
         return {**self.join_args(), **self.segment_args(width, height, spare)}
 
     def segment_args(self, width: int, height: int, spare: Spare | None = None) -> dict[str, Any]:
-        """The watermark only, one spare for the whole file (a recorded stream; a dub marks with `moving_marker`)."""
+        """The watermark only, one spare for the whole file (a recorded stream, a dub's segment rendered whole)."""
         return {"mark": self.marker(width, height, spare)}
 
     def join_args(self) -> dict[str, Any]:
