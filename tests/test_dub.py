@@ -234,13 +234,12 @@ def test_interrupted_dub_resumes_to_the_same_video(frames, tmp_path, monkeypatch
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch):
-    """The renderer draws on the frames the tracker decoded (a bounded hand-off), never decoding them again."""
+def _count_decodes(monkeypatch, unbounded: list[bool] | None = None) -> tuple[list[int], list]:
+    """Patch the dub's own decoder to count the frames it decodes and its hand-off to be recorded (holding every
+    frame while `unbounded[0]`): (decoded, hand-offs), filled as dubs run."""
     from talkinghead.dub_track import FrameHandoff
     from talkinghead.media.frame_fetch import FrameFetcher
 
-    monkeypatch.setattr(dubbing, "CHUNK", 16)
-    monkeypatch.setattr(dubbing, "WARM", 16)  # a hand-off of 21 frames holds the first segment's 16 + RADIUS: no drops
     decoded: list[int] = []
     handoffs: list[FrameHandoff] = []
 
@@ -252,11 +251,19 @@ def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch
 
     class Handoff(FrameHandoff):
         def __init__(self, capacity: int, drop_before: int = 0) -> None:
-            super().__init__(capacity, drop_before)
+            super().__init__(10**6 if unbounded and unbounded[0] else capacity, drop_before)
             handoffs.append(self)
 
     monkeypatch.setattr(dubbing, "FrameFetcher", CountingFetcher)
     monkeypatch.setattr(dubbing, "FrameHandoff", Handoff)
+    return decoded, handoffs
+
+
+def test_a_dub_decodes_each_frame_once_holding_few(frames, tmp_path, monkeypatch):
+    """The renderer draws on the frames the tracker decoded (a bounded hand-off), never decoding them again."""
+    monkeypatch.setattr(dubbing, "CHUNK", 16)
+    monkeypatch.setattr(dubbing, "WARM", 16)  # a hand-off of 21 frames holds the first segment's 16 + RADIUS: no drops
+    decoded, handoffs = _count_decodes(monkeypatch)
     src = _write(tmp_path / "in.mp4", frames[:60])
     report = dub(src, _speech(tmp_path, "en", seconds=2.0), tmp_path / "out.mp4")  # shorter: every frame in order
     assert report.frames == 60 and report.dubbed > 50
@@ -274,28 +281,16 @@ def test_the_first_segment_sees_its_own_frames_as_a_two_pass_dub_does(frames, tm
     """The first segment's closed-lip gap and skin tone come from frames [0, CHUNK + RADIUS) and its mouth bank from
     its own frames, as when the renderer ran a whole segment behind the tracker; the frames the hand-off could not
     hold meanwhile are decoded again, and render the very same pixels as handed-over ones."""
-    from talkinghead.dub_track import FrameHandoff, TrackJob
+    from talkinghead.dub_track import TrackJob
     from talkinghead.face.smooth import RADIUS
-    from talkinghead.media.frame_fetch import FrameFetcher
 
     chunk, warm = 32, 8
     monkeypatch.setattr(dubbing, "CHUNK", chunk)
     monkeypatch.setattr(dubbing, "WARM", warm)
-    decoded: list[int] = []
-    handoffs: list[FrameHandoff] = []
+    unbounded = [False]
+    decoded, handoffs = _count_decodes(monkeypatch, unbounded)
     begun: list[tuple[int, int, int | None, float, float]] = []
     tracks: list = []
-
-    class CountingFetcher(FrameFetcher):  # the renderer's decoder
-        def _decoded(self):  # type: ignore[no-untyped-def]
-            for frame in super()._decoded():
-                decoded.append(1)
-                yield frame
-
-    class Handoff(FrameHandoff):
-        def __init__(self, capacity: int, drop_before: int = 0) -> None:
-            super().__init__(capacity if not unbounded else 10**6, drop_before)
-            handoffs.append(self)
 
     class Tracker(TrackJob):
         def result(self):  # type: ignore[no-untyped-def]
@@ -309,13 +304,10 @@ def test_the_first_segment_sees_its_own_frames_as_a_two_pass_dub_does(frames, tm
         begun.append((s, stats_upto, bank_upto, seg.closed, seg.tone))
         return seg
 
-    monkeypatch.setattr(dubbing, "FrameFetcher", CountingFetcher)
-    monkeypatch.setattr(dubbing, "FrameHandoff", Handoff)
     monkeypatch.setattr(dubbing, "TrackJob", Tracker)
     monkeypatch.setattr(dubbing._Renderer, "_begin", spy)
     src = _write(tmp_path / "in.mp4", frames[:60])
     audio = _speech(tmp_path, "en", seconds=2.0)  # shorter: every input frame in order, two segments
-    unbounded = False
     dub(src, audio, tmp_path / "out.mp4")
     (h,), (track,) = handoffs, tracks
     assert h.capacity == warm + RADIUS + 2 < chunk + RADIUS
@@ -329,7 +321,7 @@ def test_the_first_segment_sees_its_own_frames_as_a_two_pass_dub_does(frames, tm
     assert closed == float(np.percentile(gaps, 10)) and tone == float(np.median(tones))
     assert [b[:3] for b in begun[1:]] == [(1, chunk + warm, None)], "a later segment follows the tracker"
 
-    unbounded, decoded[:] = True, []  # every frame held: none decoded again, the same pixels
+    unbounded[0], decoded[:] = True, []  # every frame held: none decoded again, the same pixels
     dub(src, audio, tmp_path / "held.mp4")
     assert handoffs[-1].dropped == 0 and handoffs[-1].handed == 60 and not decoded
     a = [f for _, f in iter_frames(tmp_path / "out.mp4")]
