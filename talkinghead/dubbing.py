@@ -494,7 +494,7 @@ class _Renderer:
             preset=self.opts.preset,
             time_base=self.fetch.time_base,
             colors=self.fetch.colors,
-            frame_threads=True,  # x264 encodes on its own threads while this one renders the next frames
+            threads="frames",  # x264 encodes on its own threads while this one renders the next frames
             **mark,
         )
 

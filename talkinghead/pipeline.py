@@ -356,7 +356,10 @@ def generate(
             del settings[key]
     stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA
     marks = stamp.writer_args(w, h, mouth_spare(src.points))  # the mouth is left unmarked (face mesh, small faces)
-    with VideoWriter(out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, x264_params=PHOTO_X264, **marks) as writer:
+    # x264 on the encoder thread alone ("one"): the renderer has the other core
+    with VideoWriter(
+        out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, x264_params=PHOTO_X264, threads="one", **marks
+    ) as writer:
         if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)
             for k, frame in enumerate(anim.render(motion, opts)):
                 with stage("encode"):

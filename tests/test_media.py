@@ -22,6 +22,7 @@ from talkinghead.media import (
     probe_video,
     resample,
 )
+from talkinghead.media.video_writer import THREADS
 from talkinghead.types import Waveform
 
 
@@ -109,24 +110,28 @@ def _x264_threading(path) -> dict[str, str]:
     return {k: v for k, _, v in (w.partition("=") for w in words) if k in ("threads", "sliced_threads")}
 
 
-def test_frame_threads_encode_every_frame_in_order(tmp_path):
+def test_each_threading_encodes_every_frame_in_order(tmp_path):
     h, w = 256, 256  # x264 runs smaller frames on one thread
     frames = [_gradient(i, h, w) for i in range(40)]
     paths = {}
-    for frame_threads in (False, True):
-        paths[frame_threads] = out = tmp_path / f"frame_threads_{frame_threads}.mp4"
-        with VideoWriter(out, w, h, fps=25, frame_threads=frame_threads) as vw:
+    for threads in THREADS:
+        paths[threads] = out = tmp_path / f"threads_{threads}.mp4"
+        with VideoWriter(out, w, h, fps=25, threads=threads) as vw:
             for f in frames:
                 vw.write(f)
         decoded = [img for _, img in iter_frames(out)]
         assert len(decoded) == len(frames)
         for got, want in zip(decoded, frames):  # in order: a frame encoded by another thread comes back in place
             assert np.abs(got.astype(np.int16) - want.astype(np.int16)).mean() < 6
-    assert _x264_threading(paths[True])["sliced_threads"] == "0"
+    assert _x264_threading(paths["frames"])["sliced_threads"] == "0"
+    assert _x264_threading(paths["one"]) == {"threads": "1", "sliced_threads": "0"}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if cores > 1:  # on one core x264 runs one thread either way
-        assert int(_x264_threading(paths[True])["threads"]) > 1
-        assert _x264_threading(paths[False])["sliced_threads"] == "1"
+        assert int(_x264_threading(paths["frames"])["threads"]) > 1
+        assert _x264_threading(paths["slices"])["sliced_threads"] == "1"
+    with pytest.raises(ValueError, match="threads must be one of"):
+        VideoWriter(tmp_path / "bad.mp4", w, h, threads="many")
+    assert not list(tmp_path.glob("bad*"))  # refused before any file exists
 
 
 def test_ntsc_frame_rate_is_exact(tmp_path):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 from types import TracebackType
+from typing import Literal, get_args
 
 import av
 import numpy as np
@@ -35,6 +36,8 @@ _AAC_BITRATE = {1: 96_000, 2: 160_000}
 # talking-head transcode 24 % less CPU (decode + encode) for 3.5 % more bits and a luma SSIM 0.0004 lower at the
 # same CRF (benchmarks/RESULTS.md, issue 16 third round, encoder_tradeoff.py). Other presets are x264's own.
 _X264_PARAMS = {"veryfast": "me=dia:partitions=i8x8,i4x4"}
+Threads = Literal["slices", "frames", "one"]  # VideoWriter's ways to run x264 (its docstring)
+THREADS: tuple[str, ...] = get_args(Threads)
 
 
 def x264_options(preset: str, crf: int, params: str = "") -> dict[str, str]:
@@ -51,12 +54,14 @@ class VideoWriter:
     exception discards it. Audio is interleaved with the video as frames are written, starts at
     t=0 and is written in full, even if it is longer or shorter than the video.
 
-    `frame_threads`: how x264 uses the cores. Off (PyAV's default, slice threads): each `write` returns
-    once that frame is encoded, its slices on two threads, so the caller waits for x264 (photo mode, which
-    writes from its own encoder thread, measured no faster with frame threads). On: x264 encodes several
+    `threads`: how x264 uses the cores (THREADS). "slices" (PyAV's default): each `write` returns once that
+    frame is encoded, its slices on two threads, so the caller waits for x264. "frames": x264 encodes several
     frames at once on threads of its own and `write` returns as soon as it has the frame, so the caller
     renders the next frame meanwhile (a dub: 1080p, 600 px face, 30 s, 22.1-23.4 -> 21.2-21.7 s), for a
-    few frames more in memory (+75-100 MB at 1080p). It is also how ffmpeg's command line encodes.
+    few frames more in memory (+75-100 MB at 1080p); it is also how ffmpeg's command line encodes. "one": x264
+    on the calling thread alone, which takes the least CPU per frame (no slices to split and join) and leaves
+    the other core to whoever renders: photo mode, whose encoder has a thread of its own beside the renderer
+    (512², 300 px face, 30 s: ~10 % less wall and CPU than on slices, the same pixels, 2 % smaller).
     """
 
     def __init__(
@@ -75,7 +80,7 @@ class VideoWriter:
         metadata: dict[str, str] | None = None,
         mark: Callable[[np.ndarray], None] | None = None,
         finalize: Callable[[str], None] | None = None,
-        frame_threads: bool = False,
+        threads: Threads = "slices",
     ) -> None:
         if int(width) != width or int(height) != height or width <= 0 or height <= 0:
             raise ValueError(f"width and height must be positive integers, got {width}x{height}")
@@ -86,6 +91,8 @@ class VideoWriter:
             raise ValueError(f"fps must be a positive number, got {fps}")
         if audio is not None and audio.samples.shape[0] == 0:
             raise ValueError("audio waveform is empty")
+        if threads not in THREADS:
+            raise ValueError(f"threads must be one of {', '.join(THREADS)}, got {threads!r}")
 
         self.path = os.path.abspath(os.fspath(path))
         self.width = int(width)
@@ -101,7 +108,7 @@ class VideoWriter:
         self._metadata = metadata
         self._mark = mark
         self._finalize = finalize
-        self._frame_threads = frame_threads
+        self._threads = threads
         self._last_pts: int | None = None
         self._frames = 0
         self._closed = False
@@ -293,8 +300,10 @@ class VideoWriter:
         video.codec_context.time_base = self._video_tb  # the encoder's clock: exact pts, any rate
         video.options = dict[str, object](options)
         cc = video.codec_context
-        if self._frame_threads:
+        if self._threads == "frames":
             cc.thread_type = "FRAME"
+        elif self._threads == "one":
+            cc.thread_count = 1
         rng, space, prim, trc = self._colors or (int(ColorRange.MPEG), _BT601, _BT601, _BT601)
         cc.color_range = rng
         cc.colorspace = space
