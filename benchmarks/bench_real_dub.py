@@ -21,9 +21,13 @@ peak RSS, the load average, and the per-stage profile of the last dub of each ca
 CPU seconds; the two threads overlap, so the wall column can add up to more than the run); with --threads also
 the dub's CPU seconds per native thread (decoders, mediapipe, x264 and the rest), polled from /proc.
 
+With --bound also the same dub with nothing drawn (`dub_region` replaced by a no-op: every frame is decoded,
+tracked, marked and encoded as it came), with and without the watermark: what a dub pays beyond the floor before
+drawing a single mouth (tracking, mouth bank, watermark, segments, signing), the part no faster renderer can win.
+
 Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_real_dub.py [--faces 100 300 600] [--seconds 3 30]
      [--long] (adds 600 s) [--repeat 1] [--corpus ../shared/data] [--clip talking/...]
-     [--scratch /tmp/th_bench_real_dub] [--keep] [--code CHECKOUT] [--threads]
+     [--scratch /tmp/th_bench_real_dub] [--keep] [--code CHECKOUT] [--threads] [--bound]
 Skips (exit 0, with a message) when the corpus is absent.
 """
 
@@ -101,13 +105,17 @@ try:
     from talkinghead.media import timers
 except ImportError:  # --code: a version before the timers
     timers = None
+if os.environ.get("BENCH_NO_RENDER"):  # --bound: the frames pass through unchanged (nothing drawn)
+    import talkinghead.dubbing
+    talkinghead.dubbing.dub_region = lambda *args: None
+kw = {"watermark": False} if os.environ.get("BENCH_NO_MARK") else {}  # --bound: without the watermark
 if os.environ.get("BENCH_DUBBER"):  # the Python API's way: a Dubber made first (model loaded), then dub()
     dubber = Dubber()
     t1, c1 = time.perf_counter(), sum(os.times()[:2])
-    r = dubber.dub(sys.argv[1], sys.argv[2], sys.argv[3])
+    r = dubber.dub(sys.argv[1], sys.argv[2], sys.argv[3], **kw)
 else:  # the command line's way: dub() without a Dubber, which loads the model (since session 6 beside tracking)
     t1, c1 = time.perf_counter(), sum(os.times()[:2])
-    r = dub(sys.argv[1], sys.argv[2], sys.argv[3])
+    r = dub(sys.argv[1], sys.argv[2], sys.argv[3], **kw)
 t2 = time.perf_counter()
 c2 = sum(os.times()[:2])
 print(json.dumps({"total": t2 - t0, "call": t2 - t1, "peak_mb": peak(), "cpu": c2, "cpu_call": c2 - c1,
@@ -208,6 +216,12 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated sources for the next run")
     ap.add_argument("--code", type=Path, default=ROOT, help="the talkinghead checkout to dub with (before/after)")
     ap.add_argument("--threads", action="store_true", help="also CPU seconds per thread of the dub (polled /proc)")
+    ap.add_argument(
+        "--bound",
+        action="store_true",
+        help="also the dub with nothing drawn (frames pass through), with and without the watermark: what a dub "
+        "costs beyond the floor before any rendering",
+    )
     args = ap.parse_args()
     clip, speech = args.corpus / args.clip, args.corpus / SPEECH
     if not clip.is_file() or not speech.is_file():
@@ -238,10 +252,17 @@ def main() -> None:
             if not wav.is_file():
                 build_speech(speech, sec, wav)
             floors, dubs = [], []
+            bounds: dict[str, list[dict]] = {"nothing drawn": [], "nothing drawn, no watermark": []}
             for _ in range(args.repeat):
                 floors.append(child(_FLOOR, str(src), str(args.scratch / "floor.mp4"), json.dumps(x264))[0])
                 d, _ = child(_DUB, str(src), str(wav), str(args.scratch / "dub.mp4"), env=env)
                 dubs.append(d)
+                if args.bound:
+                    for name, extra in zip(
+                        bounds, ({"BENCH_NO_RENDER": "1"}, {"BENCH_NO_RENDER": "1", "BENCH_NO_MARK": "1"})
+                    ):
+                        b, _ = child(_DUB, str(src), str(wav), str(args.scratch / "bound.mp4"), env={**env, **extra})
+                        bounds[name].append(b)
             fl = float(np.median([f["call"] for f in floors]))
             total = float(np.median([d["total"] for d in dubs]))
             call = float(np.median([d["call"] for d in dubs]))
@@ -252,6 +273,11 @@ def main() -> None:
                 f"{max(d['peak_mb'] for d in dubs):7.0f}M | {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
+            for name, runs in bounds.items():
+                if runs:
+                    bt = float(np.median([b["total"] for b in runs]))
+                    bc = float(np.median([b["cpu"] / f["cpu"] for b, f in zip(runs, floors)]))
+                    print(f"      {name}: {bt:.2f} s, {bt / fl:.2f}x the floor, CPU ratio {bc:.2f}", flush=True)
             profiles.append((face, sec, dubs[-1]))
     for face, sec, d in profiles:
         print_profile(face, sec, d)

@@ -24,7 +24,10 @@ corpus portrait (`--corpus`, default ../shared/data; skipped when absent) and ne
 (300 px face, rendered beforehand) and the still, per setting (PRESET[+x264 options], as our writer sets it up;
 `x264:veryfast` is x264's own preset without our extra options, media/video_writer.py `x264_options`), with the
 file sizes and the luma PSNR / SSIM of our frames after encoding: quality per CPU second, to choose PHOTO_X264.
-Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long] [--encoder-cost]
+`--bound` instead measures the job's two sides alone beside the floor (300 px, 30 s): its encoding side (our frames,
+rendered beforehand, encoded as the job does, with and without the watermark) and its renderer, and prints the
+lowest wall time two cores could run them in.
+Run: .venv/bin/python benchmarks/bench_real_photo.py [--runs 3] [--long] [--encoder-cost] [--bound]
 """
 
 from __future__ import annotations
@@ -123,11 +126,13 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
         n = max(1, int(round(wave_.duration * 25)))
         # photo mode's x264 setting, on frame threads: the fastest way to encode the still (slice threads, PyAV's
         # default and photo mode's, take ~25 % longer on it: the floor before session 10)
-        with VideoWriter(out, w, h, fps=25, audio=wave_, x264_params=PHOTO_X264, frame_threads=True) as writer:
+        with VideoWriter(out, w, h, fps=25, audio=wave_, x264_params=PHOTO_X264, threads="frames") as writer:
             for _ in range(n):
                 writer.write(still)
         result["seconds"] = time.perf_counter() - t0
         result["cpu"] = time.process_time() - c0
+    elif kind in ("encode", "encode-unmarked", "render"):
+        _bound_part(kind, face, speech, out, result)
     else:
         from talkinghead.config import GenerateOptions
 
@@ -147,6 +152,46 @@ def worker(kind: str, face: str, speech: str, out: str) -> None:
         result["stages"], result["stage_cpu"] = timers.stage_totals()
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
+
+
+def _bound_part(kind: str, face: str, speech: str, out: str, result: dict[str, object]) -> None:
+    """One part of the job alone, for `--bound`: `render`, the frames rendered and dropped (the renderer's thread,
+    nothing beside it); `encode`, the frames rendered beforehand (untimed) then converted, marked, encoded and
+    signed exactly as `generate` does (its writer, `BackgroundEncoder`, the same still planes); `encode-unmarked`,
+    the same without the watermark. Load, face analysis and motion are left out (untimed)."""
+    from dataclasses import asdict
+
+    from talkinghead.config import PHOTO_X264, GenerateOptions
+    from talkinghead.media import VideoWriter
+    from talkinghead.media.inputs import load_speech
+    from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes
+    from talkinghead.provenance.stamp import Stamp, mouth_spare
+
+    anim = _one_thread_animator()
+    opts = GenerateOptions(size=512, seed=0)
+    wave_, samples = load_speech(speech)
+    src = anim.set_source(face, size=512)
+    regions = anim.render_regions(anim.motion(samples, max(1, int(round(wave_.duration * opts.fps))), opts), opts)
+    if kind != "render":
+        regions = iter(list(regions))  # rendered beforehand: only what follows is timed
+    c0, t0 = time.process_time(), time.perf_counter()
+    if kind == "render":
+        for _ in regions:
+            pass
+    else:
+        h, w = src.image.shape[:2]
+        stamp = Stamp.new("photo", kind == "encode", [face, speech], asdict(opts), (w, h))
+        marks = stamp.writer_args(w, h, mouth_spare(src.points))
+        args = {"x264_params": PHOTO_X264, "threads": "one", **marks}  # as generate() opens it
+        still = StillPlanes(src.image, anim.changed_box())
+        with (
+            VideoWriter(out, w, h, fps=opts.fps, audio=wave_, crf=opts.crf, **args) as writer,
+            BackgroundEncoder(writer, convert=still.frame) as encoder,
+        ):
+            for region in regions:
+                encoder.put(region)
+    result["seconds"] = time.perf_counter() - t0
+    result["cpu"] = time.process_time() - c0
 
 
 def _luma_psnr_ssim(planes: list[np.ndarray], path: Path, every: int = 10) -> tuple[float, float]:
@@ -217,6 +262,40 @@ def encoder_cost(face: str, seconds: float, settings: list[str]) -> None:
         print(f"| {setting} | {sc:.2f} | {sm:.2f} | {oc:.2f} | {om:.2f} | {oc / sc:.2f}x | {psnr:.2f} | {sim:.4f} |")
 
 
+def bound(face: Path, speech: Path, tmp: Path, runs: int) -> None:
+    """What the job must pay at least, beside the floor: the job's encoding side alone (our frames, rendered
+    beforehand, converted, marked, encoded and signed as `generate` does) and its renderer alone, each in a fresh
+    process, alternating with the floor and the job itself. Two cores run the two sides at best side by side, so
+    the job cannot take less wall time than the larger of the two, nor less than half their CPU together
+    (without load, face analysis and motion, and without the ~30 % each costs more beside the other)."""
+    kinds = ("floor", "encode", "encode-unmarked", "render", "ours")
+    got: dict[str, list[dict]] = {k: [] for k in kinds}
+    for _ in range(runs):
+        for kind in kinds:
+            got[kind].append(_run_worker(kind, face, speech, tmp / f"{kind}.mp4"))
+    wall = {k: statistics.median(r["seconds"] for r in v) for k, v in got.items()}
+    cpu = {k: statistics.median(r["cpu"] for r in v) for k, v in got.items()}
+    floor = wall["floor"]
+    names = {
+        "floor": "floor: the still encoded alone",
+        "encode": "our frames encoded as the job does (convert, mark, x264, sign)",
+        "encode-unmarked": "the same without the watermark",
+        "render": "the renderer alone (eyes, warp, interior)",
+        "ours": "the job (generate, as in the main table)",
+    }
+    print(f"300 px face, 30 s, medians of {runs} runs, alternating")
+    print("| part | wall (s) | / floor | CPU (s) |\n|---|---|---|---|")
+    for k in kinds:
+        print(f"| {names[k]} | {wall[k]:.2f} | {wall[k] / floor:.2f}x | {cpu[k]:.2f} |")
+    for label, enc in (("marked", "encode"), ("unmarked", "encode-unmarked")):
+        low = max(wall[enc], wall["render"], (cpu[enc] + cpu["render"]) / 2)
+        print(
+            f"lower bound on the job, {label}: max({wall[enc]:.2f}, {wall['render']:.2f}, "
+            f"({cpu[enc]:.2f} + {cpu['render']:.2f}) / 2) = {low:.2f} s = {low / floor:.2f}x the floor "
+            f"(target 2.5x = {2.5 * floor:.2f} s)"
+        )
+
+
 def _run_worker(kind: str, face: Path, speech: Path, out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command line sets it (cli.py), for ours and the floor
@@ -252,6 +331,11 @@ def main() -> None:
     ap.add_argument(
         "--encoder-cost", nargs="*", metavar="PRESET", help="only: x264's CPU on our frames vs the still (300 px, 30 s)"
     )
+    ap.add_argument(
+        "--bound",
+        action="store_true",
+        help="only: the job's parts alone beside the floor (300 px, 30 s), and the wall time they bound the job to",
+    )
     ap.add_argument("--worker", nargs=4, metavar=("KIND", "FACE", "SPEECH", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -278,6 +362,12 @@ def main() -> None:
             _write_speech(tmp / "speech30.wav", 30.0)
             default = ["x264:veryfast", "veryfast", "veryfast+subme=1", "veryfast+subme=1:bframes=0", "superfast"]
             encoder_cost(str(big), 30.0, args.encoder_cost or default)
+            return
+        if args.bound:
+            big = tmp / "face300.png"
+            _make_face(args.corpus / PORTRAIT, 300, big)
+            _write_speech(tmp / "speech30.wav", 30.0)
+            bound(big, tmp / "speech30.wav", tmp, args.runs)
             return
         lengths = list(args.lengths) + ([600.0] if args.long else [])
         for seconds in lengths:
