@@ -266,8 +266,8 @@ def bound(face: Path, speech: Path, tmp: Path, runs: int) -> None:
     """What the job must pay at least, beside the floor: the job's encoding side alone (our frames, rendered
     beforehand, converted, marked, encoded and signed as `generate` does) and its renderer alone, each in a fresh
     process, alternating with the floor and the job itself. Two cores run the two sides at best side by side, so
-    the job cannot take less wall time than the larger of the two, nor less than half their CPU together
-    (without load, face analysis and motion, and without the ~30 % each costs more beside the other)."""
+    the job cannot take less wall time than the larger of the two, nor less than half their CPU together (a
+    bound that leaves out load, face analysis and motion, and what the two sides cost each other side by side)."""
     kinds = ("floor", "encode", "encode-unmarked", "render", "ours")
     got: dict[str, list[dict]] = {k: [] for k in kinds}
     for _ in range(runs):
@@ -364,6 +364,8 @@ def main() -> None:
             encoder_cost(str(big), 30.0, args.encoder_cost or default)
             return
         if args.bound:
+            if not portrait.exists():
+                return  # the corpus is absent: said above
             big = tmp / "face300.png"
             _make_face(args.corpus / PORTRAIT, 300, big)
             _write_speech(tmp / "speech30.wav", 30.0)
