@@ -20,6 +20,7 @@ from talkinghead.media.image import MAX_SIDE as MAX_SIZE
 from talkinghead.media.inputs import check_output, load_speech
 from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes
 from talkinghead.media.timers import stage
+from talkinghead.media.video_writer import Threads
 from talkinghead.motion.compose import target_points
 from talkinghead.motion_process import MotionProcess, predict_motion
 from talkinghead.provenance.stamp import Stamp, mouth_spare
@@ -356,11 +357,13 @@ def generate(
             del settings[key]
     stamp = Stamp.new("photo", opts.watermark, [source, audio], settings, (w, h))  # label, watermark, C2PA
     marks = stamp.writer_args(w, h, mouth_spare(src.points))  # the mouth is left unmarked (face mesh, small faces)
-    # x264 on the encoder thread alone ("one"): the renderer has the other core
+    odd = bool(w % 2 or h % 2)  # odd sizes are encoded 4:4:4 from RGB on this thread (video_writer.py)
+    # even sizes encode on a thread of their own, where x264 runs alone ("one") and the renderer has the other core
+    threads: Threads = "slices" if odd else "one"
     with VideoWriter(
-        out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, x264_params=PHOTO_X264, threads="one", **marks
+        out_path, w, h, fps=opts.fps, audio=wave, crf=opts.crf, x264_params=PHOTO_X264, threads=threads, **marks
     ) as writer:
-        if w % 2 or h % 2:  # odd sizes are encoded 4:4:4 from RGB (video_writer.py)
+        if odd:
             for k, frame in enumerate(anim.render(motion, opts)):
                 with stage("encode"):
                     writer.write(frame)

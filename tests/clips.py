@@ -61,3 +61,11 @@ def reencode(src: Path, dst: Path, crf: int, scale: float = 1.0) -> Path:
         for p in s.encode(None):
             oc.mux(p)
     return dst
+
+
+def x264_threading(path: Path) -> dict[str, str]:
+    """x264's thread settings as it wrote them into the stream (its options SEI)."""
+    data = path.read_bytes()
+    start = data.index(b"options: ")
+    words = data[start : data.index(b"\x00", start)].decode().split()
+    return {k: v for k, _, v in (w.partition("=") for w in words) if k in ("threads", "sliced_threads")}

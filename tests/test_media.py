@@ -12,6 +12,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from clips import x264_threading
 
 from talkinghead.errors import InputError, OutputError
 from talkinghead.media import (
@@ -102,14 +103,6 @@ def test_round_trip_video_and_audio(tmp_path):
         assert np.abs(got.astype(np.int16) - want.astype(np.int16)).mean() < 6
 
 
-def _x264_threading(path) -> dict[str, str]:
-    """x264's thread settings as it wrote them into the stream (its options SEI)."""
-    data = path.read_bytes()
-    start = data.index(b"options: ")
-    words = data[start : data.index(b"\x00", start)].decode().split()
-    return {k: v for k, _, v in (w.partition("=") for w in words) if k in ("threads", "sliced_threads")}
-
-
 def test_each_threading_encodes_every_frame_in_order(tmp_path):
     h, w = 256, 256  # x264 runs smaller frames on one thread
     frames = [_gradient(i, h, w) for i in range(40)]
@@ -123,12 +116,12 @@ def test_each_threading_encodes_every_frame_in_order(tmp_path):
         assert len(decoded) == len(frames)
         for got, want in zip(decoded, frames):  # in order: a frame encoded by another thread comes back in place
             assert np.abs(got.astype(np.int16) - want.astype(np.int16)).mean() < 6
-    assert _x264_threading(paths["frames"])["sliced_threads"] == "0"
-    assert _x264_threading(paths["one"]) == {"threads": "1", "sliced_threads": "0"}
+    assert x264_threading(paths["frames"])["sliced_threads"] == "0"
+    assert x264_threading(paths["one"]) == {"threads": "1", "sliced_threads": "0"}
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if cores > 1:  # on one core x264 runs one thread either way
-        assert int(_x264_threading(paths["frames"])["threads"]) > 1
-        assert _x264_threading(paths["slices"])["sliced_threads"] == "1"
+        assert int(x264_threading(paths["frames"])["threads"]) > 1
+        assert x264_threading(paths["slices"])["sliced_threads"] == "1"
     with pytest.raises(ValueError, match="threads must be one of"):
         VideoWriter(tmp_path / "bad.mp4", w, h, threads="many")
     assert not list(tmp_path.glob("bad*"))  # refused before any file exists

@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
+from clips import x264_threading
 
 from talkinghead.media.i420 import I420Frame
 from talkinghead.media.still_frames import BackgroundEncoder, StillPlanes, yuv420
@@ -307,3 +308,14 @@ def test_generate_renders_the_motion_process_motion_without_torch(wav_file, demo
     assert len(outs[0]) == len(outs[1]) == 30
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_photo_mode_encodes_on_one_x264_thread(animator, demo_face, wav_file, tmp_path):
+    """Photo mode encodes on its encoder thread, where x264 runs alone: the renderer has the other core."""
+    from talkinghead.config import GenerateOptions
+    from talkinghead.pipeline import generate
+
+    out = generate(
+        demo_face, _speech_file(wav_file, 0.4), tmp_path / "photo.mp4", GenerateOptions(size=320), animator=animator
+    )
+    assert x264_threading(out) == {"threads": "1", "sliced_threads": "0"}
