@@ -116,12 +116,7 @@ class I420Frame:
             frame, w, h, copy = turned, ow, oh, False
         if w % 2 or h % 2:
             return I420Frame._padded(frame, space, rng)
-        if not copy:
-            return I420Frame(frame, space, rng)
-        own = I420Frame(av.VideoFrame(w, h, "yuv420p"), space, rng)
-        for k, dst in enumerate((own.y, own.u, own.v)):
-            dst[:] = _plane(frame, k)
-        return own
+        return I420Frame(frame, space, rng).copy() if copy else I420Frame(frame, space, rng)
 
     def forget_rgb(self) -> None:
         """Drop the whole-frame RGB made by `rgb()` (a frame held on for later, e.g. in a dub's hand-off)."""
