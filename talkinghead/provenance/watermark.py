@@ -253,6 +253,20 @@ class Spare:
         )
 
 
+def _tiled(job_id: int, width: int, height: int) -> np.ndarray:
+    """The job's tile repeated over a (height, width) plane, in luma levels."""
+    return np.tile(tile(job_id), (-(-height // TILE), -(-width // TILE)))[:height, :width]
+
+
+def _add_sub(mark: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A mark in luma levels as the two uint8 planes added and subtracted (saturated) per frame."""
+    rounded = np.rint(mark).astype(np.int16)
+    return (
+        np.ascontiguousarray(np.clip(rounded, 0, 255).astype(np.uint8)),
+        np.ascontiguousarray(np.clip(-rounded, 0, 255).astype(np.uint8)),
+    )
+
+
 class WatermarkEmbedder:
     """Adds the mark to Y planes of one size, in place: made once per output, called once per frame.
 
@@ -261,14 +275,12 @@ class WatermarkEmbedder:
     to keep the frame's mark energy (the same PSNR), by at most `MAX_BOOST`."""
 
     def __init__(self, width: int, height: int, job_id: int, spare: Spare | None = None) -> None:
-        full = np.tile(tile(job_id), (-(-height // TILE), -(-width // TILE)))[:height, :width]
+        full = _tiled(job_id, width, height)
         if spare is not None:
             gain = spare.weights(width, height)
             full = full * gain * min(MAX_BOOST, 1.0 / math.sqrt(max(float(np.mean(gain**2)), 1e-6)))
-        full = np.rint(full).astype(np.int16)
         self.width, self.height = width, height
-        self._add = np.ascontiguousarray(np.clip(full, 0, 255).astype(np.uint8))
-        self._sub = np.ascontiguousarray(np.clip(-full, 0, 255).astype(np.uint8))
+        self._add, self._sub = _add_sub(full)
 
     def __call__(self, y: np.ndarray) -> None:
         """Mark one (height, width) uint8 luma plane in place (a view with padded rows is fine)."""
@@ -292,13 +304,11 @@ class MovingSpareEmbedder:
     resumed dub marks its segments as a run-through does)."""
 
     def __init__(self, width: int, height: int, job_id: int, boost: float = 1.0) -> None:
-        full = np.tile(tile(job_id), (-(-height // TILE), -(-width // TILE)))[:height, :width] * np.float32(boost)
+        full = _tiled(job_id, width, height) * np.float32(boost)
         self.width, self.height = width, height
         self.spare: Spare | None = None
         self._full = np.ascontiguousarray(full, dtype=np.float32)
-        rounded = np.rint(full).astype(np.int16)
-        self._add = np.ascontiguousarray(np.clip(rounded, 0, 255).astype(np.uint8))
-        self._sub = np.ascontiguousarray(np.clip(-rounded, 0, 255).astype(np.uint8))
+        self._add, self._sub = _add_sub(full)
         self._box: Spare | None = None  # the snapped spare the bands below were made for
         self._bands: list[tuple[slice, slice, np.ndarray, np.ndarray]] = []
 
@@ -362,10 +372,7 @@ class MovingSpareEmbedder:
                 self._bands.append((r, c, self._add[r, c], self._sub[r, c]))
                 continue
             fy, fx = spare.fades(np.arange(c0, c1), np.arange(r0, r1))
-            local = np.rint(self._full[r, c] * (1 - fy[:, None] * fx[None, :])).astype(np.int16)
-            self._bands.append(
-                (r, c, np.clip(local, 0, 255).astype(np.uint8), np.clip(-local, 0, 255).astype(np.uint8))
-            )
+            self._bands.append((r, c, *_add_sub(self._full[r, c] * (1 - fy[:, None] * fx[None, :]))))
 
     def __call__(self, y: np.ndarray) -> None:
         """Mark one (height, width) uint8 luma plane in place, spared round the current `spare`."""
